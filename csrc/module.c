@@ -60,8 +60,12 @@ static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
     orc_state *st = orc_state_of_module(m);
     if (add_exceptions(m, st) < 0) return -1;
-    if (PyModule_AddFunctions(m, orc_py_cuda_methods) < 0) return -1;
     if (orc_py_cuda_exec(m) < 0) return -1;
+    if (orc_py_gguf_exec(m) < 0) return -1;
+    if (orc_py_quant_exec(m) < 0) return -1;
+    if (orc_py_sample_exec(m) < 0) return -1;
+    if (orc_py_tokenizer_exec(m) < 0) return -1;
+    if (orc_py_model_exec(m) < 0) return -1;
     return 0;
 }
 

@@ -23,8 +23,12 @@ typedef struct orc_state {
     PyObject *OrcError;   /* RuntimeError */
     PyObject *GGUFError;  /* OrcError + ValueError */
     PyObject *CudaError;  /* OrcError */
-    PyObject *types[16];  /* heap types created by the binding files, for GC */
+    PyObject *types[16];  /* heap types created by orc_py_add_type (owned here, for GC) */
     int n_types;
+    /* Borrowed pointers into types[], for the binding files that need them. */
+    PyTypeObject *GGUFFileType, *TensorInfoType;  /* py_gguf.c */
+    PyTypeObject *TokenizerType;                  /* py_tokenizer.c */
+    PyTypeObject *ModelType, *SessionType;        /* py_model.c */
 } orc_state;
 
 extern PyModuleDef orc_module_def;
@@ -48,8 +52,14 @@ static inline PyObject *orc_py_raise_err(orc_state *st, const orc_err *err) {
  * under its short name and keep a reference in the state. */
 PyTypeObject *orc_py_add_type(PyObject *m, PyType_Spec *spec, PyObject *bases);
 
-/* Each binding file registers its functions and types here. */
-int orc_py_cuda_exec(PyObject *m);
-extern PyMethodDef orc_py_cuda_methods[];
+/* Each binding file adds its functions (PyModule_AddFunctions) and types
+ * (orc_py_add_type) to the module in its exec function; module.c calls them in
+ * this order, so later files may use earlier files' types. */
+int orc_py_cuda_exec(PyObject *m);      /* py_cuda.c: GPU probe, devices, self-test */
+int orc_py_gguf_exec(PyObject *m);      /* py_gguf.c: GGUFFile, TensorInfo */
+int orc_py_quant_exec(PyObject *m);     /* py_quant.c: dequantize */
+int orc_py_sample_exec(PyObject *m);    /* py_sample.c: samplers */
+int orc_py_tokenizer_exec(PyObject *m); /* py_tokenizer.c: Tokenizer */
+int orc_py_model_exec(PyObject *m);     /* py_model.c: Model, Session */
 
 #endif /* ORC_PY_COMMON_H */

@@ -78,7 +78,7 @@ done:
     return ret;
 }
 
-PyMethodDef orc_py_cuda_methods[] = {
+static PyMethodDef cuda_methods[] = {
     {"cuda_probe", py_cuda_probe, METH_NOARGS, "(usable, device_count, reason) for CUDA in this process."},
     {"cuda_versions", py_cuda_versions, METH_NOARGS, "CUDA runtime (compiled/loaded), driver and cuBLAS versions."},
     {"cuda_device_info", py_cuda_device_info, METH_O, "Facts about CUDA device N as a dict."},
@@ -87,6 +87,7 @@ PyMethodDef orc_py_cuda_methods[] = {
 };
 
 int orc_py_cuda_exec(PyObject *m) {
+    if (PyModule_AddFunctions(m, cuda_methods) < 0) return -1;
 #ifdef ORC_HAVE_CUDA
     return PyModule_AddIntConstant(m, "HAVE_CUDA", 1);
 #else
