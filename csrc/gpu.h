@@ -6,6 +6,8 @@
 #ifndef ORC_GPU_H
 #define ORC_GPU_H
 
+#include <stdbool.h>
+
 #include "orc.h"
 
 #ifdef __cplusplus
@@ -39,6 +41,11 @@ void orc_cuda_versions_get(orc_cuda_versions *out);
  * over the m*k elements of a. */
 orc_status orc_cuda_selftest(const float *a, const float *b, int m, int k, int n, float alpha,
                              float *c, float *y, orc_err *err);
+
+/* The CUDA backend (cuda/backend_cuda.cu) behind backend.h, on device `device`.
+ * keep_quantized: also keep each weight's stored GGUF blocks on the device. */
+struct orc_backend;
+orc_status orc_backend_cuda_create(int device, bool keep_quantized, struct orc_backend **out, orc_err *err);
 
 #ifdef __cplusplus
 }

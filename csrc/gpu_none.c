@@ -31,6 +31,12 @@ orc_status orc_cuda_selftest(const float *a, const float *b, int m, int k, int n
     return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG);
 }
 
+orc_status orc_backend_cuda_create(int device, bool keep_quantized, struct orc_backend **out, orc_err *err) {
+    (void)device; (void)keep_quantized;
+    if (out) *out = NULL;
+    return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG);
+}
+
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int orc_gpu_none_unused;

@@ -1,0 +1,369 @@
+"""orc.Model and orc.Session: the native types with the conveniences around them.
+
+    m = orc.Model("model.gguf", device="auto")          # "cpu", "cuda", "cuda:1"
+    s = orc.Session(m, n_ctx=4096)
+    logits = s.forward(ids)                              # float32 [len(ids), n_vocab]
+    acts = s.trace(ids, capture=["blk.*.attn_out", "logits"])
+    for step in s.generate(ids, max_tokens=32): print(step.token)
+"""
+from __future__ import annotations
+
+import fnmatch
+import html
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _orc
+
+__all__ = ["Model", "Session", "Step"]
+
+
+def _parse_device(device: str) -> tuple[str, int]:
+    if device == "auto":
+        from ._cuda import cuda_available
+
+        return ("cuda", 0) if cuda_available() else ("cpu", 0)
+    if device == "cpu":
+        return "cpu", 0
+    if device == "cuda":
+        return "cuda", 0
+    if isinstance(device, str) and device.startswith("cuda:"):
+        try:
+            idx = int(device[5:])
+        except ValueError:
+            idx = -1
+        if idx >= 0:
+            return "cuda", idx
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if pct == self.last:
+            return
+        self.last = pct
+        bar = "#" * (pct // 4)
+        sys.stderr.write(f"\r{self.label} [{bar:<25}] {pct:3d}%")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+class Model(_orc.Model):
+    """A GGUF model loaded onto a device.
+
+    Model(path, device="auto", dtype=None, *, keep_quantized=False, n_threads=0,
+          validate=False, progress=None)
+
+    device: "auto" (CUDA when usable, else the CPU reference backend), "cpu", "cuda" or "cuda:N".
+    dtype: how the dequantized weights are stored: "float32" (CPU default), "float16" (CUDA
+        default) or "bfloat16". On the CPU, float16/bfloat16 weights hold exactly the values the
+        GPU stores, and matmul inputs are rounded the same way (round_matmul_inputs), so both
+        backends can be compared like for like.
+    validate: scan every weight for NaN/Inf before loading (names the tensor and block).
+    progress: True for a progress bar on a terminal, or a callable(done_bytes, total_bytes).
+    """
+
+    def __init__(self, path, device: str = "auto", dtype: str | None = None, *, keep_quantized: bool = False,
+                 n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
+                 fault: str | None = None):
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such GGUF file: {path!r}")
+        dev, idx = _parse_device(device)
+        if round_matmul_inputs is None:
+            round_matmul_inputs = dev == "cpu" and dtype in ("float16", "bfloat16")
+        from .gguf import GGUFFile
+
+        self._gguf = GGUFFile(path)
+        self._tokenizer = None
+        if validate:
+            from .validate import validate_weights
+
+            validate_weights(self._gguf)
+        if progress is True:
+            progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
+        super().__init__(path, device=dev, cuda_device=idx, dtype=dtype, keep_quantized=keep_quantized,
+                         n_threads=n_threads, round_matmul_inputs=bool(round_matmul_inputs), fault=fault,
+                         progress=progress)
+        self._hook_table = self._hooks()
+
+    # -- the file
+    @property
+    def metadata(self) -> dict:
+        """Every GGUF key/value (scalars as Python numbers/str/bool, arrays as lists or NumPy arrays)."""
+        return self._gguf.metadata
+
+    @property
+    def tensors(self) -> list:
+        """Every tensor in the file, as orc.TensorInfo (name, type, shape, offset, nbytes)."""
+        return self._gguf.tensors
+
+    def tensor(self, name: str, raw: bool = False) -> np.ndarray:
+        """The weight `name` as this model's backend holds it (dequantized on the model's device,
+        in the model's dtype) as float32; raw=True gives the stored GGUF bytes (uint8) instead."""
+        if raw:
+            return self._gguf.raw(name)
+        return super().tensor(name)
+
+    # -- hook points
+    @property
+    def hook_names(self) -> list[str]:
+        """Activation names a trace can capture, in execution order."""
+        return [h[0] for h in self._hook_table]
+
+    # -- tokenizer
+    @property
+    def tokenizer(self):
+        """The tokenizer stored in the file (orc.Tokenizer)."""
+        if self._tokenizer is None:
+            from . import Tokenizer  # provided by orc's tokenizer module
+
+            self._tokenizer = Tokenizer(self.path)
+        return self._tokenizer
+
+    def tokenize(self, text: str, add_special: bool = True, special: bool = False) -> list[int]:
+        return self.tokenizer.tokenize(text, add_special=add_special, special=special)
+
+    def detokenize(self, ids) -> str:
+        return self.tokenizer.detokenize(ids)
+
+    def token_text(self, token_id: int) -> str:
+        return self.tokenizer.token_text(token_id)
+
+    def apply_chat_template(self, messages, add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config["n_vocab"]
+
+    @property
+    def bos(self):
+        return self.tokenizer.bos
+
+    @property
+    def eos(self):
+        return self.tokenizer.eos
+
+    # -- lifetime
+    def close(self) -> None:
+        """Free the weights (and GPU memory) now; sessions of this model then raise orc.OrcError."""
+        super().close()
+        g = getattr(self, "_gguf", None)
+        if g is not None:
+            g.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        if self.closed:
+            return f"<orc.Model {os.path.basename(self.path or '?')} closed>"
+        c = self.config
+        return (f"<orc.Model {os.path.basename(self.path)} arch={c['arch']} layers={c['n_layer']} "
+                f"embd={c['n_embd']} vocab={c['n_vocab']} device={self.device} dtype={self.dtype}>")
+
+    def _repr_html_(self):
+        if self.closed:
+            return f"<b>orc.Model</b> {html.escape(str(self.path))} (closed)"
+        c = self.config
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in c.items())
+        mem = self.memory()
+        return (f"<b>orc.Model</b> {html.escape(os.path.basename(self.path))} on <b>{self.device}</b> "
+                f"({self.dtype}, {mem['weights'] / 2**20:.1f} MiB of weights)"
+                f"<details><summary>config</summary><table>{rows}</table></details>")
+
+
+@dataclass
+class Step:
+    """One generated token: its id, the logits it was sampled from (when asked), the text it adds."""
+
+    token: int
+    position: int
+    logits: np.ndarray | None = None
+    text: str | None = None
+
+
+class Session(_orc.Session):
+    """A KV cache over a model: forward passes, traces, sampling and generation.
+
+    Session(model, n_ctx=None, n_batch=512, kv_dtype=None)
+
+    n_ctx: capacity in tokens (default: the model's training context, at most 4096).
+    n_batch: tokens per chunk of a long forward; results do not depend on it.
+    kv_dtype: "float32" (CPU default), "float16" (CUDA default) or "bfloat16".
+    """
+
+    def __init__(self, model: Model, n_ctx: int | None = None, n_batch: int = 512, kv_dtype: str | None = None):
+        if n_ctx is None and isinstance(model, _orc.Model) and not model.closed:
+            n_ctx = min(int(model.config["n_ctx_train"]), 4096)
+        super().__init__(model, n_ctx=4096 if n_ctx is None else n_ctx, n_batch=n_batch, kv_dtype=kv_dtype)
+        self._history: list[int] = []
+        self._sampler = None
+
+    # -- forward passes
+    def forward(self, ids, logits: str = "all"):
+        """Run `ids` at positions n_past.. and append them to the KV cache.
+
+        logits: "all" -> float32 [len(ids), n_vocab]; "last" -> float32 [n_vocab]; "none" -> None.
+        Token ids out of range, an empty input or more tokens than n_ctx leaves room for raise
+        ValueError and leave the session unchanged.
+        """
+        out, _ = self._forward(ids, logits)
+        self._history.extend(int(t) for t in np.asarray(ids).reshape(-1))
+        return out
+
+    def _resolve(self, capture) -> list[int]:
+        names = self.model.hook_names
+        if isinstance(capture, str):
+            capture = [capture]
+        chosen = []
+        for pat in capture:
+            hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pat)]
+            if not hits:
+                raise KeyError(f"no hook point matches {pat!r}; the model has {names[:4]}... "
+                               f"(see Model.hook_names)")
+            chosen.extend(hits)
+        return sorted(set(chosen))
+
+    def trace(self, ids, capture=("*",), logits: str = "all") -> dict[str, np.ndarray]:
+        """Forward `ids` (appending to the KV cache, like forward) and return the activations
+        whose names match the glob patterns in `capture`, as {name: float32 ndarray} with the
+        token position on axis 0; per-head activations (q, k, v, ..., attn_out) are shaped
+        [n, heads, head_dim]. Logits are under "logits" when captured."""
+        idx = self._resolve(capture)
+        _, caps = self._forward(ids, "none", idx)
+        self._history.extend(int(t) for t in np.asarray(ids).reshape(-1))
+        table = self.model._hook_table
+        out = {}
+        for i in idx:
+            name, width, heads, hd = table[i]
+            a = caps[i]
+            out[name] = a.reshape(a.shape[0], heads, hd) if heads else a
+        return out
+
+    # -- cache management
+    def rewind(self, n: int) -> None:
+        """Forget the last n tokens (0 <= n <= n_past)."""
+        super().rewind(n)
+        if n:
+            del self._history[-n:]
+
+    def reset(self) -> None:
+        """Forget every token."""
+        super().reset()
+        self._history.clear()
+
+    def fork(self) -> "Session":
+        """A new session with a copy of this one's KV cache, history and sampler state."""
+        s = super().fork()
+        s._history = list(self._history)
+        s._sampler = self._sampler.copy() if self._sampler is not None else None
+        return s
+
+    @property
+    def history(self) -> list[int]:
+        """The token ids in the KV cache, oldest first."""
+        return list(self._history)
+
+    # -- sampling
+    def sample(self, logits, *, seed: int | None = None, **params) -> int:
+        """Sample a token from `logits` (float32 [n_vocab]) with the session's sampler.
+
+        Parameters as orc.Sampler (temperature, top_k, top_p, min_p, repeat_penalty,
+        frequency_penalty, presence_penalty, penalty_last_n); the penalties look at the session's
+        history. `seed` (re)starts the sampler's RNG; without one the session's RNG continues.
+        """
+        from . import Sampler
+
+        old = self._sampler
+        if seed is not None or old is None:
+            self._sampler = Sampler(seed=0 if seed is None else seed, **params)
+        elif params and any(old.params.get(k) != v for k, v in params.items()):
+            # new parameters, same random stream
+            self._sampler = Sampler(seed=old.seed, **{**old.params, **params})
+            self._sampler.set_state(old.get_state())
+        return self._sampler.sample(logits, history=self._history)
+
+    def generate(self, ids, max_tokens: int, *, stop=None, return_logits: bool = False, seed: int = 0, **params):
+        """Feed `ids`, then sample up to `max_tokens` tokens, yielding a Step for each.
+
+        stop: token ids and/or strings that end generation (default: the tokenizer's EOS/EOT,
+        when there is one). Sampling parameters as Session.sample (temperature=0 is greedy);
+        the same seed gives the same tokens on every run and platform. Ctrl-C stops promptly.
+        """
+        ids = [int(t) for t in np.asarray(ids).reshape(-1)]
+        if max_tokens < 0:
+            raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
+        if not ids and self.n_past == 0:
+            raise ValueError("generate needs prompt ids (the session is empty)")
+        need = self.n_past + len(ids) + max_tokens
+        if need > self.n_ctx:
+            raise ValueError(f"prompt ({len(ids)}) + max_tokens ({max_tokens}) after {self.n_past} cached tokens "
+                             f"needs {need} positions but n_ctx is {self.n_ctx}")
+        from . import Sampler
+
+        model = self.model
+        stop_ids, stop_texts = set(), []
+        tok = None
+        try:
+            tok = model.tokenizer
+        except Exception:  # a model without a usable tokenizer still generates ids
+            tok = None
+        if stop is None:
+            stop = [t for t in (getattr(tok, "eos", None), getattr(tok, "eot", None)) if t is not None]
+        for s in stop:
+            if isinstance(s, str):
+                stop_texts.append(s)
+            else:
+                stop_ids.add(int(s))
+        sampler = Sampler(seed=seed, **params)
+        decoder = tok.decode_stream() if tok is not None and hasattr(tok, "decode_stream") else None
+        if not ids:
+            raise ValueError("generate needs prompt ids")
+        logits = self.forward(ids, logits="last")
+        text_so_far = ""
+        for _ in range(max_tokens):
+            token = sampler.sample(logits, history=self._history)
+            text = decoder.push(token) if decoder is not None else None
+            step = Step(token=token, position=self.n_past, logits=logits.copy() if return_logits else None, text=text)
+            yield step
+            if token in stop_ids:
+                return
+            if stop_texts and text:
+                text_so_far += text
+                if any(s in text_so_far for s in stop_texts):
+                    return
+            logits = self.forward([token], logits="last")
+
+    # -- lifetime and display
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        if self.closed:
+            return "<orc.Session closed>"
+        return f"<orc.Session n_past={self.n_past} n_ctx={self.n_ctx} model={self.model!r}>"
+
+    def _repr_html_(self):
+        if self.closed:
+            return "<b>orc.Session</b> (closed)"
+        return (f"<b>orc.Session</b> {self.n_past}/{self.n_ctx} tokens cached, on "
+                f"<b>{html.escape(str(self.model.device))}</b>")
