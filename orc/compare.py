@@ -40,14 +40,15 @@ DEFAULT_TRACE_TOL = 1e-3
 
 
 class NonFinite(NamedTuple):
-    """The first NaN or Inf found: in which array ('a' or 'b'), at which position and index."""
+    """The first NaN or Inf found: in which array ('a' or 'b'), at which position, and the
+    element's index within that position."""
     array: str
     position: int
-    index: tuple[int, ...]
+    element: tuple[int, ...]
     value: float
 
     def __str__(self) -> str:
-        idx = ", ".join(str(i) for i in self.index)
+        idx = ", ".join(str(i) for i in self.element)
         return f"{self.value} in {self.array} at position {self.position}, index [{idx}]"
 
 
@@ -335,7 +336,7 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
         rb = np.flatnonzero(st.nonfinite_b)
         fa = _first_nonfinite(a2, "a", ra[:1], (v,)) if ra.size else None
         fb = _first_nonfinite(b2, "b", rb[:1], (v,)) if rb.size else None
-        first = min((f for f in (fa, fb) if f is not None), key=lambda f: (f.position, f.index))
+        first = min((f for f in (fa, fb) if f is not None), key=lambda f: (f.position, f.element))
 
     def agg(x, fn):
         return float(fn(x)) if st.all_finite else math.nan
@@ -371,7 +372,8 @@ class HookSummary:
     note: str = ""
 
 
-_SUMMARY_HEADERS = ("hook", "shape", "NMSE", "worst pos", "worst", "max|a-b|", "tol", "ok")
+def _summary_headers(metric: str) -> tuple[str, ...]:
+    return ("hook", "shape", "NMSE", "worst pos", f"worst {metric}", "max|a-b|", "tol", "ok")
 
 
 def _summary_rows(rows: list[HookSummary]):
@@ -386,7 +388,8 @@ class Divergence:
     `diverged` is False (and the object falsy) when every compared hook is within tolerance.
     Otherwise `hook` and `position` say where; `positions` lists every position beyond tolerance
     at that hook; `value` is the metric there, `nmse` and `max_abs` the per-position numbers;
-    `index`, `a_value`, `b_value` name the element with the largest error (or the first NaN/Inf).
+    `index`, `a_value`, `b_value` name the element with the largest error (or the first NaN/Inf);
+    `per_position` holds the metric of every position at that hook (NaN where not finite).
     `summary` has one HookSummary per hook compared, up to and including the diverging one.
     """
     diverged: bool
@@ -405,6 +408,7 @@ class Divergence:
     summary: list[HookSummary] = field(default_factory=list)
     missing_in_a: list[str] = field(default_factory=list)
     missing_in_b: list[str] = field(default_factory=list)
+    per_position: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __bool__(self) -> bool:
         return self.diverged
@@ -417,8 +421,8 @@ class Divergence:
             s = f"first divergence: {self.hook}{at}: {self.reason}"
             if self.position is not None:
                 idx = ", ".join(str(i) for i in self.index or ())
-                s += (f"\n  NMSE {_table.fmt(self.nmse)}, max|a-b| {_table.fmt(self.max_abs)}; "
-                      f"at [{idx}]: a={_table.fmt(self.a_value)} b={_table.fmt(self.b_value)}")
+                s += (f"\n  at this position: NMSE {_table.fmt(self.nmse)}, max|a-b| {_table.fmt(self.max_abs)}; "
+                      f"element [{idx}]: a={_table.fmt(self.a_value)} b={_table.fmt(self.b_value)}")
                 if self.positions.size > 1:
                     s += f"\n  {self.positions.size} positions beyond tolerance: {_short_list(self.positions)}"
         if self.missing_in_a or self.missing_in_b:
@@ -428,7 +432,7 @@ class Divergence:
 
     def table(self, last: int | None = None) -> str:
         rows = self.summary if last is None else self.summary[-last:]
-        return _table.text_table(_SUMMARY_HEADERS, _summary_rows(rows))
+        return _table.text_table(_summary_headers(self.metric), _summary_rows(rows))
 
     def __str__(self) -> str:
         n = min(len(self.summary), 12)
@@ -442,7 +446,7 @@ class Divergence:
 
     def _repr_html_(self) -> str:
         return (_table.html_text(self.headline()) +
-                _table.html_table(_SUMMARY_HEADERS, _summary_rows(self.summary), [not s.ok for s in self.summary]))
+                _table.html_table(_summary_headers(self.metric), _summary_rows(self.summary), [not s.ok for s in self.summary]))
 
 
 def _short_names(names: list[str], n: int = 4) -> str:
@@ -486,15 +490,16 @@ def first_divergence(trace_a: Mapping[str, Any], trace_b: Mapping[str, Any],
         raise ValueError(f"first_divergence: the traces have no hook in common (a: {_short_names(hook_order(keys_a))}; "
                          f"b: {_short_names(hook_order(keys_b))})")
     summary: list[HookSummary] = []
-    base = dict(metric=metric, summary=summary, missing_in_a=missing_in_a, missing_in_b=missing_in_b)
+
+    def result(**kw: Any) -> Divergence:
+        return Divergence(metric=metric, summary=summary, missing_in_a=missing_in_a, missing_in_b=missing_in_b, **kw)
     for hook in common:
         t = _tol_for(hook, tol)
         a, b = np.asarray(trace_a[hook]), np.asarray(trace_b[hook])
         if a.shape != b.shape:
             summary.append(HookSummary(hook, a.shape, math.nan, None, math.nan, math.nan, t, False,
                                        f"shape {a.shape} vs {b.shape}"))
-            return Divergence(diverged=True, hook=hook, tol=t,
-                              reason=f"shapes differ: a {a.shape} vs b {b.shape}", **base)
+            return result(diverged=True, hook=hook, tol=t, reason=f"shapes differ: a {a.shape} vs b {b.shape}")
         a2, b2 = _as_rows(a, f"trace_a[{hook!r}]"), _as_rows(b, f"trace_b[{hook!r}]")
         if a2.shape[0] == 0 or a2.shape[1] == 0:
             summary.append(HookSummary(hook, a.shape, math.nan, None, math.nan, math.nan, t, True, "empty"))
@@ -516,8 +521,8 @@ def first_divergence(trace_a: Mapping[str, Any], trace_b: Mapping[str, Any],
         if nonfinite:
             fa = _first_nonfinite(a2, "a", np.array([p]), feat_shape)
             fb = _first_nonfinite(b2, "b", np.array([p]), feat_shape)
-            f = min((x for x in (fa, fb) if x is not None), key=lambda x: x.index)
-            j = int(np.ravel_multi_index(f.index, feat_shape))
+            f = min((x for x in (fa, fb) if x is not None), key=lambda x: x.element)
+            j = int(np.ravel_multi_index(f.element, feat_shape))
             reason = f"{'NaN' if math.isnan(f.value) else f.value} in {f.array}"
             if st.nonfinite_b[p] > 0:
                 reason += " (the reference is not finite here)"
@@ -526,12 +531,12 @@ def first_divergence(trace_a: Mapping[str, Any], trace_b: Mapping[str, Any],
                 j = int(np.argmax(np.abs(a2[p].astype(np.float64) - b2[p].astype(np.float64))))
             reason = f"{metric} {_table.fmt(float(value[p]))} > tol {_table.fmt(t)}"
         summary[-1].note = f"{positions.size} position(s) beyond tol"
-        return Divergence(
+        return result(
             diverged=True, hook=hook, position=p, positions=positions, value=float(value[p]), tol=t,
             nmse=float(nmse_pos[p]), max_abs=float(st.max_abs[p]),
             index=tuple(int(i) for i in np.unravel_index(j, feat_shape)),
-            a_value=float(a2[p, j]), b_value=float(b2[p, j]), reason=reason, **base)
-    return Divergence(diverged=False, **base)
+            a_value=float(a2[p, j]), b_value=float(b2[p, j]), reason=reason, per_position=value)
+    return result(diverged=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -702,7 +707,7 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
     if nonfinite.any():
         rows = np.flatnonzero(nonfinite)
         f = _first_nonfinite(x, "logits", rows[:1], (v,))
-        first = f"; first: {f.value} at position {f.position}, token {f.index[0]}" if f else ""
+        first = f"; first: {f.value} at position {f.position}, token {f.element[0]}" if f else ""
         findings.append(Finding("nonfinite", "error",
                                 f"{int(nonfinite.sum())} NaN/Inf logit(s) at {rows.size}/{n} position(s){first}"))
 

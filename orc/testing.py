@@ -217,7 +217,7 @@ class GoldenStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 if is_map:
-                    np.savez_compressed(f, **arrays)
+                    np.savez_compressed(f, **arrays)  # type: ignore[arg-type]  # numpy's stub
                 else:
                     np.save(f, arrays[""], allow_pickle=False)
             os.replace(tmp, path)

@@ -266,6 +266,7 @@ def test_first_divergence_follows_execution_order_not_dict_order(weights, ref_tr
     d = first_divergence({k: bad[k] for k in keys}, ref_trace)
     assert d.hook == "blk.0.ffn_up" and d.position == 3 and d.positions.tolist() == list(range(3, 12))
     assert d.value == pytest.approx(1e-2, rel=1e-6)  # (0.1 u)^2 / u^2
+    np.testing.assert_allclose(d.per_position, [0] * 3 + [1e-2] * 9, atol=1e-12, rtol=1e-6)
     assert not first_divergence(bad, ref_trace, tol=2e-2).summary[hook_order(keys).index("blk.0.ffn_up")].note
 
 
