@@ -90,7 +90,7 @@ def nmse(a: Any, b: Any) -> float:
         raise ValueError("nmse: empty arrays")
     a2, b2 = _as_rows(a, "a"), _as_rows(b, "b")
     s = _diff_stats(a2, b2)
-    return float(_nmse_from(np.array(s.err2.sum()), np.array(s.ref2.sum()))) if s.all_finite else math.nan
+    return _whole_nmse(s)
 
 
 class _DiffStats(NamedTuple):
@@ -123,6 +123,11 @@ def _diff_stats(a: np.ndarray, b: np.ndarray) -> _DiffStats:
             nfa[r0:r1] = m - np.count_nonzero(np.isfinite(ac), axis=1)
             nfb[r0:r1] = m - np.count_nonzero(np.isfinite(bc), axis=1)
     return _DiffStats(err2, ref2, max_abs, ref_max, nfa, nfb, not (nfa.any() or nfb.any()))
+
+
+def _whole_nmse(st: _DiffStats) -> float:
+    """NMSE over all rows; NaN when anything is not finite."""
+    return float(_nmse_from(np.array(st.err2.sum()), np.array(st.ref2.sum()))) if st.all_finite else math.nan
 
 
 def _first_nonfinite(x: np.ndarray, name: str, rows: np.ndarray, shape: tuple[int, ...]) -> NonFinite | None:
@@ -343,7 +348,7 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
 
     return LogitsComparison(
         n_positions=n, n_vocab=v, k=k,
-        nmse=float(_nmse_from(np.array(st.err2.sum()), np.array(st.ref2.sum()))) if st.all_finite else math.nan,
+        nmse=_whole_nmse(st),
         max_abs=agg(st.max_abs, np.max), max_rel=agg(rel_pos, np.max),
         top1_agreement=float(agree.mean()), topk_overlap=float(overlap.mean()),
         kl_mean=agg(kl_pos, np.mean), kl_max=agg(kl_pos, np.max),
@@ -509,7 +514,7 @@ def first_divergence(trace_a: Mapping[str, Any], trace_b: Mapping[str, Any],
         value = nmse_pos if metric == "nmse" else np.where((st.nonfinite_a | st.nonfinite_b) > 0, np.nan, st.max_abs)
         beyond = ~(value <= t)  # NaN counts as beyond
         worst = int(np.argmax(np.where(np.isnan(value), np.inf, value)))
-        whole = float(_nmse_from(np.array(st.err2.sum()), np.array(st.ref2.sum()))) if st.all_finite else math.nan
+        whole = _whole_nmse(st)
         max_abs = float(st.max_abs.max()) if st.all_finite else math.nan
         summary.append(HookSummary(hook, a.shape, whole, worst, float(value[worst]), max_abs, t, not beyond.any()))
         if not beyond.any():

@@ -13,6 +13,7 @@ positions, so they read well in pytest, unittest and notebooks alike.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import _table
-from .compare import DEFAULT_TRACE_TOL, Divergence, LogitsComparison, compare_logits, first_divergence
+from .compare import (DEFAULT_TRACE_TOL, Divergence, LogitsComparison, _argmax_rows, _diff_stats, _first_nonfinite,
+                      _nmse_from, _whole_nmse, compare_logits, first_divergence)
 
 __all__ = ["assert_logits_close", "assert_trace_close", "assert_array_close", "GoldenStore"]
 
@@ -98,8 +100,8 @@ def assert_array_close(actual: Any, expected: Any, *, nmse: float | None = None,
                        exact: bool = False, top1: bool = False, msg: str | None = None) -> None:
     """Assert `actual` matches `expected`: bit-for-bit (same dtype, shape, values) if `exact`;
     otherwise within the whole-array NMSE `nmse` and/or max |a - e| <= `atol` (at least one must
-    be given), plus equal argmax on the last axis per position if `top1`. NaN/Inf never pass.
-    Failure messages carry the per-position table (axis 0 = position)."""
+    be given), plus equal argmax per row if `top1` (rows: axis 0, the other axes flattened).
+    NaN/Inf never pass. Failure messages carry a table of the worst rows."""
     __tracebackhide__ = True
     prefix = msg + ": " if msg else ""
     a, e = np.asarray(actual), np.asarray(expected)
@@ -124,20 +126,33 @@ def assert_array_close(actual: Any, expected: Any, *, nmse: float | None = None,
         return
     rows_a = a.reshape(1, -1) if a.ndim < 2 else a.reshape(a.shape[0], -1)
     rows_e = e.reshape(1, -1) if e.ndim < 2 else e.reshape(e.shape[0], -1)
-    r = compare_logits(rows_a.astype(np.float64), rows_e.astype(np.float64), nmse=nmse, top1=top1)
-    problems = list(r.failures)
-    if atol is not None and not r.max_abs <= atol:
-        problems.append(f"max|a-b| {_table.fmt(r.max_abs)} > atol {_table.fmt(atol)}")
+    st = _diff_stats(rows_a, rows_e)
+    nmse_pos = _nmse_from(st.err2, st.ref2)
+    problems = []
+    if not st.all_finite:
+        bad_a, bad_e = np.flatnonzero(st.nonfinite_a), np.flatnonzero(st.nonfinite_b)
+        first_bad = _first_nonfinite(rows_a, "a", bad_a[:1], a.shape[1:] or (1,)) if bad_a.size else \
+            _first_nonfinite(rows_e, "b", bad_e[:1], a.shape[1:] or (1,))
+        problems.append(f"non-finite values: {int(st.nonfinite_a.sum())} in actual, {int(st.nonfinite_b.sum())} in "
+                        f"expected; first: {first_bad}")
+    whole = _whole_nmse(st)
+    if nmse is not None and not whole <= nmse:
+        problems.append(f"NMSE {_table.fmt(whole)} > {_table.fmt(nmse)}")
+    max_abs = float(st.max_abs.max()) if st.all_finite else math.nan
+    if atol is not None and not max_abs <= atol:
+        problems.append(f"max|a-b| {_table.fmt(max_abs)} > atol {_table.fmt(atol)}")
+    if top1:
+        ia, ib = _argmax_rows(rows_a), _argmax_rows(rows_e)
+        if (ia != ib).any():
+            problems.append(f"argmax differs at {int((ia != ib).sum())}/{ia.size} row(s)")
     if problems:
         lines = [prefix + "arrays not close (a = actual, b = expected, rows = axis 0)"]
         lines += [f"  - {p}" for p in problems]
-        n = min(10, r.n_positions)
-        pp = r.per_position
-        worst = np.argsort(-np.where(np.isnan(pp["nmse"]), np.inf, pp["nmse"]), kind="stable")[:n]
+        n = min(10, rows_a.shape[0])
+        worst = np.argsort(-np.where(np.isnan(nmse_pos), np.inf, nmse_pos), kind="stable")[:n]
         headers = ["row", "NMSE", "max|a-b|"] + (["argmax a", "argmax b"] if top1 else [])
-        rows = [[int(i), pp["nmse"][i], pp["max_abs"][i]] + ([int(pp["argmax_a"][i]), int(pp["argmax_b"][i])]
-                                                               if top1 else []) for i in worst]
-        lines.append(f"  worst {n} of {r.n_positions} row(s):")
+        rows = [[int(i), nmse_pos[i], st.max_abs[i]] + ([int(ia[i]), int(ib[i])] if top1 else []) for i in worst]
+        lines.append(f"  worst {n} of {rows_a.shape[0]} row(s):")
         lines.append(_table.text_table(headers, rows))
         raise AssertionError("\n".join(lines))
 

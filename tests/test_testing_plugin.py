@@ -99,6 +99,15 @@ def test_assert_array_close_modes():
     with pytest.raises(AssertionError, match=r"max\|a-b\| \S+ > atol 0.001"):
         assert_array_close(g + 0.01, g, atol=1e-3)
     assert_array_close(g + 1e-4, g, atol=1e-3)
+    h = g.copy()
+    h[5, int(np.argsort(g[5])[-2])] = g[5].max() + 1e-3  # a small change that moves row 5's argmax
+    assert_array_close(h, g, nmse=1e-2)
+    with pytest.raises(AssertionError, match=r"(?s)argmax differs at 1/12 row\(s\).*argmax a"):
+        assert_array_close(h, g, nmse=1e-2, top1=True)
+    t = np.zeros((3, 2, 4))
+    t[1, 1, 2] = np.nan
+    with pytest.raises(AssertionError, match=r"nan in a at position 1, index \[1, 2\]"):
+        assert_array_close(t, np.zeros((3, 2, 4)), atol=1e9)
     with pytest.raises(ValueError, match="give nmse"):
         assert_array_close(g, g)
 
