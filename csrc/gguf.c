@@ -660,7 +660,8 @@ static orc_status parse(orc_gguf *g, orc_err *err) {
     /* now that strs stops moving, point each string value at its entries */
     for (uint64_t i = 0, s = 0; i < g->n_kv; i++) {
         if (g->kv[i].elem_type != ORC_GGUF_STRING) continue;
-        g->kv[i].strings = g->strs + s;
+        /* an empty string array may be the only one: strs is then NULL, and NULL + 0 is UB */
+        g->kv[i].strings = g->strs ? g->strs + s : NULL;
         s += g->kv[i].count;
     }
     if ((st = index_kvs(g, err)) != ORC_OK) return st;
