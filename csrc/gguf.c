@@ -227,24 +227,49 @@ static bool grow(void **arr, uint64_t *cap, uint64_t need, size_t elem) {
 
 /* ---- parsing ------------------------------------------------------------------------- */
 
-/* Read a gguf string's length at c->pos and check its bytes are in the file. `what`
- * and `who` describe it for messages ("key #3", "tensor #5 name", ...). */
-static orc_status read_str(cursor *c, orc_gguf_str *out, const char *what, orc_err *err) {
+/* What a string is, for error messages; formatted only when something fails (a vocabulary
+ * has 150k strings: formatting a label for each would cost more than parsing them). */
+typedef enum { LABEL_KEY, LABEL_VALUE, LABEL_ELEMENT, LABEL_TENSOR_NAME } label_kind;
+typedef struct str_label {
+    label_kind kind;
+    uint64_t n;       /* key / element / tensor number */
+    const char *name; /* the key, for values and elements */
+} str_label;
+
+static void format_label(char *buf, size_t size, const str_label *l) {
+    const char *name = l->name && strlen(l->name) <= 40 ? l->name : "...";
+    switch (l->kind) {
+    case LABEL_KEY: snprintf(buf, size, "key #%" PRIu64, l->n); break;
+    case LABEL_VALUE: snprintf(buf, size, "value of key '%s'", name); break;
+    case LABEL_ELEMENT: snprintf(buf, size, "element #%" PRIu64 " of key '%s'", l->n, name); break;
+    case LABEL_TENSOR_NAME: snprintf(buf, size, "tensor #%" PRIu64 " name", l->n); break;
+    }
+}
+
+/* Read a gguf string at c->pos and check its bytes are in the file. */
+static orc_status read_str(cursor *c, orc_gguf_str *out, const str_label *label, orc_err *err) {
     uint64_t at = c->pos;
-    if (left(c) < 8)
+    char what[128];
+    if (left(c) < 8) {
+        format_label(what, sizeof what, label);
         return orc_fail(err, ORC_E_FORMAT, "%s at offset %" PRIu64 ": string length field runs past the end of the file",
                         what, at);
+    }
     uint64_t len = load_u64(c->base + c->pos);
     c->pos += 8;
-    if (len > GGUF_MAX_STRING_LEN)
+    if (len > GGUF_MAX_STRING_LEN) {
+        format_label(what, sizeof what, label);
         return orc_fail(err, ORC_E_FORMAT,
                         "%s at offset %" PRIu64 ": string length %" PRIu64 " is absurdly large (limit %llu bytes)", what,
                         at, len, (unsigned long long)GGUF_MAX_STRING_LEN);
-    if (len > left(c))
+    }
+    if (len > left(c)) {
+        format_label(what, sizeof what, label);
         return orc_fail(err, ORC_E_FORMAT,
                         "%s at offset %" PRIu64 ": string of %" PRIu64 " bytes runs past the end of the file (%" PRIu64
                         " bytes left)",
                         what, at, len, left(c));
+    }
     out->ptr = (const char *)c->base + c->pos;
     out->len = len;
     c->pos += len;
@@ -268,13 +293,13 @@ static orc_status check_bools(const uint8_t *p, uint64_t n, const char *key, uin
 
 static orc_status parse_kv(orc_gguf *g, cursor *c, uint64_t i, orc_err *err) {
     orc_status st;
-    char what[128], kbuf[400];
+    char kbuf[400];
     uint64_t at = c->pos;
     orc_gguf_kv kv;
     memset(&kv, 0, sizeof kv);
     kv.offset = at;
 
-    snprintf(what, sizeof what, "key #%" PRIu64, i);
+    str_label klabel = {LABEL_KEY, i, NULL};
     if (left(c) < 8)
         return orc_fail(err, ORC_E_FORMAT, "key #%" PRIu64 " at offset %" PRIu64 ": key length runs past the end of the file",
                         i, at);
@@ -284,7 +309,7 @@ static orc_status parse_kv(orc_gguf *g, cursor *c, uint64_t i, orc_err *err) {
         return orc_fail(err, ORC_E_FORMAT,
                         "key #%" PRIu64 " at offset %" PRIu64 ": key length %" PRIu64 " exceeds the limit of %d bytes", i,
                         at, klen, GGUF_MAX_KEY_LEN);
-    if ((st = read_str(c, &kv.key, what, err)) != ORC_OK) return st;
+    if ((st = read_str(c, &kv.key, &klabel, err)) != ORC_OK) return st;
     printable(kbuf, sizeof kbuf, kv.key.ptr, kv.key.len);
     if (memchr(kv.key.ptr, 0, (size_t)kv.key.len) || !utf8_valid((const uint8_t *)kv.key.ptr, kv.key.len))
         return orc_fail(err, ORC_E_FORMAT, "key #%" PRIu64 " at offset %" PRIu64 " ('%s') is not valid UTF-8 or contains NUL",
@@ -329,13 +354,11 @@ static orc_status parse_kv(orc_gguf *g, cursor *c, uint64_t i, orc_err *err) {
                             "key '%s' at offset %" PRIu64 ": an array of %" PRIu64
                             " strings cannot fit in the %" PRIu64 " bytes left",
                             kbuf, at, kv.count, left(c));
+        str_label vlabel = {kv.type == ORC_GGUF_ARRAY ? LABEL_ELEMENT : LABEL_VALUE, 0, kbuf};
         for (uint64_t j = 0; j < kv.count; j++) {
             orc_gguf_str s;
-            if (kv.type == ORC_GGUF_ARRAY)
-                snprintf(what, sizeof what, "element #%" PRIu64 " of key '%.24s%s'", j, kbuf, strlen(kbuf) > 24 ? "..." : "");
-            else
-                snprintf(what, sizeof what, "value of key '%.32s%s'", kbuf, strlen(kbuf) > 32 ? "..." : "");
-            if ((st = read_str(c, &s, what, err)) != ORC_OK) return st;
+            vlabel.n = j;
+            if ((st = read_str(c, &s, &vlabel, err)) != ORC_OK) return st;
             if ((st = push_str(g, s, err)) != ORC_OK) return st;
         }
     } else {
@@ -412,7 +435,7 @@ static uint64_t pad_to(uint64_t x, uint64_t align, bool *overflow) {
 
 static orc_status parse_tensor_info(orc_gguf *g, cursor *c, uint64_t i, orc_err *err) {
     orc_status st;
-    char what[128], nbuf[400], tbuf[64];
+    char nbuf[400], tbuf[64];
     uint64_t at = c->pos;
     orc_gguf_tensor t;
     memset(&t, 0, sizeof t);
@@ -432,8 +455,8 @@ static orc_status parse_tensor_info(orc_gguf *g, cursor *c, uint64_t i, orc_err 
                         " is not below ggml's limit of %d bytes",
                         i, at, nbuf, nlen, GGUF_MAX_NAME);
     }
-    snprintf(what, sizeof what, "tensor #%" PRIu64 " name", i);
-    if ((st = read_str(c, &t.name, what, err)) != ORC_OK) return st;
+    str_label nlabel = {LABEL_TENSOR_NAME, i, NULL};
+    if ((st = read_str(c, &t.name, &nlabel, err)) != ORC_OK) return st;
     printable(nbuf, sizeof nbuf, t.name.ptr, t.name.len);
     if (memchr(t.name.ptr, 0, (size_t)t.name.len) || !utf8_valid((const uint8_t *)t.name.ptr, t.name.len))
         return orc_fail(err, ORC_E_FORMAT,
