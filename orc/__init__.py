@@ -18,12 +18,15 @@ except ImportError as e:  # pragma: no cover - only without a build
 from ._orc import CudaError, GGUFError, OrcError
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
+from .gguf import GGUFFile, TensorInfo
+from .model import Model, Session, Step
 from . import compare, hooks, testing
 
 __all__ = [
     "__version__",
     "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
+    "GGUFFile", "TensorInfo", "Model", "Session", "Step",
     "compare", "hooks", "testing",
 ]
 
