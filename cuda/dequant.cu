@@ -39,8 +39,8 @@ constexpr int kTileElems = kThreads * kChunksPerThread * 8;
  * integer path (same bits as the CPU for the same float bits). */
 __device__ __forceinline__ uint32_t orc_dq_f16x2(float a, float b) {
     if (a != a || b != b) return (uint32_t)orc_qd_f2h(a) | ((uint32_t)orc_qd_f2h(b) << 16);
-    __half2 h = __floats2half2_rn(a, b);
-    return *reinterpret_cast<uint32_t *>(&h);
+    const __half2 h = __floats2half2_rn(a, b);
+    return (uint32_t)__half_as_ushort(__low2half(h)) | ((uint32_t)__half_as_ushort(__high2half(h)) << 16);
 }
 
 __device__ __forceinline__ uint32_t orc_dq_bf16x2(float a, float b) {
