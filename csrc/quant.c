@@ -39,11 +39,14 @@ uint16_t orc_f32_to_bf16(float f) { return orc_qd_f2bf(f); }
 
 typedef void (*orc_quant_blocks_fn)(const uint8_t *src, int64_t nblocks, float *dst);
 
-/* One loop per type, so the decoder inlines into it (no indirect call per chunk). */
-#define ORC_QUANT_DEFINE_BLOCKS(NAME, FN, BS, TS)                                     \
-    static void orc_quant_blocks_##NAME(const uint8_t *src, int64_t nb, float *dst) { \
-        for (int64_t i = 0; i < nb; i++)                                              \
-            for (int c = 0; c < (BS) / 8; c++) FN(src + i * (TS), c, dst + i * (BS) + 8 * c); \
+/* One loop per type, so the decoder inlines into it (no indirect call per chunk);
+ * the chunk loop unrolls, so per-block work (scales) is shared between chunks. */
+#define ORC_QUANT_DEFINE_BLOCKS(NAME, FN, BS, TS)                                                        \
+    static void orc_quant_blocks_##NAME(const uint8_t *restrict src, int64_t nb, float *restrict dst) { \
+        for (int64_t i = 0; i < nb; i++) {                                                                \
+            _Pragma("GCC unroll 32") for (int c = 0; c < (BS) / 8; c++)                                   \
+                FN(src + i * (TS), c, dst + i * (BS) + 8 * c);                                            \
+        }                                                                                                 \
     }
 ORC_QD_FOREACH_BLOCK_TYPE(ORC_QUANT_DEFINE_BLOCKS)
 #undef ORC_QUANT_DEFINE_BLOCKS
@@ -103,16 +106,51 @@ orc_status orc_quant_validate(int32_t type, uint64_t src_bytes, int64_t n, orc_d
 
 /* ---- the work on one range of blocks -------------------------------------------- */
 
+/* float -> half for a group of 8: the common cases (zero, normal halves) without
+ * branches, so gcc can vectorize; anything else (subnormal halves, overflow, inf,
+ * NaN) goes through orc_qd_f2h. Same bits as orc_qd_f2h for every input. */
+static void orc_quant_f2h_8(const float *y, uint16_t *o) {
+    uint32_t u[8], r[8], sp[8], special = 0;
+    memcpy(u, y, sizeof u);
+    for (int i = 0; i < 8; i++) {
+        uint32_t sign = (u[i] >> 16) & 0x8000u, a = u[i] & 0x7fffffffu;
+        uint32_t normal = sign | (((a + 0xfffu + ((a >> 13) & 1u)) - 0x38000000u) >> 13);
+        uint32_t in_range = (a - 0x38800000u) < (0x477ff000u - 0x38800000u);
+        sp[i] = (!in_range && a != 0) ? 1u : 0u;
+        r[i] = a == 0 ? sign : normal;
+    }
+    for (int i = 0; i < 8; i++) {
+        o[i] = (uint16_t)r[i];
+        special |= sp[i];
+    }
+    if (special)
+        for (int i = 0; i < 8; i++)
+            if (sp[i]) o[i] = orc_qd_f2h(y[i]);
+}
+
 static void orc_quant_store(const float *y, int64_t n, orc_dtype dtype, void *dst) {
     if (dtype == ORC_DTYPE_F16) {
         uint16_t *o = (uint16_t *)dst;
-        for (int64_t i = 0; i < n; i++) o[i] = orc_qd_f2h(y[i]);
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) orc_quant_f2h_8(y + i, o + i);
+        for (; i < n; i++) o[i] = orc_qd_f2h(y[i]);
     } else if (dtype == ORC_DTYPE_BF16) {
         uint16_t *o = (uint16_t *)dst;
         for (int64_t i = 0; i < n; i++) o[i] = orc_qd_f2bf(y[i]);
     } else {
         memcpy(dst, y, (size_t)n * sizeof(float));
     }
+}
+
+/* Every half -> float, built once (256 KiB): F16 tensors convert by lookup. */
+static float orc_quant_h2f_lut[65536];
+static pthread_once_t orc_quant_h2f_once = PTHREAD_ONCE_INIT;
+static void orc_quant_h2f_init(void) {
+    for (uint32_t h = 0; h < 65536u; h++) orc_quant_h2f_lut[h] = orc_qd_h2f((uint16_t)h);
+}
+static const float *orc_quant_h2f_table(void) {
+    (void)pthread_once(&orc_quant_h2f_once, orc_quant_h2f_init);
+    return orc_quant_h2f_lut;
 }
 
 /* Elements [e0, e0 + n) of a float type (F32/F16/BF16: one element per "block"). */
@@ -133,7 +171,8 @@ static void orc_quant_float_range(int32_t type, const uint8_t *src, int64_t e0, 
         if (type == ORC_TYPE_F32) {
             memcpy(y, src + e * 4, (size_t)m * 4);
         } else if (type == ORC_TYPE_F16) {
-            for (int64_t i = 0; i < m; i++) y[i] = orc_qd_h2f((uint16_t)orc_qd_rd16(src + (e + i) * 2));
+            const float *lut = orc_quant_h2f_table();
+            for (int64_t i = 0; i < m; i++) y[i] = lut[orc_qd_rd16(src + (e + i) * 2)];
         } else {
             for (int64_t i = 0; i < m; i++) y[i] = orc_qd_bf2f((uint16_t)orc_qd_rd16(src + (e + i) * 2));
         }

@@ -102,8 +102,9 @@ ORC_QD uint16_t orc_qd_f2h(float f) {
 ORC_QD float orc_qd_bf2f(uint16_t h) { return orc_qd_from_bits((uint32_t)h << 16); }
 ORC_QD uint16_t orc_qd_f2bf(float f) {
     uint32_t u = orc_qd_to_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u & 0xffff0000u) | 0x00400000u) >> 16);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    uint32_t nan = (uint32_t)(((u & 0xffff0000u) | 0x00400000u) >> 16);
+    uint32_t rne = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rne);
 }
 
 ORC_QD uint32_t orc_qd_rd16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
@@ -361,11 +362,14 @@ ORC_QD void orc_qd_nvfp4(const uint8_t *b, int c, float *y) {
 
 /* ---- i-quants --------------------------------------------------------------- */
 
+/* -1.0f if bit k of `signs` is set, else 1.0f (built from bits: no branch). */
+ORC_QD float orc_qd_sign(uint32_t signs, int k) { return orc_qd_from_bits(0x3f800000u | (((signs >> k) & 1u) << 31)); }
+
 /* y[k] = (db * grid_k) * sign_k for the 8 bytes of a grid row and a sign mask
  * (bit k set: negative). gguf-py: db * grid * signs, signs = +-1.0 */
 ORC_QD void orc_qd_grid8(float db, uint64_t row, uint32_t signs, float *y) {
     ORC_QD_UNROLL for (int k = 0; k < 8; k++)
-        y[k] = ORC_FMUL(ORC_FMUL(db, (float)(uint32_t)((row >> (8 * k)) & 0xFFu)), ((signs >> k) & 1u) ? -1.0f : 1.0f);
+        y[k] = ORC_FMUL(ORC_FMUL(db, (float)(uint32_t)((row >> (8 * k)) & 0xFFu)), orc_qd_sign(signs, k));
 }
 
 /* IQ2_XXS, 66 bytes: d:f16 @0, then 8 sub-blocks of 32 as two u32 each @2+8s:
@@ -404,7 +408,7 @@ ORC_QD void orc_qd_iq2_s(const uint8_t *b, int c, float *y) {
 ORC_QD void orc_qd_grid4x2(float db, uint32_t r0, uint32_t r1, uint32_t signs, float *y) {
     ORC_QD_UNROLL for (int k = 0; k < 8; k++) {
         uint32_t g = ((k < 4 ? r0 : r1) >> (8 * (k % 4))) & 0xFFu;
-        y[k] = ORC_FMUL(ORC_FMUL(db, (float)g), ((signs >> k) & 1u) ? -1.0f : 1.0f);
+        y[k] = ORC_FMUL(ORC_FMUL(db, (float)g), orc_qd_sign(signs, k));
     }
 }
 

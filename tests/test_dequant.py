@@ -634,3 +634,31 @@ def test_gpu_errors():
         orc.dequantize(np.zeros(100, np.uint8), "Q4_K", (256,), device="cuda")
     with pytest.raises(ValueError):
         orc._orc._cuda_dequantize_at(np.zeros(144, np.uint8), "Q4_K", 256, "float32", 0, 2)
+
+
+# ---- the compiled kernels -------------------------------------------------------------------------
+
+def _cuobjdump():
+    import shutil
+    cands = [os.environ.get("ORC_CUOBJDUMP"), shutil.which("cuobjdump")]
+    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
+        if home:
+            cands.append(os.path.join(home, "bin", "cuobjdump"))
+    return next((c for c in cands if c and os.path.exists(c)), None)
+
+
+def test_dequant_kernels_contain_no_ffma():
+    """nvcc would contract a*b+c into FFMA (one rounding instead of two); the kernels use
+    __fmul_rn/__fadd_rn so that cannot happen. Checks the SASS of the built extension."""
+    if not orc.build_info().get("cuda"):
+        pytest.skip("built without CUDA")
+    tool = _cuobjdump()
+    if not tool:
+        pytest.skip("cuobjdump not found (set ORC_CUOBJDUMP)")
+    r = subprocess.run([tool, "-sass", orc._orc.__file__], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    funcs = r.stdout.split("Function : ")[1:]
+    dequant = [f for f in funcs if "orc_dequant_" in f.split("\n", 1)[0]]
+    assert len(dequant) >= 3 * len(BLOCK_TYPES), f"only {len(dequant)} dequant kernels in the SASS"
+    for f in dequant:
+        assert "FFMA" not in f, f"FFMA in {f.split(chr(10), 1)[0]}"
