@@ -18,6 +18,7 @@ except ImportError as e:  # pragma: no cover - only without a build
 from ._orc import CudaError, GGUFError, OrcError
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
+from ._orc import QUANT_TYPES, dequantize
 from .gguf import GGUFFile, TensorInfo
 from .model import Model, Session, Step
 from . import compare, hooks, testing
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
+    "QUANT_TYPES", "dequantize",
     "GGUFFile", "TensorInfo", "Model", "Session", "Step",
     "compare", "hooks", "testing",
 ]
