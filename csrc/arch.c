@@ -285,6 +285,14 @@ orc_status orc_tensor_plan_build(const orc_gguf *g, orc_config *c, orc_tensor_pl
         }
     }
 
+    {
+        /* The tokenizer and the embedding must agree on the vocabulary (llama.cpp requires it too). */
+        const orc_gguf_kv *tok = orc_gguf_find_kv(g, "tokenizer.ggml.tokens");
+        if (tok && tok->type == ORC_GGUF_ARRAY && tok->count != (uint64_t)c->n_vocab)
+            return orc_fail(err, ORC_E_FORMAT, "tokenizer.ggml.tokens has %llu entries but token_embd.weight has %d rows",
+                            (unsigned long long)tok->count, (int)c->n_vocab);
+    }
+
 #define NEED(field, nm, ne0, ne1, req)                        \
     do {                                                      \
         st = need(g, nm, ne0, ne1, req, &(field), err);       \

@@ -68,10 +68,16 @@ def test_16_unsupported_tensor_type(tmp_path):
     def edit(md, tensors):
         for i, (n, t, shape, data) in enumerate(tensors):
             if n == "blk.0.ffn_gate.weight":
-                tensors[i] = (n, "Q8_1", shape, bytes(len(data) // 34 * 36))
-    synth.GGML_TYPES.setdefault("Q8_1", (9, 32, 36))
-    with pytest.raises(orc.GGUFError, match=r"'blk.0.ffn_gate.weight' has type Q8_1"):
-        orc.Model(build(tmp_path, edit))
+                tensors[i] = (n, "Q8_1", shape, bytes(len(data) // 34 * 40))
+    types = dict(synth.GGML_TYPES, Q8_1=(9, 32, 40))  # a valid ggml type orc does not dequantize
+    orig = synth.GGML_TYPES
+    synth.GGML_TYPES = types
+    try:
+        path = build(tmp_path, edit, wt="Q8_0")
+    finally:
+        synth.GGML_TYPES = orig
+    with pytest.raises(orc.GGUFError, match=r"'blk.0.ffn_gate.weight' has type Q8_1, which orc cannot dequantize"):
+        orc.Model(path)
 
 
 # -- row 17: hyperparameters
@@ -80,7 +86,7 @@ def test_16_unsupported_tensor_type(tmp_path):
     ("qwen2.block_count", "u32", 0, r"qwen2.block_count.*positive"),
     ("qwen2.block_count", "u64", 10**9, r"qwen2.block_count.*implausibly large"),
     ("qwen2.attention.head_count", "u32", 0, r"head_count.*positive"),
-    ("qwen2.attention.head_count", "u32", 5, r"embedding_length \(64\) is not a multiple of attention.head_count \(5\)"),
+    ("qwen2.attention.head_count", "u32", 6, r"embedding_length \(64\) is not a multiple of attention.head_count \(6\)"),
     ("qwen2.attention.head_count_kv", "u32", 3, r"head_count_kv \(3\) does not divide head_count \(4\)"),
     ("qwen2.context_length", "u32", 0, r"context_length.*positive"),
     ("qwen2.attention.layer_norm_rms_epsilon", "str", "1e-6", r"layer_norm_rms_epsilon"),
