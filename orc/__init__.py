@@ -16,6 +16,7 @@ except ImportError as e:  # pragma: no cover - only without a build
     ) from e
 
 from ._orc import CudaError, GGUFError, OrcError
+from ._orc import Sampler, sample
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
 
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
+    "Sampler", "sample",
 ]
 
 from . import _build
