@@ -174,7 +174,7 @@ def test_exp_against_exact_decimal():
         if got > 2.3e-308:
             exact = decimal.Decimal(float(v)).exp()
             worst = max(worst, float(abs(decimal.Decimal(got) - exact) / decimal.Decimal(float(np.spacing(got)))))
-    assert worst < 1.0, worst  # fdlibm's bound: under 1 ulp
+    assert worst < 0.55, worst  # table method with a hi+lo table: about half an ulp
 
 
 def test_exp_bits_are_pinned():
@@ -183,7 +183,7 @@ def test_exp_bits_are_pinned():
     x = np.concatenate([-np.arange(1, 1001) * 0.7431 + 0.5, np.linspace(-0.5, 0.5, 201),
                         [1e-300, -1e-20, 3.7, 100.25, 709.5]])
     digest = hashlib.sha256(_orc._sample_exp(x).tobytes()).hexdigest()
-    assert digest == "133aeb66923b70396dd71079744ae851e04e5a2adc9e00f0c7de7b18398df93f"
+    assert digest == "e0f0f71437394fafedfffa5b117e80c39b30859846b5595e7b59ae7e034ca86e"
 
 
 # ----------------------------------------------------------------------------- greedy
@@ -287,6 +287,19 @@ def test_top_p_alone_on_a_large_vocab(scale, top_p):
     for T in (0.8, 1.0):
         got = orc.Sampler(temperature=T, top_p=top_p).probs(x)
         np.testing.assert_allclose(got, ref_probs(x, temperature=T, top_p=top_p), rtol=0, atol=1e-12)
+
+
+def test_ties_on_a_large_vocab():
+    """Thousands of exact ties through the radix-sorted paths (top-p or min-p alone, the
+    untruncated draw): every cut and every draw must still follow id order."""
+    rng = np.random.default_rng(12)
+    x = (np.round(rng.standard_normal(6000) * 8) / 16).astype(np.float32)  # flat: long prefixes
+    x[rng.integers(0, 6000, 50)] = -0.0
+    for params in (dict(top_p=0.9), dict(top_p=0.37), dict(min_p=0.2), dict(min_p=0.01, top_p=0.8),
+                   dict(temperature=0.5)):
+        np.testing.assert_allclose(orc.Sampler(**params).probs(x), ref_probs(x, **params), rtol=0, atol=1e-12)
+        s, twin = orc.Sampler(77, **params), PCG32(77)
+        assert [s.sample(x) for _ in range(40)] == [ref_sample(x, twin, **params) for _ in range(40)]
 
 
 def test_boundary_ties_are_decided_by_id():
