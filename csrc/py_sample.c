@@ -625,6 +625,12 @@ static PyObject *py_sample(PyObject *m, PyObject *args, PyObject *kwargs) {
     }
     if (orc_py_sampler_params_check(&p) < 0) return NULL;
     uint64_t seed = 0;
+    if (seed_obj == Py_None && p.temperature != 0.0f) {
+        PyErr_SetString(PyExc_TypeError,
+                        "sample(): seed=None is only allowed for greedy sampling (temperature=0); pass an int seed "
+                        "(the default is 0), or keep an orc.Sampler for a stream of draws");
+        return NULL;
+    }
     if (seed_obj && seed_obj != Py_None && parse_seed(seed_obj, &seed) < 0) return NULL;
     orc_rng rng;
     orc_rng_seed(&rng, seed);
@@ -677,8 +683,8 @@ PyDoc_STRVAR(py_sample_doc,
              "sample(logits, *, seed=0, history=None, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
              "repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64) -> int\n--\n\n"
              "One token from `logits` with a fresh Sampler(seed, ...): the same arguments always give the same\n"
-             "token. seed defaults to 0 (so sampling is reproducible unless you vary it); for a sequence of\n"
-             "draws keep one orc.Sampler instead.");
+             "token. seed defaults to 0, so sampling is reproducible unless you vary it; seed=None is accepted\n"
+             "only for greedy (temperature=0). For a sequence of draws keep one orc.Sampler instead.");
 
 static PyMethodDef sample_functions[] = {
     {"sample", (PyCFunction)(void (*)(void))py_sample, METH_VARARGS | METH_KEYWORDS, py_sample_doc},

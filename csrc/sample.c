@@ -19,9 +19,15 @@
 #include <string.h>  /* memcpy, memset */
 
 /* Reproducibility needs plain binary64 arithmetic: no x87 extended precision
- * and no fused multiply-add (which would round a*b+c once instead of twice). */
-#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
-#error "sample.c needs FLT_EVAL_METHOD == 0 (no extended-precision intermediates) for reproducible sampling"
+ * and no fused multiply-add (which would round a*b+c once instead of twice).
+ * FLT_EVAL_METHOD 16 (GCC with AVX512-FP16) only concerns _Float16. Clang
+ * honours the pragma unless built with -ffp-contract=fast, which overrides
+ * every source pragma: do not build orc that way. */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0 && FLT_EVAL_METHOD != 16
+#error "sample.c needs double arithmetic evaluated in double (FLT_EVAL_METHOD 0) for reproducible sampling"
+#endif
+#if defined(__FAST_MATH__)
+#error "sample.c must not be built with -ffast-math: it reorders and fuses the arithmetic that makes tokens reproducible"
 #endif
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF

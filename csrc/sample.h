@@ -47,7 +47,9 @@
  * evaluate in extended precision (FLT_EVAL_METHOD == 0 is checked at compile
  * time). Sums over the whole vocabulary (top-p's normalizer when top-k is off,
  * the temperature normalizer when nothing truncates) run in token-id order;
- * every other sum runs in sort order.
+ * every other sum runs in sort order. How a sorted prefix is found (heap,
+ * radix sort, how long a prefix is sorted) never changes a result: the walks
+ * above read the same tokens in the same order whatever found them.
  */
 #ifndef ORC_SAMPLE_H
 #define ORC_SAMPLE_H
@@ -103,8 +105,9 @@ orc_status orc_sampler_params_check(const orc_sampler_params *p, orc_err *err);
  * n_history == 0. Every history id is checked (ORC_E_RANGE naming the position
  * and id); a NaN/Inf logit is ORC_E_INVALID naming the first bad index and
  * value. On error *token and the RNG are unchanged. rng may be NULL only for
- * greedy. Allocates scratch memory per call (O(top_k), O(window), or, for
- * top-p/min-p without top-k, up to O(n_vocab)). */
+ * greedy. Allocates its scratch memory per call and frees it on every path:
+ * O(top_k) and O(window) always; without top-k, the sorted prefix that top-p,
+ * min-p or the draw needs (up to O(n_vocab) for flat distributions). */
 orc_status orc_sample(const float *logits, int32_t n_vocab, const orc_sampler_params *p,
                       const int32_t *history, int64_t n_history, orc_rng *rng, int32_t *token, orc_err *err);
 
@@ -114,10 +117,12 @@ orc_status orc_sample(const float *logits, int32_t n_vocab, const orc_sampler_pa
 orc_status orc_sampler_probs(const float *logits, int32_t n_vocab, const orc_sampler_params *p,
                              const int32_t *history, int64_t n_history, double *probs, orc_err *err);
 
-/* exp(x) from IEEE +,-,*,/ only (fdlibm's reduction x = k ln2 + r and its
- * rational approximation; error under 1 ulp), so it gives the same bits on
- * every platform. exp(0) == 1 exactly; exp(-inf) == 0; NaN in, NaN out.
- * Exported for tests and for other code that needs a reproducible exp. */
+/* exp(x) from IEEE +,-,* and integer operations only (Tang's table method:
+ * x = (32e + j) ln2/32 + r, a 32-entry hi+lo table of 2^(j/32) and a degree-6
+ * polynomial; measured error at most 0.52 ulp), so it gives the same bits on
+ * every platform, unlike libm's exp. exp(0) == 1 exactly; exp(-inf) == 0;
+ * NaN in, NaN out. Exported for tests and for other code that needs a
+ * reproducible exp. */
 double orc_sample_exp(double x);
 
 #ifdef __cplusplus

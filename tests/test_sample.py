@@ -10,6 +10,9 @@ import copy
 import decimal
 import hashlib
 import math
+import os
+import shutil
+import subprocess
 import threading
 
 import numpy as np
@@ -417,6 +420,14 @@ def test_same_seed_same_tokens_different_seed_different():
     assert len({orc.sample(x, seed=s, **kw) for s in range(30)}) > 5
 
 
+def test_sample_seed_none_only_for_greedy():
+    x = pcg_logits(5, 100)
+    assert orc.sample(x, seed=None, temperature=0) == int(np.argmax(x))
+    with pytest.raises(TypeError, match="seed=None is only allowed for greedy"):
+        orc.sample(x, seed=None)
+    assert orc.sample(x) == orc.sample(x, seed=0)
+
+
 def test_set_state_and_copy_reproduce_the_continuation():
     kw = dict(temperature=0.9, top_p=0.95)
     s = orc.Sampler(11, **kw)
@@ -498,6 +509,51 @@ def test_threads_share_nothing():
     for t in threads:
         t.join()
     assert got == want
+
+
+def _determinism_reference():
+    """What tests/sample_determinism.c writes, computed through the extension."""
+    n, n_hist, out = 4000, 300, []
+    stream = iter(_orc._rng_outputs(5, 60 * (n + n_hist)))
+    for i in range(60):
+        scale = np.float32(i % 5 + 1)
+        ints = np.array([next(stream) % 20001 for _ in range(n)], dtype=np.int64) - 10000
+        x = (ints.astype(np.float32) / np.float32(1000.0) * scale).astype(np.float32)
+        hist = np.array([next(stream) % n for _ in range(n_hist)], dtype=np.int32)
+        params = dict(temperature=float(np.float32(i % 4) * np.float32(0.4)), top_k=50 if i % 7 == 0 else 0,
+                      top_p=0.9 if i % 2 else 1.0, min_p=0.05 if i % 5 == 1 else 0.0,
+                      repeat_penalty=1.3 if i % 3 == 0 else 1.0, frequency_penalty=0.2 if i % 4 == 1 else 0.0,
+                      penalty_last_n=-1 if i % 6 == 5 else 64)
+        out.append(orc.Sampler(**params).probs(x, history=hist).tobytes())
+        s = orc.Sampler(i, **params)
+        out.append(np.array([s.sample(x, history=hist) for _ in range(20)], dtype=np.int32).tobytes())
+    return b"".join(out)
+
+
+def _builds():
+    builds = []
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc:
+        builds += [[cc, "-std=c11", "-O0"], [cc, "-std=gnu11", "-O3", "-march=native", "-ffp-contract=fast"]]
+    if shutil.which("clang"):
+        builds += [["clang", "-std=gnu11", "-O2", "-march=native"]]
+    return builds
+
+
+@pytest.mark.skipif(not _builds(), reason="no C compiler to build the standalone driver")
+def test_other_compilers_and_flags_give_the_same_bits(tmp_path):
+    """The determinism promise, across builds: -O0, -O3 -march=native with FMA contraction
+    requested, and clang must all reproduce the extension's probs and tokens byte for byte."""
+    want = _determinism_reference()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    srcs = [os.path.join(root, "tests", "sample_determinism.c"), os.path.join(root, "csrc", "sample.c"),
+            os.path.join(root, "csrc", "error.c")]
+    for k, build in enumerate(_builds()):
+        exe = str(tmp_path / f"det{k}")
+        subprocess.run(build + ["-D_GNU_SOURCE", "-I" + os.path.join(root, "csrc"), *srcs, "-lm", "-o", exe],
+                       check=True, capture_output=True)
+        got = subprocess.run([exe], check=True, capture_output=True).stdout
+        assert got == want, " ".join(build)
 
 
 # ----------------------------------------------------------------------------- HARDENING 20, 22, 23
