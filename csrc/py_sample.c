@@ -520,24 +520,25 @@ done:
 }
 
 PyDoc_STRVAR(Sampler_sample_doc,
-             "sample(logits, history=None) -> int\n--\n\n"
-             "Draw one token id from `logits` (1-D, n_vocab; converted to float32), advancing this\n"
+             "sample($self, logits, history=None)\n--\n\n"
+             "Draw one token id (an int) from `logits` (1-D, n_vocab; converted to float32), advancing this\n"
              "sampler's RNG by one uniform draw (not at all for greedy, temperature=0). `history`: the\n"
              "token ids seen so far (prompt + generated), which the penalties look at. NaN/Inf logits\n"
              "and ids outside [0, n_vocab) raise ValueError naming the first bad position.");
 PyDoc_STRVAR(Sampler_probs_doc,
-             "probs(logits, history=None) -> numpy.ndarray\n--\n\n"
-             "The float64 distribution sample() draws from after penalties, top-k, top-p, min-p and\n"
+             "probs($self, logits, history=None)\n--\n\n"
+             "The float64 numpy array of the distribution sample() draws from after penalties, top-k, top-p, min-p and\n"
              "temperature (zeros for removed tokens; one-hot for greedy). Does not touch the RNG.");
 PyDoc_STRVAR(Sampler_get_state_doc,
-             "get_state() -> (state, inc)\n--\n\n"
-             "The PCG32 state as two ints; set_state() on this or another Sampler continues the same stream.");
+             "get_state($self)\n--\n\n"
+             "The PCG32 state as a (state, inc) pair of ints; set_state() on this or another Sampler\n"
+             "continues the same stream.");
 PyDoc_STRVAR(Sampler_set_state_doc,
-             "set_state(state, /)\n--\n\n"
+             "set_state($self, state, /)\n--\n\n"
              "Restore a (state, inc) pair from get_state() (inc must be odd). The parameters are unchanged.");
 PyDoc_STRVAR(Sampler_copy_doc,
-             "copy() -> Sampler\n--\n\n"
-             "An independent Sampler with the same parameters, seed and RNG position: both draw the same\n"
+             "copy($self)\n--\n\n"
+             "A new, independent Sampler with the same parameters, seed and RNG position: both draw the same\n"
              "tokens from here on (what Session.fork() needs).");
 
 static PyMethodDef Sampler_methods[] = {
@@ -681,8 +682,8 @@ static PyObject *py_sample_exp(PyObject *m, PyObject *x) {
 
 PyDoc_STRVAR(py_sample_doc,
              "sample(logits, *, seed=0, history=None, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
-             "repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64) -> int\n--\n\n"
-             "One token from `logits` with a fresh Sampler(seed, ...): the same arguments always give the same\n"
+             "repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64)\n--\n\n"
+             "One token id (an int) from `logits` with a fresh Sampler(seed, ...): the same arguments always give the same\n"
              "token. seed defaults to 0, so sampling is reproducible unless you vary it; seed=None is accepted\n"
              "only for greedy (temperature=0). For a sequence of draws keep one orc.Sampler instead.");
 

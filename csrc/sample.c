@@ -7,9 +7,11 @@
  * penalty window are kept in a short list sorted by id, and every scan walks
  * the raw logits in the runs between them. Top-k selects with a bounded heap
  * (no full sort); min-p without top-k sorts only the tokens that can pass it;
- * top-p alone, and the draw when nothing truncates, sort a growing prefix
- * (256, then 8192 tokens) and fall back to a full sort only when the
- * distribution is flat enough to need it (llama.cpp's top-p does the same).
+ * top-p alone, and the draw when nothing truncates, sort only the prefix that
+ * a mass histogram says they need (a stable radix sort when it is long), so a
+ * full sort happens only for distributions flat enough to need one. exp is
+ * our own (table-based, no division, no libm) because libm's differs between
+ * platforms in the last bit.
  */
 #include "sample.h"
 
@@ -635,11 +637,12 @@ static orc_status run_chain(chain *ch, const float *logits, int32_t n_vocab, con
         L = truncate_walk(c, m, 1, ch->zmax, Z, top_p, min_p);
     } else if (min_p > 0) {
         /* Only tokens with z - zmax >= log(min_p) can pass: collect those,
-         * with a margin far wider than the error of log and of exp_core, so
-         * libm's log cannot change which tokens are kept (the exact test
-         * runs in the walk). */
+         * with a margin far wider than the error of log, of exp_core and of
+         * the subtraction, so libm's log cannot change which tokens are kept
+         * (the exact test runs in the walk). */
         double Z = top_p < 1 ? sum_all(ch, 1.0, NULL, NULL) : 0.0;
-        if ((st = collect_sorted(ch, ch->zmax + (log(min_p) - 1e-6), &c, &m, err)) != ORC_OK) goto cleanup;
+        const double zthr = ch->zmax + log(min_p) - 1e-6 * (1.0 + fabs(ch->zmax));
+        if ((st = collect_sorted(ch, zthr, &c, &m, err)) != ORC_OK) goto cleanup;
         L = truncate_walk(c, m, 1, ch->zmax, Z, top_p, min_p);
     } else if (top_p < 1) {
         double hist[NBUCKET] = {0};

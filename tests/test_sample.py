@@ -305,6 +305,16 @@ def test_ties_on_a_large_vocab():
         assert [s.sample(x) for _ in range(40)] == [ref_sample(x, twin, **params) for _ in range(40)]
 
 
+@pytest.mark.parametrize("offset", [3e4, -1e6, 1e9])
+def test_large_logits_and_extreme_temperatures(offset):
+    x = (pcg_logits(21, 3000, scale=3.0).astype(np.float64) + offset).astype(np.float32)
+    for params in (dict(min_p=0.05), dict(top_p=0.9), dict(temperature=1e-6), dict(temperature=1e-6, top_p=0.5),
+                   dict(temperature=50.0, min_p=0.5), dict(temperature=3e4, top_k=100)):
+        np.testing.assert_allclose(orc.Sampler(**params).probs(x), ref_probs(x, **params), rtol=0, atol=1e-12)
+        s, twin = orc.Sampler(5, **params), PCG32(5)
+        assert [s.sample(x) for _ in range(10)] == [ref_sample(x, twin, **params) for _ in range(10)]
+
+
 def test_boundary_ties_are_decided_by_id():
     x = np.array([3, 1, 2, 2, 2, 0], dtype=np.float32)
     p = orc.Sampler(top_k=3).probs(x)
