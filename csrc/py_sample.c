@@ -81,6 +81,39 @@ int orc_py_sampler_params_check(const orc_sampler_params *p) {
     return 0;
 }
 
+int orc_py_sampler_kwargs(const char *fname, PyObject *kwargs, orc_sampler_params *p, const char *const *extra,
+                          PyObject **extra_out) {
+    if (kwargs) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kwargs, &pos, &key, &value)) {
+            int k = 0;
+            for (; extra && extra[k]; k++)
+                if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, extra[k]) == 0) break;
+            if (extra && extra[k]) {
+                if (extra_out[k]) {
+                    PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, extra[k]);
+                    return -1;
+                }
+                extra_out[k] = value;
+                continue;
+            }
+            int r = orc_py_sampler_param_set(p, key, value);
+            if (r < 0) return -1;
+            if (r == 0) {
+                PyObject *names = PyUnicode_FromString("");
+                for (int j = 0; names && extra && extra[j]; j++) Py_SETREF(names, PyUnicode_FromFormat("%U%s, ", names, extra[j]));
+                if (names)
+                    PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R (it takes %U" PARAM_NAMES_TEXT ")",
+                                 fname, key, names);
+                Py_XDECREF(names);
+                return -1;
+            }
+        }
+    }
+    return orc_py_sampler_params_check(p);
+}
+
 /* The shortest decimal string that reads back (through a double) as f. */
 static char *f32_text(float f) {
     char *s = NULL;
@@ -259,6 +292,13 @@ static int parse_seed(PyObject *v, uint64_t *seed) {
 
 /* ------------------------------------------------------------ the work */
 
+/* A Sampler runs with the GIL released while it samples; a second thread
+ * must not move its RNG underneath. */
+static void raise_busy(orc_state *st) {
+    PyErr_SetString(st ? st->OrcError : PyExc_RuntimeError,
+                    "this Sampler is in use by another thread; give each thread its own (Sampler.copy())");
+}
+
 /* One orc_sample (probs == 0) or orc_sampler_probs (probs == 1) call on
  * Python arguments, with the GIL released for large inputs. busy: the
  * Sampler's in-use flag (NULL for a private RNG). */
@@ -278,8 +318,7 @@ static PyObject *run(orc_state *st, const orc_sampler_params *p, orc_rng *rng, i
     }
     if (busy) {
         if (*busy) {
-            PyErr_SetString(st ? st->OrcError : PyExc_RuntimeError,
-                            "this Sampler is in use by another thread; give each thread its own (Sampler.copy())");
+            raise_busy(st);
             goto done;
         }
         *busy = 1;
@@ -325,9 +364,7 @@ typedef struct {
 
 static int refuse_if_busy(SamplerObject *self) {
     if (!self->busy) return 0;
-    orc_state *st = orc_state_of_type(Py_TYPE(self));
-    PyErr_SetString(st ? st->OrcError : PyExc_RuntimeError,
-                    "this Sampler is in use by another thread; give each thread its own (Sampler.copy())");
+    raise_busy(orc_state_of_type(Py_TYPE(self)));
     return -1;
 }
 
@@ -344,29 +381,8 @@ static PyObject *Sampler_new(PyTypeObject *type, PyObject *args, PyObject *kwarg
         return NULL;
     }
     if (nargs == 1) seed_obj = PyTuple_GET_ITEM(args, 0);
-    if (kwargs) {
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(kwargs, &pos, &key, &value)) {
-            if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "seed") == 0) {
-                if (seed_obj) {
-                    PyErr_SetString(PyExc_TypeError, "Sampler() got multiple values for argument 'seed'");
-                    return NULL;
-                }
-                seed_obj = value;
-                continue;
-            }
-            int r = orc_py_sampler_param_set(&p, key, value);
-            if (r < 0) return NULL;
-            if (r == 0) {
-                PyErr_Format(PyExc_TypeError,
-                             "Sampler() got an unexpected keyword argument %R (it takes seed, " PARAM_NAMES_TEXT ")",
-                             key);
-                return NULL;
-            }
-        }
-    }
-    if (orc_py_sampler_params_check(&p) < 0) return NULL;
+    static const char *const extra[] = {"seed", NULL};
+    if (orc_py_sampler_kwargs("Sampler", kwargs, &p, extra, &seed_obj) < 0) return NULL;
     uint64_t seed = 0;
     if (seed_obj && parse_seed(seed_obj, &seed) < 0) return NULL;
 
@@ -600,31 +616,10 @@ static PyObject *py_sample(PyObject *m, PyObject *args, PyObject *kwargs) {
     }
     orc_sampler_params p;
     orc_sampler_params_default(&p);
-    PyObject *seed_obj = NULL, *history = Py_None;
-    if (kwargs) {
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(kwargs, &pos, &key, &value)) {
-            if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "seed") == 0) {
-                seed_obj = value;
-                continue;
-            }
-            if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "history") == 0) {
-                history = value;
-                continue;
-            }
-            int r = orc_py_sampler_param_set(&p, key, value);
-            if (r < 0) return NULL;
-            if (r == 0) {
-                PyErr_Format(PyExc_TypeError,
-                             "sample() got an unexpected keyword argument %R (it takes seed, history, " PARAM_NAMES_TEXT
-                             ")",
-                             key);
-                return NULL;
-            }
-        }
-    }
-    if (orc_py_sampler_params_check(&p) < 0) return NULL;
+    static const char *const extra[] = {"seed", "history", NULL};
+    PyObject *given[2] = {NULL, NULL};
+    if (orc_py_sampler_kwargs("sample", kwargs, &p, extra, given) < 0) return NULL;
+    PyObject *seed_obj = given[0], *history = given[1] ? given[1] : Py_None;
     uint64_t seed = 0;
     if (seed_obj == Py_None && p.temperature != 0.0f) {
         PyErr_SetString(PyExc_TypeError,

@@ -16,6 +16,15 @@
  * kind or does not fit. Range checks are orc_py_sampler_params_check's. */
 int orc_py_sampler_param_set(orc_sampler_params *p, PyObject *name, PyObject *value);
 
+/* Fill p (already holding its defaults) from the keyword arguments of a call
+ * to fname(), then check it. Keys named in `extra` (NULL-terminated, e.g.
+ * {"seed", "history", NULL}) are not sampler parameters: their values go to
+ * the matching extra_out slots (borrowed; a slot already set means "got
+ * multiple values"). Any other unknown key is a TypeError listing what fname
+ * takes. 0 or -1. */
+int orc_py_sampler_kwargs(const char *fname, PyObject *kwargs, orc_sampler_params *p, const char *const *extra,
+                          PyObject **extra_out);
+
 /* orc_sampler_params_check as a ValueError; 0 or -1. */
 int orc_py_sampler_params_check(const orc_sampler_params *p);
 
