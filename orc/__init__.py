@@ -16,6 +16,7 @@ except ImportError as e:  # pragma: no cover - only without a build
     ) from e
 
 from ._orc import CudaError, GGUFError, OrcError
+from ._orc import Sampler, sample
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
 from ._orc import QUANT_TYPES, dequantize
@@ -30,6 +31,7 @@ __all__ = [
     "QUANT_TYPES", "dequantize",
     "GGUFFile", "TensorInfo", "Model", "Session", "Step",
     "compare", "hooks", "testing",
+    "Sampler", "sample",
 ]
 
 from . import _build
