@@ -1,8 +1,7 @@
 # Type stubs for orc._orc, the compiled extension (csrc/module.c and csrc/py_*.c).
 # Keep in step with the module: tests/test_stubs.py fails when a name is missing on either side.
-# Still to come with the model API: Model, Session, TensorInfo and the gguf/quant/sample/
-# tokenizer functions.
-from typing import Any
+import os
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -36,3 +35,100 @@ def cuda_device_info(index: int, /) -> dict[str, Any]:
 
 def _cuda_selftest(a: npt.ArrayLike, b: npt.ArrayLike, alpha: float, /) -> tuple[np.ndarray, np.ndarray]:
     """GPU smoke test: (a @ b via cuBLAS, alpha * a + i via a kernel)."""
+
+# -- GGUF reader (csrc/py_gguf.c); orc.GGUFFile/orc.TensorInfo are these types.
+class TensorInfo:
+    """One tensor's entry in a GGUF file (immutable; made by GGUFFile)."""
+    name: str
+    type: str
+    type_id: int
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+    n_elements: int
+
+class GGUFFile:
+    """GGUFFile(path): a GGUF v2/v3 file, mapped read-only and fully validated on open."""
+    def __init__(self, path: str | os.PathLike[str]) -> None: ...
+    version: int
+    metadata: dict[str, Any]
+    tensors: list[TensorInfo]
+    alignment: int
+    data_offset: int
+    file_size: int
+    def tensor(self, name: str) -> TensorInfo: ...
+    def raw(self, name: str) -> np.ndarray: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> GGUFFile: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+# -- dequantization (csrc/py_quant.c)
+QUANT_TYPES: tuple[str, ...]
+"""The ggml type names orc can dequantize."""
+
+def dequantize(data: npt.ArrayLike, type: str, shape: tuple[int, ...] | int, device: str = "cpu",
+               dtype: str = "float32") -> np.ndarray:
+    """Dequantize stored GGUF bytes (uint8) of ggml `type` into an array of `shape` (NumPy order)."""
+
+def _cuda_dequantize_at(data: npt.ArrayLike, type: str, n: int, dtype: str, src_offset: int,
+                        dst_offset: int) -> np.ndarray:
+    """The GPU path at given buffer offsets (tests of unaligned buffers)."""
+
+def _cuda_dequant_bench(data: npt.ArrayLike, type: str, n: int, dtype: str, iters: int) -> dict[str, float]:
+    """GPU dequantization and device-to-device copy timings (bench/bench_dequant.py)."""
+
+# -- sampling (csrc/py_sample.c)
+class Sampler:
+    """A token sampler with its own seeded PCG32 stream."""
+    def __init__(self, seed: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 min_p: float = 0.0, repeat_penalty: float = 1.0, frequency_penalty: float = 0.0,
+                 presence_penalty: float = 0.0, penalty_last_n: int = 64) -> None: ...
+    seed: int
+    params: dict[str, Any]
+    def sample(self, logits: npt.ArrayLike, history: npt.ArrayLike | None = None) -> int: ...
+    def probs(self, logits: npt.ArrayLike, history: npt.ArrayLike | None = None) -> np.ndarray: ...
+    def get_state(self) -> tuple[int, int]: ...
+    def set_state(self, state: tuple[int, int]) -> None: ...
+    def copy(self) -> Sampler: ...
+
+def sample(logits: npt.ArrayLike, *, seed: int | None = None, history: npt.ArrayLike | None = None,
+           **params: Any) -> int:
+    """One token id from `logits` with a fresh Sampler(seed, **params)."""
+
+def _rng_outputs(seed: int, n: int, stream: int = 54, uniform: bool = False) -> list[int] | list[float]:
+    """The first n outputs of orc_rng (tests only)."""
+
+def _sample_exp(x: npt.ArrayLike) -> np.ndarray:
+    """orc_sample_exp over a float64 array (tests only)."""
+
+# -- models and sessions (csrc/py_model.c); orc.Model / orc.Session subclass these.
+class Model:
+    """The native model: a GGUF file's weights dequantized onto a backend."""
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", cuda_device: int = 0,
+                 dtype: str | None = None, keep_quantized: bool = False, n_threads: int = 0,
+                 round_matmul_inputs: bool = False, fault: str | None = None,
+                 progress: Callable[[int, int], object] | None = None) -> None: ...
+    closed: bool
+    path: str
+    arch: str
+    device: str
+    dtype: str
+    config: dict[str, Any]
+    def close(self) -> None: ...
+    def tensor(self, name: str) -> np.ndarray: ...
+    def memory(self) -> dict[str, int]: ...
+    def _hooks(self) -> list[tuple[str, int, int, int]]: ...
+
+class Session:
+    """The native session: a KV cache over a model."""
+    def __init__(self, model: Model, n_ctx: int = 4096, n_batch: int = 512, kv_dtype: str | None = None) -> None: ...
+    n_past: int
+    n_ctx: int
+    closed: bool
+    model: Model
+    def _forward(self, ids: npt.ArrayLike, logits: str = "all",
+                 capture: Iterable[int] | None = None) -> tuple[np.ndarray | None, dict[int, np.ndarray]]: ...
+    def rewind(self, n: int) -> None: ...
+    def reset(self) -> None: ...
+    def fork(self) -> Session: ...
+    def close(self) -> None: ...
