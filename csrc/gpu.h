@@ -42,6 +42,13 @@ void orc_cuda_versions_get(orc_cuda_versions *out);
 orc_status orc_cuda_selftest(const float *a, const float *b, int m, int k, int n, float alpha,
                              float *c, float *y, orc_err *err);
 
+/* Free and total bytes on device `device` (cudaMemGetInfo). */
+orc_status orc_cuda_mem_info(int device, uint64_t *free_bytes, uint64_t *total_bytes, orc_err *err);
+
+/* A deliberately failing CUDA call (a copy from an invalid device address), so tests
+ * can see how a CUDA error surfaces: status, call, file and line. */
+orc_status orc_cuda_fail_on_purpose(orc_err *err);
+
 /* The CUDA backend (cuda/backend_cuda.cu) behind backend.h, on device `device`.
  * keep_quantized: also keep each weight's stored GGUF blocks on the device. */
 struct orc_backend;

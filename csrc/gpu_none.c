@@ -31,6 +31,14 @@ orc_status orc_cuda_selftest(const float *a, const float *b, int m, int k, int n
     return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG);
 }
 
+orc_status orc_cuda_mem_info(int device, uint64_t *free_bytes, uint64_t *total_bytes, orc_err *err) {
+    (void)device;
+    *free_bytes = *total_bytes = 0;
+    return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG);
+}
+
+orc_status orc_cuda_fail_on_purpose(orc_err *err) { return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG); }
+
 orc_status orc_backend_cuda_create(int device, bool keep_quantized, struct orc_backend **out, orc_err *err) {
     (void)device; (void)keep_quantized;
     if (out) *out = NULL;

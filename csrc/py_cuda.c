@@ -78,7 +78,26 @@ done:
     return ret;
 }
 
+static PyObject *py_cuda_mem_info(PyObject *m, PyObject *arg) {
+    long dev = PyLong_AsLong(arg);
+    if (dev == -1 && PyErr_Occurred()) return NULL;
+    uint64_t f = 0, t = 0;
+    orc_err err = {0};
+    if (orc_cuda_mem_info((int)dev, &f, &t, &err) != ORC_OK) return orc_py_raise_err(orc_state_of_module(m), &err);
+    return Py_BuildValue("(KK)", (unsigned long long)f, (unsigned long long)t);
+}
+
+static PyObject *py_cuda_fail_on_purpose(PyObject *m, PyObject *unused) {
+    orc_err err = {0};
+    orc_status s = orc_cuda_fail_on_purpose(&err);
+    if (s != ORC_OK) return orc_py_raise_err(orc_state_of_module(m), &err);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef cuda_methods[] = {
+    {"cuda_mem_info", py_cuda_mem_info, METH_O, "(free_bytes, total_bytes) on CUDA device N (cudaMemGetInfo)."},
+    {"_cuda_fail_on_purpose", py_cuda_fail_on_purpose, METH_NOARGS,
+     "Make one CUDA call fail on purpose (tests: how CUDA errors surface)."},
     {"cuda_probe", py_cuda_probe, METH_NOARGS, "(usable, device_count, reason) for CUDA in this process."},
     {"cuda_versions", py_cuda_versions, METH_NOARGS, "CUDA runtime (compiled/loaded), driver and cuBLAS versions."},
     {"cuda_device_info", py_cuda_device_info, METH_O, "Facts about CUDA device N as a dict."},

@@ -127,3 +127,28 @@ cleanup:
     cudaFree(dy);
     return st;
 }
+
+extern "C" orc_status orc_cuda_mem_info(int device, uint64_t *free_bytes, uint64_t *total_bytes, orc_err *err) {
+    orc_status st = ORC_OK;
+    int prev = -1;
+    size_t f = 0, t = 0;
+    *free_bytes = *total_bytes = 0;
+    ORC_CUDA_CHECK(cudaGetDevice(&prev));
+    ORC_CUDA_CHECK(cudaSetDevice(device));
+    ORC_CUDA_CHECK(cudaMemGetInfo(&f, &t));
+    *free_bytes = f;
+    *total_bytes = t;
+cleanup:
+    if (prev >= 0) (void)cudaSetDevice(prev);
+    return st;
+}
+
+extern "C" orc_status orc_cuda_fail_on_purpose(orc_err *err) {
+    orc_status st = ORC_OK;
+    float host = 0.0f;
+    /* An address no allocation owns: cudaMemcpy rejects it with cudaErrorInvalidValue. */
+    ORC_CUDA_CHECK(cudaMemcpy(&host, (const void *)(uintptr_t)0x10, sizeof host, cudaMemcpyDeviceToHost));
+cleanup:
+    (void)cudaGetLastError();
+    return st;
+}

@@ -33,6 +33,12 @@ def cuda_device_info(index: int, /) -> dict[str, Any]:
     """Facts about CUDA device `index`: index, name, pci_bus_id, total_memory, free_memory,
     compute_capability (major, minor), multiprocessors."""
 
+def cuda_mem_info(device: int, /) -> tuple[int, int]:
+    """(free_bytes, total_bytes) on CUDA device `device` (cudaMemGetInfo)."""
+
+def _cuda_fail_on_purpose() -> None:
+    """Make one CUDA call fail on purpose (tests: how CUDA errors surface)."""
+
 def _cuda_selftest(a: npt.ArrayLike, b: npt.ArrayLike, alpha: float, /) -> tuple[np.ndarray, np.ndarray]:
     """GPU smoke test: (a @ b via cuBLAS, alpha * a + i via a kernel)."""
 
