@@ -118,10 +118,10 @@ static int orc_py_quant_block_size(int32_t type) {
 }
 
 static PyObject *py_dequantize(PyObject *m, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"data", "type", "shape", "device", "dtype", NULL};
-    PyObject *data_o, *type_o, *shape_o, *device_o = NULL, *dtype_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OO:dequantize", kwlist, &data_o, &type_o, &shape_o, &device_o,
-                                     &dtype_o))
+    static char *kwlist[] = {"data", "type", "shape", "device", "dtype", "out", NULL};
+    PyObject *data_o, *type_o, *shape_o, *device_o = NULL, *dtype_o = NULL, *out_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OO$O:dequantize", kwlist, &data_o, &type_o, &shape_o,
+                                     &device_o, &dtype_o, &out_o))
         return NULL;
     orc_state *state = orc_state_of_module(m);
 
@@ -184,8 +184,28 @@ static PyObject *py_dequantize(PyObject *m, PyObject *args, PyObject *kwargs) {
     }
 
     int out_type = dtype == ORC_DTYPE_F32 ? NPY_FLOAT32 : dtype == ORC_DTYPE_F16 ? NPY_FLOAT16 : NPY_UINT16;
-    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(ndim, dims, out_type);
-    if (!out) return NULL;
+    PyArrayObject *out;
+    if (out_o && out_o != Py_None) {
+        out = (PyArrayObject *)out_o;
+        if (!PyArray_Check(out_o) || PyArray_TYPE(out) != out_type || !PyArray_IS_C_CONTIGUOUS(out) ||
+            !PyArray_ISWRITEABLE(out) || PyArray_NDIM(out) != ndim ||
+            !PyArray_CompareLists(PyArray_DIMS(out), dims, ndim)) {
+            PyErr_Format(PyExc_ValueError,
+                         "out must be a writeable C-contiguous %s array of shape %R (%s results)",
+                         out_type == NPY_FLOAT32 ? "float32" : out_type == NPY_FLOAT16 ? "float16" : "uint16",
+                         shape_o, orc_dtype_name(dtype));
+            return NULL;
+        }
+        const char *o0 = PyArray_BYTES(out), *d0 = PyArray_BYTES(data);
+        if (o0 < d0 + PyArray_NBYTES(data) && d0 < o0 + PyArray_NBYTES(out)) {
+            PyErr_SetString(PyExc_ValueError, "out overlaps data");
+            return NULL;
+        }
+        Py_INCREF(out);
+    } else {
+        out = (PyArrayObject *)PyArray_SimpleNew(ndim, dims, out_type);
+        if (!out) return NULL;
+    }
     if (n == 0) return (PyObject *)out;
 
     const void *src = PyArray_DATA(data);
@@ -282,14 +302,15 @@ static PyObject *py_cuda_dequantize_at(PyObject *m, PyObject *args) {
 
 static PyMethodDef orc_py_quant_methods[] = {
     {"dequantize", (PyCFunction)(void (*)(void))py_dequantize, METH_VARARGS | METH_KEYWORDS,
-     "dequantize(data, type, shape, device=\"cpu\", dtype=\"float32\") -> numpy.ndarray\n\n"
+     "dequantize(data, type, shape, device=\"cpu\", dtype=\"float32\", *, out=None) -> numpy.ndarray\n\n"
      "Decode the ggml blocks in `data` (a C-contiguous uint8 array, e.g. GGUFFile.raw) of\n"
      "type `type` (a name such as \"Q4_K\", or a ggml type id) into an array of `shape`\n"
      "(NumPy order; the last dimension a multiple of the block size). `device` \"cuda\" runs\n"
      "the GPU kernels and copies back. `dtype`: \"float32\", \"float16\" or \"bfloat16\" (returned\n"
      "as uint16 holding the bfloat16 bits: NumPy has no bfloat16). float32 results are\n"
      "bit-identical to gguf.quants.dequantize; float16/bfloat16 are those rounded to\n"
-     "nearest even. See orc.QUANT_TYPES."},
+     "nearest even. `out`: an array of the result's dtype and shape to write into (returned).\n"
+     "See orc.QUANT_TYPES."},
     {"_cuda_dequant_bench", py_cuda_dequant_bench, METH_VARARGS,
      "_cuda_dequant_bench(data, type, n, dtype, iters) -> dict: GPU dequantization and\n"
      "device-to-device copy timings (for bench/bench_dequant.py)."},

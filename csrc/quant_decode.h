@@ -172,7 +172,7 @@ ORC_QD void orc_qd_q8_0(const uint8_t *b, int c, float *y) {
 ORC_QD void orc_qd_q1_0(const uint8_t *b, int c, float *y) {
     const uint32_t d = orc_qd_to_bits(orc_qd_half(b));
     const uint32_t bits = b[2 + c];
-    ORC_QD_UNROLL for (int k = 0; k < 8; k++) y[k] = orc_qd_from_bits(((bits >> k) & 1u) ? d : d ^ 0x80000000u);
+    ORC_QD_UNROLL for (int k = 0; k < 8; k++) y[k] = orc_qd_from_bits(d ^ ((~bits >> k & 1u) << 31));
 }
 
 /* ---- k-quants: 256-element super-blocks ----------------------------------- */
