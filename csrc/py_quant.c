@@ -33,7 +33,10 @@ static int32_t orc_py_quant_type(PyObject *obj) {
         long v = PyLong_AsLong(obj);
         if (v == -1 && PyErr_Occurred()) return -1;
         if (v < 0 || v >= ORC_TYPE_COUNT || !orc_type_traits_get((int32_t)v)) {
-            PyErr_Format(PyExc_ValueError, "unknown ggml type id %ld", v);
+            if (v >= 0 && v < ORC_TYPE_COUNT)
+                PyErr_Format(PyExc_ValueError, "not a ggml type orc knows: %s", orc_type_name((int32_t)v, buf, sizeof buf));
+            else
+                PyErr_Format(PyExc_ValueError, "unknown ggml type id %ld", v);
             return -1;
         }
         return (int32_t)v;
