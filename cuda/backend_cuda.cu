@@ -44,6 +44,9 @@ typedef struct cuda_backend {
     uint64_t f32_bytes;
     int32_t *d_ids;     /* token ids / argmax results */
     int64_t ids_len;
+    float *d_attn;      /* partial results of split attention */
+    uint64_t attn_bytes;
+    int n_sm;
     rope_table rope[ROPE_TABLES];
 } cuda_backend;
 
@@ -254,6 +257,9 @@ static orc_status cu_matmul(orc_backend *b, const orc_tensor *x, const orc_tenso
         ORC_CUDA_CHECK(orc_launch_convert_from_f32((const float *)x->data, c->d_half, w->dtype, n * k, c->stream));
         xin = c->d_half;
     }
+    /* float32 weights: true float32 products (pedantic: no TF32, no reduced-precision emulation);
+     * float16/bfloat16: tensor cores with float32 accumulation. */
+    ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, w->dtype == ORC_DTYPE_F32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
     /* Row-major out[n][m] = x[n][k] . w[m][k]^T is column-major out^T (m x n) = w^T(op T of k x m) . x^T (k x n). */
     ORC_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, (int)n, (int)k, &one, w->data,
                                   blas_type(w->dtype), (int)k, xin, blas_type(w->dtype), (int)k, &zero, out->data,
@@ -349,11 +355,19 @@ cleanup:
 
 static orc_status cu_attention(orc_backend *b, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc, int64_t n,
                                int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
+    cuda_backend *c = cb(b);
     orc_status st = ORC_OK;
+    const int64_t keys = ap->window > 0 && ap->window < pos0 + n ? ap->window : pos0 + n;
+    const int32_t splits = orc_attention_splits(n, ap->n_head, keys, c->n_sm);
+    const int64_t part = orc_attention_partials_floats(n, ap->n_head, ap->head_dim_v, splits);
+    if (part > 0) {
+        st = grow(c, (void **)&c->d_attn, &c->attn_bytes, (uint64_t)part * sizeof(float), "attention partials", err);
+        if (st != ORC_OK) return st;
+    }
     ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
-                                        vc->cols, (float *)out->data, out->cols, n, pos0, ap->n_head, ap->n_head_kv,
-                                        ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap, ap->window,
-                                        cb(b)->stream));
+                                        vc->cols, (float *)out->data, out->cols, c->d_attn, splits, n, pos0,
+                                        ap->n_head, ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale,
+                                        ap->softcap, ap->window, c->stream));
 cleanup:
     return st;
 }
@@ -417,6 +431,7 @@ static void cu_destroy(orc_backend *b) {
     cudaFree(c->d_half);
     cudaFree(c->d_f32);
     cudaFree(c->d_ids);
+    cudaFree(c->d_attn);
     for (int i = 0; i < ROPE_TABLES; i++) cudaFree(c->rope[i].d_inv);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -462,10 +477,10 @@ extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, o
         goto cleanup;
     }
     ORC_CUDA_CHECK(cudaSetDevice(device));
+    ORC_CUDA_CHECK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, device));
     ORC_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     ORC_CUBLAS_CHECK(cublasCreate(&c->blas));
     ORC_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
-    /* No TF32: float32 weights are multiplied in float32. */
     ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
     *out = &c->base;
     return ORC_OK;

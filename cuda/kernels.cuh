@@ -35,11 +35,16 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
                             int64_t pos0, float freq_scale, const float *inv_freq, int64_t row_stride,
                             cudaStream_t s);
 
-/* attention.cu */
+/* attention.cu. Keys are split across n_split blocks per (query, head) when there are few
+ * queries (orc_attention_splits); the splits' partial results need
+ * orc_attention_partials_floats(...) floats of device scratch. */
+int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys, int32_t n_sm);
+int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split);
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
-                                 int64_t n, int64_t pos0, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
-                                 int32_t head_dim_v, float scale, float softcap, int32_t window, cudaStream_t s);
+                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, int32_t n_head,
+                                 int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale, float softcap,
+                                 int32_t window, cudaStream_t s);
 
 /* sampling.cu: argmax of each of n rows (ties -> lowest index) into out[n] (device). */
 cudaError_t orc_launch_argmax(const float *x, int64_t n, int64_t cols, int32_t *out, cudaStream_t s);

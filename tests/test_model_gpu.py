@@ -22,6 +22,10 @@ IDS = (np.arange(24) * 37 + 5) % 320
 
 #: CPU vs GPU, same weight dtype, at every hook point
 PARITY_NMSE = 1e-5
+#: ... with bfloat16 weights: both backends round matmul inputs to bfloat16 (8 bits of
+#: mantissa), so a last-bit float32 difference upstream can move an input by a bfloat16 ulp
+#: (2^-8 relative) and the network carries that on; docs/precision.md
+PARITY_NMSE_BF16 = 1e-4
 #: GPU (float32 weights) vs HF float32
 HF_NMSE_F32 = 1e-6
 #: GPU (float16 weights: the GPU default) vs HF float32: float16 rounding of weights and of
@@ -64,10 +68,16 @@ def test_gpu_matches_cpu_at_every_hook(synth_dir, name, dtype, kv):
     cpu, gpu = traces(model_path(synth_dir, arch, wt), dtype, kv)
     assert cpu.keys() == gpu.keys()
     worst = max(((nmse(gpu[k], cpu[k]), k) for k in cpu), key=lambda t: t[0])
-    assert worst[0] < PARITY_NMSE, f"{name} {dtype}: worst hook {worst[1]} NMSE {worst[0]:.3e}"
+    tol = PARITY_NMSE_BF16 if dtype == "bfloat16" else PARITY_NMSE
+    assert worst[0] < tol, f"{name} {dtype}: worst hook {worst[1]} NMSE {worst[0]:.3e}"
     for k in cpu:
         assert np.isfinite(gpu[k]).all(), k
-    np.testing.assert_array_equal(gpu["logits"].argmax(-1), cpu["logits"].argmax(-1))
+    ref = cpu["logits"]
+    decided = np.ones(len(ref), bool)
+    if dtype == "bfloat16":  # only near-ties of the reference may flip
+        top2 = np.sort(ref, axis=-1)[:, -2:]
+        decided = (top2[:, 1] - top2[:, 0]) > 1e-2 * np.abs(ref).max()
+    np.testing.assert_array_equal(gpu["logits"].argmax(-1)[decided], ref.argmax(-1)[decided])
 
 
 @pytest.mark.parametrize("name", GOLDENS)
@@ -152,7 +162,10 @@ def test_model_tensor_on_gpu_is_the_device_copy(synth_dir):
 
 
 def test_memory_is_returned_on_close(synth_dir):
+    import gc
+
     path = model_path(synth_dir, "qwen3", "F16")
+    gc.collect()  # models of earlier tests
     free0, _ = _orc.cuda_mem_info(0)
     m = orc.Model(path, device="cuda", keep_quantized=True)
     mem = m.memory()
@@ -169,12 +182,10 @@ def test_memory_is_returned_on_close(synth_dir):
     free2, _ = _orc.cuda_mem_info(0)
     assert free2 >= free1 + mem["weights"] + mem["kv_cache"] - (4 << 20)
     del m
-    import gc
-
     gc.collect()
     free3, _ = _orc.cuda_mem_info(0)
     # the stream, cuBLAS handle and scratch go with the last reference: back where we started
-    assert abs(free3 - free0) < (16 << 20), (free0, free3)
+    assert free3 >= free0 - (16 << 20), (free0, free3)
 
 
 def test_oom_at_session_creation_names_the_allocation_and_frees(synth_dir):
@@ -199,7 +210,8 @@ def test_oom_at_load_names_the_tensor_and_frees(synth_dir):
     # leave room for the backend (stream, cuBLAS) but not for the weights
     hog = torch.empty(free0 - (96 << 20), dtype=torch.uint8, device="cuda:0")
     try:
-        with pytest.raises(MemoryError, match=r"CUDA out of memory allocating (blk\.\d+\.\w+|token_embd|output)"):
+        with pytest.raises(MemoryError, match=r"CUDA out of memory allocating (blk\.|token_embd|output)"
+                                              r"|loading tensor '(blk\.|token_embd|output).*CUDA out of memory"):
             orc.Model(path, device="cuda")
     finally:
         del hog
