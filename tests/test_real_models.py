@@ -1,0 +1,85 @@
+"""Regression suite on real trained weights: orc's forward pass against the HF goldens of
+tests/golden/real/, on the CPU backend and (marked gpu) on CUDA.
+
+Models: every golden in tests/golden/real/. Full models come from orc.fixtures (skipped, saying
+why, when not cached); sliced ones (tools/gguf_slice.py, small enough for the device machine) are
+found in the model cache or rebuilt from their source with the recipe the golden records.
+
+Written against the public API of shared/DESIGN.md (orc.Model, orc.Session.forward, Session.trace);
+the whole module skips until orc.Model exists.
+"""
+import numpy as np
+import pytest
+
+import orc
+from realmodels import CPU_FP32, check_summary, golden, golden_names, real_model, sliced_model, summarize_forward
+
+if not hasattr(orc, "Model"):
+    pytest.skip("orc.Model is not built yet (the model code of issue 9)", allow_module_level=True)
+
+# fp16 weights + fp32 accumulation: HF itself moves by NMSE <= 1.1e-6 when its weights are rounded to
+# fp16 (meta["fp16_weight_study"]); these bounds leave room for kernel rounding and are to be
+# tightened with the first measured numbers.
+GPU_FP16 = dict(nmse_max=1e-4, lse_atol=0.1, margin=0.1)
+HIDDEN_REL = {"cpu": 1e-5, "cuda": 1e-2}
+
+# The 700+ token prompts on the CPU backend of a 2-core CI machine: only on the sliced models
+# (gemma3-270m-L6 still crosses the 512-token window on its five local layers); on the GPU always.
+CPU_PROMPTS = ("raw_short", "chat", "raw_long")
+
+
+def _model_path(name):
+    g = golden(name)
+    return real_model(g.meta["fixture"]) if "fixture" in g.meta else sliced_model(name)
+
+
+def _cases():
+    for name in golden_names():
+        g = golden(name)
+        sliced = "recipe" in g.meta
+        for p in g.prompts:
+            if p.name in CPU_PROMPTS or sliced:
+                marks = [] if p.name in CPU_PROMPTS else [pytest.mark.slow]
+                yield pytest.param(name, p.name, "cpu", marks=marks, id=f"{name}-{p.name}-cpu")
+            yield pytest.param(name, p.name, "cuda", marks=[pytest.mark.gpu], id=f"{name}-{p.name}-cuda")
+
+
+@pytest.mark.parametrize("name,prompt,device", list(_cases()))
+def test_logits_match_hf(name, prompt, device):
+    g = golden(name)
+    pg = g.prompt(prompt)
+    m = orc.Model(str(_model_path(name)), device=device)
+    s = orc.Session(m, n_ctx=len(pg.ids) + 8)
+    summary = summarize_forward(s.forward, pg.ids, g.subset_ids, pg.sub_pos)
+    rep = check_summary(pg, summary, **(CPU_FP32 if device == "cpu" else GPU_FP16))
+    print(f"{name}/{prompt}/{device}: {rep}")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("name", golden_names())
+def test_residual_stream_matches_hf(name, device):
+    """embd, every blk.i.resid_post and output_norm at the last position of the short prompt."""
+    g = golden(name)
+    pg = g.prompt("raw_short")
+    m = orc.Model(str(_model_path(name)), device=device)
+    s = orc.Session(m, n_ctx=len(pg.ids) + 8)
+    if not hasattr(s, "trace"):
+        pytest.skip("Session.trace not implemented yet")
+    acts = s.trace(pg.ids, capture=["embd", "blk.*.resid_post", "output_norm"])
+    for row, hook in enumerate(g.meta["hidden_rows"]):
+        got = np.asarray(acts[hook])[-1]
+        want = pg.hidden_last[row]
+        rel = float(np.abs(got - want).max() / np.abs(want).max())
+        assert rel <= HIDDEN_REL[device], f"{hook}: max |diff| / max |HF| = {rel:.2e}"
+
+
+@pytest.mark.parametrize("name", [n for n in golden_names() if any(p.name == "chat" for p in golden(n).prompts)])
+def test_greedy_continuation_matches_hf(name):
+    g = golden(name)
+    pg = g.prompt("chat")
+    m = orc.Model(str(_model_path(name)), device="cpu")
+    s = orc.Session(m, n_ctx=len(pg.ids) + len(pg.greedy) + 8)
+    got = [step.token for step in s.generate(pg.ids, max_tokens=len(pg.greedy), temperature=0.0)]
+    # compare up to the first step whose HF margin is too small to be decisive
+    n = next((i for i, mg in enumerate(pg.greedy_margin) if mg < 0.05), len(pg.greedy))
+    assert got[:n] == pg.greedy[:n].tolist()
