@@ -102,6 +102,18 @@ def test_hook_names_follow_the_design(model_dir):
         assert "blk.0.q_norm" not in m.hook_names
 
 
+def test_hook_names_are_orc_hooks_single_definition(model_dir):
+    """The C layer program and orc.hooks name the same steps in the same order."""
+    from orc import hooks
+
+    for arch in ["llama", "qwen3", "gemma3"]:
+        with orc.Model(synth_model(model_dir, arch, "F32")) as m:
+            names = m.hook_names
+            steps = [s for s in hooks.HOOK_STEPS if f"blk.0.{s}" in names]
+            assert names == hooks.hook_names(m.config["n_layer"], steps)
+            assert hooks.hook_order(reversed(names)) == names
+
+
 def test_trace_shapes_and_internal_consistency(model_dir):
     path = synth_model(model_dir, "qwen2", "F32")
     ids = np.arange(7) * 13 % 300
