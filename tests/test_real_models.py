@@ -77,6 +77,8 @@ def test_residual_stream_matches_hf(name, device):
 def test_greedy_continuation_matches_hf(name):
     """HF generated with min_new_tokens (EOS suppressed while it had not produced all tokens):
     the same procedure here, with orc's logits."""
+    if not hasattr(orc, "Tokenizer"):
+        pytest.skip("needs orc.Tokenizer for the EOS ids")
     g = golden(name)
     pg = g.prompt("chat")
     m = orc.Model(str(_model_path(name)), device="cpu")
