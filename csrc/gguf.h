@@ -15,6 +15,24 @@
  * every failure is ORC_E_FORMAT (or ORC_E_IO / ORC_E_NOMEM) with a message that
  * names the byte offset, key or tensor. See ../shared/HARDENING.md rows 1-14.
  *
+ * What orc accepts beyond the bare format (docs/gguf_reader.md gives the reasons):
+ * - little-endian files only: a byte-swapped (big-endian) file ("FUGG" magic, or a
+ *   version whose low 16 bits are zero) is refused with a message saying so;
+ * - no arrays of arrays: no model writes them, llama.cpp refuses them and gguf-py
+ *   flattens them on read (it cannot round-trip them), so they have no agreed meaning;
+ * - keys: 1..65535 bytes, tensor names: 1..63 bytes, both valid UTF-8 without NUL;
+ *   no duplicate keys, no duplicate tensor names; BOOL values are 0 or 1;
+ * - general.alignment, when present: UINT32, a power of two, at most 1 MiB;
+ * - tensors: n_dims 1..4, every dimension > 0, a known (not removed) ggml type, ne[0] a
+ *   multiple of the type's block size; any known type is accepted (what orc can
+ *   dequantize is the model's business, not the reader's);
+ * - the data section laid out as llama.cpp writes and reads it: tensors in info order,
+ *   the first at offset 0 and each next one at the end of the previous rounded up to the
+ *   alignment (so alignment padding is not a gap; anything else is a gap, an overlap or
+ *   out of order); every tensor's bytes inside the file (the last one's padding may be
+ *   missing). A file with no tensors may end before its empty data section starts.
+ * Key and tensor look-ups use sorted indexes (O(log n), worst case O(n log n) to build).
+ *
  * Strings returned here point into the map and are not NUL-terminated, except
  * where noted. Everything returned lives until orc_gguf_close().
  */
@@ -72,7 +90,8 @@ typedef struct orc_gguf_tensor {
 
 typedef struct orc_gguf orc_gguf;
 
-/* Open and fully validate a file (mmap, read-only). */
+/* Open and fully validate a file (mmap, read-only). Messages start with the quoted path.
+ * On ORC_E_IO, errno holds the cause (ENOENT, EISDIR, EACCES, ...). */
 orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err);
 /* The same over a caller-owned buffer (fuzzing, tests); the buffer must outlive the handle. */
 orc_status orc_gguf_open_buffer(const void *data, size_t size, orc_gguf **out, orc_err *err);
@@ -92,6 +111,10 @@ uint64_t orc_gguf_n_tensors(const orc_gguf *g);
 const orc_gguf_tensor *orc_gguf_tensor_at(const orc_gguf *g, uint64_t i);
 const orc_gguf_tensor *orc_gguf_find_tensor(const orc_gguf *g, const char *name); /* NULL if absent */
 
+/* The position (0-based, file order) of a kv / tensor returned by this handle. */
+uint64_t orc_gguf_kv_index(const orc_gguf *g, const orc_gguf_kv *kv);
+uint64_t orc_gguf_tensor_index(const orc_gguf *g, const orc_gguf_tensor *t);
+
 /* Typed look-ups for model and tokenizer code. A missing key is ORC_E_NOT_FOUND, a value
  * of the wrong type ORC_E_FORMAT; both messages name the key and what was expected. */
 orc_status orc_gguf_get_int(const orc_gguf *g, const char *key, int64_t *out, orc_err *err);  /* any integer type */
@@ -104,7 +127,8 @@ orc_status orc_gguf_get_array(const orc_gguf *g, const char *key, orc_gguf_vtype
                               const orc_gguf_kv **out, orc_err *err);
 
 /* Element i of a numeric array as int64 / double (bounds- and type-checked by the caller's
- * use of get_array; these only convert). */
+ * use of get_array; these only convert). array_int converts integer and BOOL elements
+ * (UINT64 wraps above INT64_MAX) and gives 0 for floats; array_float converts any number. */
 int64_t orc_gguf_array_int(const orc_gguf_kv *kv, uint64_t i);
 double orc_gguf_array_float(const orc_gguf_kv *kv, uint64_t i);
 

@@ -18,12 +18,14 @@ except ImportError as e:  # pragma: no cover - only without a build
 from ._orc import CudaError, GGUFError, OrcError
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
+from .gguf import GGUFFile, TensorInfo
 from ._orc import StreamDecoder, Tokenizer
 
 __all__ = [
     "__version__",
     "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
+    "GGUFFile", "TensorInfo",
     "Tokenizer", "StreamDecoder",
 ]
 

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build-info", help="print orc.build_info() as JSON")
     b.add_argument("--sources", action="store_true", help="list every compiled source file with its hash")
     b.set_defaults(func=_cmd_build_info)
+    from .cli_info import add_parser as _add_info
+
+    _add_info(sub)
     return p
 
 
