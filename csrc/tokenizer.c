@@ -245,6 +245,9 @@ struct orc_tokenizer {
     size_t n_trie, cap_trie;
     int32_t trie_root[256];
 
+    uint32_t *spm_join; /* SPM: code points X such that some normal piece contains "X\u2581" */
+    size_t n_spm_join;
+
     int32_t special[ORC_SPECIAL_COUNT];
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
     int32_t *eog;
@@ -323,6 +326,7 @@ void orc_tokenizer_free(orc_tokenizer *t) {
     free(t->merges);
     free(t->trie);
     free(t->eog);
+    free(t->spm_join);
     free(t->chat_template);
     free(t);
 }
@@ -465,6 +469,47 @@ static orc_status build_eog(orc_tokenizer *t, orc_err *err) {
     for (size_t k = 0; k < n; k++)
         if (m == 0 || t->eog[m - 1] != t->eog[k]) t->eog[m++] = t->eog[k];
     t->n_eog = m;
+    return ORC_OK;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The characters X for which some normal piece contains "X\u2581" (X != U+2581): the places
+ * where spm_fragment may not cut the text. */
+static orc_status build_spm_join(orc_tokenizer *t, orc_err *err) {
+    size_t cap = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (t->type[id] != ORC_TOKEN_NORMAL) continue;
+        size_t len;
+        const uint8_t *s = (const uint8_t *)tok_text(t, id, &len);
+        uint32_t prev = 0x2581;
+        for (size_t i = 0; i < len;) {
+            size_t l;
+            uint32_t cp;
+            if (utf8_check(s + i, len - i, &l, &cp) != UTF8_OK) cp = 0x110000u + s[i], l = 1;
+            if (cp == 0x2581 && prev != 0x2581 && i > 0) {
+                if (t->n_spm_join == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    uint32_t *p = realloc(t->spm_join, cap * sizeof *p);
+                    if (!p) return orc_fail(err, ORC_E_NOMEM, "out of memory");
+                    t->spm_join = p;
+                }
+                t->spm_join[t->n_spm_join++] = prev;
+            }
+            prev = cp;
+            i += l;
+        }
+    }
+    if (t->n_spm_join) {
+        qsort(t->spm_join, t->n_spm_join, sizeof *t->spm_join, cmp_u32);
+        size_t m = 0;
+        for (size_t k = 0; k < t->n_spm_join; k++)
+            if (m == 0 || t->spm_join[m - 1] != t->spm_join[k]) t->spm_join[m++] = t->spm_join[k];
+        t->n_spm_join = m;
+    }
     return ORC_OK;
 }
 
@@ -765,6 +810,11 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
             size_t n = utf8_put(u, t->byte_enc[b]);
             t->byte_tok[b] = map_find(t, u, n);
         }
+    }
+
+    if (t->model == ORC_TOK_SPM) {
+        st = build_spm_join(t, err);
+        if (st) goto fail;
     }
 
     /* special token ids */
@@ -1444,28 +1494,18 @@ static int spm_try(const orc_tokenizer *t, work *w, int32_t l, int32_t r) {
     return spm_push(w, (spm_cand){t->score[id], l, r, size});
 }
 
-static orc_status spm_fragment(const orc_tokenizer *t, work *w, const uint8_t *s, size_t len, bool prefix_space,
-                               idvec *out, orc_err *err) {
-    /* escape: a leading space if asked, and every ' ' as U+2581 */
-    w->enc.n = 0;
-    if (len > SIZE_MAX / 3 - 3 || bytebuf_reserve(&w->enc, len * 3 + 3) < 0)
-        return orc_fail(err, ORC_E_NOMEM, "out of memory");
-    if (prefix_space) memcpy(w->enc.p, "\xe2\x96\x81", 3), w->enc.n = 3;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == ' ') memcpy(w->enc.p + w->enc.n, "\xe2\x96\x81", 3), w->enc.n += 3;
-        else w->enc.p[w->enc.n++] = s[i];
-    }
+/* SentencePiece BPE over e[0..n) of the escaped fragment in w->enc (symbol offsets are
+ * relative to w->enc.p, so `e` must point into it). */
+static orc_status spm_chunk(const orc_tokenizer *t, work *w, size_t base, size_t n, idvec *out, orc_err *err) {
     const uint8_t *e = w->enc.p;
-    size_t n = w->enc.n;
-    if (n > INT32_MAX) return orc_fail(err, ORC_E_INVALID, "text fragment too long (%zu bytes)", n);
     /* one symbol per UTF-8 character (an invalid byte is a symbol of its own) */
     if (work_symbols(w, n) < 0) return orc_fail(err, ORC_E_NOMEM, "out of memory");
     size_t ns = 0;
-    for (size_t i = 0; i < n;) {
+    for (size_t i = base; i < base + n;) {
         size_t l;
         uint32_t cp;
         if (e[i] < 0x80) l = 1;
-        else if (utf8_check(e + i, n - i, &l, &cp) != UTF8_OK) l = 1;
+        else if (utf8_check(e + i, base + n - i, &l, &cp) != UTF8_OK) l = 1;
         w->sym[ns] = (int32_t)i;
         w->len[ns] = (uint32_t)l;
         w->prev[ns] = (int32_t)ns - 1;
@@ -1510,6 +1550,53 @@ static orc_status spm_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
         }
     }
     return ORC_OK;
+}
+
+static bool spm_joins(const orc_tokenizer *t, uint32_t cp) {
+    size_t lo = 0, hi = t->n_spm_join;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->spm_join[mid] == cp) return true;
+        if (t->spm_join[mid] < cp) lo = mid + 1;
+        else hi = mid;
+    }
+    return false;
+}
+
+static orc_status spm_fragment(const orc_tokenizer *t, work *w, const uint8_t *s, size_t len, bool prefix_space,
+                               idvec *out, orc_err *err) {
+    /* escape: a leading space if asked, and every ' ' as U+2581 */
+    w->enc.n = 0;
+    if (len > SIZE_MAX / 3 - 3 || bytebuf_reserve(&w->enc, len * 3 + 3) < 0)
+        return orc_fail(err, ORC_E_NOMEM, "out of memory");
+    if (prefix_space) memcpy(w->enc.p, "\xe2\x96\x81", 3), w->enc.n = 3;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ') memcpy(w->enc.p + w->enc.n, "\xe2\x96\x81", 3), w->enc.n += 3;
+        else w->enc.p[w->enc.n++] = s[i];
+    }
+    const uint8_t *e = w->enc.p;
+    size_t n = w->enc.n;
+    if (n > INT32_MAX) return orc_fail(err, ORC_E_INVALID, "text fragment too long (%zu bytes)", n);
+    /* Merging runs over the whole fragment (no pre-tokenizer), but a boundary X|U+2581 that no
+     * piece spans (no normal token contains "X\u2581", X != U+2581) can never be merged across,
+     * so the fragment is cut there into independent chunks: the same result as one pass, with
+     * a small heap instead of one as large as the text. */
+    size_t start = 0;
+    uint32_t prev = 0x2581;
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp;
+        if (e[i] < 0x80) cp = e[i], l = 1;
+        else if (utf8_check(e + i, n - i, &l, &cp) != UTF8_OK) cp = 0x110000u + e[i], l = 1;
+        if (cp == 0x2581 && prev != 0x2581 && i > start && !spm_joins(t, prev)) {
+            orc_status st = spm_chunk(t, w, start, i - start, out, err);
+            if (st) return st;
+            start = i;
+        }
+        prev = cp;
+        i += l;
+    }
+    return start < n ? spm_chunk(t, w, start, n - start, out, err) : ORC_OK;
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -434,7 +434,10 @@ def test_from_metadata_errors(trained):
 
 
 def test_unicode_tables_up_to_date():
-    src = open(os.path.join(R.REPO, "csrc", "unicode_tables.c"), encoding="utf-8").read()
+    path = os.path.join(R.REPO, "csrc", "unicode_tables.c")
+    if not os.path.exists(path):
+        pytest.skip("run from a copy of tests/ without the sources")
+    src = open(path, encoding="utf-8").read()
     if f'"{unicodedata.unidata_version}"' not in src:
         pytest.skip(f"this Python has Unicode {unicodedata.unidata_version}; the tables were generated from another")
     r = subprocess.run([sys.executable, os.path.join(R.REPO, "tools", "gen_unicode_tables.py"), "--check"],
