@@ -440,7 +440,7 @@ static int cmp_i32(const void *a, const void *b) {
 /* Texts that end a turn; the first one present is the EOT token when the file names none. */
 static const char *const eog_texts[] = {
     "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "<|end_of_text|>", "<|eom_id|>",
-    "<EOT>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    "<EOT>", ("<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"), /* DeepSeek */
 };
 
 static orc_status build_eog(orc_tokenizer *t, orc_err *err) {
@@ -599,17 +599,17 @@ cleanup:
 static orc_status build_merges(orc_tokenizer *t, const orc_tokenizer_spec *spec, orc_err *err) {
     orc_status st = ORC_OK;
     bytebuf cat = {0};
+    if (spec->n_merges > (uint64_t)INT32_MAX) /* ranks are int32; also bounds the table below */
+        return orc_fail(err, ORC_E_FORMAT, "tokenizer.ggml.merges has %llu entries (more than INT32_MAX)",
+                        (unsigned long long)spec->n_merges);
     uint64_t cap = pow2_at_least(spec->n_merges * 2 + 16);
-    if (spec->n_merges > (UINT64_MAX / 4) || cap > SIZE_MAX / sizeof(merge_entry))
-        return orc_fail(err, ORC_E_FORMAT, "tokenizer.ggml.merges: %llu merges is too many",
+    if (cap > SIZE_MAX / sizeof(merge_entry))
+        return orc_fail(err, ORC_E_NOMEM, "tokenizer.ggml.merges: %llu merges do not fit in memory",
                         (unsigned long long)spec->n_merges);
     t->merges = malloc((size_t)cap * sizeof *t->merges);
     if (!t->merges) return orc_fail(err, ORC_E_NOMEM, "out of memory for %llu merges", (unsigned long long)spec->n_merges);
     for (uint64_t i = 0; i < cap; i++) t->merges[i].key = UINT64_MAX;
     t->merge_mask = cap - 1;
-    if (spec->n_merges > (uint64_t)INT32_MAX)
-        return orc_fail(err, ORC_E_FORMAT, "tokenizer.ggml.merges has %llu entries (more than INT32_MAX)",
-                        (unsigned long long)spec->n_merges);
     for (uint64_t r = 0; r < spec->n_merges; r++) {
         orc_gguf_str m = spec->merges[r];
         /* "left right", split at the first space after the first byte (a merge's left side

@@ -443,3 +443,16 @@ def test_unicode_tables_up_to_date():
     r = subprocess.run([sys.executable, os.path.join(R.REPO, "tools", "gen_unicode_tables.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_threads_share_a_tokenizer(trained):
+    # tokenize/detokenize release the GIL; the core tokenizer is immutable
+    from concurrent.futures import ThreadPoolExecutor
+
+    tok = trained["qwen2"][3]
+    text = "".join(R.training_texts())
+    want = tok.tokenize(text)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: tok.tokenize(text), range(8)))
+        backs = list(ex.map(lambda ids: tok.detokenize(ids), results))
+    assert all(r == want for r in results) and all(b == text for b in backs)
