@@ -26,6 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tokenizer_ref as R  # noqa: E402
 
 CORPUS = R.load_corpus()
+# The trained vocabularies also have a user-defined token (cut out even with special=False; for
+# SentencePiece the text after it gets the prefix space again).
+TRAINED_EXTRA = [R.USER_DEFINED_TOKEN + "x", "a " + R.USER_DEFINED_TOKEN + " b", R.USER_DEFINED_TOKEN * 2,
+                 " " + R.USER_DEFINED_TOKEN + "  y<|im_start|>z<s> w</s>", "<s>" + R.USER_DEFINED_TOKEN + "<unk>q"]
 CONFIGS = [(False, False), (True, True), (True, False)]
 BPE_PRES = ["gpt-2", "llama-bpe", "qwen2", "qwen35", "deepseek-r1-qwen"]
 
@@ -59,7 +63,7 @@ def test_trained_matches_hf(trained, name):
     md, tk, info, tok = trained[name]
     n = 0
     for add_special, special in CONFIGS:
-        for text in CORPUS:
+        for text in CORPUS + TRAINED_EXTRA:
             want = R.hf_encode(tk, info, text, add_special, special)
             got = tok.tokenize(text, add_special=add_special, special=special)
             assert got == want, (name, add_special, special, text)
@@ -70,7 +74,7 @@ def test_trained_matches_hf(trained, name):
 @pytest.mark.parametrize("name", TRAINED)
 def test_trained_round_trip(trained, name):
     tok = trained[name][3]
-    for text in CORPUS:
+    for text in CORPUS + TRAINED_EXTRA:
         for special in (False, True):
             ids = tok.tokenize(text, add_special=False, special=special)
             assert tok.detokenize(ids) == text
