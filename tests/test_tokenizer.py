@@ -22,6 +22,9 @@ import pytest
 
 import orc
 
+pytest.importorskip("tokenizers", reason="Hugging Face tokenizers (the reference) is not installed")
+pytest.importorskip("gguf", reason="gguf-py (writes the test vocabularies) is not installed")
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tokenizer_ref as R  # noqa: E402
 
