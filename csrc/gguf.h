@@ -71,7 +71,8 @@ typedef struct orc_gguf_kv {
     uint64_t count;              /* arrays: element count; scalars: 1 */
     const uint8_t *data;         /* numeric/bool scalars and arrays: the raw little-endian
                                     elements in the map (possibly unaligned: use memcpy) */
-    const orc_gguf_str *strings; /* STRING scalars and string arrays: `count` entries */
+    const orc_gguf_str *strings; /* STRING scalars and string arrays: `count` entries
+                                    (may be NULL when count is 0) */
     uint64_t offset;             /* file offset of the key's length field */
 } orc_gguf_kv;
 

@@ -96,7 +96,7 @@ def _text(s: dict, f, want_tensors: bool, want_metadata: bool) -> str:
         w = max((len(t["name"]) for t in ts), default=4)
         add(f"  {'#':>5}  {'name':<{w}}  {'type':<8} {'shape':<22} {'offset':>14} {'bytes':>14}")
         for i, t in enumerate(ts):
-            shape = "(" + ", ".join(str(d) for d in t["shape"]) + ")"
+            shape = str(tuple(t["shape"]))
             add(f"  {i:>5}  {t['name']:<{w}}  {t['type']:<8} {shape:<22} {t['offset']:>14,} {t['nbytes']:>14,}")
     return "\n".join(lines)
 

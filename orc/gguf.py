@@ -104,8 +104,14 @@ def _tokenizer(meta: dict) -> dict | None:
 
 
 def summarize(f: GGUFFile, *, tensors: bool = False) -> dict:
-    """What `python -m orc info` prints, as a dict (JSON-ready)."""
+    """What `python -m orc info` prints, as a dict (JSON-ready). FLOAT32 values appear as the
+    shortest decimal that converts back to the same float32; `f.metadata` has them exactly."""
     meta = f.metadata
+    for k, v in meta.items():
+        # FLOAT32 scalars as the shortest decimal that reads back as the same float32
+        # (1e-06, not 9.999999974752427e-07): what the file's writer meant
+        if isinstance(v, float) and f.value_type(k) == "FLOAT32":
+            meta[k] = float(str(np.float32(v))) if np.isfinite(v) else v
     arch = meta.get("general.architecture")
     hp = {}
     if isinstance(arch, str):
