@@ -145,10 +145,25 @@ const orc_tokenizer *orc_py_tokenizer_get(orc_state *st, PyObject *obj) {
     return ((TokenizerObject *)obj)->tok;
 }
 
+static PyObject *Tokenizer_from_metadata(PyObject *cls, PyObject *d);
+
 static PyObject *Tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"path", NULL};
-    PyObject *path = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&:Tokenizer", kwlist, PyUnicode_FSConverter, &path)) return NULL;
+    PyObject *src = NULL, *path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Tokenizer", kwlist, &src)) return NULL;
+    if (!PyUnicode_Check(src) && !PyBytes_Check(src) && !PyObject_HasAttrString(src, "__fspath__")) {
+        /* an open file handle (orc.GGUFFile) or anything else with a GGUF metadata mapping */
+        PyObject *md = PyObject_GetAttrString(src, "metadata");
+        if (!md) {
+            PyErr_Clear();
+            return PyErr_Format(PyExc_TypeError, "Tokenizer() takes a path or an object with .metadata (orc.GGUFFile), "
+                                                 "not %.80s", Py_TYPE(src)->tp_name);
+        }
+        PyObject *r = Tokenizer_from_metadata((PyObject *)type, md);
+        Py_DECREF(md);
+        return r;
+    }
+    if (!PyUnicode_FSConverter(src, &path)) return NULL;
     orc_state *st = orc_state_of_type(type);
     orc_err err = {0};
     orc_gguf *g = NULL;
@@ -262,7 +277,9 @@ static int meta_numbers(PyObject *d, const char *key, int as_float, uint64_t exp
         PyErr_Clear();
         return 0;
     }
-    PyArrayObject *a = (PyArrayObject *)PyArray_FROMANY(v, as_float ? NPY_FLOAT32 : NPY_INT64, 1, 1, NPY_ARRAY_CARRAY_RO);
+    /* scores may come as float64 (rounded to float32 as GGUF stores them); integers must cast safely */
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROMANY(v, as_float ? NPY_FLOAT32 : NPY_INT64, 1, 1,
+                                                        NPY_ARRAY_CARRAY_RO | (as_float ? NPY_ARRAY_FORCECAST : 0));
     Py_DECREF(v);
     if (!a) {
         PyErr_Clear();
@@ -679,7 +696,8 @@ static PyMethodDef Tokenizer_methods[] = {
 
 static PyType_Slot Tokenizer_slots[] = {
     {Py_tp_doc, "Tokenizer(path)\n\nThe tokenizer stored in a GGUF file (tokenizer.ggml.* keys): byte-level BPE "
-                "('gpt2': GPT-2, Llama 3, Qwen2) or SentencePiece BPE ('llama': Llama 2, TinyLlama, Gemma)."},
+                "('gpt2': GPT-2, Llama 3, Qwen2) or SentencePiece BPE ('llama': Llama 2, TinyLlama, Gemma). "
+                "`path` may also be an open orc.GGUFFile (its .metadata is used)."},
     {Py_tp_new, Tokenizer_new},
     {Py_tp_dealloc, Tokenizer_dealloc},
     {Py_tp_traverse, Tokenizer_traverse},

@@ -463,3 +463,13 @@ def test_threads_share_a_tokenizer(trained):
         results = list(ex.map(lambda _: tok.tokenize(text), range(8)))
         backs = list(ex.map(lambda ids: tok.detokenize(ids), results))
     assert all(r == want for r in results) and all(b == text for b in backs)
+
+
+def test_from_open_gguf_file(trained, tmp_path):
+    md = trained["spm"][0]
+    path = str(tmp_path / "v.gguf")
+    R.write_gguf(path, md)
+    with_file = orc.Tokenizer(orc.GGUFFile(path))
+    assert with_file.tokenize("Hello there") == orc.Tokenizer(path).tokenize("Hello there")
+    with pytest.raises(TypeError):
+        orc.Tokenizer(42)
