@@ -457,6 +457,37 @@ static PyObject *Tokenizer_tokenize(PyObject *self, PyObject *args, PyObject *kw
     return list;
 }
 
+static PyObject *Tokenizer_pre_tokenize(PyObject *self, PyObject *text) {
+    Py_ssize_t len;
+    const char *p = PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &len) : NULL;
+    if (!p) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "pre_tokenize() takes a str, not %.80s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    size_t *ends = NULL, n = 0;
+    orc_err err = {0};
+    orc_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = orc_pretokenize(((TokenizerObject *)self)->tok, p, (size_t)len, &ends, &n, &err);
+    Py_END_ALLOW_THREADS
+    if (s != ORC_OK) return orc_py_raise(state_of(self), s, err.msg);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    size_t start = 0;
+    for (size_t i = 0; list && i < n; i++) {
+        /* words end on character boundaries of the (valid) UTF-8 of a str */
+        PyObject *w = PyUnicode_DecodeUTF8(p + start, (Py_ssize_t)(ends[i] - start), "strict");
+        if (!w) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, w);
+        start = ends[i];
+    }
+    free(ends);
+    return list;
+}
+
 typedef orc_status (*detok_fn)(const orc_tokenizer *, const int32_t *, size_t, bool, char **, size_t *, orc_err *);
 
 static PyObject *detok_common(PyObject *self, PyObject *args, PyObject *kwds, const char *fmt, detok_fn fn, int as_bytes) {
@@ -666,6 +697,9 @@ static PyMethodDef Tokenizer_methods[] = {
      "add_special: add BOS/EOS where the vocabulary asks for them (add_bos/add_eos).\n"
      "special: also recognise control tokens written in the text (<|im_start|>, <bos>, ...); "
      "user-defined tokens are always recognised. text may be str or bytes."},
+    {"pre_tokenize", Tokenizer_pre_tokenize, METH_O,
+     "pre_tokenize(text) -> list[str]\n\nThe words the pre-tokenizer (tokenizer.ggml.pre) splits text into before BPE "
+     "(byte-level BPE vocabularies; special tokens are not looked for)."},
     {"detokenize", (PyCFunction)(void (*)(void))Tokenizer_detokenize, METH_VARARGS | METH_KEYWORDS,
      "detokenize(ids, special=True) -> str\n\n"
      "The tokens' bytes joined, then decoded as UTF-8 with errors='replace' semantics over the whole "

@@ -1444,6 +1444,36 @@ static orc_status bpe_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
     return ORC_OK;
 }
 
+orc_status orc_pretokenize(const orc_tokenizer *t, const char *text, size_t len, size_t **ends, size_t *n_words,
+                           orc_err *err) {
+    orc_status st = ORC_OK;
+    cpbuf b = {0};
+    *ends = NULL;
+    *n_words = 0;
+    if (t->model != ORC_TOK_BPE) return orc_fail(err, ORC_E_INVALID, "a SentencePiece vocabulary has no pre-tokenizer");
+    if (len > (size_t)INT32_MAX) return orc_fail(err, ORC_E_INVALID, "text of %zu bytes is too long (limit 2 GiB)", len);
+    if (cpbuf_fill(&b, (const uint8_t *)text, len) < 0) {
+        st = orc_fail(err, ORC_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    size_t *e = malloc((b.n ? b.n : 1) * sizeof *e), k = 0;
+    if (!e) {
+        st = orc_fail(err, ORC_E_NOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < b.n;) {
+        size_t j = next_word(t, &b, i);
+        if (j <= i) j = i + 1;
+        e[k++] = b.off[j];
+        i = j;
+    }
+    *ends = e;
+    *n_words = k;
+cleanup:
+    cpbuf_free(&b);
+    return st;
+}
+
 /* ------------------------------------------------------------------------------------------
  * SentencePiece BPE over one fragment
  * ------------------------------------------------------------------------------------------ */
