@@ -196,8 +196,9 @@ static PyObject *Tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kwd
     return (PyObject *)self;
 }
 
-/* from_metadata: fetch a str value (NULL ptr when absent). */
-static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int required) {
+/* from_metadata: fetch a str value (NULL ptr when absent). The value is kept alive in `keep`
+ * (a list) until the tokenizer is built: the mapping might hand out fresh objects. */
+static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int required, PyObject *keep) {
     PyObject *v = PyMapping_GetItemString(d, key);
     if (!v) {
         if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
@@ -217,10 +218,11 @@ static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int require
         Py_DECREF(v);
         return -1;
     }
-    out->ptr = p; /* stays valid: the dict holds the str */
+    out->ptr = p;
     out->len = (uint64_t)n;
+    int r = PyList_Append(keep, v);
     Py_DECREF(v);
-    return 0;
+    return r;
 }
 
 /* A list of str -> orc_gguf_str array (pointers into the str objects, which `keep` holds). */
@@ -233,13 +235,15 @@ static int meta_strings(PyObject *d, const char *key, PyObject **keep, orc_gguf_
         PyErr_Clear();
         return 0;
     }
-    PyObject *seq = PySequence_Fast(v, "");
+    /* a tuple of our own: the caller's list cannot change under us while the GIL is released */
+    PyObject *seq = (PyUnicode_Check(v) || PyBytes_Check(v)) ? NULL : PySequence_Tuple(v);
     Py_DECREF(v);
     if (!seq) {
+        PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "metadata '%s' must be a sequence of str", key);
         return -1;
     }
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t len = PyTuple_GET_SIZE(seq);
     orc_gguf_str *a = PyMem_Malloc((size_t)(len ? len : 1) * sizeof *a);
     if (!a) {
         Py_DECREF(seq);
@@ -247,7 +251,7 @@ static int meta_strings(PyObject *d, const char *key, PyObject **keep, orc_gguf_
         return -1;
     }
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *it = PyTuple_GET_ITEM(seq, i);
         Py_ssize_t l;
         const char *p = NULL;
         if (PyUnicode_Check(it)) p = PyUnicode_AsUTF8AndSize(it, &l);
@@ -323,17 +327,18 @@ static PyObject *Tokenizer_from_metadata(PyObject *cls, PyObject *d) {
     orc_state *st = orc_state_of_type((PyTypeObject *)cls);
     orc_tokenizer_spec spec;
     orc_tokenizer_spec_init(&spec);
-    PyObject *keep_tokens = NULL, *keep_merges = NULL, *result = NULL;
+    PyObject *keep_tokens = NULL, *keep_merges = NULL, *result = NULL, *keep = PyList_New(0);
     orc_gguf_str *tokens = NULL, *merges = NULL;
     float *scores = NULL;
     int32_t *types = NULL;
+    if (!keep) return NULL;
     if (!PyMapping_Check(d)) {
         PyErr_SetString(PyExc_TypeError, "from_metadata() takes a mapping of GGUF keys to values");
-        return NULL;
+        goto cleanup;
     }
-    if (meta_str(d, "tokenizer.ggml.model", &spec.model, 1) < 0) goto cleanup;
-    if (meta_str(d, "tokenizer.ggml.pre", &spec.pre, 0) < 0) goto cleanup;
-    if (meta_str(d, "tokenizer.chat_template", &spec.chat_template, 0) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.ggml.model", &spec.model, 1, keep) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.ggml.pre", &spec.pre, 0, keep) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.chat_template", &spec.chat_template, 0, keep) < 0) goto cleanup;
     if (meta_strings(d, "tokenizer.ggml.tokens", &keep_tokens, &tokens, &spec.n_vocab) < 0) goto cleanup;
     spec.tokens = tokens;
     if (meta_strings(d, "tokenizer.ggml.merges", &keep_merges, &merges, &spec.n_merges) < 0) goto cleanup;
@@ -385,6 +390,7 @@ static PyObject *Tokenizer_from_metadata(PyObject *cls, PyObject *d) {
     }
     result = orc_py_tokenizer_wrap(st, tok, NULL);
 cleanup:
+    Py_XDECREF(keep);
     Py_XDECREF(keep_tokens);
     Py_XDECREF(keep_merges);
     PyMem_Free(tokens);
