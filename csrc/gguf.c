@@ -237,11 +237,12 @@ typedef struct str_label {
 } str_label;
 
 static void format_label(char *buf, size_t size, const str_label *l) {
-    const char *name = l->name && strlen(l->name) <= 40 ? l->name : "...";
+    const char *name = l->name ? l->name : "";
+    const char *more = strlen(name) > 40 ? "..." : "";
     switch (l->kind) {
     case LABEL_KEY: snprintf(buf, size, "key #%" PRIu64, l->n); break;
-    case LABEL_VALUE: snprintf(buf, size, "value of key '%s'", name); break;
-    case LABEL_ELEMENT: snprintf(buf, size, "element #%" PRIu64 " of key '%s'", l->n, name); break;
+    case LABEL_VALUE: snprintf(buf, size, "value of key '%.40s%s'", name, more); break;
+    case LABEL_ELEMENT: snprintf(buf, size, "element #%" PRIu64 " of key '%.40s%s'", l->n, name, more); break;
     case LABEL_TENSOR_NAME: snprintf(buf, size, "tensor #%" PRIu64 " name", l->n); break;
     }
 }

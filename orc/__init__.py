@@ -21,6 +21,7 @@ from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
 from ._orc import QUANT_TYPES, dequantize
 from .gguf import GGUFFile, TensorInfo
+from ._orc import StreamDecoder, Tokenizer
 from .model import Model, Session, Step
 from . import compare, hooks, testing
 
@@ -32,6 +33,7 @@ __all__ = [
     "GGUFFile", "TensorInfo", "Model", "Session", "Step",
     "compare", "hooks", "testing",
     "Sampler", "sample",
+    "Tokenizer", "StreamDecoder",
 ]
 
 from . import _build

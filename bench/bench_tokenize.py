@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Tokenizer throughput: 1 MB of English text with Qwen2's 151,936-token byte-level BPE
+vocabulary (and the other fetched vocabularies), orc against Hugging Face tokenizers built
+from the same vocabulary (tests/tokenizer_ref.py). Prints a table; no assertions beyond
+orc and HF agreeing on the ids.
+
+The text: docstrings of the Python standard library (English prose with some code), in a
+fixed module order, cut to 1 MB (1,000,000 bytes, on a character boundary).
+
+    python tools/fetch_tokenizer_vocabs.py   # once
+    python bench/bench_tokenize.py [--vocab qwen2 ...] [--repeat 5] [--mb 1]
+"""
+import argparse
+import importlib
+import inspect
+import os
+import platform
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+import orc  # noqa: E402
+import tokenizer_ref as R  # noqa: E402
+
+MODULES = ["collections", "json", "os", "re", "string", "textwrap", "typing", "argparse", "logging", "pathlib",
+           "subprocess", "threading", "asyncio", "email", "http.client", "unittest", "inspect", "functools",
+           "itertools", "datetime", "decimal", "fractions", "statistics", "random", "socket", "ssl", "sqlite3",
+           "csv", "configparser", "shutil", "tarfile", "zipfile", "pickle", "copy", "enum", "dataclasses", "abc",
+           "contextlib", "heapq", "bisect", "array", "struct", "codecs", "locale", "gettext", "calendar",
+           "difflib", "pprint", "reprlib", "doctest", "pdb", "timeit", "trace", "tracemalloc", "urllib.parse",
+           "urllib.request", "xml.dom.minidom", "html.parser", "mailbox", "smtplib", "ftplib", "imaplib"]
+
+
+def english_text(n_bytes):
+    parts = []
+    total = 0
+    for name in MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        objs = [mod] + [getattr(mod, a) for a in sorted(dir(mod)) if not a.startswith("_")]
+        for o in objs:
+            doc = inspect.getdoc(o) if (inspect.ismodule(o) or inspect.isclass(o) or inspect.isroutine(o)) else None
+            if doc:
+                parts.append(doc + "\n\n")
+                total += len(parts[-1].encode())
+        if total >= n_bytes:
+            break
+    text = "".join(parts)
+    while len(text.encode()) < n_bytes:
+        text += text
+    b = text.encode()[:n_bytes]
+    return b.decode("utf-8", "ignore")
+
+
+def timeit(fn, repeat):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vocab", nargs="*", default=["qwen2", "llama-bpe", "gpt-2", "gemma3", "llama-spm"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--mb", type=float, default=1.0)
+    args = ap.parse_args()
+    text = english_text(int(args.mb * 1_000_000))
+    nb = len(text.encode())
+    lines = text.splitlines(keepends=True)
+    print(f"text: {nb:,} bytes, {len(lines):,} lines; python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} cpus; best of {args.repeat}")
+    print(f"{'vocab':10} {'n_vocab':>8} {'ids':>9} {'orc s':>8} {'orc MB/s':>9} {'HF s':>8} {'HF MB/s':>8} "
+          f"{'orc lines s':>11} {'decode s':>9}")
+    for name in args.vocab:
+        path = R.vocab_path(name)
+        if not path:
+            print(f"{name:10} (not fetched: python tools/fetch_tokenizer_vocabs.py)")
+            continue
+        tok = orc.Tokenizer(path)
+        t_orc, ids = timeit(lambda: tok.tokenize(text, add_special=False), args.repeat)
+        t_lines, _ = timeit(lambda: [tok.tokenize(l, add_special=False) for l in lines], max(1, args.repeat // 2))
+        t_dec, back = timeit(lambda: tok.detokenize(ids), args.repeat)
+        assert back == text
+        hf, info = R.build_hf(R.read_gguf_metadata(path))
+        hf.encode_special_tokens = True
+        t_hf, enc = timeit(lambda: hf.encode(text, add_special_tokens=False), args.repeat)
+        agree = "" if enc.ids == ids else "  (ids differ from HF!)"
+        print(f"{name:10} {tok.vocab_size:8d} {len(ids):9,d} {t_orc:8.3f} {nb / t_orc / 1e6:9.2f} {t_hf:8.3f} "
+              f"{nb / t_hf / 1e6:8.2f} {t_lines:11.3f} {t_dec:9.3f}{agree}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the tokenizer fuzzer (libFuzzer + AddressSanitizer + UBSan) into fuzz/out/:
+#   fuzz/build_tokenizer.sh     -> fuzz/out/fuzz_tokenizer (libFuzzer) and fuzz/out/repro_tokenizer
+#   fuzz/out/fuzz_tokenizer -max_total_time=600 fuzz/corpus-tok fuzz/corpus-tok-seeds
+# Seeds: fuzz/make_tokenizer_seeds.py writes fuzz/corpus-tok-seeds (texts and vocabulary GGUFs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CC="${CC:-clang}"
+mkdir -p fuzz/out
+SRC="fuzz/fuzz_tokenizer.c csrc/tokenizer.c csrc/unicode_tables.c csrc/gguf.c csrc/ggml_types.c csrc/error.c"
+FLAGS="-std=c11 -g -O1 -Icsrc -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer
+       -fsanitize=address,undefined -fno-sanitize-recover=all"
+$CC $FLAGS -fsanitize=fuzzer $SRC -o fuzz/out/fuzz_tokenizer -lm
+$CC $FLAGS -DORC_FUZZ_MAIN $SRC -o fuzz/out/repro_tokenizer -lm
+echo "built fuzz/out/fuzz_tokenizer and fuzz/out/repro_tokenizer"

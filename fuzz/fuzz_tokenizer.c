@@ -1,0 +1,218 @@
+/* fuzz_tokenizer.c - libFuzzer entry for the tokenizer (csrc/tokenizer.c).
+ *
+ * The first input byte picks what the rest is:
+ *   even: a GGUF file: open it from the buffer, build its tokenizer when it has one, and run
+ *         every accepted tokenizer over a few texts and over the input itself;
+ *   odd:  text for two small built-in vocabularies (byte-level BPE with the next byte choosing
+ *         the pre-tokenizer, and SentencePiece), checking the invariants:
+ *         byte-level BPE round-trips any bytes exactly; streaming detokenization in chunks
+ *         (cut where the input says) equals detokenizing all at once; ids are in range.
+ * A broken invariant traps, so the fuzzer reports it with its input.
+ *
+ * Build and run: fuzz/build_tokenizer.sh, then
+ *   fuzz/out/fuzz_tokenizer -max_total_time=600 fuzz/corpus-tok fuzz/corpus
+ * Built with -DORC_FUZZ_MAIN it replays files: repro_tokenizer FILE...
+ */
+#include <stdint.h> /* uint8_t */
+#include <stdio.h>  /* FILE */
+#include <stdlib.h> /* malloc, free */
+#include <string.h> /* memcmp */
+
+#include "gguf.h"
+#include "tokenizer.h"
+
+#define CHECK(c)                                                                                                      \
+    do {                                                                                                              \
+        if (!(c)) __builtin_trap();                                                                                   \
+    } while (0)
+
+/* Tokenize, check ids, detokenize whole and in chunks (cut by `cuts`), compare. */
+static void exercise(const orc_tokenizer *tok, const uint8_t *text, size_t n, const uint8_t *cuts, size_t ncuts,
+                     int round_trip) {
+    for (int mode = 0; mode < 4; mode++) {
+        bool add_special = mode & 1, parse_special = mode & 2;
+        int32_t *ids = NULL;
+        size_t nid = 0;
+        orc_err err;
+        if (orc_tokenize(tok, (const char *)text, n, add_special, parse_special, &ids, &nid, &err) != ORC_OK) {
+            CHECK(ids == NULL);
+            continue;
+        }
+        int32_t nv = orc_tokenizer_vocab_size(tok);
+        for (size_t i = 0; i < nid; i++) CHECK(ids[i] >= 0 && ids[i] < nv);
+        char *raw = NULL, *whole = NULL;
+        size_t nraw = 0, nwhole = 0;
+        CHECK(orc_detokenize_bytes(tok, ids, nid, true, &raw, &nraw, &err) == ORC_OK);
+        if (round_trip && !add_special && !parse_special) CHECK(nraw == n && memcmp(raw, text, n) == 0);
+        CHECK(orc_detokenize(tok, ids, nid, true, &whole, &nwhole, &err) == ORC_OK);
+        /* streaming in chunks */
+        orc_detok_state st;
+        orc_detok_init(&st);
+        char *acc = malloc(nwhole + 1);
+        size_t nacc = 0, pos = 0, c = 0;
+        bool empty_push = false;
+        CHECK(acc != NULL);
+        while (pos <= nid) {
+            size_t step = ncuts ? cuts[c++ % ncuts] % 5 : 1;
+            if (step == 0 && empty_push) step = 1; /* one empty push at a time, then progress */
+            empty_push = step == 0;
+            if (pos + step > nid) step = nid - pos;
+            bool final = pos + step == nid;
+            char *part = NULL;
+            size_t npart = 0;
+            CHECK(orc_detok_push(tok, &st, ids + pos, step, true, final, &part, &npart, &err) == ORC_OK);
+            CHECK(nacc + npart <= nwhole);
+            memcpy(acc + nacc, part, npart);
+            nacc += npart;
+            free(part);
+            pos += step;
+            if (final) break;
+        }
+        CHECK(nacc == nwhole && memcmp(acc, whole, nwhole) == 0);
+        free(acc);
+        free(raw);
+        free(whole);
+        free(ids);
+    }
+    /* single-token look-ups at the edges */
+    const char *p;
+    size_t len;
+    orc_err err;
+    CHECK(orc_token_piece(tok, -1, &p, &len, &err) == ORC_E_RANGE);
+    CHECK(orc_token_piece(tok, orc_tokenizer_vocab_size(tok), &p, &len, &err) == ORC_E_RANGE);
+    CHECK(orc_token_text(tok, 0, &p, &len, &err) == ORC_OK);
+}
+
+static orc_gguf_str S(const char *s) {
+    orc_gguf_str r = {s, strlen(s)};
+    return r;
+}
+
+/* A byte-level BPE vocabulary: the 256 byte characters, a few merges, three specials. */
+static orc_tokenizer *make_bpe(const char *pre) {
+    static char bytes[256][4];
+    orc_gguf_str toks[256 + 16];
+    int32_t types[256 + 16];
+    size_t n = 0;
+    uint32_t next = 256;
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        uint32_t cp = keep ? (uint32_t)b : next++;
+        char *o = bytes[b];
+        size_t l;
+        if (cp < 0x80) o[0] = (char)cp, l = 1;
+        else o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F)), l = 2;
+        toks[n] = (orc_gguf_str){o, l};
+        types[n++] = ORC_TOKEN_NORMAL;
+    }
+    const char *extra[] = {"\xc4\xa0t", "he", "\xc4\xa0the", "in", ("\xc4\xa0" "a"), "12", "\xc4\x8a\xc4\x8a"};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++) toks[n] = S(extra[k]), types[n++] = ORC_TOKEN_NORMAL;
+    const char *specials[] = {"<|endoftext|>", "<|im_start|>", "<tool>"};
+    int32_t stypes[] = {ORC_TOKEN_CONTROL, ORC_TOKEN_CONTROL, ORC_TOKEN_USER_DEFINED};
+    for (int k = 0; k < 3; k++) toks[n] = S(specials[k]), types[n++] = stypes[k];
+    orc_gguf_str merges[] = {S("\xc4\xa0 t"), S("h e"), S("\xc4\xa0t he"), S("i n"), S("\xc4\xa0 " "a"), S("1 2"),
+                             S("\xc4\x8a \xc4\x8a")};
+    orc_tokenizer_spec spec;
+    orc_tokenizer_spec_init(&spec);
+    spec.model = S("gpt2");
+    spec.pre = S(pre);
+    spec.n_vocab = n;
+    spec.tokens = toks;
+    spec.token_types = types;
+    spec.n_merges = sizeof merges / sizeof merges[0];
+    spec.merges = merges;
+    spec.special[ORC_SPECIAL_BOS] = 256 + 7;
+    spec.special[ORC_SPECIAL_EOS] = 256 + 7;
+    spec.add_bos = 1;
+    orc_tokenizer *t = NULL;
+    orc_err err;
+    CHECK(orc_tokenizer_from_spec(&spec, &t, &err) == ORC_OK);
+    return t;
+}
+
+/* A SentencePiece vocabulary: <unk> <s> </s>, byte tokens, a few pieces with scores. */
+static orc_tokenizer *make_spm(void) {
+    static char bytes[256][7];
+    orc_gguf_str toks[3 + 256 + 16];
+    int32_t types[3 + 256 + 16];
+    float scores[3 + 256 + 16];
+    size_t n = 0;
+    const char *head[] = {"<unk>", "<s>", "</s>"};
+    int32_t htypes[] = {ORC_TOKEN_UNKNOWN, ORC_TOKEN_CONTROL, ORC_TOKEN_CONTROL};
+    for (int k = 0; k < 3; k++) toks[n] = S(head[k]), types[n] = htypes[k], scores[n++] = 0;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        toks[n] = S(bytes[b]), types[n] = ORC_TOKEN_BYTE, scores[n++] = 0;
+    }
+    const char *pieces[] = {"\xe2\x96\x81", "\xe2\x96\x81t", "h", "e", "he", "\xe2\x96\x81the", "t", "a",
+                            "\xe2\x96\x81\xe2\x96\x81", "\xe4\xbd\xa0", ("\xe2\x96\x81" "a"), ">\xe2\x96\x81<"};
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
+        toks[n] = S(pieces[k]), types[n] = ORC_TOKEN_NORMAL, scores[n++] = -(float)k;
+    orc_tokenizer_spec spec;
+    orc_tokenizer_spec_init(&spec);
+    spec.model = S("llama");
+    spec.n_vocab = n;
+    spec.tokens = toks;
+    spec.token_types = types;
+    spec.scores = scores;
+    orc_tokenizer *t = NULL;
+    orc_err err;
+    CHECK(orc_tokenizer_from_spec(&spec, &t, &err) == ORC_OK);
+    return t;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 2) return 0;
+    if ((data[0] & 1) == 0) {
+        /* the reader keeps pointers into the buffer: give it its own copy */
+        uint8_t *copy = malloc(size - 1);
+        if (!copy) return 0;
+        memcpy(copy, data + 1, size - 1);
+        orc_gguf *g = NULL;
+        orc_err err;
+        if (orc_gguf_open_buffer(copy, size - 1, &g, &err) == ORC_OK) {
+            orc_tokenizer *t = NULL;
+            if (orc_tokenizer_from_gguf(g, &t, &err) == ORC_OK) {
+                static const char *texts[] = {"Hello world", " <|im_start|>x\n\n  y 123 \xf0\x9f\xa6\x99", ""};
+                for (int k = 0; k < 3; k++) exercise(t, (const uint8_t *)texts[k], strlen(texts[k]), NULL, 0, 0);
+                exercise(t, copy, size - 1 < 512 ? size - 1 : 512, data, size, 0);
+                orc_tokenizer_free(t);
+            } else {
+                CHECK(t == NULL);
+            }
+            orc_gguf_close(g);
+        }
+        free(copy);
+        return 0;
+    }
+    static const char *pres[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35"};
+    const uint8_t *text = data + 2;
+    size_t n = size - 2;
+    orc_tokenizer *bpe = make_bpe(pres[data[1] % 4]);
+    exercise(bpe, text, n, data, size < 16 ? size : 16, 1);
+    orc_tokenizer_free(bpe);
+    orc_tokenizer *spm = make_spm();
+    exercise(spm, text, n, data, size < 16 ? size : 16, 0);
+    orc_tokenizer_free(spm);
+    return 0;
+}
+
+#ifdef ORC_FUZZ_MAIN
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) continue;
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+        if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) LLVMFuzzerTestOneInput(buf, (size_t)n);
+        free(buf);
+        fclose(f);
+        printf("%s: ok\n", argv[i]);
+    }
+    return 0;
+}
+#endif
