@@ -196,8 +196,9 @@ static PyObject *Tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kwd
     return (PyObject *)self;
 }
 
-/* from_metadata: fetch a str value (NULL ptr when absent). */
-static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int required) {
+/* from_metadata: fetch a str value (NULL ptr when absent). The value is kept alive in `keep`
+ * (a list) until the tokenizer is built: the mapping might hand out fresh objects. */
+static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int required, PyObject *keep) {
     PyObject *v = PyMapping_GetItemString(d, key);
     if (!v) {
         if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
@@ -217,10 +218,11 @@ static int meta_str(PyObject *d, const char *key, orc_gguf_str *out, int require
         Py_DECREF(v);
         return -1;
     }
-    out->ptr = p; /* stays valid: the dict holds the str */
+    out->ptr = p;
     out->len = (uint64_t)n;
+    int r = PyList_Append(keep, v);
     Py_DECREF(v);
-    return 0;
+    return r;
 }
 
 /* A list of str -> orc_gguf_str array (pointers into the str objects, which `keep` holds). */
@@ -233,13 +235,15 @@ static int meta_strings(PyObject *d, const char *key, PyObject **keep, orc_gguf_
         PyErr_Clear();
         return 0;
     }
-    PyObject *seq = PySequence_Fast(v, "");
+    /* a tuple of our own: the caller's list cannot change under us while the GIL is released */
+    PyObject *seq = (PyUnicode_Check(v) || PyBytes_Check(v)) ? NULL : PySequence_Tuple(v);
     Py_DECREF(v);
     if (!seq) {
+        PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "metadata '%s' must be a sequence of str", key);
         return -1;
     }
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t len = PyTuple_GET_SIZE(seq);
     orc_gguf_str *a = PyMem_Malloc((size_t)(len ? len : 1) * sizeof *a);
     if (!a) {
         Py_DECREF(seq);
@@ -247,7 +251,7 @@ static int meta_strings(PyObject *d, const char *key, PyObject **keep, orc_gguf_
         return -1;
     }
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *it = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *it = PyTuple_GET_ITEM(seq, i);
         Py_ssize_t l;
         const char *p = NULL;
         if (PyUnicode_Check(it)) p = PyUnicode_AsUTF8AndSize(it, &l);
@@ -323,17 +327,18 @@ static PyObject *Tokenizer_from_metadata(PyObject *cls, PyObject *d) {
     orc_state *st = orc_state_of_type((PyTypeObject *)cls);
     orc_tokenizer_spec spec;
     orc_tokenizer_spec_init(&spec);
-    PyObject *keep_tokens = NULL, *keep_merges = NULL, *result = NULL;
+    PyObject *keep_tokens = NULL, *keep_merges = NULL, *result = NULL, *keep = PyList_New(0);
     orc_gguf_str *tokens = NULL, *merges = NULL;
     float *scores = NULL;
     int32_t *types = NULL;
+    if (!keep) return NULL;
     if (!PyMapping_Check(d)) {
         PyErr_SetString(PyExc_TypeError, "from_metadata() takes a mapping of GGUF keys to values");
-        return NULL;
+        goto cleanup;
     }
-    if (meta_str(d, "tokenizer.ggml.model", &spec.model, 1) < 0) goto cleanup;
-    if (meta_str(d, "tokenizer.ggml.pre", &spec.pre, 0) < 0) goto cleanup;
-    if (meta_str(d, "tokenizer.chat_template", &spec.chat_template, 0) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.ggml.model", &spec.model, 1, keep) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.ggml.pre", &spec.pre, 0, keep) < 0) goto cleanup;
+    if (meta_str(d, "tokenizer.chat_template", &spec.chat_template, 0, keep) < 0) goto cleanup;
     if (meta_strings(d, "tokenizer.ggml.tokens", &keep_tokens, &tokens, &spec.n_vocab) < 0) goto cleanup;
     spec.tokens = tokens;
     if (meta_strings(d, "tokenizer.ggml.merges", &keep_merges, &merges, &spec.n_merges) < 0) goto cleanup;
@@ -385,6 +390,7 @@ static PyObject *Tokenizer_from_metadata(PyObject *cls, PyObject *d) {
     }
     result = orc_py_tokenizer_wrap(st, tok, NULL);
 cleanup:
+    Py_XDECREF(keep);
     Py_XDECREF(keep_tokens);
     Py_XDECREF(keep_merges);
     PyMem_Free(tokens);
@@ -454,6 +460,37 @@ static PyObject *Tokenizer_tokenize(PyObject *self, PyObject *args, PyObject *kw
     if (s != ORC_OK) return orc_py_raise(state_of(self), s, err.msg);
     PyObject *list = ids_to_list(ids, n);
     free(ids);
+    return list;
+}
+
+static PyObject *Tokenizer_pre_tokenize(PyObject *self, PyObject *text) {
+    Py_ssize_t len;
+    const char *p = PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &len) : NULL;
+    if (!p) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "pre_tokenize() takes a str, not %.80s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    size_t *ends = NULL, n = 0;
+    orc_err err = {0};
+    orc_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = orc_pretokenize(((TokenizerObject *)self)->tok, p, (size_t)len, &ends, &n, &err);
+    Py_END_ALLOW_THREADS
+    if (s != ORC_OK) return orc_py_raise(state_of(self), s, err.msg);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    size_t start = 0;
+    for (size_t i = 0; list && i < n; i++) {
+        /* words end on character boundaries of the (valid) UTF-8 of a str */
+        PyObject *w = PyUnicode_DecodeUTF8(p + start, (Py_ssize_t)(ends[i] - start), "strict");
+        if (!w) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, w);
+        start = ends[i];
+    }
+    free(ends);
     return list;
 }
 
@@ -666,6 +703,9 @@ static PyMethodDef Tokenizer_methods[] = {
      "add_special: add BOS/EOS where the vocabulary asks for them (add_bos/add_eos).\n"
      "special: also recognise control tokens written in the text (<|im_start|>, <bos>, ...); "
      "user-defined tokens are always recognised. text may be str or bytes."},
+    {"pre_tokenize", Tokenizer_pre_tokenize, METH_O,
+     "pre_tokenize(text) -> list[str]\n\nThe words the pre-tokenizer (tokenizer.ggml.pre) splits text into before BPE "
+     "(byte-level BPE vocabularies; special tokens are not looked for)."},
     {"detokenize", (PyCFunction)(void (*)(void))Tokenizer_detokenize, METH_VARARGS | METH_KEYWORDS,
      "detokenize(ids, special=True) -> str\n\n"
      "The tokens' bytes joined, then decoded as UTF-8 with errors='replace' semantics over the whole "

@@ -126,6 +126,12 @@ int32_t orc_token_lookup(const orc_tokenizer *tok, const char *text, size_t len)
 orc_status orc_tokenize(const orc_tokenizer *tok, const char *text, size_t len, bool add_special,
                         bool parse_special, int32_t **ids, size_t *n_ids, orc_err *err);
 
+/* The words the pre-tokenizer cuts `text` into (byte-level BPE only; no special-token
+ * handling): *ends is a malloc'd array of each word's end offset in bytes. For debugging
+ * tokenization and for testing the split rules against a regex engine. */
+orc_status orc_pretokenize(const orc_tokenizer *tok, const char *text, size_t len, size_t **ends, size_t *n_words,
+                           orc_err *err);
+
 /* ---- detokenize ----
  * Token pieces are concatenated as bytes. Where the vocabulary adds a space prefix
  * (SentencePiece, add_space_prefix), the one space that tokenize put at the start of the text

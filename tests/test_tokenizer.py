@@ -473,3 +473,33 @@ def test_from_open_gguf_file(trained, tmp_path):
     assert with_file.tokenize("Hello there") == orc.Tokenizer(path).tokenize("Hello there")
     with pytest.raises(TypeError):
         orc.Tokenizer(42)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_trained_random_texts(trained, name):
+    # random strings of split-rule edge cases (tools/tokenizer_random_diff.py does the same with
+    # the real vocabularies)
+    md, tk, info, tok = trained[name]
+    rng = random.Random(11)
+    for i in range(1500):
+        text = R.random_text(rng)
+        special = i % 2 == 0
+        assert tok.tokenize(text, add_special=False, special=special) == R.hf_encode(tk, info, text, False, special), text
+
+
+@pytest.mark.parametrize("pre", BPE_PRES)
+def test_pre_tokenizer_matches_hf_regex(trained, pre):
+    # The hand-written split rules against HF's regex engine (Oniguruma) on the regex text itself:
+    # exact word boundaries, on the corpus and on random strings of edge cases.
+    from tokenizers import Regex, pre_tokenizers
+
+    tok = trained[pre][3]
+    split = pre_tokenizers.Split(Regex(R.REGEX[R.PRE[pre][0]]), behavior="isolated", invert=False)
+    rng = random.Random(5)
+    texts = CORPUS + [R.random_text(rng) for _ in range(3000)]
+    for text in texts:
+        want = [w for w, _ in split.pre_tokenize_str(text)]
+        assert tok.pre_tokenize(text) == want, text
+    assert tok.pre_tokenize("x'ſt") == ["x", "'ſ", "t"] or pre == "gpt-2"
+    with pytest.raises(ValueError, match="SentencePiece"):
+        trained["spm"][3].pre_tokenize("a b")

@@ -14,8 +14,10 @@ import os
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "tests", "data")
 
-# The Split regexes of the original tokenizer.json files (Hugging Face), verbatim.
+# The Split regexes of the original tokenizer.json files (Hugging Face), verbatim; "gpt2" is the
+# one built into HF's ByteLevel pre-tokenizer (use_regex=True).
 REGEX = {
+    "gpt2": r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
     "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen35": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
@@ -300,3 +302,32 @@ def write_gguf(path, md, overrides=None, drop=()):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+# --- Random texts for differential tests: characters that stress the split rules (every kind of
+# Unicode whitespace, letters and marks of several scripts, digits of several kinds, apostrophes
+# and contraction letters, emoji and joiners, CJK, private-use and unassigned code points). ---
+
+POOL = (
+    list("abcxyzABCXYZ") + list("0123456789") + list(" " * 8) + ["\t", "\n", "\r", "\r\n", "\x0b", "\x0c"]
+    + list("'’\"`.,;:!?-_()[]{}<>/\\|@#$%^&*+=~") + ["'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'D", "'ſ", "ſ"]
+    + ["\u00a0", "\u1680", "\u2000", "\u2003", "\u2009", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
+       "\u0085", "\u001c", "\u001f", "\u200b", "\u200c", "\u200d", "\ufeff", "\u180e"]
+    + list("éÉñçßøÅœ") + ["e\u0301", "a\u0308", "\u0301", "\u0327", "\u20dd", "\u0489"]
+    + list("абвЖЩ") + list("αβγΩ") + list("אבג") + list("ابت") + list("कखग") + ["\u093f", "\u094d"]
+    + list("กขค") + ["\u0e31", "\u0e48"] + list("你好世界中文") + list("ひらがなカタカナ") + list("한국어")
+    + list("٠١٢٣") + list("०१२") + list("１２３ＡＢＣ") + list("½¾²³ⅫⅣ①") + list("ʰˇ々ー")
+    + ["🦙", "🙂", "👍🏽", "👨\u200d👩\u200d👧", "🇫🇷", "❤\ufe0f", "✨", "𝔘", "𝕞", "𐍈", "\U0001f9ff"]
+    + ["\ue000", "\U000f0000", "\u0378", "\U0001fbf0", "\u2e80", "\u31ef", "\ufffd", "\x00", "\x7f", "\x1b"]
+    + ["<|im_start|>", "<|endoftext|>", "<s>", "</s>", "<bos>", "<start_of_turn>", "<|begin_of_text|>", "<0x0A>"]
+    + ["\u2581", "\u2581\u2581", "\u0120", "\u010a"]  # the SentencePiece space, GPT-2's byte characters
+    + ["the", " the", "ing", " of", "tion", "123456", "    ", "\n\n", "...", "http://x.org/a?b=c"]
+)
+
+
+def random_text(rng):
+    """A random string of 1 to 40 pieces from POOL."""
+    n = rng.choice([1, 2, 3, 5, 8, 13, 21, 40])
+    return "".join(rng.choice(POOL) for _ in range(n))
+
+
