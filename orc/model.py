@@ -340,7 +340,7 @@ class Session(_orc.Session):
             del self._history[-n:]
 
     def reset(self) -> None:
-        """Forget every token."""
+        """Forget every token: n_past becomes 0 and the history empty; the capacity stays."""
         super().reset()
         self._history.clear()
 
