@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 EXIT_OK, EXIT_DIFFER, EXIT_TROUBLE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 DTYPES = {"float32": "float32", "f32": "float32", "fp32": "float32",
           "float16": "float16", "f16": "float16", "fp16": "float16",
@@ -35,6 +36,12 @@ def guarded(command: str, fn: Callable[[], int]) -> int:
 
     try:
         return fn()
+    except BrokenPipeError:
+        # The reader went away (`orc run ... | head`): stop quietly, as a SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except CliError as e:
         msg, code = str(e), e.code
     except KeyboardInterrupt:

@@ -38,6 +38,10 @@ def add_parser(sub) -> None:
                    help="the reference backend, DEVICE[:INDEX][:DTYPE] (default: %(default)s)")
     p.add_argument("--b", default="cuda", metavar="BACKEND",
                    help="the backend under test (default: %(default)s); e.g. cuda:1, cuda:float32, cpu:float16")
+    p.add_argument("--kv-dtype", choices=sorted(_cli.DTYPES), default=None,
+                   help="KV cache dtype of both sessions (default: each backend's own, float32 on the CPU and "
+                        "float16 on CUDA); give float16 with --a cpu:float16 --b cuda:float16 to compare like "
+                        "for like")
     p.add_argument("--tol", type=float, default=DEFAULT_TRACE_TOL,
                    help="per-position tolerance of the metric at every hook (default: %(default)g)")
     p.add_argument("--metric", choices=("nmse", "max_abs"), default="nmse",
@@ -105,9 +109,11 @@ def _trace(args, backend: Backend, fault: str | None, capture: list[str], which:
         raise _cli.CliError(f"--{which} {backend.spec}: {e}{hint}") from None
     try:
         ids = _cli.prompt_ids(model, args)
-        with orc.Session(model, n_ctx=len(ids)) as s:
+        kv = _cli.resolve_dtype(args.kv_dtype)
+        with orc.Session(model, n_ctx=len(ids), kv_dtype=kv) as s:
             trace = s.trace(ids, capture=capture)
-        return ids, trace, backend.label(model) + (f" (fault {fault})" if fault else "")
+        label = backend.label(model) + (f", kv {kv}" if kv else "") + (f" (fault {fault})" if fault else "")
+        return ids, trace, label
     finally:
         model.close()
 

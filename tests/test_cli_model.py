@@ -362,3 +362,51 @@ def test_parse_backend():
     for bad in ("gpu", "cpu:1", "cuda:1:2", "cuda:float16:1", "cpu:"):
         with pytest.raises(CliError):
             parse_backend(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# on a GPU (the lead's device runs; skipped here)
+
+@pytest.mark.gpu
+def test_gpu_run_matches_the_api_on_the_gpu(models):
+    path = models["qwen2"]
+    with orc.Model(path, device="cuda") as m, orc.Session(m, n_ctx=64) as s:
+        ids = m.tokenize(PROMPT)
+        want = [st.token for st in s.generate(ids, 16, stop=[], temperature=0.0)]
+    r = orc_cli("run", path, PROMPT, "-n", 16, "--device", "cuda", "--show-ids", "--ignore-eos", check_rc=0)
+    assert [int(t) for t in r.stdout.split()] == want
+    assert "cuda:0 float16" in r.stderr.decode()
+
+
+@pytest.mark.gpu
+def test_gpu_logits_top1_matches_the_cpu(models):
+    path = models["llama"]
+    cpu = json.loads(orc_cli("logits", path, PROMPT, "--top", 2, "--json", "--device", "cpu", "--dtype", "float16",
+                             check_rc=0).stdout)
+    gpu = json.loads(orc_cli("logits", path, PROMPT, "--top", 2, "--json", "--device", "cuda", check_rc=0).stdout)
+    assert gpu["device"].startswith("cuda") and gpu["prompt_ids"] == cpu["prompt_ids"]
+    for c, g in zip(cpu["positions"], gpu["positions"]):
+        gap = c["top"][0]["logit"] - c["top"][1]["logit"]
+        if gap > 1e-2:  # float16 rounding may only flip near-ties
+            assert g["top"][0]["id"] == c["top"][0]["id"], c["position"]
+
+
+@pytest.mark.gpu
+def test_gpu_diff_cpu_vs_cuda(models):
+    path = models["llama"]
+    # like for like (float16 weights and KV on both): the parity tolerance of tests/test_model_gpu.py
+    doc = json.loads(orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cuda:float16", "--kv-dtype",
+                             "float16", "--tol", 1e-5, "--json", check_rc=0).stdout)
+    assert not doc["diverged"] and doc["b"].startswith("cuda")
+    assert any(h["nmse"] > 0 for h in doc["hooks"]), "two backends are not bit-identical"
+    # the defaults: CPU float32 against the GPU's float16, within the default tolerance
+    out = orc_cli("diff", path, PROMPT, check_rc=0).stdout.decode()
+    assert "B:             cuda:0 float16" in out
+
+
+@pytest.mark.gpu
+def test_gpu_diff_catches_the_fault_on_the_gpu(models):
+    path = models["llama"]
+    doc = json.loads(orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cuda", "--b-fault", "raw_as_f16",
+                             "--json", check_rc=1).stdout)
+    assert doc["first_divergence"]["hook"] == "blk.0.q"
