@@ -75,7 +75,7 @@ def add_model_args(p, device_default: str = "auto") -> None:
                                   "separated by commas or spaces")
     p.add_argument("--device", default=device_default,
                    help="auto (CUDA when usable, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None,
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, metavar="{float32,float16,bfloat16}",
                    help="how dequantized weights are stored (default: float32 on the CPU, float16 on CUDA)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")

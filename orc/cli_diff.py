@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
                    help="the reference backend, DEVICE[:INDEX][:DTYPE] (default: %(default)s)")
     p.add_argument("--b", default="cuda", metavar="BACKEND",
                    help="the backend under test (default: %(default)s); e.g. cuda:1, cuda:float32, cpu:float16")
-    p.add_argument("--kv-dtype", choices=sorted(_cli.DTYPES), default=None,
+    p.add_argument("--kv-dtype", choices=sorted(_cli.DTYPES), default=None, metavar="{float32,float16,bfloat16}",
                    help="KV cache dtype of both sessions (default: each backend's own, float32 on the CPU and "
                         "float16 on CUDA); give float16 with --a cpu:float16 --b cuda:float16 to compare like "
                         "for like")

@@ -8,7 +8,6 @@ the same as one JSON document for scripts. Probabilities are the model's own dis
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 
