@@ -162,11 +162,17 @@ def main(argv=None):
     ap.add_argument("--keep", help="write the generated file here (and reuse it if it exists)")
     ap.add_argument("--real", nargs="*", default=[], help="also time these real GGUF files")
     args = ap.parse_args(argv)
-    import gguf
+    import importlib.metadata
 
-    print(f"orc {orc.__version__} (source {orc.build_info()['source_hash'][:12]}), gguf-py {gguf.__version__ if hasattr(gguf, '__version__') else '?'}, "
-          f"numpy {np.__version__}, Python {platform.python_version()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    print(f"orc {orc.__version__} (source {orc.build_info()['source_hash'][:12]}), "
+          f"gguf-py {importlib.metadata.version('gguf')}, numpy {np.__version__}, Python {platform.python_version()}, "
+          f"{cpu}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or os.path.join(tmp, "qwen2-like.gguf")

@@ -129,6 +129,9 @@ typedef struct orc_backend_ops {
     orc_status (*sync)(orc_backend *b, orc_err *err);
     /* Bytes currently allocated, for Model.memory(). */
     uint64_t (*allocated)(const orc_backend *b);
+    /* Free caches and scratch the backend keeps for itself (the model was closed; only
+     * frees of remaining tensors follow). May be NULL. */
+    void (*trim)(orc_backend *b);
 } orc_backend_ops;
 
 struct orc_backend {

@@ -493,6 +493,7 @@ static const orc_backend_ops k_cpu_ops = {
     .argmax = cpu_argmax,
     .sync = cpu_sync,
     .allocated = cpu_allocated,
+    .trim = NULL,
 };
 
 orc_status orc_backend_cpu_create(int n_threads, orc_backend **out, orc_err *err) {

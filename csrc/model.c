@@ -261,6 +261,7 @@ void orc_model_close(orc_model *m) {
     if (!m || m->closed) return;
     m->closed = true;
     free_weights(m);
+    if (m->be && m->be->ops->trim) m->be->ops->trim(m->be);
 }
 
 bool orc_model_is_closed(const orc_model *m) { return m->closed; }

