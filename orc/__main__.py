@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_info import add_parser as _add_info
 
     _add_info(sub)
+    from .cli_run import add_parser as _add_run
+    from .cli_logits import add_parser as _add_logits
+    from .cli_diff import add_parser as _add_diff
+
+    _add_run(sub)
+    _add_logits(sub)
+    _add_diff(sub)
     return p
 
 

@@ -50,6 +50,15 @@ class TensorInfo:
     type_id: int
     shape: tuple[int, ...]
     offset: int
+    """Byte offset of the data, relative to the data section."""
+    file_offset: int
+    """Byte offset of the data in the file."""
+    info_offset: int
+    """Byte offset of this tensor's info record in the file."""
+    index: int
+    """Position in the file's tensor list."""
+    ne: tuple[int, ...]
+    """ggml order dimensions (contiguous first): shape reversed."""
     nbytes: int
     n_elements: int
 
@@ -62,8 +71,12 @@ class GGUFFile:
     alignment: int
     data_offset: int
     file_size: int
+    path: str
+    closed: bool
     def tensor(self, name: str) -> TensorInfo: ...
     def raw(self, name: str) -> np.ndarray: ...
+    def value_type(self, key: str) -> str:
+        """The GGUF type of a key's value: 'UINT32', 'STRING', 'ARRAY[FLOAT32]', ..."""
     def close(self) -> None: ...
     def __enter__(self) -> GGUFFile: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -138,3 +151,62 @@ class Session:
     def reset(self) -> None: ...
     def fork(self) -> Session: ...
     def close(self) -> None: ...
+
+# -- tokenizer (csrc/py_tokenizer.c); apply_chat_template forwards to orc/chat.py.
+class Tokenizer:
+    """Tokenizer(path): the tokenizer stored in a GGUF file (tokenizer.ggml.* keys): byte-level
+    BPE ('gpt2': GPT-2, Llama 3, Qwen2) or SentencePiece BPE ('llama': Llama 2, Gemma). `path`
+    may also be an open orc.GGUFFile."""
+    def __init__(self, path: str | os.PathLike[str] | GGUFFile) -> None: ...
+    @staticmethod
+    def from_metadata(metadata: dict[str, Any]) -> Tokenizer:
+        """A tokenizer from GGUF tokenizer keys given as Python values."""
+    model: str
+    pre: str | None
+    vocab_size: int
+    bos: int | None
+    eos: int | None
+    eot: int | None
+    eom: int | None
+    unk: int | None
+    pad: int | None
+    eog_ids: frozenset[int]
+    add_bos: bool
+    add_eos: bool
+    add_space_prefix: bool
+    chat_template: str | None
+    def tokenize(self, text: str | bytes, add_special: bool = True, special: bool = False) -> list[int]:
+        """Token ids of `text`; add_special adds BOS/EOS as the vocabulary asks; special parses
+        control tokens written in the text."""
+    def pre_tokenize(self, text: str) -> list[str]:
+        """The words the pre-tokenizer splits `text` into before BPE."""
+    def detokenize(self, ids: Iterable[int] | npt.ArrayLike, special: bool = True) -> str:
+        """The tokens' bytes joined and decoded as UTF-8 (invalid bytes as U+FFFD)."""
+    def detokenize_bytes(self, ids: Iterable[int] | npt.ArrayLike, special: bool = True) -> bytes:
+        """As detokenize(), without UTF-8 decoding."""
+    def decode_stream(self, special: bool = True) -> StreamDecoder:
+        """An incremental detokenizer that never splits a UTF-8 character."""
+    def token_text(self, id: int, /) -> str:
+        """The token as stored in the vocabulary ('\\u0120the', '<0x0A>')."""
+    def token_bytes(self, id: int, /) -> bytes:
+        """The bytes the token decodes to."""
+    def token_id(self, text: str, /) -> int | None:
+        """The id whose stored text is `text`, or None."""
+    def token_score(self, id: int, /) -> float: ...
+    def token_type(self, id: int, /) -> str:
+        """'normal', 'control', 'user_defined', 'byte', 'unknown', 'unused' or 'undefined'."""
+    def is_eog(self, id: int, /) -> bool:
+        """Does this token end generation?"""
+    def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
+                            tokenize: bool = False, template: str | None = None,
+                            **kwargs: Any) -> str | list[int]:
+        """Render chat messages with the file's (or the named built-in) chat template."""
+
+class StreamDecoder:
+    """StreamDecoder(tokenizer, special=True): incremental detokenization (Tokenizer.decode_stream)."""
+    def __init__(self, tokenizer: Tokenizer, special: bool = True) -> None: ...
+    pending: bytes
+    def push(self, id_or_ids: int | Iterable[int], /) -> str:
+        """The text these tokens complete; bytes of an unfinished character wait for the next push."""
+    def flush(self) -> str:
+        """End of stream: what is still held back (U+FFFD if it never completed)."""

@@ -70,14 +70,31 @@ class Model(_orc.Model):
         default) or "bfloat16". On the CPU, float16/bfloat16 weights hold exactly the values the
         GPU stores, and matmul inputs are rounded the same way (round_matmul_inputs), so both
         backends can be compared like for like.
+    keep_quantized: also keep the stored quantized blocks on the device (Model.memory() counts them).
+    n_threads: CPU threads for loading and the CPU backend (0: all cores).
     validate: scan every weight for NaN/Inf before loading (names the tensor and block).
-    progress: True for a progress bar on a terminal, or a callable(done_bytes, total_bytes).
+    progress: True for a progress bar on stderr when it is a terminal, or a
+        callable(done_bytes, total_bytes) called while the weights load.
+    round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
+        the GPU does (default: on for float16/bfloat16 weights on the CPU).
+    fault: testing only. "raw_as_f16" loads every quantized tensor's stored bytes as if they were
+        float16 values (no dequantization): the bug orc was written to catch, for proving that a
+        test or `python -m orc diff` notices it. repr() shows it.
+
+    Attributes: path, arch, config (dict: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff,
+    n_vocab, n_ctx_train, rope_theta, rms_eps, ...), device, dtype, metadata, tensors, hook_names,
+    tokenizer, closed. Use as a context manager, or close() to free the weights at once.
+
+        m = orc.Model("model.gguf", device="cpu")
+        m.tensor("blk.0.attn_q.weight")          # float32 [rows, cols], as the backend holds it
+        ids = m.tokenize("Hello")
     """
 
     def __init__(self, path, device: str = "auto", dtype: str | None = None, *, keep_quantized: bool = False,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
                  fault: str | None = None):
         path = os.fspath(path)
+        self._fault = fault
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such GGUF file: {path!r}")
         dev, idx = _parse_device(device)
@@ -133,28 +150,46 @@ class Model(_orc.Model):
         return self._tokenizer
 
     def tokenize(self, text: str, add_special: bool = True, special: bool = False) -> list[int]:
+        """Token ids of `text` with the file's tokenizer. add_special: add BOS/EOS where the
+        vocabulary asks for them; special: also parse control tokens written in the text
+        ("<|im_start|>")."""
         return self.tokenizer.tokenize(text, add_special=add_special, special=special)
 
     def detokenize(self, ids) -> str:
+        """The text of token ids (bytes that are not valid UTF-8 become U+FFFD)."""
         return self.tokenizer.detokenize(ids)
 
     def token_text(self, token_id: int) -> str:
+        """The vocabulary entry of one token as stored ("Ġworld", "<0x0A>"), not decoded."""
         return self.tokenizer.token_text(token_id)
 
-    def apply_chat_template(self, messages, add_generation_prompt: bool = True) -> str:
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+    def apply_chat_template(self, messages, add_generation_prompt: bool = True, *, tokenize: bool = False,
+                            template: str | None = None):
+        """Render [{"role": ..., "content": ...}, ...] with the file's chat template (or the
+        built-in `template` by name: chatml, qwen2.5, llama3, gemma3, ...); tokenize=True returns
+        the prompt's token ids instead of its text."""
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt,
+                                                  tokenize=tokenize, template=template)
 
     @property
     def vocab_size(self) -> int:
+        """Rows of the embedding matrix (config["n_vocab"])."""
         return self.config["n_vocab"]
 
     @property
     def bos(self):
+        """The beginning-of-sequence token id, or None."""
         return self.tokenizer.bos
 
     @property
     def eos(self):
+        """The end-of-sequence token id, or None."""
         return self.tokenizer.eos
+
+    @property
+    def fault(self) -> str | None:
+        """The test-only fault this model was loaded with ("raw_as_f16"), or None."""
+        return self._fault
 
     # -- lifetime
     def close(self) -> None:
@@ -174,18 +209,41 @@ class Model(_orc.Model):
         if self.closed:
             return f"<orc.Model {os.path.basename(self.path or '?')} closed>"
         c = self.config
+        fault = f" FAULT={self._fault}" if self._fault else ""
         return (f"<orc.Model {os.path.basename(self.path)} arch={c['arch']} layers={c['n_layer']} "
-                f"embd={c['n_embd']} vocab={c['n_vocab']} device={self.device} dtype={self.dtype}>")
+                f"embd={c['n_embd']} vocab={c['n_vocab']} device={self.device} dtype={self.dtype}{fault}>")
 
     def _repr_html_(self):
+        esc = html.escape
         if self.closed:
-            return f"<b>orc.Model</b> {html.escape(str(self.path))} (closed)"
+            return f"<b>orc.Model</b> {esc(str(self.path))} (closed)"
         c = self.config
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in c.items())
         mem = self.memory()
-        return (f"<b>orc.Model</b> {html.escape(os.path.basename(self.path))} on <b>{self.device}</b> "
-                f"({self.dtype}, {mem['weights'] / 2**20:.1f} MiB of weights)"
-                f"<details><summary>config</summary><table>{rows}</table></details>")
+        types: dict[str, list[int]] = {}
+        for t in self.tensors:
+            e = types.setdefault(t.type, [0, 0])
+            e[0] += 1
+            e[1] += t.nbytes
+        name = self.metadata.get("general.name")
+        head = (f"<b>orc.Model</b> <code>{esc(os.path.basename(self.path))}</code>"
+                + (f" ({esc(str(name))})" if name else "")
+                + f" on <b>{esc(self.device)}</b>, weights in {esc(self.dtype)}")
+        if self._fault:
+            head += f' <b style="color:#c00">FAULT: {esc(self._fault)} (test-only: weights are garbage)</b>'
+        summary = [("architecture", c["arch"]), ("layers", c["n_layer"]), ("embedding", c["n_embd"]),
+                   ("heads (q / kv) x dim", f"{c['n_head']} / {c['n_head_kv']} x {c['head_dim']}"),
+                   ("feed-forward", c["n_ff"]), ("vocabulary", c["n_vocab"]),
+                   ("training context", c["n_ctx_train"]),
+                   ("stored tensors", ", ".join(f"{k}: {n}" for k, (n, _) in sorted(types.items()))),
+                   ("in the file", f"{sum(b for _, b in types.values()) / 2**20:.1f} MiB of tensor data"),
+                   ("on the device", f"{mem['weights'] / 2**20:.1f} MiB of weights"),
+                   ("hook points", f"{len(self._hook_table)} (Model.hook_names)")]
+        rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>{esc(str(v))}"
+                       f"</td></tr>" for k, v in summary)
+        cfg = "".join(f"<tr><td style='text-align:left'>{esc(k)}</td><td style='text-align:left'>{esc(str(v))}"
+                      f"</td></tr>" for k, v in c.items())
+        return (f"<div>{head}<table>{rows}</table>"
+                f"<details><summary>config</summary><table>{cfg}</table></details></div>")
 
 
 @dataclass
@@ -206,6 +264,14 @@ class Session(_orc.Session):
     n_ctx: capacity in tokens (default: the model's training context, at most 4096).
     n_batch: tokens per chunk of a long forward; results do not depend on it.
     kv_dtype: "float32" (CPU default), "float16" (CUDA default) or "bfloat16".
+
+    The session remembers the tokens it has seen (n_past, history): each forward/trace appends
+    to the KV cache; rewind(n), reset() and fork() manage it.
+
+        s = orc.Session(m, n_ctx=256)
+        logits = s.forward(m.tokenize("Hello"))        # float32 [n, n_vocab]
+        nxt = s.sample(logits[-1], temperature=0.7, seed=1)
+        acts = s.trace([nxt], capture=["blk.*.resid_post", "logits"])
     """
 
     def __init__(self, model: Model, n_ctx: int | None = None, n_batch: int = 512, kv_dtype: str | None = None):
@@ -217,11 +283,21 @@ class Session(_orc.Session):
 
     # -- forward passes
     def forward(self, ids, logits: str = "all"):
-        """Run `ids` at positions n_past.. and append them to the KV cache.
+        """Run token `ids` at positions n_past, n_past + 1, ... and append them to the KV cache.
 
-        logits: "all" -> float32 [len(ids), n_vocab]; "last" -> float32 [n_vocab]; "none" -> None.
-        Token ids out of range, an empty input or more tokens than n_ctx leaves room for raise
-        ValueError and leave the session unchanged.
+        ids: a sequence of ints or a 1-D integer array, shape [n] (n >= 1), each in [0, n_vocab).
+        logits: which logits to return (computing fewer saves the output projection):
+            "all"  -> float32 ndarray [len(ids), n_vocab], row i predicts the token after ids[i]
+            "last" -> float32 ndarray [n_vocab], the prediction after the last id
+            "none" -> None (fill the KV cache only, e.g. for a prompt you will continue)
+        Returns the logits as asked; n_past grows by len(ids).
+
+        Token ids out of range, an empty input, or more tokens than the n_ctx - n_past positions
+        left raise ValueError and leave the session unchanged. The GIL is released while the
+        backend works; Ctrl-C interrupts between chunks.
+
+            logits = s.forward([1, 2, 3])            # [3, n_vocab]
+            nxt = s.forward([4], logits="last")      # [n_vocab]
         """
         out, _ = self._forward(ids, logits)
         self._history.extend(int(t) for t in np.asarray(ids).reshape(-1))
@@ -264,7 +340,7 @@ class Session(_orc.Session):
             del self._history[-n:]
 
     def reset(self) -> None:
-        """Forget every token."""
+        """Forget every token: n_past becomes 0 and the history empty; the capacity stays."""
         super().reset()
         self._history.clear()
 
@@ -363,7 +439,22 @@ class Session(_orc.Session):
         return f"<orc.Session n_past={self.n_past} n_ctx={self.n_ctx} model={self.model!r}>"
 
     def _repr_html_(self):
+        esc = html.escape
         if self.closed:
             return "<b>orc.Session</b> (closed)"
-        return (f"<b>orc.Session</b> {self.n_past}/{self.n_ctx} tokens cached, on "
-                f"<b>{html.escape(str(self.model.device))}</b>")
+        m = self.model
+        pct = 100.0 * self.n_past / self.n_ctx if self.n_ctx else 0.0
+        bar = (f"<div style='width:200px;height:8px;border:1px solid #888;display:inline-block'>"
+               f"<div style='width:{pct:.1f}%;height:100%;background:#48c'></div></div>")
+        out = (f"<div><b>orc.Session</b> {self.n_past} / {self.n_ctx} tokens cached {bar} on "
+               f"<b>{esc(str(m.device))}</b>, model <code>{esc(os.path.basename(m.path or '?'))}</code>")
+        tail = self._history[-32:]
+        if tail:
+            try:
+                text = esc(m.detokenize(tail))
+            except Exception:  # noqa: BLE001 - a model without a usable tokenizer still runs ids
+                text = ""
+            more = "... " if len(self._history) > len(tail) else ""
+            out += (f"<br>last tokens: <code>{more}{esc(str(tail))}</code>"
+                    + (f"<br>text: <code>{'...' if more else ''}{text}</code>" if text else ""))
+        return out + "</div>"

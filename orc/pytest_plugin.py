@@ -10,6 +10,15 @@
   A missing golden fails, saying how to create it. `pytest --orc-update-golden` writes (or
   rewrites) every golden a test checks instead of comparing, and the summary lists the files
   written: look at them before committing. See orc.testing.GoldenStore.check for tolerances.
+- the `orc_model` fixture: a factory of small synthetic models (orc.synth), built on the fly into a
+  temporary folder and opened as orc.Model (closed when the test ends):
+
+      def test_greedy_is_deterministic(orc_model):
+          m = orc_model("llama", "Q4_K", n_layer=3)      # arch, weight type, ModelSpec fields
+          ...
+
+  Files are cached for the session by their arguments. device="cuda" skips the test, with the
+  reason, where no CUDA GPU is usable.
 """
 from __future__ import annotations
 
@@ -64,6 +73,52 @@ def golden(request):
                         how_to_update=f"pytest {UPDATE_FLAG} {request.node.nodeid}")
     yield store
     config.stash[_WRITTEN].extend(store.written)
+
+
+@pytest.fixture(scope="session")
+def _orc_synth_files(tmp_path_factory):
+    """{spec arguments: path} of the synthetic GGUF files built so far in this session."""
+    return {"dir": tmp_path_factory.mktemp("orc_models"), "files": {}}
+
+
+@pytest.fixture
+def orc_model(_orc_synth_files):
+    """orc_model(arch="qwen2", weight_type="Q8_0", device="cpu", *, dtype=None, fault=None,
+    **spec_overrides) -> orc.Model: a small synthetic model (orc.synth.spec_for(arch, weight_type,
+    **spec_overrides), e.g. n_layer=3, n_vocab=512, tied=True, seed=1) opened on `device`; its
+    ModelSpec is `model.synth_spec`. Models are closed when the test ends."""
+    import orc
+    from orc import synth
+
+    opened = []
+
+    def make(arch: str = "qwen2", weight_type: str = "Q8_0", device: str = "cpu", *, dtype: str | None = None,
+             fault: str | None = None, **spec_overrides):
+        fields = set(synth.ModelSpec.__dataclass_fields__)
+        unknown = sorted(set(spec_overrides) - fields)
+        if unknown:
+            raise TypeError(f"orc_model: unknown ModelSpec field(s) {unknown}; the fields are {sorted(fields)}")
+        if weight_type not in synth.GGML_TYPES:
+            raise ValueError(f"orc_model: weight_type {weight_type!r} is not one of {sorted(synth.GGML_TYPES)}")
+        if device.startswith("cuda") and not orc.cuda_available():
+            pytest.skip(f"orc_model(device={device!r}): no usable CUDA GPU: {orc.cuda_status()['reason']}")
+        spec = synth.spec_for(arch, weight_type, **spec_overrides)
+        key = repr(sorted(vars(spec).items()))
+        path = _orc_synth_files["files"].get(key)
+        if path is None:
+            n = len(_orc_synth_files["files"])
+            path = str(_orc_synth_files["dir"] / f"{arch}-{weight_type}-{n}.gguf")
+            synth.make_model(path, spec)
+            _orc_synth_files["files"][key] = path
+        kw = {"fault": fault} if fault else {}
+        m = orc.Model(path, device=device, dtype=dtype, **kw)
+        m.synth_spec = spec
+        opened.append(m)
+        return m
+
+    yield make
+    for m in opened:
+        m.close()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -56,3 +56,35 @@ def test_public_api_is_annotated_and_documented(module):
             missing = [p for p, v in sig.parameters.items() if v.annotation is inspect.Parameter.empty]
             assert not missing, f"{module.__name__}.{name}: parameters without annotations: {missing}"
             assert sig.return_annotation is not inspect.Signature.empty, f"{module.__name__}.{name}: no return type"
+
+
+def _stub_members(cls_node):
+    out = set()
+    for n in cls_node.body:
+        if isinstance(n, ast.FunctionDef):
+            out.add(n.name)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            out.add(n.target.id)
+    return out
+
+
+def test_stub_class_members_match_the_extension():
+    """Every method and attribute of each extension class is in the stub, and nothing more."""
+    _, tree = _stub_names()
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or issubclass(getattr(_orc, node.name), BaseException):
+            continue
+        rt = getattr(_orc, node.name)
+        stub = _stub_members(node) - {"__init__", "__enter__", "__exit__"}
+        runtime = {n for n in vars(rt) if not n.startswith("__")}
+        assert stub - runtime == set(), f"{node.name}: in _orc.pyi but not in the extension"
+        assert runtime - stub == set(), f"{node.name}: in the extension but not in _orc.pyi"
+
+
+def test_model_and_session_public_api_is_documented():
+    for cls in (orc.Model, orc.Session, orc.Step):
+        assert inspect.getdoc(cls)
+        for name, obj in vars(cls).items():
+            if name.startswith("_") or not (inspect.isfunction(obj) or isinstance(obj, property)):
+                continue
+            assert inspect.getdoc(obj), f"orc.{cls.__name__}.{name} has no docstring"
