@@ -192,7 +192,8 @@ __global__ void __launch_bounds__(kThreads)
     const int nb = (int)(nblocks - b0 < NB ? nblocks - b0 : NB);
     const int bytes = nb * Q::TS;
     const uint8_t *g = src + b0 * Q::TS;
-    if (src_vec && nb == NB && (mode == kWhole || mode == kWholeDirect)) { /* whole tile: a fixed count of 16-byte loads per thread, issued first */
+    if (src_vec && nb == NB && (mode == kWhole || mode == kWholeDirect)) {
+        /* whole tile: a fixed count of 16-byte loads per thread, all issued first */
         constexpr int NV = TILE_BYTES / 16;
 #pragma unroll
         for (int j = 0; j < (NV + kThreads - 1) / kThreads; j++) {
