@@ -2,10 +2,15 @@
 
 GPU (default; needs a CUDA build and a GPU):
     python bench/bench_dequant.py [--mib 256] [--iters 10] [--types Q4_K,Q6_K] [--dtypes float16,float32]
+                                  [--variants]
 For each type, at least --mib MiB of quantized blocks (random bytes, fp16 scales
 finite) are dequantized on the device; bandwidth = (bytes read + bytes written) / time,
 compared with a cudaMemcpy device-to-device that moves the same number of bytes
 (copy bandwidth = 2 * copied bytes / time), measured in the same run.
+--variants adds comparison columns, timed in the same run on the same data: "chunked"
+(every tile on the kernels' chunk-by-chunk path: the kernels before the whole-tile
+path) and, for float32, "direct" (whole-tile path, each lane storing its chunk as two
+16-byte halves: half-sectors per store instruction). docs/perf_dequant.md explains.
 
 CPU:
     python bench/bench_dequant.py --cpu [--cpu-mib 16]
@@ -79,7 +84,21 @@ def fmt_table(headers, rows, markdown):
     return "\n".join([line, "-" * len(line)] + ["  ".join(str(c).rjust(w) for c, w in zip(r, widths)) for r in rows])
 
 
-def bench_gpu(types, dtypes, mib, iters, markdown):
+def time_gpu(data, name, n, dt, iters, variant=None):
+    """(GB/s, best GB/s, copy GB/s, timing dict) of one kernel variant (cuda/dequant.cu reads
+    ORC_DQ_VARIANT in its timing entry point only)."""
+    if variant:
+        os.environ["ORC_DQ_VARIANT"] = variant
+    try:
+        t = orc._orc._cuda_dequant_bench(data, name, n, dt, iters)
+    finally:
+        os.environ.pop("ORC_DQ_VARIANT", None)
+    moved = t["src_bytes"] + t["dst_bytes"]
+    copy = 2 * t["copy_bytes"] / (t["copy_ms_mean"] * 1e-3) / 1e9
+    return moved / (t["kernel_ms_mean"] * 1e-3) / 1e9, moved / (t["kernel_ms_min"] * 1e-3) / 1e9, copy, t
+
+
+def bench_gpu(types, dtypes, mib, iters, markdown, variants=False):
     if not orc.cuda_available():
         sys.exit(f"no usable GPU: {orc.cuda_status()['reason']}")
     dev = orc.devices()[0]
@@ -88,22 +107,30 @@ def bench_gpu(types, dtypes, mib, iters, markdown):
     for name in types:
         data, n = make_data(name, mib << 20, rng)
         for dt in dtypes:
-            t = orc._orc._cuda_dequant_bench(data, name, n, dt, iters)
-            moved = t["src_bytes"] + t["dst_bytes"]
-            gbs = moved / (t["kernel_ms_mean"] * 1e-3) / 1e9
-            gbs_best = moved / (t["kernel_ms_min"] * 1e-3) / 1e9
-            copy = 2 * t["copy_bytes"] / (t["copy_ms_mean"] * 1e-3) / 1e9
+            gbs, gbs_best, copy, t = time_gpu(data, name, n, dt, iters)
             pct = 100 * gbs / copy
             worst.append((pct, name, dt))
             rows.append([name, dt, f"{t['src_bytes'] / 2**20:.0f}", f"{t['dst_bytes'] / 2**20:.0f}",
                          f"{t['kernel_ms_mean']:.3f}", f"{gbs:.0f}", f"{gbs_best:.0f}", f"{copy:.0f}", f"{pct:.1f}"])
-            print(f"  {name:8s} {dt:9s} {gbs:7.0f} GB/s  ({pct:5.1f}% of copy {copy:.0f} GB/s)", file=sys.stderr,
-                  flush=True)
+            extra = ""
+            if variants:
+                block = name not in ("F32", "F16", "BF16")
+                for v in ("chunked", "direct"):
+                    if block and (v == "chunked" or dt == "float32"):
+                        g, _, c, _ = time_gpu(data, name, n, dt, iters, v)
+                        rows[-1].append(f"{100 * g / c:.1f}")
+                        extra += f"  {v} {100 * g / c:5.1f}%"
+                    else:
+                        rows[-1].append("-")
+            print(f"  {name:8s} {dt:9s} {gbs:7.0f} GB/s  ({pct:5.1f}% of copy {copy:.0f} GB/s){extra}",
+                  file=sys.stderr, flush=True)
         del data
     print(f"\nGPU dequantization: {dev.get('name', '?')}, {iters} launches each after a warm-up; "
           f"GB/s = (read + written) / mean time; copy = cudaMemcpy D2D moving the same bytes\n")
-    print(fmt_table(["type", "dtype", "MiB in", "MiB out", "ms", "GB/s", "GB/s best", "copy GB/s", "% of copy"], rows,
-                    markdown))
+    headers = ["type", "dtype", "MiB in", "MiB out", "ms", "GB/s", "GB/s best", "copy GB/s", "% of copy"]
+    if variants:
+        headers += ["% chunked", "% direct"]
+    print(fmt_table(headers, rows, markdown))
     lo = min(worst)
     print(f"\nlowest: {lo[1]} -> {lo[2]} at {lo[0]:.1f}% of copy bandwidth "
           f"({'meets' if lo[0] >= 80 else 'BELOW'} the 80% target)")
@@ -144,6 +171,8 @@ def main(argv=None):
     p.add_argument("--cpu-mib", type=int, default=16, help="MiB of quantized data per type on the CPU (default 16)")
     p.add_argument("--iters", type=int, default=None, help="timed runs (GPU default 10, CPU 3)")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--variants", action="store_true",
+                   help="GPU: also time the chunk-by-chunk path and (float32) direct stores, as % of copy")
     a = p.parse_args(argv)
     types = [t.strip().upper() for t in a.types.split(",") if t.strip()]
     unknown = [t for t in types if t not in orc.QUANT_TYPES]
@@ -153,7 +182,7 @@ def main(argv=None):
     if a.cpu:
         bench_cpu(types, dtypes, a.cpu_mib, a.iters or 3, a.markdown)
     else:
-        bench_gpu(types, dtypes, a.mib, a.iters or 10, a.markdown)
+        bench_gpu(types, dtypes, a.mib, a.iters or 10, a.markdown, a.variants)
 
 
 if __name__ == "__main__":

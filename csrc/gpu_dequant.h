@@ -1,6 +1,6 @@
 /* gpu_dequant.h - dequantization on the GPU (cuda/dequant.cu): every type of
  * quant.h, into float32, float16 or bfloat16 device buffers, bit-identical to the
- * CPU path (both run the decoders of quant_decode.h). The CUDA backend calls
+ * CPU path (the decoders of quant_decode.h, or dequant_fast.cuh's equivalents). The CUDA backend calls
  * orc_cuda_dequantize at load; orc.dequantize(device="cuda") and the tests use the
  * host wrapper; bench/bench_dequant.py uses the timing entry point.
  * In a build without CUDA every function fails with ORC_E_NO_CUDA (gpu_dequant_none.c).

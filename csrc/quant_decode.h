@@ -27,6 +27,7 @@
 #include "quant_tables.h"  /* grids, sign patterns, non-linear levels */
 
 #ifdef __CUDACC__
+#include <cuda_fp16.h> /* __half2float */
 #define ORC_QD static __device__ __forceinline__
 #define ORC_FMUL(a, b) __fmul_rn((a), (b))
 #define ORC_FADD(a, b) __fadd_rn((a), (b))
@@ -58,7 +59,16 @@ ORC_QD uint32_t orc_qd_to_bits(float f) {
 /* ---- scalar conversions -------------------------------------------------- */
 
 /* IEEE half -> float, exact. NaN keeps its sign and payload (shifted up 13 bits,
- * not quieted), as NumPy's float16 -> float32 cast does. */
+ * not quieted), as NumPy's float16 -> float32 cast does. Under nvcc the hardware
+ * conversion (exact for every half, subnormals included) does the work without a
+ * branch; only a NaN, whose payload the hardware would drop, takes the bit path. */
+#ifdef __CUDACC__
+ORC_QD float orc_qd_h2f(uint16_t h) {
+    const float f = __half2float(__ushort_as_half((unsigned short)h));
+    const uint32_t nan = ((uint32_t)(h & 0x8000u) << 16) | 0x7f800000u | ((uint32_t)(h & 0x3ffu) << 13);
+    return (h & 0x7fffu) > 0x7c00u ? orc_qd_from_bits(nan) : f;
+}
+#else
 ORC_QD float orc_qd_h2f(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
@@ -68,6 +78,7 @@ ORC_QD float orc_qd_h2f(uint16_t h) {
     /* zero or subnormal: man * 2^-24, exact (the product is a normal float) */
     return orc_qd_from_bits(sign | orc_qd_to_bits(ORC_FMUL((float)man, 5.9604644775390625e-8f)));
 }
+#endif
 
 /* float -> IEEE half, round to nearest even; overflow gives inf. NaN follows
  * NumPy's float32 -> float16 cast: sign | 0x7c00 + (mantissa >> 13), made 0x7c01

@@ -691,6 +691,25 @@ def test_gpu_errors():
         orc._orc._cuda_dequantize_at(np.zeros(144, np.uint8), "Q4_K", 256, "float32", 0, 2)
 
 
+# ---- the GPU kernels' whole-tile decoders, on the host ----------------------------------------------
+
+def test_gpu_fast_decoders_match_shared_decoders(tmp_path):
+    """cuda/dequant_fast.cuh (the decoders of the kernels' whole-tile path) against
+    csrc/quant_decode.h, bit for bit, every chunk of random and edge blocks laid out as
+    in the kernels' shared-memory tile (tests/c/test_dequant_fast.c). Runs without a GPU:
+    the header is C11 that nvcc also compiles."""
+    import shutil
+    cc = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe = str(tmp_path / "test_dequant_fast")
+    flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + os.path.join(ROOT, "csrc")]
+    subprocess.run([cc, *flags, os.path.join(ROOT, "tests/c/test_dequant_fast.c"), "-o", exe, "-lm"], check=True,
+                   capture_output=True, text=True)
+    r = subprocess.run([exe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
 # ---- the compiled kernels -------------------------------------------------------------------------
 
 def _cuobjdump():
