@@ -66,8 +66,9 @@ ORC_DQF uint32_t orc_dqf_perm(uint32_t a, uint32_t b, uint32_t s) {
     uint32_t r = 0;
     for (int i = 0; i < 4; i++) {
         const uint32_t n = (s >> (4 * i)) & 0xFu;
-        uint32_t v = (uint32_t)(x >> (8 * (n & 7u))) & 0xFFu;
-        if (n & 8u) v = (v & 0x80u) ? 0xFFu : 0u;
+        /* __byte_perm uses the low 3 bits of each selector nibble only (no sign
+         * replication): emulate exactly that, so host tests see what the GPU does. */
+        const uint32_t v = (uint32_t)(x >> (8 * (n & 7u))) & 0xFFu;
         r |= v << (8 * i);
     }
     return r;
@@ -189,7 +190,7 @@ ORC_DQF uint32_t orc_dqf_iq4_levels(uint32_t x) {
     const uint32_t sel = orc_dqf_perm(t, 0, 0x4420u) & 0x7777u; /* index i in nibble i */
     const uint32_t lo = orc_dqf_perm(ORC_DQF_IQ4_T0, ORC_DQF_IQ4_T1, sel);
     const uint32_t hi = orc_dqf_perm(ORC_DQF_IQ4_T2, ORC_DQF_IQ4_T3, sel);
-    const uint32_t m = orc_dqf_perm(x << 4, 0, 0xBA98u); /* 0xFF where bit 3 of the index is set */
+    const uint32_t m = ((x >> 3) & 0x01010101u) * 0xFFu; /* 0xFF where bit 3 of the index is set */
     return (hi & m) | (lo & ~m);
 }
 
