@@ -145,12 +145,34 @@ def run(path: str, device: str, reps: int):
     return statistics.median(loads), statistics.median(prefills), statistics.median(decodes), mem
 
 
+def profile_table(path: str, device: str) -> None:
+    """Per-primitive time of one 512-token prefill and of 32 decode steps (synchronised)."""
+    m = orc.Model(path, device=device, profile=True)
+    s = orc.Session(m, n_ctx=CTX)
+    prompt = (np.arange(512) * 7919) % V
+    s.forward(prompt, "last")
+    s.reset()
+    m.profile()
+    s.forward(prompt, "last")
+    pre = m.profile()
+    for t in range(32):
+        s.forward([t + 1], "last")
+    dec = m.profile()
+    print(f"\nprofile of {os.path.basename(path)} (each primitive bracketed by syncs)")
+    print(f"{'primitive':10s} {'prefill ms':>11s} {'calls':>6s} {'decode ms/tok':>14s} {'calls/tok':>10s}")
+    for k in pre:
+        print(f"{k:10s} {pre[k][1] * 1e3:11.3f} {pre[k][0]:6d} {dec[k][1] * 1e3 / 32:14.4f} {dec[k][0] / 32:10.1f}")
+    m.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--types", default="F16,Q8_0,Q4_K_M")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--dir", default="/tmp/orc-bench")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print where the time goes per primitive (a separate, synchronised run)")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     bw, tf = ceilings() if args.device == "cuda" else (None, None)
@@ -168,6 +190,8 @@ def main():
         pre_floor = max(w_bytes / (bw * 1e9), 512 * flops_tok / (tf * 1e12)) if bw else None
         rows.append((kind, file_bytes / 2**20, w_bytes / 2**20, load, pre, pre_floor and 512 / pre_floor, dec,
                      dec_floor and 1 / dec_floor))
+    if args.profile:
+        profile_table(os.path.join(args.dir, f"qwen2.5-0.5b-shape-{args.types.split(',')[-1]}.gguf"), args.device)
     print(f"\n{'type':7s} {'file MiB':>9s} {'dev MiB':>8s} {'load s':>7s} {'prefill tok/s':>14s} {'(floor)':>10s} "
           f"{'decode tok/s':>13s} {'(floor)':>9s}")
     for kind, fm, dm, load, pre, pre_fl, dec, dec_fl in rows:

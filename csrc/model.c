@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <time.h> /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,14 @@ static const char *const k_step_names[H_STEP_COUNT] = {
     "attn_post_norm", "resid_mid", "ffn_norm", "ffn_gate", "ffn_up", "ffn_act", "ffn_out",
     "ffn_post_norm", "resid_post",
 };
+
+/* Per-primitive timing (Model(profile=True)): each op is bracketed by backend syncs,
+ * so the numbers include launch and synchronisation costs and slow the run down; they
+ * say where the time goes, not how fast an unprofiled run is. */
+enum prof_op { P_GET_ROWS, P_RMS_NORM, P_MATMUL, P_ADD_BIAS, P_ADD, P_ROPE, P_KV_STORE, P_ATTENTION, P_GLU,
+               P_SOFTCAP, P_DOWNLOAD, P_OP_COUNT };
+static const char *const k_prof_names[P_OP_COUNT] = {"get_rows", "rms_norm", "matmul", "add_bias", "add", "rope",
+                                                     "kv_store", "attention", "glu", "softcap", "download"};
 
 typedef struct hook_info {
     char name[32];
@@ -62,6 +71,8 @@ struct orc_model {
     int32_t n_hooks;
     int32_t hook_embd, hook_output_norm, hook_logits;
     int32_t *hook_index; /* [n_layer][H_STEP_COUNT], -1 where the architecture has no such step */
+    double prof_seconds[P_OP_COUNT];
+    uint64_t prof_calls[P_OP_COUNT];
 };
 
 /* --------------------------------------------------------------------------- loading */
@@ -277,6 +288,18 @@ static const weight *find_weight(const orc_model *m, const char *name) {
     return NULL;
 }
 
+int32_t orc_model_profile(orc_model *m, int32_t i, const char **name, uint64_t *calls, double *seconds, bool reset) {
+    if (i < 0 || i >= P_OP_COUNT) return P_OP_COUNT;
+    *name = k_prof_names[i];
+    *calls = m->prof_calls[i];
+    *seconds = m->prof_seconds[i];
+    if (reset) {
+        m->prof_calls[i] = 0;
+        m->prof_seconds[i] = 0;
+    }
+    return P_OP_COUNT;
+}
+
 orc_status orc_model_tensor_shape(const orc_model *m, const char *name, int64_t *rows, int64_t *cols, orc_err *err) {
     if (m->closed) return orc_fail(err, ORC_E_STATE, "the model was closed");
     const weight *w = find_weight(m, name);
@@ -459,10 +482,30 @@ static orc_status hook(fwd *f, int32_t index, const orc_tensor *t, int64_t n) {
     return be->ops->download(be, t, 0, n, f->cap->dst[index] + f->cap_row0 * t->cols, f->err);
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 #define CHECK(call)                        \
     do {                                   \
         orc_status st_ = (call);           \
         if (st_ != ORC_OK) return st_;     \
+    } while (0)
+/* CHECK, timed when profiling. */
+#define OP(kind, call)                                                    \
+    do {                                                                  \
+        if (m->params.profile) {                                          \
+            CHECK(be->ops->sync(be, err));                                \
+            double t0_ = now_seconds();                                   \
+            CHECK(call);                                                  \
+            CHECK(be->ops->sync(be, err));                                \
+            m->prof_seconds[kind] += now_seconds() - t0_;                 \
+            m->prof_calls[kind]++;                                        \
+        } else {                                                          \
+            CHECK(call);                                                  \
+        }                                                                 \
     } while (0)
 #define HOOK(step, t) CHECK(hook(f, m->hook_index[il * H_STEP_COUNT + (step)], (t), n))
 
@@ -475,7 +518,7 @@ static orc_status forward_chunk(fwd *f, const int32_t *ids, int64_t n, int64_t p
     const orc_config *c = &m->cfg;
     orc_err *err = f->err;
 
-    CHECK(o->get_rows(be, m->tok_embd, ids, n, c->embd_scale, &s->x, err));
+    OP(P_GET_ROWS, o->get_rows(be, m->tok_embd, ids, n, c->embd_scale, &s->x, err));
     CHECK(hook(f, m->hook_embd, &s->x, n));
     for (int32_t il = 0; il < c->n_layer; il++) {
         const layer_weights *L = &m->layers[il];
@@ -492,59 +535,59 @@ static orc_status forward_chunk(fwd *f, const int32_t *ids, int64_t n, int64_t p
             .scale = c->attn_scale, .softcap = c->attn_softcap, .window = swa ? c->sliding_window : 0,
         };
         /* attention */
-        CHECK(o->rms_norm(be, &s->x, L->attn_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
+        OP(P_RMS_NORM, o->rms_norm(be, &s->x, L->attn_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
         HOOK(H_ATTN_NORM, &s->xn);
-        CHECK(o->matmul(be, &s->xn, L->wq, n, &s->q, err));
-        if (L->bq) CHECK(o->add_bias(be, &s->q, L->bq, n, err));
+        OP(P_MATMUL, o->matmul(be, &s->xn, L->wq, n, &s->q, err));
+        if (L->bq) OP(P_ADD_BIAS, o->add_bias(be, &s->q, L->bq, n, err));
         HOOK(H_Q, &s->q);
-        CHECK(o->matmul(be, &s->xn, L->wk, n, &s->k, err));
-        if (L->bk) CHECK(o->add_bias(be, &s->k, L->bk, n, err));
+        OP(P_MATMUL, o->matmul(be, &s->xn, L->wk, n, &s->k, err));
+        if (L->bk) OP(P_ADD_BIAS, o->add_bias(be, &s->k, L->bk, n, err));
         HOOK(H_K, &s->k);
-        CHECK(o->matmul(be, &s->xn, L->wv, n, &s->v, err));
-        if (L->bv) CHECK(o->add_bias(be, &s->v, L->bv, n, err));
+        OP(P_MATMUL, o->matmul(be, &s->xn, L->wv, n, &s->v, err));
+        if (L->bv) OP(P_ADD_BIAS, o->add_bias(be, &s->v, L->bv, n, err));
         HOOK(H_V, &s->v);
         if (c->qk_norm) {
-            CHECK(o->rms_norm(be, &s->q, L->q_norm, n, c->head_dim, c->rms_eps, &s->q, err));
+            OP(P_RMS_NORM, o->rms_norm(be, &s->q, L->q_norm, n, c->head_dim, c->rms_eps, &s->q, err));
             HOOK(H_Q_NORM, &s->q);
-            CHECK(o->rms_norm(be, &s->k, L->k_norm, n, c->head_dim, c->rms_eps, &s->k, err));
+            OP(P_RMS_NORM, o->rms_norm(be, &s->k, L->k_norm, n, c->head_dim, c->rms_eps, &s->k, err));
             HOOK(H_K_NORM, &s->k);
         }
-        CHECK(o->rope(be, &s->q, n, c->n_head, c->head_dim, pos0, &rp, err));
+        OP(P_ROPE, o->rope(be, &s->q, n, c->n_head, c->head_dim, pos0, &rp, err));
         HOOK(H_Q_ROPE, &s->q);
-        CHECK(o->rope(be, &s->k, n, c->n_head_kv, c->head_dim, pos0, &rp, err));
+        OP(P_ROPE, o->rope(be, &s->k, n, c->n_head_kv, c->head_dim, pos0, &rp, err));
         HOOK(H_K_ROPE, &s->k);
-        CHECK(o->kv_store(be, &s->kc[il], &s->vc[il], &s->k, &s->v, n, pos0, err));
-        CHECK(o->attention(be, &s->q, &s->kc[il], &s->vc[il], n, pos0, &ap, &s->att, err));
+        OP(P_KV_STORE, o->kv_store(be, &s->kc[il], &s->vc[il], &s->k, &s->v, n, pos0, err));
+        OP(P_ATTENTION, o->attention(be, &s->q, &s->kc[il], &s->vc[il], n, pos0, &ap, &s->att, err));
         HOOK(H_ATTN_OUT, &s->att);
-        CHECK(o->matmul(be, &s->att, L->wo, n, &s->proj, err));
+        OP(P_MATMUL, o->matmul(be, &s->att, L->wo, n, &s->proj, err));
         HOOK(H_ATTN_PROJ, &s->proj);
         if (c->post_norms) {
-            CHECK(o->rms_norm(be, &s->proj, L->attn_post_norm, n, c->n_embd, c->rms_eps, &s->proj, err));
+            OP(P_RMS_NORM, o->rms_norm(be, &s->proj, L->attn_post_norm, n, c->n_embd, c->rms_eps, &s->proj, err));
             HOOK(H_ATTN_POST_NORM, &s->proj);
         }
-        CHECK(o->add(be, &s->x, &s->proj, n, &s->x, err));
+        OP(P_ADD, o->add(be, &s->x, &s->proj, n, &s->x, err));
         HOOK(H_RESID_MID, &s->x);
         /* feed-forward */
-        CHECK(o->rms_norm(be, &s->x, L->ffn_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
+        OP(P_RMS_NORM, o->rms_norm(be, &s->x, L->ffn_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
         HOOK(H_FFN_NORM, &s->xn);
-        CHECK(o->matmul(be, &s->xn, L->w_gate, n, &s->gate, err));
+        OP(P_MATMUL, o->matmul(be, &s->xn, L->w_gate, n, &s->gate, err));
         HOOK(H_FFN_GATE, &s->gate);
-        CHECK(o->matmul(be, &s->xn, L->w_up, n, &s->up, err));
+        OP(P_MATMUL, o->matmul(be, &s->xn, L->w_up, n, &s->up, err));
         HOOK(H_FFN_UP, &s->up);
-        CHECK(o->glu(be, &s->gate, &s->up, n, c->act == ORC_ACT_GELU_TANH ? ORC_BACKEND_ACT_GELU_TANH
+        OP(P_GLU, o->glu(be, &s->gate, &s->up, n, c->act == ORC_ACT_GELU_TANH ? ORC_BACKEND_ACT_GELU_TANH
                                                                         : ORC_BACKEND_ACT_SILU, &s->act, err));
         HOOK(H_FFN_ACT, &s->act);
-        CHECK(o->matmul(be, &s->act, L->w_down, n, &s->proj, err));
+        OP(P_MATMUL, o->matmul(be, &s->act, L->w_down, n, &s->proj, err));
         HOOK(H_FFN_OUT, &s->proj);
         if (c->post_norms) {
-            CHECK(o->rms_norm(be, &s->proj, L->ffn_post_norm, n, c->n_embd, c->rms_eps, &s->proj, err));
+            OP(P_RMS_NORM, o->rms_norm(be, &s->proj, L->ffn_post_norm, n, c->n_embd, c->rms_eps, &s->proj, err));
             HOOK(H_FFN_POST_NORM, &s->proj);
         }
-        CHECK(o->add(be, &s->x, &s->proj, n, &s->x, err));
+        OP(P_ADD, o->add(be, &s->x, &s->proj, n, &s->x, err));
         HOOK(H_RESID_POST, &s->x);
         if (cancel && cancel(user)) return orc_fail(err, ORC_E_INTERRUPTED, "forward interrupted at layer %d", (int)il);
     }
-    CHECK(o->rms_norm(be, &s->x, m->output_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
+    OP(P_RMS_NORM, o->rms_norm(be, &s->x, m->output_norm, n, c->n_embd, c->rms_eps, &s->xn, err));
     CHECK(hook(f, m->hook_output_norm, &s->xn, n));
 
     /* Logits, a few rows at a time: rows r0..n-1 (only the last row in LAST mode). */
@@ -554,13 +597,13 @@ static orc_status forward_chunk(fwd *f, const int32_t *ids, int64_t n, int64_t p
     for (int64_t r = r0; r < n; r += s->logits.rows) {
         int64_t k = n - r < s->logits.rows ? n - r : s->logits.rows;
         orc_tensor xin = orc_tensor_rows(&s->xn, r, k);
-        CHECK(o->matmul(be, &xin, m->output, k, &s->logits, err));
-        if (c->final_softcap > 0) CHECK(o->softcap(be, &s->logits, k, c->final_softcap, err));
+        OP(P_MATMUL, o->matmul(be, &xin, m->output, k, &s->logits, err));
+        if (c->final_softcap > 0) OP(P_SOFTCAP, o->softcap(be, &s->logits, k, c->final_softcap, err));
         if (cap_logits)
-            CHECK(o->download(be, &s->logits, 0, k, f->cap->dst[m->hook_logits] + (f->cap_row0 + r) * c->n_vocab, err));
-        if (mode == ORC_LOGITS_ALL) CHECK(o->download(be, &s->logits, 0, k, logits + r * c->n_vocab, err));
+            OP(P_DOWNLOAD, o->download(be, &s->logits, 0, k, f->cap->dst[m->hook_logits] + (f->cap_row0 + r) * c->n_vocab, err));
+        if (mode == ORC_LOGITS_ALL) OP(P_DOWNLOAD, o->download(be, &s->logits, 0, k, logits + r * c->n_vocab, err));
         if (mode == ORC_LOGITS_LAST && r + k == n)
-            CHECK(o->download(be, &s->logits, k - 1, 1, logits, err));
+            OP(P_DOWNLOAD, o->download(be, &s->logits, k - 1, 1, logits, err));
     }
     return ORC_OK;
 }

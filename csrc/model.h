@@ -33,6 +33,7 @@ typedef struct orc_model_params {
     int n_threads;          /* CPU backend; <= 0: all cores */
     bool round_matmul_inputs; /* CPU: round activations to the weight dtype before matmuls, as cuBLAS does */
     bool fault_raw_as_f16;  /* test-only: quantized weights used as float16 without dequantization */
+    bool profile;           /* time each primitive of the forward pass (slows it: syncs around each) */
     orc_cancel_fn cancel;
     orc_progress_fn progress;
     void *user;
@@ -56,6 +57,10 @@ const char *orc_model_backend_name(const orc_model *m);
 /* The weight `name` as the backend stores it, converted to float32 [rows*cols]. */
 orc_status orc_model_tensor_shape(const orc_model *m, const char *name, int64_t *rows, int64_t *cols, orc_err *err);
 orc_status orc_model_tensor_f32(orc_model *m, const char *name, float *out, orc_err *err);
+
+/* Profile entry i (0 <= i < the returned count): primitive name, calls, seconds; reset
+ * zeroes the entry after reading it. */
+int32_t orc_model_profile(orc_model *m, int32_t i, const char **name, uint64_t *calls, double *seconds, bool reset);
 
 typedef struct orc_memory_report {
     uint64_t weights, quantized, kv_cache, scratch, total;

@@ -92,17 +92,17 @@ static int model_check_open(ModelObject *self) {
 
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "device", "cuda_device", "dtype", "keep_quantized", "n_threads",
-                             "round_matmul_inputs", "fault", "progress", NULL};
+                             "round_matmul_inputs", "fault", "progress", "profile", NULL};
     PyObject *path_o, *dtype_o = NULL, *progress = Py_None;
     const char *device = "cpu", *fault = NULL;
-    int cuda_device = 0, keep_quantized = 0, n_threads = 0, round_inputs = 0;
+    int cuda_device = 0, keep_quantized = 0, n_threads = 0, round_inputs = 0, profile = 0;
     if (self->m) {
         PyErr_SetString(PyExc_RuntimeError, "Model.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|siOpipzO", kwlist, PyUnicode_FSDecoder, &path_o, &device,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|siOpipzOp", kwlist, PyUnicode_FSDecoder, &path_o, &device,
                                      &cuda_device, &dtype_o, &keep_quantized, &n_threads, &round_inputs, &fault,
-                                     &progress))
+                                     &progress, &profile))
         return -1;
     orc_model_params p = {0};
     int ret = -1;
@@ -116,6 +116,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     p.dtype = p.device == ORC_DEVICE_CUDA ? ORC_DTYPE_F16 : ORC_DTYPE_F32;
     if (dtype_o && dtype_o != Py_None && parse_dtype(dtype_o, &p.dtype, "dtype") < 0) goto done;
     p.keep_quantized = keep_quantized;
+    p.profile = profile;
     p.n_threads = n_threads;
     p.round_matmul_inputs = round_inputs;
     if (fault) {
@@ -281,7 +282,33 @@ static PyObject *Model_hooks(ModelObject *self, PyObject *unused) {
     return list;
 }
 
+static PyObject *Model_profile(ModelObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"reset", NULL};
+    int reset = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", kwlist, &reset)) return NULL;
+    if (!self->m) Py_RETURN_NONE;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    const char *name;
+    uint64_t calls;
+    double secs;
+    int32_t n = orc_model_profile(self->m, 0, &name, &calls, &secs, false);
+    for (int32_t i = 0; i < n; i++) {
+        orc_model_profile(self->m, i, &name, &calls, &secs, reset);
+        PyObject *v = Py_BuildValue("(Kd)", (unsigned long long)calls, secs);
+        if (!v || PyDict_SetItemString(d, name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
 static PyMethodDef Model_methods[] = {
+    {"_profile", (PyCFunction)(void (*)(void))Model_profile, METH_VARARGS | METH_KEYWORDS,
+     "_profile(reset=True) -> {primitive: (calls, seconds)} (with profile=True at load)."},
     {"close", (PyCFunction)Model_close, METH_NOARGS,
      "Free the weights (and GPU memory) now. Sessions of this model then raise OrcError."},
     {"tensor", (PyCFunction)Model_tensor, METH_O,

@@ -77,6 +77,7 @@ class Model(_orc.Model):
         callable(done_bytes, total_bytes) called while the weights load.
     round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
         the GPU does (default: on for float16/bfloat16 weights on the CPU).
+    profile: time each primitive of the forward pass (see Model.profile(); default: $ORC_PROFILE).
     fault: testing only. "raw_as_f16" loads every quantized tensor's stored bytes as if they were
         float16 values (no dequantization): the bug orc was written to catch, for proving that a
         test or `python -m orc diff` notices it. repr() shows it.
@@ -92,7 +93,7 @@ class Model(_orc.Model):
 
     def __init__(self, path, device: str = "auto", dtype: str | None = None, *, keep_quantized: bool = False,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
-                 fault: str | None = None):
+                 fault: str | None = None, profile: bool | None = None):
         path = os.fspath(path)
         self._fault = fault
         if not os.path.exists(path):
@@ -112,7 +113,8 @@ class Model(_orc.Model):
             progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
         super().__init__(path, device=dev, cuda_device=idx, dtype=dtype, keep_quantized=keep_quantized,
                          n_threads=n_threads, round_matmul_inputs=bool(round_matmul_inputs), fault=fault,
-                         progress=progress)
+                         progress=progress,
+                         profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile)
         self._hook_table = self._hooks()
 
     # -- the file
@@ -185,6 +187,13 @@ class Model(_orc.Model):
     def eos(self):
         """The end-of-sequence token id, or None."""
         return self.tokenizer.eos
+
+    def profile(self, reset: bool = True) -> dict:
+        """Time spent per primitive of the forward passes since the last call, as
+        {name: (calls, seconds)} (load the model with profile=True, or ORC_PROFILE=1).
+        Each primitive is bracketed by device synchronisations: the numbers say where the
+        time goes, and the profiled run is slower than an unprofiled one."""
+        return self._profile(reset=reset)
 
     @property
     def fault(self) -> str | None:

@@ -244,3 +244,18 @@ def test_f16_weights_round_like_the_gpu(model_dir):
         w16 = m16.tensor("blk.0.attn_q.weight")
         np.testing.assert_array_equal(w16, w16.astype(np.float16).astype(np.float32))
     assert 0 < max(nmse(b[i], a[i]) for i in range(len(ids))) < 1e-4
+
+
+def test_profile_counts_the_primitives(model_dir):
+    with orc.Model(synth_model(model_dir, "qwen2", "Q8_0"), profile=True) as m:
+        s = orc.Session(m)
+        s.forward([1, 2, 3, 4], logits="last")
+        p = m.profile()
+        L = m.config["n_layer"]
+        assert p["matmul"][0] == 7 * L + 1  # q k v o gate up down per layer, then the logits
+        assert p["attention"][0] == L and p["add_bias"][0] == 3 * L and p["rms_norm"][0] == 2 * L + 1
+        assert all(sec >= 0 for _, sec in p.values()) and p["matmul"][1] > 0
+        assert m.profile()["matmul"] == (0, 0.0)  # reset by the previous call
+    with orc.Model(synth_model(model_dir, "qwen2", "Q8_0")) as m:  # off by default
+        orc.Session(m).forward([1, 2])
+        assert m.profile()["matmul"][0] == 0
