@@ -43,7 +43,7 @@ typedef struct cuda_backend {
     float *d_f32;       /* downloads of non-f32 tensors */
     uint64_t f32_bytes;
     int32_t *d_ids;     /* token ids / argmax results */
-    int64_t ids_len;
+    uint64_t ids_bytes;
     float *d_attn;      /* partial results of split attention */
     uint64_t attn_bytes;
     int n_sm;
@@ -204,13 +204,8 @@ cleanup:
 /* --------------------------------------------------------------------------- ops */
 
 static orc_status upload_ids(cuda_backend *c, const int32_t *ids, int64_t n, orc_err *err) {
-    orc_status st = ORC_OK;
-    if (n > c->ids_len) {
-        uint64_t have = (uint64_t)c->ids_len * sizeof(int32_t);
-        st = grow(c, (void **)&c->d_ids, &have, (uint64_t)n * sizeof(int32_t), "token ids", err);
-        if (st != ORC_OK) return st;
-        c->ids_len = (int64_t)(have / sizeof(int32_t));
-    }
+    orc_status st = grow(c, (void **)&c->d_ids, &c->ids_bytes, (uint64_t)n * sizeof(int32_t), "token ids", err);
+    if (st != ORC_OK) return st;
     ORC_CUDA_CHECK(cudaMemcpyAsync(c->d_ids, ids, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
 cleanup:
     return st;
@@ -400,13 +395,8 @@ cleanup:
 
 static orc_status cu_argmax(orc_backend *b, const orc_tensor *x, int64_t n, int32_t *out, orc_err *err) {
     cuda_backend *c = cb(b);
-    orc_status st = ORC_OK;
-    if (n > c->ids_len) {
-        uint64_t have = (uint64_t)c->ids_len * sizeof(int32_t);
-        st = grow(c, (void **)&c->d_ids, &have, (uint64_t)n * sizeof(int32_t), "argmax results", err);
-        if (st != ORC_OK) return st;
-        c->ids_len = (int64_t)(have / sizeof(int32_t));
-    }
+    orc_status st = grow(c, (void **)&c->d_ids, &c->ids_bytes, (uint64_t)n * sizeof(int32_t), "argmax results", err);
+    if (st != ORC_OK) return st;
     ORC_CUDA_CHECK(orc_launch_argmax((const float *)x->data, n, x->cols, c->d_ids, c->stream));
     ORC_CUDA_CHECK(cudaMemcpyAsync(out, c->d_ids, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream));
     ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
@@ -435,10 +425,8 @@ static void cu_trim(orc_backend *b) {
         cudaFree(*bufs[i]);
         *bufs[i] = NULL;
     }
-    c->allocated -= c->staging_bytes + c->half_bytes + c->f32_bytes + c->attn_bytes +
-                    (uint64_t)c->ids_len * sizeof(int32_t);
-    c->staging_bytes = c->half_bytes = c->f32_bytes = c->attn_bytes = 0;
-    c->ids_len = 0;
+    c->allocated -= c->staging_bytes + c->half_bytes + c->f32_bytes + c->attn_bytes + c->ids_bytes;
+    c->staging_bytes = c->half_bytes = c->f32_bytes = c->attn_bytes = c->ids_bytes = 0;
     for (int i = 0; i < ROPE_TABLES; i++) {
         if (c->rope[i].d_inv) c->allocated -= (uint64_t)(c->rope[i].n_rot / 2) * sizeof(float);
         cudaFree(c->rope[i].d_inv);

@@ -59,7 +59,17 @@ class _ProgressBar:
         sys.stderr.flush()
 
 
-class Model(_orc.Model):
+class _Closing:
+    """`with` support for objects with a close()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model(_Closing, _orc.Model):
     """A GGUF model loaded onto a device.
 
     Model(path, device="auto", dtype=None, *, keep_quantized=False, n_threads=0,
@@ -208,12 +218,6 @@ class Model(_orc.Model):
         if g is not None:
             g.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         if self.closed:
             return f"<orc.Model {os.path.basename(self.path or '?')} closed>"
@@ -265,7 +269,7 @@ class Step:
     text: str | None = None
 
 
-class Session(_orc.Session):
+class Session(_Closing, _orc.Session):
     """A KV cache over a model: forward passes, traces, sampling and generation.
 
     Session(model, n_ctx=None, n_batch=512, kv_dtype=None)
@@ -435,13 +439,7 @@ class Session(_orc.Session):
                     return
             logits = self.forward([token], logits="last")
 
-    # -- lifetime and display
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
+    # -- display
     def __repr__(self):
         if self.closed:
             return "<orc.Session closed>"
