@@ -140,9 +140,17 @@ def run(path: str, device: str, reps: int):
             logits = s.forward([tok], "last")
             tok = int(np.argmax(logits))
         decodes.append(128 / (time.perf_counter() - t0))
+        if r == 0:  # the same decode without CUDA graphs, once, for comparison
+            s2 = orc.Session(m, n_ctx=CTX, graphs=False)
+            s2.forward(prompt, "last")
+            t0 = time.perf_counter()
+            for _ in range(128):
+                tok = int(np.argmax(s2.forward([tok], "last")))
+            eager = 128 / (time.perf_counter() - t0)
+            s2.close()
         mem = m.memory()
         m.close()
-    return statistics.median(loads), statistics.median(prefills), statistics.median(decodes), mem
+    return statistics.median(loads), statistics.median(prefills), statistics.median(decodes), mem, eager
 
 
 def profile_table(path: str, device: str) -> None:
@@ -182,21 +190,21 @@ def main():
     rows = []
     for kind in args.types.split(","):
         path, file_bytes = make_model(os.path.join(args.dir, f"qwen2.5-0.5b-shape-{kind}.gguf"), kind)
-        load, pre, dec, mem = run(path, args.device, args.reps)
+        load, pre, dec, mem, eager = run(path, args.device, args.reps)
         w_bytes = mem["weights"]  # what the forward pass reads: weights as stored on the device
         kv_bytes_decode = 2 * L * HKV * HD * 2 * (512 + 64)  # f16 K and V read per token, mid-decode
         flops_tok = 2 * n_params
         dec_floor = (w_bytes + kv_bytes_decode) / (bw * 1e9) if bw else None
         pre_floor = max(w_bytes / (bw * 1e9), 512 * flops_tok / (tf * 1e12)) if bw else None
         rows.append((kind, file_bytes / 2**20, w_bytes / 2**20, load, pre, pre_floor and 512 / pre_floor, dec,
-                     dec_floor and 1 / dec_floor))
+                     dec_floor and 1 / dec_floor, eager))
     if args.profile:
         profile_table(os.path.join(args.dir, f"qwen2.5-0.5b-shape-{args.types.split(',')[-1]}.gguf"), args.device)
     print(f"\n{'type':7s} {'file MiB':>9s} {'dev MiB':>8s} {'load s':>7s} {'prefill tok/s':>14s} {'(floor)':>10s} "
-          f"{'decode tok/s':>13s} {'(floor)':>9s}")
-    for kind, fm, dm, load, pre, pre_fl, dec, dec_fl in rows:
+          f"{'decode tok/s':>13s} {'(floor)':>9s} {'no graphs':>10s}")
+    for kind, fm, dm, load, pre, pre_fl, dec, dec_fl, eager in rows:
         print(f"{kind:7s} {fm:9.0f} {dm:8.0f} {load:7.2f} {pre:14.0f} {pre_fl or float('nan'):10.0f} "
-              f"{dec:13.1f} {dec_fl or float('nan'):9.0f}")
+              f"{dec:13.1f} {dec_fl or float('nan'):9.0f} {eager:10.1f}")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,22 @@ typedef struct orc_backend_ops {
     /* Free caches and scratch the backend keeps for itself (the model was closed; only
      * frees of remaining tensors follow). May be NULL. */
     void (*trim)(orc_backend *b);
+
+    /* Optional (NULL where unsupported): replaying one-token steps as a recorded graph.
+     * step_inputs puts the step's token ids and position where graph-mode ops read them
+     * (device memory, outside any recording). In ORC_GRAPH_SHAPED and ORC_GRAPH_RECORD modes
+     * get_rows, rope, kv_store and attention take those instead of their arguments, and
+     * attention sizes its work for the whole cache, so that one recording serves every
+     * position; RECORD queues nothing that may not be recorded (no allocation, no sync). */
+    orc_status (*step_inputs)(orc_backend *b, const int32_t *ids, int64_t n, int64_t pos0, orc_err *err);
+    void (*set_graph_mode)(orc_backend *b, int mode);
+    orc_status (*record_begin)(orc_backend *b, orc_err *err);
+    orc_status (*record_end)(orc_backend *b, void **graph, orc_err *err); /* ends recording even on error */
+    orc_status (*graph_launch)(orc_backend *b, void *graph, orc_err *err);
+    void (*graph_free)(orc_backend *b, void *graph);
 } orc_backend_ops;
+
+enum { ORC_GRAPH_OFF = 0, ORC_GRAPH_SHAPED = 1, ORC_GRAPH_RECORD = 2 };
 
 struct orc_backend {
     const orc_backend_ops *ops;

@@ -494,6 +494,7 @@ static const orc_backend_ops k_cpu_ops = {
     .sync = cpu_sync,
     .allocated = cpu_allocated,
     .trim = NULL,
+    /* no graphs: every step runs eagerly */
 };
 
 orc_status orc_backend_cpu_create(int n_threads, orc_backend **out, orc_err *err) {

@@ -352,6 +352,11 @@ struct orc_session {
     /* scratch, n_batch rows each */
     orc_tensor x, xn, q, k, v, att, proj, gate, up, act, logits;
     uint64_t kv_bytes, scratch_bytes;
+    /* One-token steps replayed as a recorded graph (backends that have them): the first
+     * step runs graph-shaped (growing every buffer), the second records, later ones replay. */
+    void *graph;
+    int graph_steps;  /* one-token steps seen so far */
+    bool graph_failed; /* recording failed once: stay eager */
 };
 
 #define LOGITS_ROWS 32 /* rows of logits computed at once: bounds scratch for large vocabularies */
@@ -377,6 +382,8 @@ static void session_free_buffers(orc_session *s) {
 
 void orc_session_free(orc_session *s) {
     if (!s) return;
+    if (s->graph && s->m->be && s->m->be->ops->graph_free) s->m->be->ops->graph_free(s->m->be, s->graph);
+    s->graph = NULL;
     session_free_buffers(s);
     orc_model_release(s->m);
     free(s);
@@ -473,6 +480,7 @@ typedef struct fwd {
     orc_session *s;
     const orc_capture *cap;
     int64_t cap_row0; /* row of the capture buffers this chunk starts at */
+    bool keep_logits; /* leave the last row's logits in s->logits (graph steps download them after) */
     orc_err *err;
 } fwd;
 
@@ -610,6 +618,45 @@ static orc_status forward_chunk(fwd *f, const int32_t *ids, int64_t n, int64_t p
 #undef HOOK
 #undef CHECK
 
+/* One token, logits of it, nothing captured: the step a decode loop repeats. On a backend
+ * with graphs, step 1 runs graph-shaped, step 2 is recorded, later steps replay it. */
+static orc_status forward_one_graph(orc_session *s, const int32_t *id, float *logits, orc_cancel_fn cancel,
+                                    void *user, orc_err *err) {
+    orc_model *m = s->m;
+    orc_backend *be = m->be;
+    const orc_backend_ops *o = be->ops;
+    const int64_t pos0 = s->n_past;
+    fwd f = {.s = s, .keep_logits = true, .err = err};
+    orc_status st = o->step_inputs(be, id, 1, pos0, err);
+    if (st != ORC_OK) return st;
+    if (!s->graph && s->graph_steps >= 1) {
+        st = o->record_begin(be, err);
+        if (st == ORC_OK) {
+            orc_err rec_err = {0};
+            orc_status rst = forward_chunk(&f, id, 1, pos0, ORC_LOGITS_LAST, NULL, NULL, NULL);
+            orc_status est = o->record_end(be, &s->graph, &rec_err);
+            if (rst != ORC_OK || est != ORC_OK) {
+                /* Recording is an optimisation: on any failure stay eager from now on. */
+                if (s->graph) o->graph_free(be, s->graph);
+                s->graph = NULL;
+                s->graph_failed = true;
+                orc_err_clear(err);
+                return ORC_E_STATE; /* the caller reruns the step eagerly */
+            }
+        }
+    }
+    if (s->graph) {
+        st = o->graph_launch(be, s->graph, err);
+    } else {
+        o->set_graph_mode(be, ORC_GRAPH_SHAPED);
+        st = forward_chunk(&f, id, 1, pos0, ORC_LOGITS_LAST, NULL, cancel, user);
+        o->set_graph_mode(be, ORC_GRAPH_OFF);
+    }
+    if (st != ORC_OK) return st;
+    s->graph_steps++;
+    return o->download(be, &s->logits, 0, 1, logits, err);
+}
+
 orc_status orc_session_forward(orc_session *s, const int32_t *ids, int32_t n, orc_logits_mode mode, float *logits,
                                const orc_capture *cap, orc_cancel_fn cancel, void *user, orc_err *err) {
     orc_model *m = s->m;
@@ -626,6 +673,16 @@ orc_status orc_session_forward(orc_session *s, const int32_t *ids, int32_t n, or
                         "n_ctx)",
                         (int)n, (int)s->n_past, (int)s->p.n_ctx);
     if (cap && cap->n_hooks != m->n_hooks) return orc_fail(err, ORC_E_INTERNAL, "capture table size mismatch");
+    if (n == 1 && mode != ORC_LOGITS_NONE && !cap && !m->params.profile && s->p.graphs && !s->graph_failed &&
+        m->be->ops->record_begin) {
+        orc_status st = forward_one_graph(s, ids, logits, cancel, user, err);
+        if (st == ORC_OK) {
+            s->n_past += 1;
+            return ORC_OK;
+        }
+        if (!(st == ORC_E_STATE && s->graph_failed)) return st;
+        /* recording failed: this step runs eagerly below */
+    }
     fwd f = {.s = s, .cap = cap, .err = err};
     for (int32_t c0 = 0; c0 < n; c0 += s->p.n_batch) {
         int32_t k = n - c0 < s->p.n_batch ? n - c0 : s->p.n_batch;

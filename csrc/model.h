@@ -92,6 +92,7 @@ typedef struct orc_session_params {
     int32_t n_ctx;
     int32_t n_batch;    /* tokens per chunk of a long forward (<= n_ctx) */
     orc_dtype kv_dtype; /* F32, F16 or BF16 */
+    bool graphs;        /* replay one-token steps as a recorded graph where the backend can */
 } orc_session_params;
 
 orc_status orc_session_create(orc_model *m, const orc_session_params *p, orc_session **out, orc_err *err);

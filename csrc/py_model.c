@@ -372,23 +372,24 @@ static int session_check(SessionObject *self) {
 }
 
 static int Session_init(SessionObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"model", "n_ctx", "n_batch", "kv_dtype", NULL};
+    static char *kwlist[] = {"model", "n_ctx", "n_batch", "kv_dtype", "graphs", NULL};
     PyObject *model;
-    int n_ctx = 4096, n_batch = 512;
+    int n_ctx = 4096, n_batch = 512, graphs = 1;
     PyObject *kv_o = Py_None;
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__ called twice");
         return -1;
     }
     orc_state *st = orc_state_of_type(Py_TYPE(self));
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|iiO", kwlist, st->ModelType, &model, &n_ctx, &n_batch, &kv_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|iiOp", kwlist, st->ModelType, &model, &n_ctx, &n_batch, &kv_o,
+                                     &graphs))
         return -1;
     ModelObject *mo = (ModelObject *)model;
     if (!mo->m || orc_model_is_closed(mo->m)) {
         PyErr_SetString(st->OrcError, "the model was closed");
         return -1;
     }
-    orc_session_params p = {.n_ctx = n_ctx, .n_batch = n_batch};
+    orc_session_params p = {.n_ctx = n_ctx, .n_batch = n_batch, .graphs = graphs};
     p.kv_dtype = orc_model_device(mo->m) == ORC_DEVICE_CUDA ? ORC_DTYPE_F16 : ORC_DTYPE_F32;
     if (kv_o != Py_None && parse_dtype(kv_o, &p.kv_dtype, "kv_dtype") < 0) return -1;
     orc_err err = {0};
@@ -658,7 +659,7 @@ static PyMemberDef Session_members[] = {
 };
 
 static PyType_Slot Session_slots[] = {
-    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None)\n\nThe native session: a KV cache over a model. "
+    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None, graphs=True)\n\nThe native session: a KV cache over a model. "
                 "Use orc.Session."},
     {Py_tp_init, Session_init},
     {Py_tp_dealloc, Session_dealloc},

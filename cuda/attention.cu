@@ -53,8 +53,8 @@ __device__ float block_reduce_warps(float v, float *red) {
 template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
-                     float *out, int64_t out_stride, float *part, int64_t pos0, int32_t n_head, int32_t n_head_kv,
-                     int32_t hd, int32_t hdv, float scale, float softcap, int32_t window) {
+                     float *out, int64_t out_stride, float *part, int64_t pos0, const int64_t *dpos, int32_t n_head,
+                     int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap, int32_t window) {
     extern __shared__ float smem[];
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -66,7 +66,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t t = row / n_head;
     const int32_t h = (int32_t)(row % n_head);
     const int32_t g = h / (n_head / n_head_kv);
-    const int64_t p = pos0 + t;
+    const int64_t p = (dpos ? *dpos : pos0) + t; /* a CUDA graph's step reads its position from the device */
     const int64_t lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
     const int32_t n_split = gridDim.y, split = blockIdx.y;
     const int64_t total = p - lo + 1;
@@ -171,9 +171,9 @@ int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys, int32_t 
 
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
-                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, int32_t n_head,
-                                 int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale, float softcap,
-                                 int32_t window, cudaStream_t s) {
+                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, const int64_t *dpos,
+                                 int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale,
+                                 float softcap, int32_t window, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (head_dim_v > ATTN_MAX_DV || n_split < 1 || (n_split > 1 && !partials)) return cudaErrorInvalidValue;
     const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v) * sizeof(float);
@@ -182,7 +182,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
 #define LAUNCH(T)                                                                                                 \
     orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
                                                              k_stride, v_stride, out, out_stride, partials, pos0,   \
-                                                             n_head, n_head_kv, head_dim, head_dim_v, scale,        \
+                                                             dpos, n_head, n_head_kv, head_dim, head_dim_v, scale,  \
                                                              softcap, window)
     switch (kv_dt) {
     case ORC_DTYPE_F16: LAUNCH(__half); break;

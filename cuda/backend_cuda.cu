@@ -47,6 +47,12 @@ typedef struct cuda_backend {
     float *d_attn;      /* partial results of split attention */
     uint64_t attn_bytes;
     int n_sm;
+    /* CUDA graphs of decode steps */
+    int graph_mode;     /* ORC_GRAPH_* */
+    int64_t *d_pos;     /* the step's position, read by graph-mode kernels */
+    int64_t *h_pos;     /* pinned staging of it */
+    void *d_blas_ws;    /* cuBLAS workspace, set explicitly: no allocation while recording */
+    uint64_t blas_ws_bytes;
     rope_table rope[ROPE_TABLES];
 } cuda_backend;
 
@@ -56,6 +62,8 @@ static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
 static orc_status grow(cuda_backend *c, void **buf, uint64_t *have, uint64_t bytes, const char *what, orc_err *err) {
     orc_status st = ORC_OK;
     if (bytes <= *have) return ORC_OK;
+    if (c->graph_mode == ORC_GRAPH_RECORD)
+        return orc_fail(err, ORC_E_INTERNAL, "%s would grow while recording a CUDA graph", what);
     if (*buf) {
         ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
         ORC_CUDA_CHECK(cudaFree(*buf));
@@ -214,7 +222,7 @@ cleanup:
 static orc_status cu_get_rows(orc_backend *b, const orc_tensor *table, const int32_t *ids, int64_t n, float scale,
                               orc_tensor *out, orc_err *err) {
     cuda_backend *c = cb(b);
-    orc_status st = upload_ids(c, ids, n, err);
+    orc_status st = c->graph_mode ? ORC_OK : upload_ids(c, ids, n, err); /* graph modes: step_inputs did */
     if (st != ORC_OK) return st;
     ORC_CUDA_CHECK(orc_launch_get_rows(table->data, table->dtype, table->cols, c->d_ids, n, scale, (float *)out->data,
                                        c->stream));
@@ -330,8 +338,8 @@ static orc_status cu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_he
     const float *inv = NULL;
     orc_status st = rope_table_get(c, rp, &inv, err);
     if (st != ORC_OK) return st;
-    ORC_CUDA_CHECK(orc_launch_rope((float *)x->data, n, n_heads, head_dim, rp->n_rot, rp->neox, pos0, rp->freq_scale,
-                                   inv, x->cols, c->stream));
+    ORC_CUDA_CHECK(orc_launch_rope((float *)x->data, n, n_heads, head_dim, rp->n_rot, rp->neox, pos0,
+                                   c->graph_mode ? c->d_pos : NULL, rp->freq_scale, inv, x->cols, c->stream));
 cleanup:
     return st;
 }
@@ -341,9 +349,8 @@ static orc_status cu_kv_store(orc_backend *b, orc_tensor *kc, orc_tensor *vc, co
     cuda_backend *c = cb(b);
     orc_status st = ORC_OK;
     if (pos0 < 0 || pos0 + n > kc->rows) return orc_fail(err, ORC_E_INTERNAL, "kv_store past the cache");
-    orc_tensor kd = orc_tensor_rows(kc, pos0, n), vd = orc_tensor_rows(vc, pos0, n);
-    ORC_CUDA_CHECK(orc_launch_convert_from_f32((const float *)k->data, kd.data, kc->dtype, n * k->cols, c->stream));
-    ORC_CUDA_CHECK(orc_launch_convert_from_f32((const float *)v->data, vd.data, vc->dtype, n * v->cols, c->stream));
+    ORC_CUDA_CHECK(orc_launch_kv_store((const float *)k->data, (const float *)v->data, kc->data, vc->data, kc->dtype,
+                                       k->cols, v->cols, n, pos0, c->graph_mode ? c->d_pos : NULL, c->stream));
 cleanup:
     return st;
 }
@@ -352,7 +359,9 @@ static orc_status cu_attention(orc_backend *b, const orc_tensor *q, const orc_te
                                int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
     cuda_backend *c = cb(b);
     orc_status st = ORC_OK;
-    const int64_t keys = ap->window > 0 && ap->window < pos0 + n ? ap->window : pos0 + n;
+    /* Graph modes: one recording serves every position, so size the split for a full cache. */
+    const int64_t reach = c->graph_mode ? kc->rows : pos0 + n;
+    const int64_t keys = ap->window > 0 && ap->window < reach ? ap->window : reach;
     const int32_t splits = orc_attention_splits(n, ap->n_head, keys, c->n_sm);
     const int64_t part = orc_attention_partials_floats(n, ap->n_head, ap->head_dim_v, splits);
     if (part > 0) {
@@ -361,8 +370,8 @@ static orc_status cu_attention(orc_backend *b, const orc_tensor *q, const orc_te
     }
     ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
                                         vc->cols, (float *)out->data, out->cols, c->d_attn, splits, n, pos0,
-                                        ap->n_head, ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale,
-                                        ap->softcap, ap->window, c->stream));
+                                        c->graph_mode ? c->d_pos : NULL, ap->n_head, ap->n_head_kv, ap->head_dim,
+                                        ap->head_dim_v, ap->scale, ap->softcap, ap->window, c->stream));
 cleanup:
     return st;
 }
@@ -412,6 +421,59 @@ cleanup:
     return st;
 }
 
+/* ---------------------------------------------------------------------------- CUDA graphs */
+
+static orc_status cu_step_inputs(orc_backend *b, const int32_t *ids, int64_t n, int64_t pos0, orc_err *err) {
+    cuda_backend *c = cb(b);
+    orc_status st = upload_ids(c, ids, n, err);
+    if (st != ORC_OK) return st;
+    /* The previous step finished (its logits were downloaded) before the host writes here. */
+    *c->h_pos = pos0;
+    ORC_CUDA_CHECK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int64_t), cudaMemcpyHostToDevice, c->stream));
+cleanup:
+    return st;
+}
+
+static void cu_set_graph_mode(orc_backend *b, int mode) { cb(b)->graph_mode = mode; }
+
+static orc_status cu_record_begin(orc_backend *b, orc_err *err) {
+    cuda_backend *c = cb(b);
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+    c->graph_mode = ORC_GRAPH_RECORD;
+cleanup:
+    return st;
+}
+
+static orc_status cu_record_end(orc_backend *b, void **out, orc_err *err) {
+    cuda_backend *c = cb(b);
+    orc_status st = ORC_OK;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t exec = NULL;
+    *out = NULL;
+    c->graph_mode = ORC_GRAPH_OFF;
+    ORC_CUDA_CHECK(cudaStreamEndCapture(c->stream, &g));
+    ORC_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+    *out = (void *)exec;
+cleanup:
+    if (g) cudaGraphDestroy(g);
+    (void)cudaGetLastError(); /* a failed recording leaves an error behind; it was reported */
+    return st;
+}
+
+static orc_status cu_graph_launch(orc_backend *b, void *graph, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cb(b)->stream));
+cleanup:
+    return st;
+}
+
+static void cu_graph_free(orc_backend *b, void *graph) {
+    if (!graph) return;
+    cudaSetDevice(cb(b)->device);
+    cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 /* Free the backend's own caches and scratch, and the cuBLAS handle with its workspace.
  * Errors here are not reportable (a teardown path): leave no sticky "last error" behind
  * for the next, unrelated CUDA call to pick up. */
@@ -434,6 +496,14 @@ static void cu_trim(orc_backend *b) {
     }
     if (c->blas) cublasDestroy(c->blas);
     c->blas = NULL;
+    cudaFree(c->d_blas_ws);
+    c->d_blas_ws = NULL;
+    c->allocated -= c->blas_ws_bytes;
+    c->blas_ws_bytes = 0;
+    cudaFree(c->d_pos);
+    c->d_pos = NULL;
+    cudaFreeHost(c->h_pos);
+    c->h_pos = NULL;
     (void)cudaGetLastError();
 }
 
@@ -468,6 +538,12 @@ static const orc_backend_ops k_cuda_ops = {
     /* .sync = */ cu_sync,
     /* .allocated = */ cu_allocated,
     /* .trim = */ cu_trim,
+    /* .step_inputs = */ cu_step_inputs,
+    /* .set_graph_mode = */ cu_set_graph_mode,
+    /* .record_begin = */ cu_record_begin,
+    /* .record_end = */ cu_record_end,
+    /* .graph_launch = */ cu_graph_launch,
+    /* .graph_free = */ cu_graph_free,
 };
 
 extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, orc_backend **out, orc_err *err) {
@@ -491,6 +567,13 @@ extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, o
     ORC_CUBLAS_CHECK(cublasCreate(&c->blas));
     ORC_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
     ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
+    /* An explicit workspace: cuBLAS then allocates nothing while a graph is recorded. */
+    c->blas_ws_bytes = 32u << 20;
+    ORC_CUDA_CHECK(cudaMalloc(&c->d_blas_ws, c->blas_ws_bytes));
+    c->allocated += c->blas_ws_bytes;
+    ORC_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->d_blas_ws, c->blas_ws_bytes));
+    ORC_CUDA_CHECK(cudaMalloc((void **)&c->d_pos, sizeof(int64_t)));
+    ORC_CUDA_CHECK(cudaMallocHost((void **)&c->h_pos, sizeof(int64_t)));
     *out = &c->base;
     return ORC_OK;
 cleanup:

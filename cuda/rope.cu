@@ -5,8 +5,10 @@
 #include "kernels.cuh"
 
 __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
-                                int64_t pos0, float freq_scale, const float *inv_freq, int64_t row_stride) {
+                                int64_t pos0, const int64_t *dpos, float freq_scale, const float *inv_freq,
+                                int64_t row_stride) {
     const int32_t half = n_rot / 2;
+    if (dpos) pos0 = *dpos; /* a CUDA graph's step reads its position from the device */
     const int64_t total = n * n_heads * half;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         const int32_t p = (int32_t)(i % half);
@@ -26,11 +28,11 @@ __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t he
 }
 
 cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
-                            int64_t pos0, float freq_scale, const float *inv_freq, int64_t row_stride,
-                            cudaStream_t s) {
+                            int64_t pos0, const int64_t *dpos, float freq_scale, const float *inv_freq,
+                            int64_t row_stride, cudaStream_t s) {
     int64_t total = n * n_heads * (n_rot / 2);
     if (total <= 0) return cudaSuccess;
-    orc_rope_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(x, n, n_heads, head_dim, n_rot, neox, pos0, freq_scale,
-                                                            inv_freq, row_stride);
+    orc_rope_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(x, n, n_heads, head_dim, n_rot, neox, pos0, dpos,
+                                                            freq_scale, inv_freq, row_stride);
     return cudaGetLastError();
 }

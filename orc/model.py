@@ -277,6 +277,8 @@ class Session(_Closing, _orc.Session):
     n_ctx: capacity in tokens (default: the model's training context, at most 4096).
     n_batch: tokens per chunk of a long forward; results do not depend on it.
     kv_dtype: "float32" (CPU default), "float16" (CUDA default) or "bfloat16".
+    graphs: on CUDA, replay one-token steps (a decode loop) as a recorded CUDA graph: the same
+        kernels with far fewer launches. False runs every step eagerly (for comparisons).
 
     The session remembers the tokens it has seen (n_past, history): each forward/trace appends
     to the KV cache; rewind(n), reset() and fork() manage it.
@@ -287,10 +289,12 @@ class Session(_Closing, _orc.Session):
         acts = s.trace([nxt], capture=["blk.*.resid_post", "logits"])
     """
 
-    def __init__(self, model: Model, n_ctx: int | None = None, n_batch: int = 512, kv_dtype: str | None = None):
+    def __init__(self, model: Model, n_ctx: int | None = None, n_batch: int = 512, kv_dtype: str | None = None,
+                 graphs: bool = True):
         if n_ctx is None and isinstance(model, _orc.Model) and not model.closed:
             n_ctx = min(int(model.config["n_ctx_train"]), 4096)
-        super().__init__(model, n_ctx=4096 if n_ctx is None else n_ctx, n_batch=n_batch, kv_dtype=kv_dtype)
+        super().__init__(model, n_ctx=4096 if n_ctx is None else n_ctx, n_batch=n_batch, kv_dtype=kv_dtype,
+                         graphs=graphs)
         self._history: list[int] = []
         self._sampler = None
 
