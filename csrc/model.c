@@ -609,6 +609,7 @@ static orc_status forward_chunk(fwd *f, const int32_t *ids, int64_t n, int64_t p
         if (c->final_softcap > 0) OP(P_SOFTCAP, o->softcap(be, &s->logits, k, c->final_softcap, err));
         if (cap_logits)
             OP(P_DOWNLOAD, o->download(be, &s->logits, 0, k, f->cap->dst[m->hook_logits] + (f->cap_row0 + r) * c->n_vocab, err));
+        if (f->keep_logits) continue; /* graph steps download after the replay */
         if (mode == ORC_LOGITS_ALL) OP(P_DOWNLOAD, o->download(be, &s->logits, 0, k, logits + r * c->n_vocab, err));
         if (mode == ORC_LOGITS_LAST && r + k == n)
             OP(P_DOWNLOAD, o->download(be, &s->logits, k - 1, 1, logits, err));

@@ -569,7 +569,14 @@ extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, o
     ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
     /* An explicit workspace: cuBLAS then allocates nothing while a graph is recorded. */
     c->blas_ws_bytes = 32u << 20;
-    ORC_CUDA_CHECK(cudaMalloc(&c->d_blas_ws, c->blas_ws_bytes));
+    if (cudaMalloc(&c->d_blas_ws, c->blas_ws_bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        c->d_blas_ws = NULL;
+        st = orc_fail(err, ORC_E_NOMEM, "CUDA out of memory allocating the cuBLAS workspace (%llu bytes) on device %d",
+                      (unsigned long long)c->blas_ws_bytes, device);
+        c->blas_ws_bytes = 0;
+        goto cleanup;
+    }
     c->allocated += c->blas_ws_bytes;
     ORC_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->d_blas_ws, c->blas_ws_bytes));
     ORC_CUDA_CHECK(cudaMalloc((void **)&c->d_pos, sizeof(int64_t)));
