@@ -374,7 +374,7 @@ static int session_check(SessionObject *self) {
 static int Session_init(SessionObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"model", "n_ctx", "n_batch", "kv_dtype", "graphs", NULL};
     PyObject *model;
-    int n_ctx = 4096, n_batch = 512, graphs = 1;
+    int n_ctx = 4096, n_batch = 512, graphs = 0;
     PyObject *kv_o = Py_None;
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__ called twice");
@@ -659,7 +659,7 @@ static PyMemberDef Session_members[] = {
 };
 
 static PyType_Slot Session_slots[] = {
-    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None, graphs=True)\n\nThe native session: a KV cache over a model. "
+    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None, graphs=False)\n\nThe native session: a KV cache over a model. "
                 "Use orc.Session."},
     {Py_tp_init, Session_init},
     {Py_tp_dealloc, Session_dealloc},

@@ -142,7 +142,7 @@ class Model:
 class Session:
     """The native session: a KV cache over a model."""
     def __init__(self, model: Model, n_ctx: int = 4096, n_batch: int = 512, kv_dtype: str | None = None,
-                 graphs: bool = True) -> None: ...
+                 graphs: bool = False) -> None: ...
     n_past: int
     n_ctx: int
     closed: bool
