@@ -227,21 +227,30 @@ static PyObject *py_dequantize(PyObject *m, PyObject *args, PyObject *kwargs) {
     return (PyObject *)out;
 }
 
+/* The (data, type, dtype) arguments of the GPU test/bench entry points: a C-contiguous
+ * uint8 array, a ggml type, an output dtype. -1 with an exception set on error. */
+static int parse_gpu_blocks_args(PyObject *data_o, PyObject *type_o, PyObject *dtype_o, int32_t *type,
+                                 orc_dtype *dtype) {
+    *type = orc_py_quant_type(type_o);
+    if (*type < 0) return -1;
+    if (orc_py_quant_dtype(dtype_o, dtype) < 0) return -1;
+    if (!PyArray_Check(data_o) || PyArray_TYPE((PyArrayObject *)data_o) != NPY_UINT8 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data_o)) {
+        PyErr_SetString(PyExc_TypeError, "data must be a C-contiguous numpy.ndarray of uint8");
+        return -1;
+    }
+    return 0;
+}
+
 /* _cuda_dequant_bench(data, type, n, dtype, iters) -> dict of timings (bench/bench_dequant.py) */
 static PyObject *py_cuda_dequant_bench(PyObject *m, PyObject *args) {
     PyObject *data_o, *type_o, *dtype_o;
     long long n;
     int iters;
     if (!PyArg_ParseTuple(args, "OOLOi:_cuda_dequant_bench", &data_o, &type_o, &n, &dtype_o, &iters)) return NULL;
-    int32_t type = orc_py_quant_type(type_o);
-    if (type < 0) return NULL;
+    int32_t type;
     orc_dtype dtype;
-    if (orc_py_quant_dtype(dtype_o, &dtype) < 0) return NULL;
-    if (!PyArray_Check(data_o) || PyArray_TYPE((PyArrayObject *)data_o) != NPY_UINT8 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data_o)) {
-        PyErr_SetString(PyExc_TypeError, "data must be a C-contiguous numpy.ndarray of uint8");
-        return NULL;
-    }
+    if (parse_gpu_blocks_args(data_o, type_o, dtype_o, &type, &dtype) < 0) return NULL;
     if (iters < 1 || iters > 1000) {
         PyErr_SetString(PyExc_ValueError, "iters must be 1..1000");
         return NULL;
@@ -269,15 +278,9 @@ static PyObject *py_cuda_dequantize_at(PyObject *m, PyObject *args) {
     unsigned int soff, doff;
     if (!PyArg_ParseTuple(args, "OOLOII:_cuda_dequantize_at", &data_o, &type_o, &n, &dtype_o, &soff, &doff))
         return NULL;
-    int32_t type = orc_py_quant_type(type_o);
-    if (type < 0) return NULL;
+    int32_t type;
     orc_dtype dtype;
-    if (orc_py_quant_dtype(dtype_o, &dtype) < 0) return NULL;
-    if (!PyArray_Check(data_o) || PyArray_TYPE((PyArrayObject *)data_o) != NPY_UINT8 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)data_o)) {
-        PyErr_SetString(PyExc_TypeError, "data must be a C-contiguous numpy.ndarray of uint8");
-        return NULL;
-    }
+    if (parse_gpu_blocks_args(data_o, type_o, dtype_o, &type, &dtype) < 0) return NULL;
     if (n < 0) {
         PyErr_SetString(PyExc_ValueError, "n must be >= 0");
         return NULL;
