@@ -299,12 +299,14 @@ static orc_status cpu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_h
                            const orc_rope_params *rp, orc_err *err) {
     const int32_t half = rp->n_rot / 2;
     const float *ff = rp->freq_factors ? (const float *)rp->freq_factors->data : NULL;
-    double *cs = malloc((size_t)half * 2 * sizeof(double));
+    double *cs = malloc((size_t)half * 3 * sizeof(double));
     if (!cs) return orc_fail(err, ORC_E_NOMEM, "rope: table");
+    double *inv = cs + 2 * half; /* the frequencies do not depend on the position */
+    for (int32_t i = 0; i < half; i++) inv[i] = (double)orc_rope_inv_freq(rp->base, i, rp->n_rot, ff);
     for (int64_t t = 0; t < n; t++) {
         const double pos = (double)(pos0 + t) * rp->freq_scale;
         for (int32_t i = 0; i < half; i++) {
-            double th = pos * (double)orc_rope_inv_freq(rp->base, i, rp->n_rot, ff);
+            double th = pos * inv[i];
             cs[2 * i] = cos(th);
             cs[2 * i + 1] = sin(th);
         }

@@ -598,6 +598,25 @@ fail:
  * Reading the spec from GGUF
  * ------------------------------------------------------------------------------------------ */
 
+/* An optional per-token numeric array (scores, token types): absent -> *out stays NULL;
+ * present -> checked to have n_vocab elements of `type` and copied (the map may be
+ * unaligned). */
+static orc_status copy_vocab_array(const orc_gguf *g, const char *key, orc_gguf_vtype type, uint64_t n_vocab,
+                                   size_t elem_size, void **out, orc_err *err) {
+    const orc_gguf_kv *kv;
+    *out = NULL;
+    if (!orc_gguf_find_kv(g, key)) return ORC_OK;
+    orc_status st = orc_gguf_get_array(g, key, type, false, &kv, err);
+    if (st) return st;
+    if (kv->count != n_vocab)
+        return orc_fail(err, ORC_E_FORMAT, "%s has %llu entries but tokenizer.ggml.tokens has %llu", key,
+                        (unsigned long long)kv->count, (unsigned long long)n_vocab);
+    *out = malloc((size_t)n_vocab * elem_size);
+    if (!*out) return orc_fail(err, ORC_E_NOMEM, "out of memory");
+    memcpy(*out, kv->data, (size_t)n_vocab * elem_size);
+    return ORC_OK;
+}
+
 orc_status orc_tokenizer_from_gguf(const orc_gguf *g, orc_tokenizer **out, orc_err *err) {
     orc_status st = ORC_OK;
     orc_tokenizer_spec spec;
@@ -626,40 +645,14 @@ orc_status orc_tokenizer_from_gguf(const orc_gguf *g, orc_tokenizer **out, orc_e
         goto cleanup;
     }
 
-    if (orc_gguf_find_kv(g, "tokenizer.ggml.scores")) {
-        st = orc_gguf_get_array(g, "tokenizer.ggml.scores", ORC_GGUF_FLOAT32, false, &kv, err);
-        if (st) goto cleanup;
-        if (kv->count != spec.n_vocab) {
-            st = orc_fail(err, ORC_E_FORMAT,
-                          "tokenizer.ggml.scores has %llu entries but tokenizer.ggml.tokens has %llu",
-                          (unsigned long long)kv->count, (unsigned long long)spec.n_vocab);
-            goto cleanup;
-        }
-        scores = malloc((size_t)spec.n_vocab * sizeof *scores);
-        if (!scores) {
-            st = orc_fail(err, ORC_E_NOMEM, "out of memory");
-            goto cleanup;
-        }
-        memcpy(scores, kv->data, (size_t)spec.n_vocab * sizeof *scores); /* the map may be unaligned */
-        spec.scores = scores;
-    }
-    if (orc_gguf_find_kv(g, "tokenizer.ggml.token_type")) {
-        st = orc_gguf_get_array(g, "tokenizer.ggml.token_type", ORC_GGUF_INT32, false, &kv, err);
-        if (st) goto cleanup;
-        if (kv->count != spec.n_vocab) {
-            st = orc_fail(err, ORC_E_FORMAT,
-                          "tokenizer.ggml.token_type has %llu entries but tokenizer.ggml.tokens has %llu",
-                          (unsigned long long)kv->count, (unsigned long long)spec.n_vocab);
-            goto cleanup;
-        }
-        types = malloc((size_t)spec.n_vocab * sizeof *types);
-        if (!types) {
-            st = orc_fail(err, ORC_E_NOMEM, "out of memory");
-            goto cleanup;
-        }
-        memcpy(types, kv->data, (size_t)spec.n_vocab * sizeof *types);
-        spec.token_types = types;
-    }
+    st = copy_vocab_array(g, "tokenizer.ggml.scores", ORC_GGUF_FLOAT32, spec.n_vocab, sizeof *scores,
+                          (void **)&scores, err);
+    if (st) goto cleanup;
+    spec.scores = scores;
+    st = copy_vocab_array(g, "tokenizer.ggml.token_type", ORC_GGUF_INT32, spec.n_vocab, sizeof *types,
+                          (void **)&types, err);
+    if (st) goto cleanup;
+    spec.token_types = types;
     if (orc_gguf_find_kv(g, "tokenizer.ggml.merges")) {
         st = orc_gguf_get_array(g, "tokenizer.ggml.merges", ORC_GGUF_STRING, false, &kv, err);
         if (st) goto cleanup;
