@@ -1,5 +1,5 @@
-"""Build orc._orc: the C core and binding (csrc/*.c) and, when CUDA is found, the
-kernels (cuda/*.cu, compiled by nvcc and linked with cudart and cuBLAS).
+"""Build orc._orc: the C core and binding (csrc/**/*.c) and, when CUDA is found, the
+kernels (cuda/**/*.cu, compiled by nvcc and linked with cudart and cuBLAS).
 
 Environment:
   ORC_CUDA=1|0        force a CUDA build (fail if nvcc is missing) / a CPU-only build;
@@ -77,12 +77,12 @@ def sha256_file(path):
 
 def source_files(with_cuda):
     """Every file whose content goes into the binary (sources and headers)."""
-    pats = ["csrc/*.c", "csrc/*.h"]
+    pats = ["csrc/**/*.c", "csrc/**/*.h"]
     if with_cuda:
-        pats += ["cuda/*.cu", "cuda/*.cuh", "cuda/*.h"]
+        pats += ["cuda/**/*.cu", "cuda/**/*.cuh", "cuda/**/*.h"]
     files = []
     for p in pats:
-        files += glob.glob(os.path.join(ROOT, p))
+        files += glob.glob(os.path.join(ROOT, p), recursive=True)
     return sorted(os.path.relpath(f, ROOT) for f in files)
 
 
@@ -152,7 +152,8 @@ class OrcBuildExt(build_ext):
         out_dir = os.path.join(self.build_temp, "cuda")
         os.makedirs(out_dir, exist_ok=True)
         flags = ["-std=c++17", "-Xcompiler", "-fPIC,-Wall,-Wextra,-fvisibility=hidden",
-                 "-DORC_HAVE_CUDA=1", "--expt-relaxed-constexpr"]
+                 "-DORC_HAVE_CUDA=1", "--expt-relaxed-constexpr",
+                 "-I" + os.path.join(ROOT, "csrc"), "-I" + os.path.join(ROOT, "cuda")]
         flags += ["-O0", "-g", "-lineinfo"] if debug else ["-O3", "-lineinfo"]
         if werror:
             flags += ["-Werror", "all-warnings"]
@@ -160,11 +161,12 @@ class OrcBuildExt(build_ext):
             flags.append(f"-gencode=arch=compute_{a},code=sm_{a}")
         top = max(archs, key=lambda a: int("".join(c for c in a if c.isdigit())))
         flags.append(f"-gencode=arch=compute_{top},code=compute_{top}")  # PTX for newer GPUs
-        headers = glob.glob(os.path.join(ROOT, "cuda", "*.cuh")) + glob.glob(os.path.join(ROOT, "csrc", "*.h"))
+        headers = (glob.glob(os.path.join(ROOT, "cuda", "**", "*.cuh"), recursive=True)
+                   + glob.glob(os.path.join(ROOT, "csrc", "**", "*.h"), recursive=True))
         newest_header = max((os.path.getmtime(h) for h in headers), default=0)
 
         def one(src):
-            obj = os.path.join(out_dir, os.path.basename(src) + ".o")
+            obj = os.path.join(out_dir, os.path.relpath(src, os.path.join(ROOT, "cuda")).replace(os.sep, "_") + ".o")
             if os.path.exists(obj) and os.path.getmtime(obj) >= max(os.path.getmtime(src), newest_header):
                 return obj
             cmd = [nvcc, "-c", src, "-o", obj] + flags
@@ -172,7 +174,7 @@ class OrcBuildExt(build_ext):
             subprocess.run(cmd, check=True)
             return obj
 
-        srcs = sorted(glob.glob(os.path.join(ROOT, "cuda", "*.cu")))
+        srcs = sorted(glob.glob(os.path.join(ROOT, "cuda", "**", "*.cu"), recursive=True))
         jobs = max(1, min(len(srcs), os.cpu_count() or 1))
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
             return list(pool.map(one, srcs))
@@ -233,6 +235,6 @@ class OrcBuildExt(build_ext):
         return path
 
 
-ext = Extension("orc._orc", sources=sorted(glob.glob("csrc/*.c")), include_dirs=["csrc"])
+ext = Extension("orc._orc", sources=sorted(glob.glob("csrc/**/*.c", recursive=True)), include_dirs=["csrc"])
 
 setup(ext_modules=[ext], cmdclass={"build_ext": OrcBuildExt})

@@ -85,7 +85,7 @@ def fmt_table(headers, rows, markdown):
 
 
 def time_gpu(data, name, n, dt, iters, variant=None):
-    """(GB/s, best GB/s, copy GB/s, timing dict) of one kernel variant (cuda/dequant.cu reads
+    """(GB/s, best GB/s, copy GB/s, timing dict) of one kernel variant (cuda/dequant/dequant.cu reads
     ORC_DQ_VARIANT in its timing entry point only)."""
     if variant:
         os.environ["ORC_DQ_VARIANT"] = variant

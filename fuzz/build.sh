@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CC="${CC:-clang}"
 mkdir -p fuzz/out
-SRC="fuzz/fuzz_gguf.c csrc/gguf.c csrc/ggml_types.c csrc/error.c"
+SRC="fuzz/fuzz_gguf.c csrc/gguf/gguf.c csrc/gguf/ggml_types.c csrc/core/error.c"
 FLAGS="-std=c11 -g -O1 -Icsrc -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer
        -fsanitize=address,undefined -fno-sanitize-recover=all"
 $CC $FLAGS -fsanitize=fuzzer $SRC -o fuzz/out/fuzz_gguf

@@ -1,4 +1,4 @@
-/* fuzz_gguf.c - libFuzzer entry for the GGUF reader (csrc/gguf.c): open the input as a
+/* fuzz_gguf.c - libFuzzer entry for the GGUF reader (csrc/gguf/gguf.c): open the input as a
  * buffer and, when it is accepted, touch everything the reader hands out (every key,
  * value, string byte, tensor info and tensor byte; every typed look-up), so the
  * sanitizers see any read the validation let through.
@@ -12,7 +12,7 @@
 #include <stdlib.h>  /* malloc */
 #include <string.h>  /* memcpy */
 
-#include "gguf.h"
+#include "gguf/gguf.h"
 
 static volatile uint64_t g_sink; /* keeps the reads from being optimised away */
 

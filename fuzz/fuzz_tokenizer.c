@@ -1,4 +1,4 @@
-/* fuzz_tokenizer.c - libFuzzer entry for the tokenizer (csrc/tokenizer.c).
+/* fuzz_tokenizer.c - libFuzzer entry for the tokenizer (csrc/tokenizer/tokenizer.c).
  *
  * The first input byte picks what the rest is:
  *   even: a GGUF file: open it from the buffer, build its tokenizer when it has one, and run
@@ -18,8 +18,8 @@
 #include <stdlib.h> /* malloc, free */
 #include <string.h> /* memcmp */
 
-#include "gguf.h"
-#include "tokenizer.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
 
 #define CHECK(c)                                                                                                      \
     do {                                                                                                              \

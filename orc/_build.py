@@ -32,9 +32,9 @@ _INFO = json.loads(_orc.build_info_json())
 
 
 def _patterns(info):
-    pats = ["csrc/*.c", "csrc/*.h"]
+    pats = ["csrc/**/*.c", "csrc/**/*.h"]
     if info.get("cuda"):
-        pats += ["cuda/*.cu", "cuda/*.cuh", "cuda/*.h"]
+        pats += ["cuda/**/*.cu", "cuda/**/*.cuh", "cuda/**/*.h"]
     return pats
 
 
@@ -72,7 +72,7 @@ def stale_sources(info: dict | None = None, package_dir: str | None = None) -> l
             changes.append(f"{rel} (modified)")
     on_disk = set()
     for pat in _patterns(info):
-        on_disk.update(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pat)))
+        on_disk.update(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pat), recursive=True))
     for rel in sorted(on_disk - set(compiled)):
         changes.append(f"{rel} (added)")
     return changes

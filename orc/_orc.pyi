@@ -1,4 +1,4 @@
-# Type stubs for orc._orc, the compiled extension (csrc/module.c and csrc/py_*.c).
+# Type stubs for orc._orc, the compiled extension (csrc/python/module.c and csrc/py_*.c).
 # Keep in step with the module: tests/test_stubs.py fails when a name is missing on either side.
 import os
 from typing import Any, Callable, Iterable
@@ -42,7 +42,7 @@ def _cuda_fail_on_purpose() -> None:
 def _cuda_selftest(a: npt.ArrayLike, b: npt.ArrayLike, alpha: float, /) -> tuple[np.ndarray, np.ndarray]:
     """GPU smoke test: (a @ b via cuBLAS, alpha * a + i via a kernel)."""
 
-# -- GGUF reader (csrc/py_gguf.c); orc.GGUFFile/orc.TensorInfo are these types.
+# -- GGUF reader (csrc/python/py_gguf.c); orc.GGUFFile/orc.TensorInfo are these types.
 class TensorInfo:
     """One tensor's entry in a GGUF file (immutable; made by GGUFFile)."""
     name: str
@@ -81,7 +81,7 @@ class GGUFFile:
     def __enter__(self) -> GGUFFile: ...
     def __exit__(self, *exc: object) -> None: ...
 
-# -- dequantization (csrc/py_quant.c)
+# -- dequantization (csrc/python/py_quant.c)
 QUANT_TYPES: tuple[str, ...]
 """The ggml type names orc can dequantize."""
 
@@ -96,7 +96,7 @@ def _cuda_dequantize_at(data: npt.ArrayLike, type: str, n: int, dtype: str, src_
 def _cuda_dequant_bench(data: npt.ArrayLike, type: str, n: int, dtype: str, iters: int) -> dict[str, float]:
     """GPU dequantization and device-to-device copy timings (bench/bench_dequant.py)."""
 
-# -- sampling (csrc/py_sample.c)
+# -- sampling (csrc/python/py_sample.c)
 class Sampler:
     """A token sampler with its own seeded PCG32 stream."""
     def __init__(self, seed: int = 0, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -120,7 +120,7 @@ def _rng_outputs(seed: int, n: int, stream: int = 54, uniform: bool = False) -> 
 def _sample_exp(x: npt.ArrayLike) -> np.ndarray:
     """orc_sample_exp over a float64 array (tests only)."""
 
-# -- models and sessions (csrc/py_model.c); orc.Model / orc.Session subclass these.
+# -- models and sessions (csrc/python/py_model.c); orc.Model / orc.Session subclass these.
 class Model:
     """The native model: a GGUF file's weights dequantized onto a backend."""
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu", cuda_device: int = 0,
@@ -154,7 +154,7 @@ class Session:
     def fork(self) -> Session: ...
     def close(self) -> None: ...
 
-# -- tokenizer (csrc/py_tokenizer.c); apply_chat_template forwards to orc/chat.py.
+# -- tokenizer (csrc/python/py_tokenizer.c); apply_chat_template forwards to orc/chat.py.
 class Tokenizer:
     """Tokenizer(path): the tokenizer stored in a GGUF file (tokenizer.ggml.* keys): byte-level
     BPE ('gpt2': GPT-2, Llama 3, Qwen2) or SentencePiece BPE ('llama': Llama 2, Gemma). `path`

@@ -1,6 +1,6 @@
 """GGUF files from Python.
 
-`GGUFFile` and `TensorInfo` are implemented in C (csrc/py_gguf.c over csrc/gguf.c); this
+`GGUFFile` and `TensorInfo` are implemented in C (csrc/python/py_gguf.c over csrc/gguf/gguf.c); this
 module re-exports them and adds pure-Python summaries used by `python -m orc info`:
 
     with orc.GGUFFile("model.gguf") as f:

@@ -1,4 +1,4 @@
-/* sample_determinism.c - a standalone driver for csrc/sample.c that
+/* sample_determinism.c - a standalone driver for csrc/sample/sample.c that
  * tests/test_sample.py compiles with other compilers and flags (-O0,
  * -O3 -march=native -ffp-contract=fast, clang) to check that every build
  * gives the bytes the extension gives. Writes, for each configuration, the
@@ -6,7 +6,7 @@
 #include <stdio.h>   /* fwrite */
 #include <stdlib.h>  /* malloc */
 
-#include "sample.h"
+#include "sample/sample.h"
 
 #define N_VOCAB 4000
 #define N_HIST 300

@@ -22,10 +22,10 @@ def test_build_info_has_provenance():
         assert key in info, key
     assert info["version"] == orc.__version__
     assert info["sources"], "no source hashes recorded"
-    assert "csrc/module.c" in info["sources"]
+    assert "csrc/python/module.c" in info["sources"]
     assert all(len(h) == 64 for h in info["sources"].values())
     if info["cuda"]:
-        assert "cuda/device.cu" in info["sources"]
+        assert "cuda/runtime/device.cu" in info["sources"]
         assert info["cuda_archs"] and all(a.startswith("sm_") for a in info["cuda_archs"])
         assert info["cuda_runtime_compiled"] is not None and info["cublas"] is not None
 
@@ -91,19 +91,19 @@ def test_import_warns_when_a_compiled_source_changes_and_not_otherwise():
     if info["stale_sources"]:
         pytest.skip(f"the build is already stale: {info['stale_sources']}")
     assert _import_orc_warnings() == []  # a fresh build is silent
-    target = os.path.join(info["source_root"], "csrc", "error.c")
+    target = os.path.join(info["source_root"], "csrc", "core", "error.c")
     backup = target + ".orc-test-backup"
     shutil.copy2(target, backup)
     try:
         with open(target, "a") as f:
             f.write("/* edited after the build */\n")
         got = _import_orc_warnings()
-        with pytest.raises(orc.StaleBuildError, match=r"csrc/error.c \(modified\)"):
+        with pytest.raises(orc.StaleBuildError, match=r"csrc/core/error.c \(modified\)"):
             orc.check_build()
     finally:
         os.replace(backup, target)
     assert [c for c, _ in got] == ["StaleBuildWarning"]
-    assert "csrc/error.c (modified)" in got[0][1]
+    assert "csrc/core/error.c (modified)" in got[0][1]
     orc.check_build()  # restored: fresh again
 
 

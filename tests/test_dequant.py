@@ -506,7 +506,7 @@ def test_quant_tables_header_is_generated_from_gguf_py():
 def test_quant_tables_agree_with_ggml_common_h():
     """First and last rows of each grid as written in ggml's ggml-common.h (an anchor
     independent of gguf-py)."""
-    text = open(os.path.join(ROOT, "csrc", "quant_tables.h")).read()
+    text = open(os.path.join(ROOT, "csrc/quant/quant_tables.h")).read()
 
     def table(name):
         body = text[text.index(name + ","):]
@@ -694,8 +694,8 @@ def test_gpu_errors():
 # ---- the GPU kernels' whole-tile decoders, on the host ----------------------------------------------
 
 def test_gpu_fast_decoders_match_shared_decoders(tmp_path):
-    """cuda/dequant_fast.cuh (the decoders of the kernels' whole-tile path) against
-    csrc/quant_decode.h, bit for bit, every chunk of random and edge blocks laid out as
+    """cuda/dequant/dequant_fast.cuh (the decoders of the kernels' whole-tile path) against
+    csrc/quant/quant_decode.h, bit for bit, every chunk of random and edge blocks laid out as
     in the kernels' shared-memory tile (tests/c/test_dequant_fast.c). Runs without a GPU:
     the header is C11 that nvcc also compiles."""
     import shutil

@@ -31,8 +31,8 @@ def test_c_api(tmp_path):
     ts = [C.tensor("token_embd.weight", (8, 4), C.F32), C.tensor("blk.0.attn_q.weight", (64, 3), C.Q8_0, data=bytes(q))]
     path = C.build(kvs, ts).write(tmp_path / "api.gguf")
     exe = str(tmp_path / "test_gguf_api")
-    srcs = [os.path.join(ROOT, p) for p in ("tests/c/test_gguf_api.c", "csrc/gguf.c", "csrc/ggml_types.c",
-                                             "csrc/error.c")]
+    srcs = [os.path.join(ROOT, p) for p in ("tests/c/test_gguf_api.c", "csrc/gguf/gguf.c", "csrc/gguf/ggml_types.c",
+                                             "csrc/core/error.c")]
     flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "csrc")]
     subprocess.run([CC, *flags, *srcs, "-o", exe, "-lm"], check=True, capture_output=True, text=True)
     r = subprocess.run([exe, path], capture_output=True, text=True, timeout=60)

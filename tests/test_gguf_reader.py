@@ -216,7 +216,7 @@ def test_every_ggml_type_agrees(tmp_path):
 
 @pytest.mark.parametrize("type_id", ALL_IDS)
 def test_ggml_type_id_accepted_iff_gguf_py_knows_it(tmp_path, type_id):
-    """orc's type table (csrc/ggml_types.c) agrees with gguf-py's on which ids exist and
+    """orc's type table (csrc/gguf/ggml_types.c) agrees with gguf-py's on which ids exist and
     on their block/type sizes: a tensor of a known id reads back with gguf-py's size; any
     other id is refused naming the tensor."""
     try:

@@ -1,8 +1,8 @@
-"""Sampling (csrc/sample.c, orc.Sampler, orc.sample) against independent
+"""Sampling (csrc/sample/sample.c, orc.Sampler, orc.sample) against independent
 pure-Python / NumPy twins of the documented chain, the published PCG32
 reference outputs, and Hugging Face's logits processors.
 
-The twins below are written from the specification in csrc/sample.h and
+The twins below are written from the specification in csrc/sample/sample.h and
 docs/sampling.md, not from the C code: penalties -> top-k -> top-p -> min-p ->
 temperature -> inverse-CDF draw in sort order (z descending, id ascending).
 """
@@ -556,8 +556,8 @@ def test_other_compilers_and_flags_give_the_same_bits(tmp_path):
     requested, and clang must all reproduce the extension's probs and tokens byte for byte."""
     want = _determinism_reference()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    srcs = [os.path.join(root, "tests", "sample_determinism.c"), os.path.join(root, "csrc", "sample.c"),
-            os.path.join(root, "csrc", "error.c")]
+    srcs = [os.path.join(root, "tests", "sample_determinism.c"), os.path.join(root, "csrc/sample/sample.c"),
+            os.path.join(root, "csrc/core/error.c")]
     for k, build in enumerate(_builds()):
         exe = str(tmp_path / f"det{k}")
         subprocess.run(build + ["-D_GNU_SOURCE", "-I" + os.path.join(root, "csrc"), *srcs, "-lm", "-o", exe],

@@ -441,7 +441,7 @@ def test_from_metadata_errors(trained):
 
 
 def test_unicode_tables_up_to_date():
-    path = os.path.join(R.REPO, "csrc", "unicode_tables.c")
+    path = os.path.join(R.REPO, "csrc", "tokenizer", "unicode_tables.c")
     if not os.path.exists(path):
         pytest.skip("run from a copy of tests/ without the sources")
     src = open(path, encoding="utf-8").read()

@@ -3,7 +3,7 @@
 
     python tools/dequant_sass.py [--arch 90] [--types Q5_K,TQ1_0] [--dtypes 0,1]
 
-Compiles cuda/dequant.cu with -DORC_DQ_COUNT_FAST (each block kernel keeps only the
+Compiles cuda/dequant/dequant.cu with -DORC_DQ_COUNT_FAST (each block kernel keeps only the
 whole-tile path after the tile load), disassembles it with cuobjdump, and counts the
 instructions between the barrier and the exit: 4 chunks of 8 elements per thread, so
 count / 4 is the cost of one chunk (the code is straight-line: every lane runs all of

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate csrc/unicode_tables.c: the Unicode character classes that the
+"""Generate csrc/tokenizer/unicode_tables.c: the Unicode character classes that the
 tokenizer's pre-tokenizers (the split regexes of GPT-2, Llama 3, Qwen2) ask
 about: letters (\\p{L}), numbers (\\p{N}), marks (\\p{M}) and whitespace (\\s).
 
@@ -11,7 +11,7 @@ expose that property, so it is listed here and checked against str.isspace().
 The table is a sorted list of [first, last] code point ranges with the same
 non-zero class, plus a 128-entry table for ASCII. Run from the repository root:
 
-    python tools/gen_unicode_tables.py            # rewrite csrc/unicode_tables.c
+    python tools/gen_unicode_tables.py            # rewrite csrc/tokenizer/unicode_tables.c
     python tools/gen_unicode_tables.py --check    # fail if the file is out of date
 """
 import os
@@ -89,7 +89,7 @@ def build():
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = os.path.join(root, "csrc", "unicode_tables.c")
+    path = os.path.join(root, "csrc/tokenizer/unicode_tables.c")
     text = build()
     if "--check" in sys.argv:
         with open(path) as f:

@@ -1,5 +1,5 @@
-/* test_dequant_fast.c - the GPU whole-tile decoders (cuda/dequant_fast.cuh) against the
- * shared decoders (csrc/quant_decode.h), on the host, bit for bit (any NaN for a NaN: a
+/* test_dequant_fast.c - the GPU whole-tile decoders (cuda/dequant/dequant_fast.cuh) against the
+ * shared decoders (csrc/quant/quant_decode.h), on the host, bit for bit (any NaN for a NaN: a
  * NaN's payload and sign on x86 depend on how the compiler arranged the operands; on the
  * GPU every arithmetic NaN is the canonical one): every chunk of
  * random blocks (NaN, inf and subnormal scales included), all-zero, all-0xFF and
@@ -14,7 +14,7 @@
 
 static int misaligned;
 #define ORC_DQF_ALIGN_CHECK(p, a) (misaligned += ((uintptr_t)(p) % (a)) != 0)
-#include "../../cuda/dequant_fast.cuh"
+#include "../../cuda/dequant/dequant_fast.cuh"
 
 typedef void (*decode_fn)(const uint8_t *, int, float *);
 typedef void (*fast_fn)(const uint8_t *, uint32_t, float *);

@@ -1,4 +1,4 @@
-/* test_gguf_api.c - checks the C API of the GGUF reader (csrc/gguf.h) that model and
+/* test_gguf_api.c - checks the C API of the GGUF reader (csrc/gguf/gguf.h) that model and
  * tokenizer code use: typed getters, look-ups, array conversion, errors. Built and run by
  * tests/test_gguf_c_api.py on a file it generates (see there for the file's contents).
  * Prints "ok" and exits 0, or names the first failed check and exits 1. */
@@ -6,8 +6,8 @@
 #include <stdio.h>   /* printf */
 #include <string.h>  /* strstr */
 
-#include "ggml_types.h"
-#include "gguf.h"
+#include "gguf/ggml_types.h"
+#include "gguf/gguf.h"
 
 static int failures;
 

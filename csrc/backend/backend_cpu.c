@@ -1,0 +1,523 @@
+/* backend_cpu.c - the float32 reference backend.
+ *
+ * Simple and exact before fast: weights are dequantized once at load into the
+ * model's dtype (float32, or float16/bfloat16 values rounded as the GPU stores
+ * them), every sum accumulates in float32 lanes (norms and softmax sums in
+ * double), and only the two loops that matter (matmul, attention) run on the
+ * thread pool. Results do not depend on the thread count: every output element
+ * is computed by one thread in a fixed order.
+ */
+#include "backend/backend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/ggml_types.h"
+#include "core/threadpool.h"
+
+typedef struct cpu_backend {
+    orc_backend base;
+    orc_pool *pool;
+    uint64_t allocated;
+    bool round_inputs;
+    float *f16_table; /* all 65536 float16 values as float32: a fast, exact conversion */
+    float **scratch;  /* one float buffer per thread */
+    int64_t scratch_len;
+} cpu_backend;
+
+static cpu_backend *cpu(orc_backend *b) { return (cpu_backend *)b; }
+
+/* ------------------------------------------------------------------------- helpers */
+
+static orc_status ensure_scratch(cpu_backend *c, int64_t len, orc_err *err) {
+    if (len <= c->scratch_len) return ORC_OK;
+    int nt = orc_pool_threads(c->pool);
+    for (int t = 0; t < nt; t++) {
+        float *p = realloc(c->scratch[t], (size_t)len * sizeof(float));
+        if (!p) return orc_fail(err, ORC_E_NOMEM, "cpu backend: scratch of %lld floats", (long long)len);
+        c->scratch[t] = p;
+    }
+    c->scratch_len = len;
+    return ORC_OK;
+}
+
+/* Row `r` of t as float32: a pointer into t for F32, else converted into buf. */
+static const float *row_f32(const cpu_backend *c, const orc_tensor *t, int64_t r, float *buf) {
+    const int64_t n = t->cols;
+    switch (t->dtype) {
+    case ORC_DTYPE_F32: return (const float *)t->data + r * n;
+    case ORC_DTYPE_F16: {
+        const uint16_t *s = (const uint16_t *)t->data + r * n;
+        for (int64_t i = 0; i < n; i++) buf[i] = c->f16_table[s[i]];
+        return buf;
+    }
+    case ORC_DTYPE_BF16: {
+        const uint16_t *s = (const uint16_t *)t->data + r * n;
+        for (int64_t i = 0; i < n; i++) buf[i] = orc_bf16_to_f32(s[i]);
+        return buf;
+    }
+    }
+    return NULL;
+}
+
+static float round_to(orc_dtype d, float x) {
+    switch (d) {
+    case ORC_DTYPE_F16: return orc_f16_to_f32(orc_f32_to_f16(x));
+    case ORC_DTYPE_BF16: return orc_bf16_to_f32(orc_f32_to_bf16(x));
+    default: return x;
+    }
+}
+
+/* Dot product in eight float32 lanes x 4 accumulators, summed in a fixed order.
+ * Built twice (AVX2 and baseline); both give the same bits, AVX2 is faster. */
+typedef float v8f __attribute__((vector_size(32)));
+
+__attribute__((target_clones("avx2", "default")))
+static float dot(const float *a, const float *b, int64_t n) {
+    v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        v8f a0, a1, a2, a3, b0, b1, b2, b3;
+        memcpy(&a0, a + i, 32);
+        memcpy(&a1, a + i + 8, 32);
+        memcpy(&a2, a + i + 16, 32);
+        memcpy(&a3, a + i + 24, 32);
+        memcpy(&b0, b + i, 32);
+        memcpy(&b1, b + i + 8, 32);
+        memcpy(&b2, b + i + 16, 32);
+        memcpy(&b3, b + i + 24, 32);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
+        s2 += a2 * b2;
+        s3 += a3 * b3;
+    }
+    v8f s = (s0 + s1) + (s2 + s3);
+    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* ------------------------------------------------------------------------- memory */
+
+static orc_status cpu_alloc(orc_backend *b, orc_tensor *t, orc_dtype dtype, int64_t rows, int64_t cols,
+                            const char *what, orc_err *err) {
+    memset(t, 0, sizeof *t);
+    uint64_t n, bytes;
+    if (rows < 0 || cols < 0 || orc_mul_overflow_u64((uint64_t)rows, (uint64_t)cols, &n) ||
+        orc_mul_overflow_u64(n, (uint64_t)orc_dtype_size(dtype), &bytes) || bytes > ((uint64_t)1 << 46))
+        return orc_fail(err, ORC_E_NOMEM, "cannot allocate %s: %lld x %lld %s is too large", what, (long long)rows,
+                        (long long)cols, orc_dtype_name(dtype));
+    uint64_t padded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, padded ? padded : 64);
+    if (!p)
+        return orc_fail(err, ORC_E_NOMEM, "out of host memory allocating %s (%llu bytes)", what,
+                        (unsigned long long)bytes);
+    t->data = p;
+    t->dtype = dtype;
+    t->rows = rows;
+    t->cols = cols;
+    t->nbytes = bytes;
+    cpu(b)->allocated += bytes;
+    return ORC_OK;
+}
+
+static void cpu_free(orc_backend *b, orc_tensor *t) {
+    if (!t || !t->data || !t->nbytes) return;
+    cpu(b)->allocated -= t->nbytes;
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+static uint64_t cpu_allocated(const orc_backend *b) { return ((const cpu_backend *)b)->allocated; }
+
+typedef struct upload_job {
+    orc_tensor *dst;
+    int32_t type;
+    const uint8_t *src;
+    uint64_t row_bytes;
+    int64_t rows_per_task;
+    orc_status st;
+    orc_err err;
+} upload_job;
+
+static void upload_task(void *ctx, int64_t task, int thread) {
+    upload_job *j = ctx;
+    int64_t r0 = task * j->rows_per_task;
+    int64_t r1 = r0 + j->rows_per_task < j->dst->rows ? r0 + j->rows_per_task : j->dst->rows;
+    int64_t n = (r1 - r0) * j->dst->cols;
+    uint8_t *dst = (uint8_t *)j->dst->data + (uint64_t)r0 * (uint64_t)j->dst->cols * (uint64_t)orc_dtype_size(j->dst->dtype);
+    orc_err e = {0};
+    orc_status st = orc_dequantize(j->type, j->src + (uint64_t)r0 * j->row_bytes, (uint64_t)(r1 - r0) * j->row_bytes,
+                                   n, j->dst->dtype, dst, &e);
+    if (st != ORC_OK && j->st == ORC_OK) { /* first failure wins; benign race on a status */
+        j->st = st;
+        j->err = e;
+    }
+}
+
+static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t type, const void *src, uint64_t src_bytes,
+                                    bool raw_as_f16, orc_err *err) {
+    cpu_backend *c = cpu(b);
+    if (raw_as_f16) {
+        /* The fault under test: stored bytes read as float16, cycling when too few. */
+        const uint8_t *s = src;
+        int64_t n = dst->rows * dst->cols;
+        uint64_t n_half = src_bytes / 2;
+        if (n_half == 0) return orc_fail(err, ORC_E_INVALID, "raw_as_f16: empty tensor");
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * ((uint64_t)i % n_half), 2);
+            float v = c->f16_table[h];
+            switch (dst->dtype) {
+            case ORC_DTYPE_F32: ((float *)dst->data)[i] = v; break;
+            case ORC_DTYPE_F16: ((uint16_t *)dst->data)[i] = h; break;
+            case ORC_DTYPE_BF16: ((uint16_t *)dst->data)[i] = orc_f32_to_bf16(v); break;
+            }
+        }
+        return ORC_OK;
+    }
+    uint64_t row_bytes;
+    orc_status st = orc_type_nbytes(type, dst->cols, &row_bytes, err);
+    if (st != ORC_OK) return st;
+    if (row_bytes * (uint64_t)dst->rows != src_bytes)
+        return orc_fail(err, ORC_E_INVALID, "upload: %llu bytes for a %lld x %lld tensor", (unsigned long long)src_bytes,
+                        (long long)dst->rows, (long long)dst->cols);
+    upload_job j = {.dst = dst, .type = type, .src = src, .row_bytes = row_bytes};
+    int64_t target = (dst->rows * dst->cols) / (1 << 18) + 1; /* ~256K elements per task */
+    j.rows_per_task = (dst->rows + target - 1) / target;
+    orc_pool_run(c->pool, (dst->rows + j.rows_per_task - 1) / j.rows_per_task, upload_task, &j);
+    if (j.st != ORC_OK) {
+        *err = j.err;
+        return j.st;
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_download(orc_backend *b, const orc_tensor *src, int64_t row0, int64_t n, float *dst, orc_err *err) {
+    if (row0 < 0 || n < 0 || row0 + n > src->rows)
+        return orc_fail(err, ORC_E_INTERNAL, "download: rows %lld..%lld of %lld", (long long)row0, (long long)(row0 + n),
+                        (long long)src->rows);
+    for (int64_t r = 0; r < n; r++) {
+        float *out = dst + r * src->cols;
+        const float *row = row_f32(cpu(b), src, row0 + r, out);
+        if (row != out) memcpy(out, row, (size_t)src->cols * sizeof(float));
+    }
+    return ORC_OK;
+}
+
+/* ------------------------------------------------------------------------- ops */
+
+static orc_status cpu_get_rows(orc_backend *b, const orc_tensor *table, const int32_t *ids, int64_t n, float scale,
+                               orc_tensor *out, orc_err *err) {
+    for (int64_t i = 0; i < n; i++) {
+        float *o = (float *)out->data + i * out->cols;
+        const float *row = row_f32(cpu(b), table, ids[i], o);
+        for (int64_t j = 0; j < table->cols; j++) o[j] = row[j] * scale;
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_rms_norm(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
+                               float eps, orc_tensor *out, orc_err *err) {
+    if (x->cols % width) return orc_fail(err, ORC_E_INTERNAL, "rms_norm: width %lld does not divide %lld", (long long)width, (long long)x->cols);
+    const float *wt = w->data;
+    int64_t rows = n * (x->cols / width);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xi = (const float *)x->data + r * width;
+        float *o = (float *)out->data + r * width;
+        double ss = 0;
+        for (int64_t j = 0; j < width; j++) ss += (double)xi[j] * xi[j];
+        float scale = (float)(1.0 / sqrt(ss / (double)width + (double)eps));
+        for (int64_t j = 0; j < width; j++) o[j] = wt[j] * (xi[j] * scale);
+    }
+    return ORC_OK;
+}
+
+typedef struct matmul_job {
+    cpu_backend *c;
+    const float *x; /* [n][k], already rounded when asked */
+    const orc_tensor *w;
+    float *out;
+    int64_t n, k, m, rows_per_task;
+} matmul_job;
+
+static void matmul_task(void *ctx, int64_t task, int thread) {
+    matmul_job *j = ctx;
+    int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
+    if (r1 > j->m) r1 = j->m;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *wr = row_f32(j->c, j->w, r, j->c->scratch[thread]);
+        for (int64_t t = 0; t < j->n; t++) j->out[t * j->m + r] = dot(j->x + t * j->k, wr, j->k);
+    }
+}
+
+static orc_status cpu_matmul(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
+                             orc_err *err) {
+    cpu_backend *c = cpu(b);
+    const int64_t k = w->cols, m = w->rows;
+    if (x->cols != k || out->cols != m)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul: x has %lld cols, w is %lld x %lld, out has %lld cols",
+                        (long long)x->cols, (long long)m, (long long)k, (long long)out->cols);
+    orc_status st = ensure_scratch(c, k, err);
+    if (st != ORC_OK) return st;
+    const float *xs = x->data;
+    float *rounded = NULL;
+    if (c->round_inputs && w->dtype != ORC_DTYPE_F32) {
+        rounded = malloc((size_t)(n * k) * sizeof(float));
+        if (!rounded) return orc_fail(err, ORC_E_NOMEM, "matmul: rounding buffer");
+        for (int64_t i = 0; i < n * k; i++) rounded[i] = round_to(w->dtype, xs[i]);
+        xs = rounded;
+    }
+    matmul_job j = {.c = c, .x = xs, .w = w, .out = out->data, .n = n, .k = k, .m = m};
+    int64_t tasks = (int64_t)orc_pool_threads(c->pool) * 8;
+    j.rows_per_task = (m + tasks - 1) / tasks;
+    if (j.rows_per_task < 1) j.rows_per_task = 1;
+    orc_pool_run(c->pool, (m + j.rows_per_task - 1) / j.rows_per_task, matmul_task, &j);
+    free(rounded);
+    return ORC_OK;
+}
+
+static orc_status cpu_add_bias(orc_backend *b, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err) {
+    const float *bb = bias->data;
+    for (int64_t i = 0; i < n; i++) {
+        float *r = (float *)x->data + i * x->cols;
+        for (int64_t j = 0; j < x->cols; j++) r[j] += bb[j];
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_add(orc_backend *b, const orc_tensor *a, const orc_tensor *c, int64_t n, orc_tensor *out,
+                          orc_err *err) {
+    const float *pa = a->data, *pc = c->data;
+    float *po = out->data;
+    for (int64_t i = 0; i < n * a->cols; i++) po[i] = pa[i] + pc[i];
+    return ORC_OK;
+}
+
+static orc_status cpu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0,
+                           const orc_rope_params *rp, orc_err *err) {
+    const int32_t half = rp->n_rot / 2;
+    const float *ff = rp->freq_factors ? (const float *)rp->freq_factors->data : NULL;
+    double *cs = malloc((size_t)half * 3 * sizeof(double));
+    if (!cs) return orc_fail(err, ORC_E_NOMEM, "rope: table");
+    double *inv = cs + 2 * half; /* the frequencies do not depend on the position */
+    for (int32_t i = 0; i < half; i++) inv[i] = (double)orc_rope_inv_freq(rp->base, i, rp->n_rot, ff);
+    for (int64_t t = 0; t < n; t++) {
+        const double pos = (double)(pos0 + t) * rp->freq_scale;
+        for (int32_t i = 0; i < half; i++) {
+            double th = pos * inv[i];
+            cs[2 * i] = cos(th);
+            cs[2 * i + 1] = sin(th);
+        }
+        for (int32_t h = 0; h < n_heads; h++) {
+            float *v = (float *)x->data + t * x->cols + (int64_t)h * head_dim;
+            for (int32_t i = 0; i < half; i++) {
+                int32_t i0 = rp->neox ? i : 2 * i, i1 = rp->neox ? i + half : 2 * i + 1;
+                double c = cs[2 * i], s = cs[2 * i + 1];
+                double a = v[i0], bb = v[i1];
+                v[i0] = (float)(a * c - bb * s);
+                v[i1] = (float)(a * s + bb * c);
+            }
+        }
+    }
+    free(cs);
+    return ORC_OK;
+}
+
+static void store_row(orc_tensor *cache, int64_t row, const float *src) {
+    const int64_t n = cache->cols;
+    switch (cache->dtype) {
+    case ORC_DTYPE_F32: memcpy((float *)cache->data + row * n, src, (size_t)n * sizeof(float)); break;
+    case ORC_DTYPE_F16: {
+        uint16_t *d = (uint16_t *)cache->data + row * n;
+        for (int64_t i = 0; i < n; i++) d[i] = orc_f32_to_f16(src[i]);
+        break;
+    }
+    case ORC_DTYPE_BF16: {
+        uint16_t *d = (uint16_t *)cache->data + row * n;
+        for (int64_t i = 0; i < n; i++) d[i] = orc_f32_to_bf16(src[i]);
+        break;
+    }
+    }
+}
+
+static orc_status cpu_kv_store(orc_backend *b, orc_tensor *kc, orc_tensor *vc, const orc_tensor *k, const orc_tensor *v,
+                               int64_t n, int64_t pos0, orc_err *err) {
+    if (pos0 < 0 || pos0 + n > kc->rows) return orc_fail(err, ORC_E_INTERNAL, "kv_store past the cache");
+    for (int64_t i = 0; i < n; i++) {
+        store_row(kc, pos0 + i, (const float *)k->data + i * k->cols);
+        store_row(vc, pos0 + i, (const float *)v->data + i * v->cols);
+    }
+    return ORC_OK;
+}
+
+typedef struct attn_job {
+    cpu_backend *c;
+    const orc_tensor *q, *kc, *vc;
+    orc_tensor *out;
+    int64_t pos0;
+    const orc_attn_params *ap;
+    float **kv_rows; /* per thread: a K or V row converted to f32 */
+} attn_job;
+
+static void attn_task(void *ctx, int64_t task, int thread) {
+    attn_job *j = ctx;
+    const orc_attn_params *ap = j->ap;
+    const int64_t t = task / ap->n_head;
+    const int32_t h = (int32_t)(task % ap->n_head);
+    const int32_t g = h / (ap->n_head / ap->n_head_kv);
+    const int64_t p = j->pos0 + t;
+    const int64_t lo = ap->window > 0 && p - ap->window + 1 > 0 ? p - ap->window + 1 : 0;
+    float *scores = j->c->scratch[thread];
+    float *rowbuf = j->kv_rows[thread];
+    const float *q = (const float *)j->q->data + t * j->q->cols + (int64_t)h * ap->head_dim;
+    float mx = -INFINITY;
+    for (int64_t s = lo; s <= p; s++) {
+        const float *kr = row_f32(j->c, j->kc, s, rowbuf);
+        float sc = dot(q, kr + (int64_t)g * ap->head_dim, ap->head_dim) * ap->scale;
+        if (ap->softcap > 0) sc = ap->softcap * tanhf(sc / ap->softcap);
+        scores[s - lo] = sc;
+        if (sc > mx) mx = sc;
+    }
+    double sum = 0;
+    for (int64_t s = lo; s <= p; s++) {
+        float e = expf(scores[s - lo] - mx);
+        scores[s - lo] = e;
+        sum += e;
+    }
+    float *o = (float *)j->out->data + t * j->out->cols + (int64_t)h * ap->head_dim_v;
+    for (int32_t d = 0; d < ap->head_dim_v; d++) o[d] = 0.0f;
+    const float inv = (float)(1.0 / sum);
+    for (int64_t s = lo; s <= p; s++) {
+        const float *vr = row_f32(j->c, j->vc, s, rowbuf) + (int64_t)g * ap->head_dim_v;
+        const float w = scores[s - lo] * inv;
+        for (int32_t d = 0; d < ap->head_dim_v; d++) o[d] += w * vr[d];
+    }
+}
+
+static orc_status cpu_attention(orc_backend *b, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
+                                int64_t n, int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
+    cpu_backend *c = cpu(b);
+    orc_status st = ensure_scratch(c, pos0 + n, err);
+    if (st != ORC_OK) return st;
+    int nt = orc_pool_threads(c->pool);
+    float **rows = calloc((size_t)nt, sizeof *rows);
+    if (!rows) return orc_fail(err, ORC_E_NOMEM, "attention buffers");
+    for (int i = 0; i < nt; i++) {
+        rows[i] = malloc((size_t)(kc->cols > vc->cols ? kc->cols : vc->cols) * sizeof(float));
+        if (!rows[i]) {
+            st = orc_fail(err, ORC_E_NOMEM, "attention buffers");
+            goto cleanup;
+        }
+    }
+    attn_job j = {.c = c, .q = q, .kc = kc, .vc = vc, .out = out, .pos0 = pos0, .ap = ap, .kv_rows = rows};
+    orc_pool_run(c->pool, n * ap->n_head, attn_task, &j);
+cleanup:
+    for (int i = 0; i < nt; i++) free(rows[i]);
+    free(rows);
+    return st;
+}
+
+static orc_status cpu_glu(orc_backend *b, const orc_tensor *gate, const orc_tensor *up, int64_t n, orc_act act,
+                          orc_tensor *out, orc_err *err) {
+    const float *g = gate->data, *u = up->data;
+    float *o = out->data;
+    const int64_t len = n * gate->cols;
+    if (act == ORC_BACKEND_ACT_SILU) {
+        for (int64_t i = 0; i < len; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    } else {
+        const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+        for (int64_t i = 0; i < len; i++) {
+            float x = g[i];
+            o[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+        }
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_softcap(orc_backend *b, orc_tensor *x, int64_t n, float cap, orc_err *err) {
+    float *p = x->data;
+    for (int64_t i = 0; i < n * x->cols; i++) p[i] = cap * tanhf(p[i] / cap);
+    return ORC_OK;
+}
+
+static orc_status cpu_copy_rows(orc_backend *b, const orc_tensor *src, int64_t s0, orc_tensor *dst, int64_t d0, int64_t n,
+                                orc_err *err) {
+    const size_t row = (size_t)src->cols * (size_t)orc_dtype_size(src->dtype);
+    memmove((char *)dst->data + (size_t)d0 * row, (const char *)src->data + (size_t)s0 * row, (size_t)n * row);
+    return ORC_OK;
+}
+
+static orc_status cpu_argmax(orc_backend *b, const orc_tensor *x, int64_t n, int32_t *out, orc_err *err) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = (const float *)x->data + i * x->cols;
+        int64_t best = 0;
+        for (int64_t j = 1; j < x->cols; j++)
+            if (r[j] > r[best]) best = j;
+        out[i] = (int32_t)best;
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_sync(orc_backend *b, orc_err *err) { return ORC_OK; }
+
+static void cpu_destroy(orc_backend *b) {
+    if (!b) return;
+    cpu_backend *c = cpu(b);
+    if (c->scratch) {
+        for (int t = 0; t < orc_pool_threads(c->pool); t++) free(c->scratch[t]);
+        free(c->scratch);
+    }
+    orc_pool_destroy(c->pool);
+    free(c->f16_table);
+    free(c);
+}
+
+static const orc_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload_weight = cpu_upload_weight,
+    .download = cpu_download,
+    .get_rows = cpu_get_rows,
+    .rms_norm = cpu_rms_norm,
+    .matmul = cpu_matmul,
+    .add_bias = cpu_add_bias,
+    .add = cpu_add,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .glu = cpu_glu,
+    .softcap = cpu_softcap,
+    .copy_rows = cpu_copy_rows,
+    .argmax = cpu_argmax,
+    .sync = cpu_sync,
+    .allocated = cpu_allocated,
+    .trim = NULL,
+    /* no graphs: every step runs eagerly */
+};
+
+orc_status orc_backend_cpu_create(int n_threads, orc_backend **out, orc_err *err) {
+    *out = NULL;
+    cpu_backend *c = calloc(1, sizeof *c);
+    if (!c) return orc_fail(err, ORC_E_NOMEM, "allocating the cpu backend");
+    c->base.ops = &k_cpu_ops;
+    orc_status st = orc_pool_create(n_threads, &c->pool, err);
+    if (st != ORC_OK) goto fail;
+    c->f16_table = malloc(65536 * sizeof(float));
+    c->scratch = calloc((size_t)orc_pool_threads(c->pool), sizeof *c->scratch);
+    if (!c->f16_table || !c->scratch) {
+        st = orc_fail(err, ORC_E_NOMEM, "allocating the cpu backend");
+        goto fail;
+    }
+    for (uint32_t h = 0; h < 65536; h++) c->f16_table[h] = orc_f16_to_f32((uint16_t)h);
+    *out = &c->base;
+    return ORC_OK;
+fail:
+    cpu_destroy(&c->base);
+    return st;
+}
+
+void orc_backend_cpu_set_round_matmul_inputs(orc_backend *b, bool on) { cpu(b)->round_inputs = on; }

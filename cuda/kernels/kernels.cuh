@@ -1,0 +1,59 @@
+/* kernels.cuh - launchers for the CUDA backend's kernels (one .cu file per
+ * family: elementwise.cu, norm.cu, rope.cu, attention.cu, sampling.cu). Each
+ * launcher queues work on `stream` and returns the launch status; faults inside
+ * a kernel surface at the backend's next synchronizing call.
+ * Activations are float32 row-major; weights/caches are float32/float16/bfloat16
+ * as orc_dtype says. */
+#ifndef ORC_KERNELS_CUH
+#define ORC_KERNELS_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "quant/quant.h" /* orc_dtype */
+
+/* elementwise.cu */
+cudaError_t orc_launch_get_rows(const void *table, orc_dtype dt, int64_t cols, const int32_t *ids, int64_t n,
+                                float scale, float *out, cudaStream_t s);
+cudaError_t orc_launch_add_bias(float *x, const float *bias, int64_t n, int64_t cols, cudaStream_t s);
+cudaError_t orc_launch_add(const float *a, const float *b, float *out, int64_t len, cudaStream_t s);
+cudaError_t orc_launch_glu(const float *gate, const float *up, float *out, int64_t len, int act, cudaStream_t s);
+cudaError_t orc_launch_softcap(float *x, int64_t len, float cap, cudaStream_t s);
+/* float32 -> dtype (round to nearest even) and dtype -> float32 */
+cudaError_t orc_launch_convert_from_f32(const float *src, void *dst, orc_dtype dt, int64_t len, cudaStream_t s);
+cudaError_t orc_launch_convert_to_f32(const void *src, orc_dtype dt, float *dst, int64_t len, cudaStream_t s);
+/* K and V rows of n tokens into the caches at rows pos0.. (or *dpos.. when dpos is set). */
+cudaError_t orc_launch_kv_store(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
+                                int64_t vcols, int64_t n, int64_t pos0, const int64_t *dpos, cudaStream_t s);
+/* The fault under test: `n_half` stored float16 words, cycled, as `len` values of dt. */
+cudaError_t orc_launch_raw_as_f16(const uint16_t *raw, uint64_t n_half, void *dst, orc_dtype dt, int64_t len,
+                                  cudaStream_t s);
+
+/* norm.cu: rows of `width` (x viewed as [rows][width]); out may alias x. */
+cudaError_t orc_launch_rms_norm(const float *x, const float *w, float *out, int64_t rows, int64_t width, float eps,
+                                cudaStream_t s);
+
+/* Positions: kernels that depend on the token position take pos0 and an optional device
+ * pointer dpos; when dpos is set they read the position from it (a CUDA graph captured
+ * once replays every decode step, its position written to *dpos before each replay). */
+
+/* rope.cu: x [n][n_heads][head_dim] in place; inv_freq [n_rot/2] on the device. */
+cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
+                            int64_t pos0, const int64_t *dpos, float freq_scale, const float *inv_freq,
+                            int64_t row_stride, cudaStream_t s);
+
+/* attention.cu. Keys are split across n_split blocks per (query, head) when there are few
+ * queries (orc_attention_splits); the splits' partial results need
+ * orc_attention_partials_floats(...) floats of device scratch. */
+int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys, int32_t n_sm);
+int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split);
+cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
+                                 orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
+                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, const int64_t *dpos,
+                                 int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale,
+                                 float softcap, int32_t window, cudaStream_t s);
+
+/* sampling.cu: argmax of each of n rows (ties -> lowest index) into out[n] (device). */
+cudaError_t orc_launch_argmax(const float *x, int64_t n, int64_t cols, int32_t *out, cudaStream_t s);
+
+#endif /* ORC_KERNELS_CUH */
