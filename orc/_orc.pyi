@@ -1,7 +1,7 @@
 # Type stubs for orc._orc, the compiled extension (csrc/python/module.c and csrc/py_*.c).
 # Keep in step with the module: tests/test_stubs.py fails when a name is missing on either side.
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -121,34 +121,51 @@ def _sample_exp(x: npt.ArrayLike) -> np.ndarray:
     """orc_sample_exp over a float64 array (tests only)."""
 
 # -- models and sessions (csrc/python/py_model.c); orc.Model / orc.Session subclass these.
+def parse_dtype(name: str, /) -> str:
+    """The canonical dtype name ('f16' -> 'float16'); ValueError for unknown names."""
+def hook_steps() -> list[tuple[str, bool, bool]]:
+    """[(step, on_request, in_every_architecture)] of a decoder layer, in execution order."""
+def architectures() -> list[str]:
+    """The GGUF architecture names orc runs."""
+
 class Model:
-    """The native model: a GGUF file's weights dequantized onto a backend."""
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", cuda_device: int = 0,
-                 dtype: str | None = None, keep_quantized: bool = False, n_threads: int = 0,
-                 round_matmul_inputs: bool = False, fault: str | None = None,
-                 progress: Callable[[int, int], object] | None = None, profile: bool = False) -> None: ...
+    """The native model: a GGUF file's weights on a backend."""
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", dtype: str | None = None,
+                 weights: str | None = None, n_threads: int = 0, round_matmul_inputs: bool | None = None,
+                 fault: str | None = None, progress: Callable[[int, int], object] | None = None,
+                 profile: bool = False) -> None: ...
     closed: bool
     path: str
     arch: str
     device: str
     dtype: str
+    weights: str
+    round_matmul_inputs: bool
     config: dict[str, Any]
     def close(self) -> None: ...
     def tensor(self, name: str) -> np.ndarray: ...
     def memory(self) -> dict[str, int]: ...
-    def _hooks(self) -> list[tuple[str, int, int, int]]: ...
+    def _hooks(self) -> list[tuple[str, int, int, int, int, bool, bool]]: ...
     def _profile(self, reset: bool = True) -> dict[str, tuple[int, float]]: ...
+    def _gguf_file(self) -> GGUFFile: ...
+    def _load_tokenizer(self) -> Tokenizer: ...
 
 class Session:
     """The native session: a KV cache over a model."""
     def __init__(self, model: Model, n_ctx: int = 4096, n_batch: int = 512, kv_dtype: str | None = None,
-                 graphs: bool = False) -> None: ...
+                 graphs: bool = True, n_seq: int = 1) -> None: ...
     n_past: int
     n_ctx: int
+    history: list[int]
     closed: bool
     model: Model
-    def _forward(self, ids: npt.ArrayLike, logits: str = "all",
-                 capture: Iterable[int] | None = None) -> tuple[np.ndarray | None, dict[int, np.ndarray]]: ...
+    kv_dtype: str
+    graphs: bool
+    last_path: str
+    def _forward(self, ids: npt.ArrayLike, logits: str = "all", capture: Iterable[int] | None = None,
+                 patch: dict[int, Any] | None = None) -> tuple[np.ndarray | None, dict[int, np.ndarray]]: ...
+    def _forward_batch(self, seqs: Sequence[npt.ArrayLike], logits: str = "all", capture: Iterable[int] | None = None
+                       ) -> tuple[np.ndarray | None, dict[int, np.ndarray], list[int]]: ...
     def rewind(self, n: int) -> None: ...
     def reset(self) -> None: ...
     def fork(self) -> Session: ...

@@ -8,10 +8,12 @@ array has the token position on axis 0. The names, in the order a forward pass c
     output_norm
     logits
 
-HOOK_STEPS is the single definition of the per-layer steps and their order; the C layer program
-uses the same strings. Steps in OPTIONAL_STEPS exist only for some architectures (qwen3 and
+HOOK_STEPS is the per-layer steps and their order, read from the C layer program's single table
+(csrc/model/steps.h). Steps in OPTIONAL_STEPS exist only for some architectures (qwen3 and
 gemma3 normalize q and k per head before RoPE; gemma3 also normalizes the attention and FFN
-outputs before adding them to the residual stream).
+outputs before adding them to the residual stream; mixture-of-experts layers have router
+steps instead of ffn_gate/ffn_up/ffn_act). ON_REQUEST_STEPS (attn_probs: [n_head, n_q, n_k]
+attention weights; moe_experts) are computed only when captured by name.
 
 How the names map to the two references users compare against:
 
@@ -23,6 +25,7 @@ blk.i.attn_norm        attn_norm-i                            input_layernorm ou
 blk.i.q / k / v        Qcur-i / Kcur-i / Vcur-i (first one)   q_proj / k_proj / v_proj output
 blk.i.q_norm / k_norm  Qcur_normed-i / Kcur_normed-i          q_norm / k_norm output
 blk.i.q_rope / k_rope  Qcur-i / Kcur-i (after ggml_rope_ext)  apply_rotary_pos_emb output
+blk.i.attn_probs       kq_soft_max-i                          attentions (output_attentions=True)
 blk.i.attn_out         kqv_out-i                              o_proj input
 blk.i.attn_proj        attn_out-i (in some archs)             o_proj output
 blk.i.attn_post_norm   attn_post_norm-i                       post_attention_layernorm (gemma3)
@@ -52,35 +55,28 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from . import _orc
+
 __all__ = [
-    "HOOK_STEPS", "CORE_STEPS", "OPTIONAL_STEPS", "PRE_HOOKS", "POST_HOOKS",
-    "HookName", "parse_hook", "hook_sort_key", "hook_order", "hook_names", "match_hooks",
+    "HOOK_STEPS", "CORE_STEPS", "OPTIONAL_STEPS", "ON_REQUEST_STEPS", "PRE_HOOKS", "POST_HOOKS",
+    "HookName", "parse_hook", "hook_sort_key", "hook_order", "hook_names", "match_hooks", "pattern_matches",
     "llama_cpp_name", "hf_hidden_states_index",
 ]
 
-#: The steps of one decoder layer, in execution order (named `blk.<i>.<step>`).
-HOOK_STEPS: tuple[str, ...] = (
-    "attn_norm",
-    "q", "k", "v",              # after bias, before any per-head norm and RoPE
-    "q_norm", "k_norm",         # qwen3, gemma3: per-head RMS norm of q and k
-    "q_rope", "k_rope",
-    "attn_out",                 # attention output, before the output projection
-    "attn_proj",                # after the output projection (and its bias)
-    "attn_post_norm",           # gemma3: norm of attn_proj before the residual add
-    "resid_mid",                # residual stream after the attention block
-    "ffn_norm",
-    "ffn_gate", "ffn_up",
-    "ffn_act",                  # act(gate) * up
-    "ffn_out",                  # after the down projection
-    "ffn_post_norm",            # gemma3: norm of ffn_out before the residual add
-    "resid_post",               # residual stream after the layer: the next layer's input
-)
+#: The steps of one decoder layer, in execution order (named `blk.<i>.<step>`): read from the C
+#: layer program's own table (csrc/model/steps.h), so the two cannot disagree.
+_STEP_TABLE: tuple[tuple[str, bool, bool], ...] = tuple(tuple(t) for t in _orc.hook_steps())
+HOOK_STEPS: tuple[str, ...] = tuple(name for name, _, _ in _STEP_TABLE)
+
+#: Steps computed only when captured by name (they cost extra work): glob patterns such as
+#: "blk.*" do not match them unless the pattern names the step ("blk.*.attn_probs").
+ON_REQUEST_STEPS: frozenset[str] = frozenset(name for name, on_request, _ in _STEP_TABLE if on_request)
+
+#: The steps every supported architecture has (on-request steps aside).
+CORE_STEPS: tuple[str, ...] = tuple(name for name, on_request, every in _STEP_TABLE if every and not on_request)
 
 #: Steps present only in some architectures.
-OPTIONAL_STEPS: frozenset[str] = frozenset({"q_norm", "k_norm", "attn_post_norm", "ffn_post_norm"})
-
-#: The steps every supported architecture has.
-CORE_STEPS: tuple[str, ...] = tuple(s for s in HOOK_STEPS if s not in OPTIONAL_STEPS)
+OPTIONAL_STEPS: frozenset[str] = frozenset(HOOK_STEPS) - frozenset(CORE_STEPS) - ON_REQUEST_STEPS
 
 #: Hooks computed before the first layer, and after the last one.
 PRE_HOOKS: tuple[str, ...] = ("embd",)
@@ -155,14 +151,25 @@ def hook_names(n_layer: int, steps: Iterable[str] = CORE_STEPS) -> list[str]:
     return [*PRE_HOOKS, *(f"blk.{i}.{s}" for i in range(n_layer) for s in steps), *POST_HOOKS]
 
 
+def pattern_matches(name: str, pattern: str) -> bool:
+    """Does glob `pattern` select hook `name`? `*` matches across dots; an ON_REQUEST_STEPS
+    hook is selected only when the pattern's last dotted part names its step literally
+    ('blk.*.attn_probs' selects it, 'blk.*' and '*' do not)."""
+    if not fnmatch.fnmatchcase(name, pattern):
+        return False
+    h = parse_hook(name)
+    return h.step not in ON_REQUEST_STEPS or pattern.rsplit(".", 1)[-1] == h.step
+
+
 def match_hooks(names: Iterable[str], patterns: str | Iterable[str]) -> list[str]:
     """The names matching any of the glob patterns ('blk.*.attn_out', 'logits'), in execution
-    order, each once. `*` matches across dots, so 'blk.1*.q' matches blk.1.q and blk.12.q."""
+    order, each once (see pattern_matches). `*` matches across dots, so 'blk.1*.q' matches
+    blk.1.q and blk.12.q."""
     pats = [patterns] if isinstance(patterns, str) else list(patterns)
     seen = set()
     out = []
     for n in names:
-        if n not in seen and any(fnmatch.fnmatchcase(n, p) for p in pats):
+        if n not in seen and any(pattern_matches(n, p) for p in pats):
             seen.add(n)
             out.append(n)
     return hook_order(out)
@@ -171,7 +178,7 @@ def match_hooks(names: Iterable[str], patterns: str | Iterable[str]) -> list[str
 _LLAMA_CPP = {
     "attn_norm": "attn_norm", "q": "Qcur", "k": "Kcur", "v": "Vcur",
     "q_norm": "Qcur_normed", "k_norm": "Kcur_normed", "q_rope": "Qcur", "k_rope": "Kcur",
-    "attn_out": "kqv_out", "attn_proj": "attn_out", "attn_post_norm": "attn_post_norm",
+    "attn_probs": "kq_soft_max", "attn_out": "kqv_out", "attn_proj": "attn_out", "attn_post_norm": "attn_post_norm",
     "resid_mid": "ffn_inp", "ffn_norm": "ffn_norm", "ffn_gate": "ffn_gate", "ffn_up": "ffn_up",
     "ffn_act": "ffn_swiglu", "ffn_out": "ffn_out", "ffn_post_norm": "ffn_post_norm",
     "resid_post": "l_out",

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import fnmatch
 import html
 import os
 import sys
@@ -19,25 +18,6 @@ import numpy as np
 from . import _orc
 
 __all__ = ["Model", "Session", "Step"]
-
-
-def _parse_device(device: str) -> tuple[str, int]:
-    if device == "auto":
-        from ._cuda import cuda_available
-
-        return ("cuda", 0) if cuda_available() else ("cpu", 0)
-    if device == "cpu":
-        return "cpu", 0
-    if device == "cuda":
-        return "cuda", 0
-    if isinstance(device, str) and device.startswith("cuda:"):
-        try:
-            idx = int(device[5:])
-        except ValueError:
-            idx = -1
-        if idx >= 0:
-            return "cuda", idx
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
 
 
 class _ProgressBar:
@@ -72,16 +52,17 @@ class _Closing:
 class Model(_Closing, _orc.Model):
     """A GGUF model loaded onto a device.
 
-    Model(path, device="auto", dtype=None, *, keep_quantized=False, n_threads=0,
-          validate=False, progress=None)
+    Model(path, device="auto", dtype=None, *, weights=None, n_threads=0, validate=False, progress=None)
 
     device: "auto" (CUDA when usable, else the CPU reference backend), "cpu", "cuda" or "cuda:N".
-    dtype: how the dequantized weights are stored: "float32" (CPU default), "float16" (CUDA
-        default) or "bfloat16". On the CPU, float16/bfloat16 weights hold exactly the values the
-        GPU stores, and matmul inputs are rounded the same way (round_matmul_inputs), so both
-        backends can be compared like for like.
-    keep_quantized: also keep the stored quantized blocks on the device (Model.memory() counts them).
-    n_threads: CPU threads for loading and the CPU backend (0: all cores).
+    dtype: how dequantized weights are stored: "float32" (CPU default), "float16" (CUDA default)
+        or "bfloat16" (aliases f32/f16/bf16). On the CPU, float16/bfloat16 weights hold exactly the
+        values the GPU stores, and matmul inputs are rounded the same way (round_matmul_inputs), so
+        both backends can be compared like for like.
+    weights: "dequantized" (default: every matrix dequantized once at load into `dtype`, the
+        reference path) or "quantized" (matrices kept as their GGUF blocks and dequantized inside
+        the products; on the CPU a quantized product is bit for bit the float32 product).
+    n_threads: CPU threads for loading and the CPU backend (0: all cores; at most 1024).
     validate: scan every weight for NaN/Inf before loading (names the tensor and block).
     progress: True for a progress bar on stderr when it is a terminal, or a
         callable(done_bytes, total_bytes) called while the weights load.
@@ -93,38 +74,40 @@ class Model(_Closing, _orc.Model):
         test or `python -m orc diff` notices it. repr() shows it.
 
     Attributes: path, arch, config (dict: n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff,
-    n_vocab, n_ctx_train, rope_theta, rms_eps, ...), device, dtype, metadata, tensors, hook_names,
-    tokenizer, closed. Use as a context manager, or close() to free the weights at once.
+    n_vocab, n_ctx_train, rope_theta, rms_eps, ...), device, dtype, weights, metadata, tensors,
+    hook_names, tokenizer, closed. Use as a context manager, or close() to free the weights at once.
+    The file is read once: metadata, tensors and the tokenizer come from the model's own handle.
+
+    Threads: calls on one model (through any of its sessions) run one at a time; a second
+    thread waits (without holding the GIL) until the first is done. close() waits for a call
+    in progress.
 
         m = orc.Model("model.gguf", device="cpu")
         m.tensor("blk.0.attn_q.weight")          # float32 [rows, cols], as the backend holds it
         ids = m.tokenize("Hello")
     """
 
-    def __init__(self, path, device: str = "auto", dtype: str | None = None, *, keep_quantized: bool = False,
+    def __init__(self, path, device: str = "auto", dtype: str | None = None, *, weights: str | None = None,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
                  fault: str | None = None, profile: bool | None = None):
         path = os.fspath(path)
         self._fault = fault
+        self._gguf = None
+        self._tokenizer = None
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such GGUF file: {path!r}")
-        dev, idx = _parse_device(device)
-        if round_matmul_inputs is None:
-            round_matmul_inputs = dev == "cpu" and dtype in ("float16", "bfloat16")
-        from .gguf import GGUFFile
-
-        self._gguf = GGUFFile(path)
-        self._tokenizer = None
         if validate:
+            from .gguf import GGUFFile
             from .validate import validate_weights
 
-            validate_weights(self._gguf)
+            with GGUFFile(path) as g:
+                validate_weights(g)
         if progress is True:
             progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
-        super().__init__(path, device=dev, cuda_device=idx, dtype=dtype, keep_quantized=keep_quantized,
-                         n_threads=n_threads, round_matmul_inputs=bool(round_matmul_inputs), fault=fault,
-                         progress=progress,
+        super().__init__(path, device=device, dtype=dtype, weights=weights, n_threads=n_threads,
+                         round_matmul_inputs=round_matmul_inputs, fault=fault, progress=progress,
                          profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile)
+        self._gguf = self._gguf_file()
         self._hook_table = self._hooks()
 
     # -- the file
@@ -148,17 +131,22 @@ class Model(_Closing, _orc.Model):
     # -- hook points
     @property
     def hook_names(self) -> list[str]:
-        """Activation names a trace can capture, in execution order."""
-        return [h[0] for h in self._hook_table]
+        """Activation names trace(capture="*") hands back, in execution order (the on-request
+        hooks aside: see on_request_hooks)."""
+        return [h[0] for h in self._hook_table if not h[5]]
+
+    @property
+    def on_request_hooks(self) -> list[str]:
+        """Hooks that cost extra work and are captured only when named ("blk.3.attn_probs",
+        "blk.*.attn_probs"): attention weights, per-expert outputs."""
+        return [h[0] for h in self._hook_table if h[5]]
 
     # -- tokenizer
     @property
     def tokenizer(self):
         """The tokenizer stored in the file (orc.Tokenizer)."""
         if self._tokenizer is None:
-            from . import Tokenizer  # provided by orc's tokenizer module
-
-            self._tokenizer = Tokenizer(self.path)
+            self._tokenizer = self._load_tokenizer()
         return self._tokenizer
 
     def tokenize(self, text: str, add_special: bool = True, special: bool = False) -> list[int]:
@@ -224,7 +212,8 @@ class Model(_Closing, _orc.Model):
         c = self.config
         fault = f" FAULT={self._fault}" if self._fault else ""
         return (f"<orc.Model {os.path.basename(self.path)} arch={c['arch']} layers={c['n_layer']} "
-                f"embd={c['n_embd']} vocab={c['n_vocab']} device={self.device} dtype={self.dtype}{fault}>")
+                f"embd={c['n_embd']} vocab={c['n_vocab']} device={self.device} dtype={self.dtype} "
+                f"weights={self.weights}{fault}>")
 
     def _repr_html_(self):
         esc = html.escape
@@ -250,7 +239,7 @@ class Model(_Closing, _orc.Model):
                    ("stored tensors", ", ".join(f"{k}: {n}" for k, (n, _) in sorted(types.items()))),
                    ("in the file", f"{sum(b for _, b in types.values()) / 2**20:.1f} MiB of tensor data"),
                    ("on the device", f"{mem['weights'] / 2**20:.1f} MiB of weights"),
-                   ("hook points", f"{len(self._hook_table)} (Model.hook_names)")]
+                   ("hook points", f"{len(self.hook_names)} (Model.hook_names)")]
         rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td style='text-align:left'>{esc(str(v))}"
                        f"</td></tr>" for k, v in summary)
         cfg = "".join(f"<tr><td style='text-align:left'>{esc(k)}</td><td style='text-align:left'>{esc(str(v))}"
@@ -270,20 +259,25 @@ class Step:
 
 
 class Session(_Closing, _orc.Session):
-    """A KV cache over a model: forward passes, traces, sampling and generation.
+    """A KV cache over a model: forward passes, traces, patches, sampling and generation.
 
-    Session(model, n_ctx=None, n_batch=512, kv_dtype=None)
+    Session(model, n_ctx=None, n_batch=512, kv_dtype=None, graphs=True)
 
     n_ctx: capacity in tokens (default: the model's training context, at most 4096).
-    n_batch: tokens per chunk of a long forward; results do not depend on it.
+    n_batch: tokens per chunk of a long forward.
     kv_dtype: "float32" (CPU default), "float16" (CUDA default) or "bfloat16".
     graphs: on CUDA, replay one-token steps (a decode loop) as a recorded CUDA graph: the same
-        kernels with far fewer launches (decode ~1.6x faster on an H100). Experimental, off by
-        default: graph steps agree with eager steps to ~1e-4 relative, not bitwise, for a reason
-        not yet understood (docs/perf.md).
+        kernels on the same memory with one launch, bit for bit the eager step's result
+        (step inputs are device tensors; see docs/perf.md). graphs=False runs every step eagerly,
+        for comparison. Steps that capture or patch hooks always run eagerly; `last_path` says
+        how the last forward ran.
 
     The session remembers the tokens it has seen (n_past, history): each forward/trace appends
     to the KV cache; rewind(n), reset() and fork() manage it.
+
+    Threads: a session may be used from several threads; calls run one at a time (with every
+    other call on the same model), and close() waits for a call in progress. A patch callback
+    must not call back into the same model (that raises orc.OrcError).
 
         s = orc.Session(m, n_ctx=256)
         logits = s.forward(m.tokenize("Hello"))        # float32 [n, n_vocab]
@@ -292,16 +286,15 @@ class Session(_Closing, _orc.Session):
     """
 
     def __init__(self, model: Model, n_ctx: int | None = None, n_batch: int = 512, kv_dtype: str | None = None,
-                 graphs: bool = False):
+                 graphs: bool = True, **kw):
         if n_ctx is None and isinstance(model, _orc.Model) and not model.closed:
             n_ctx = min(int(model.config["n_ctx_train"]), 4096)
         super().__init__(model, n_ctx=4096 if n_ctx is None else n_ctx, n_batch=n_batch, kv_dtype=kv_dtype,
-                         graphs=graphs)
-        self._history: list[int] = []
+                         graphs=graphs, **kw)
         self._sampler = None
 
     # -- forward passes
-    def forward(self, ids, logits: str = "all"):
+    def forward(self, ids, logits: str = "all", *, patch=None):
         """Run token `ids` at positions n_past, n_past + 1, ... and append them to the KV cache.
 
         ids: a sequence of ints or a 1-D integer array, shape [n] (n >= 1), each in [0, n_vocab).
@@ -309,6 +302,7 @@ class Session(_Closing, _orc.Session):
             "all"  -> float32 ndarray [len(ids), n_vocab], row i predicts the token after ids[i]
             "last" -> float32 ndarray [n_vocab], the prediction after the last id
             "none" -> None (fill the KV cache only, e.g. for a prompt you will continue)
+        patch: replace activations before the forward continues, as Session.trace's patch.
         Returns the logits as asked; n_past grows by len(ids).
 
         Token ids out of range, an empty input, or more tokens than the n_ctx - n_past positions
@@ -318,62 +312,79 @@ class Session(_Closing, _orc.Session):
             logits = s.forward([1, 2, 3])            # [3, n_vocab]
             nxt = s.forward([4], logits="last")      # [n_vocab]
         """
-        out, _ = self._forward(ids, logits)
-        self._history.extend(int(t) for t in np.asarray(ids).reshape(-1))
+        out, _ = self._forward(ids, logits, None, self._patches(patch))
         return out
 
     def _resolve(self, capture) -> list[int]:
-        names = self.model.hook_names
+        from .hooks import pattern_matches
+
+        names = [h[0] for h in self.model._hook_table]
         if isinstance(capture, str):
             capture = [capture]
         chosen = []
         for pat in capture:
-            hits = [i for i, n in enumerate(names) if fnmatch.fnmatchcase(n, pat)]
+            hits = [i for i, n in enumerate(names) if pattern_matches(n, pat)]
             if not hits:
                 raise KeyError(f"no hook point matches {pat!r}; the model has {names[:4]}... "
-                               f"(see Model.hook_names)")
+                               f"(see Model.hook_names and Model.on_request_hooks)")
             chosen.extend(hits)
         return sorted(set(chosen))
 
-    def trace(self, ids, capture=("*",), logits: str = "all") -> dict[str, np.ndarray]:
+    def _patches(self, patch):
+        """{name or pattern: array or callable} -> {hook index: float32 array or C-side callable}."""
+        if not patch:
+            return None
+        table = self.model._hook_table
+        out = {}
+        for pat, value in patch.items():
+            for i in self._resolve(pat):
+                name, width, heads, hd = table[i][:4]
+                if callable(value):
+                    def call(hook, row0, act, fn=value, name=name, heads=heads, hd=hd):
+                        a = act.reshape(act.shape[0], heads, hd) if heads else act
+                        r = fn(a, name)
+                        return None if r is None else np.asarray(r, np.float32).reshape(act.shape)
+                    out[i] = call
+                else:
+                    a = np.ascontiguousarray(value, dtype=np.float32)
+                    out[i] = a.reshape(a.shape[0], -1) if a.ndim > 1 else a
+        return out
+
+    def trace(self, ids, capture=("*",), logits: str = "all", *, patch=None) -> dict[str, np.ndarray]:
         """Forward `ids` (appending to the KV cache, like forward) and return the activations
         whose names match the glob patterns in `capture`, as {name: float32 ndarray} with the
         token position on axis 0; per-head activations (q, k, v, ..., attn_out) are shaped
-        [n, heads, head_dim]. Logits are under "logits" when captured."""
+        [n, heads, head_dim]. Logits are under "logits" when captured.
+
+        On-request hooks are captured only when named (a pattern ending in their step):
+        "blk.i.attn_probs" gives the attention weights as [n_head, n, n_keys] (n_keys = n_past
+        after the call; 0 where masked).
+
+        patch: {name or pattern: replacement} replaces the activation at those hook points before
+        the forward continues (activation patching, ablation, steering), on CPU and GPU alike.
+        A replacement is an array of the hook's shape for these ids ([n, width] or the shape
+        trace returns), or a callable fn(activation, name) -> array or None (modify in place);
+        a callable sees the rows of one chunk of n_batch tokens at a time. Captured values are
+        the patched ones."""
         idx = self._resolve(capture)
-        _, caps = self._forward(ids, "none", idx)
-        self._history.extend(int(t) for t in np.asarray(ids).reshape(-1))
+        _, caps = self._forward(ids, "none", idx, self._patches(patch))
         table = self.model._hook_table
         out = {}
         for i in idx:
-            name, width, heads, hd = table[i]
+            name, width, heads, hd, _layer, _on_request, per_key = table[i]
             a = caps[i]
-            out[name] = a.reshape(a.shape[0], heads, hd) if heads else a
+            if per_key:
+                out[name] = a.reshape(a.shape[0], heads, -1).transpose(1, 0, 2)
+            else:
+                out[name] = a.reshape(a.shape[0], heads, hd) if heads else a
         return out
 
     # -- cache management
-    def rewind(self, n: int) -> None:
-        """Forget the last n tokens (0 <= n <= n_past)."""
-        super().rewind(n)
-        if n:
-            del self._history[-n:]
-
-    def reset(self) -> None:
-        """Forget every token: n_past becomes 0 and the history empty; the capacity stays."""
-        super().reset()
-        self._history.clear()
-
     def fork(self) -> "Session":
         """A new session with a copy of this one's KV cache, history and sampler state."""
         s = super().fork()
-        s._history = list(self._history)
         s._sampler = self._sampler.copy() if self._sampler is not None else None
         return s
-
-    @property
-    def history(self) -> list[int]:
-        """The token ids in the KV cache, oldest first."""
-        return list(self._history)
 
     # -- sampling
     def sample(self, logits, *, seed: int | None = None, **params) -> int:
@@ -392,7 +403,7 @@ class Session(_Closing, _orc.Session):
             # new parameters, same random stream
             self._sampler = Sampler(seed=old.seed, **{**old.params, **params})
             self._sampler.set_state(old.get_state())
-        return self._sampler.sample(logits, history=self._history)
+        return self._sampler.sample(logits, history=self.history)
 
     def generate(self, ids, max_tokens: int, *, stop=None, return_logits: bool = False, seed: int = 0, **params):
         """Feed `ids`, then sample up to `max_tokens` tokens, yielding a Step for each.
@@ -402,6 +413,10 @@ class Session(_Closing, _orc.Session):
         the same seed gives the same tokens on every run and platform. Ctrl-C stops promptly.
         """
         ids = [int(t) for t in np.asarray(ids).reshape(-1)]
+        if self.closed:
+            raise _orc.OrcError("the session was closed")
+        if self.model.closed:
+            raise _orc.OrcError("the model of this session was closed")
         if max_tokens < 0:
             raise ValueError(f"max_tokens must be >= 0, got {max_tokens}")
         if not ids and self.n_past == 0:
@@ -433,7 +448,7 @@ class Session(_Closing, _orc.Session):
         logits = self.forward(ids, logits="last")
         text_so_far = ""
         for _ in range(max_tokens):
-            token = sampler.sample(logits, history=self._history)
+            token = sampler.sample(logits, history=self.history)
             text = decoder.push(token) if decoder is not None else None
             step = Step(token=token, position=self.n_past, logits=logits.copy() if return_logits else None, text=text)
             yield step
@@ -461,13 +476,14 @@ class Session(_Closing, _orc.Session):
                f"<div style='width:{pct:.1f}%;height:100%;background:#48c'></div></div>")
         out = (f"<div><b>orc.Session</b> {self.n_past} / {self.n_ctx} tokens cached {bar} on "
                f"<b>{esc(str(m.device))}</b>, model <code>{esc(os.path.basename(m.path or '?'))}</code>")
-        tail = self._history[-32:]
+        history = self.history
+        tail = history[-32:]
         if tail:
             try:
                 text = esc(m.detokenize(tail))
             except Exception:  # noqa: BLE001 - a model without a usable tokenizer still runs ids
                 text = ""
-            more = "... " if len(self._history) > len(tail) else ""
+            more = "... " if len(history) > len(tail) else ""
             out += (f"<br>last tokens: <code>{more}{esc(str(tail))}</code>"
                     + (f"<br>text: <code>{'...' if more else ''}{text}</code>" if text else ""))
         return out + "</div>"

@@ -24,7 +24,8 @@ BRIEF_CORE = ["attn_norm", "q", "k", "v", "q_rope", "k_rope", "attn_out", "attn_
 def test_hook_steps_are_the_documented_execution_order():
     assert list(hooks.CORE_STEPS) == BRIEF_CORE
     s = list(hooks.HOOK_STEPS)
-    assert set(s) == set(BRIEF_CORE) | hooks.OPTIONAL_STEPS and len(s) == len(set(s))
+    assert set(s) == set(BRIEF_CORE) | hooks.OPTIONAL_STEPS | hooks.ON_REQUEST_STEPS and len(s) == len(set(s))
+    assert hooks.ON_REQUEST_STEPS == {"attn_probs", "moe_experts"}
     # optional steps sit where the architectures compute them
     assert s.index("k") < s.index("q_norm") < s.index("k_norm") < s.index("q_rope")
     assert s.index("attn_proj") < s.index("attn_post_norm") < s.index("resid_mid")

@@ -92,7 +92,8 @@ def test_16_unsupported_tensor_type(tmp_path):
     ("qwen2.attention.layer_norm_rms_epsilon", "str", "1e-6", r"layer_norm_rms_epsilon"),
     ("qwen2.attention.head_count_kv", "arr:u32", [2, 2, 2], r"head_count_kv' has 3 entries, block_count is 2"),
     ("qwen2.vocab_size", "u32", 999, r"vocab_size' is 999 but token_embd.weight has 320 rows"),
-    ("qwen2.rope.scaling.type", "str", "yarn", r"rope.scaling.type' = 'yarn' is not supported"),
+    ("qwen2.rope.scaling.type", "str", "longrope", r"rope.scaling.type' = 'longrope' is not supported"),
+    ("qwen2.rope.scaling.type", "str", "yarn", r"missing hyperparameter 'qwen2.rope.scaling.original_context_length'"),
 ])
 def test_17_bad_hyperparameters(tmp_path, key, vtype, value, match):
     with pytest.raises(orc.GGUFError, match=match):

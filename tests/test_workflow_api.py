@@ -101,7 +101,7 @@ def _help(obj) -> str:
 
 def test_help_session_forward_tells_shapes_and_logits_modes():
     text = _help(orc.Session.forward)
-    assert re.search(r"forward\(self, ids, logits: '?str'? = 'all'\)", text), text[:200]
+    assert re.search(r"forward\(self, ids, logits: '?str'? = 'all', \*, patch=None\)", text), text[:200]
     for needle in ('"all"', '"last"', '"none"', "[len(ids), n_vocab]", "[n_vocab]", "float32", "n_past",
                    "ValueError", "[0, n_vocab)"):
         assert needle in text, needle
@@ -123,7 +123,7 @@ def test_model_methods_are_documented(name):
 
 def test_help_model_names_its_parameters():
     text = _help(orc.Model)
-    for needle in ("device", "dtype", "keep_quantized", "n_threads", "validate", "progress",
+    for needle in ("device", "dtype", "weights", "quantized", "n_threads", "validate", "progress",
                    "round_matmul_inputs", "fault", "raw_as_f16"):
         assert needle in text, needle
 

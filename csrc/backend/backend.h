@@ -1,61 +1,87 @@
 /* backend.h - the interface both backends implement (backend_cpu.c, and
- * cuda/backend_cuda.cu behind gpu_backend.h).
+ * cuda/runtime/backend_cuda.cu), and the registry that creates them (registry.c).
  *
- * The decoder program lives once, in model.c, and calls these primitives; a
- * backend owns memory and arithmetic, nothing about architectures. That keeps
- * the CPU reference and the GPU path running the very same sequence of steps,
- * so a divergence between them points at one primitive.
+ * The layer program lives once, in csrc/model/program.c, and calls these primitives; a
+ * backend owns memory and arithmetic, nothing about architectures. That keeps the CPU
+ * reference and the GPU path running the very same sequence of steps, so a divergence
+ * between them points at one primitive.
  *
- * Conventions: activations are float32, row-major [rows][cols] with one row per
- * token; weights are [rows = out features][cols = in features] in the model's
- * weight dtype; all pointers in an orc_tensor live on the backend (host memory
- * for the CPU, device memory for CUDA). Every call is ordered after the previous
- * one on the same backend (a CUDA backend uses one stream).
+ * Backends hold no modes. What a step depends on (token ids, positions, the cache rows
+ * they write and read) comes in as explicit device tensors (orc_batch); launch shapes
+ * come in as explicit arguments (n_keys_max). Scratch a primitive needs lives in an
+ * orc_exec, one per session, sized when the session is created and never regrown while a
+ * step runs: so a recorded CUDA graph is only a way to launch the same kernels on the same
+ * memory, and replays compute exactly what eager steps compute.
+ *
+ * Conventions: activations are float32, row-major [rows][cols] with one row per token;
+ * weights are [rows = out features][cols = in features], in a dense dtype or as GGUF
+ * blocks (qtype >= 0); all pointers in an orc_tensor live on the backend (host memory for
+ * the CPU, device memory for CUDA). Every call is ordered after the previous one on the
+ * same backend (CUDA: one stream). A backend is used by one thread at a time (the model
+ * serialises its users).
  */
 #ifndef ORC_BACKEND_H
 #define ORC_BACKEND_H
 
-#include <math.h>     /* powf */
+#include <math.h> /* powf */
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/dtype.h"
 #include "core/orc.h"
-#include "quant/quant.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct orc_tensor {
-    void *data;       /* backend memory */
-    orc_dtype dtype;  /* F32 for activations; F32/F16/BF16 for weights and the KV cache */
+    void *data;      /* backend memory */
+    orc_dtype dtype; /* F32 activations; F32/F16/BF16 weights and KV caches; I32 inputs */
+    int32_t qtype;   /* >= 0: data holds GGUF blocks of this ggml type (rows of row_bytes); -1: dense */
     int64_t rows, cols;
-    uint64_t nbytes;  /* bytes of `data` owned by this tensor; 0 for a view */
-    void *quant;      /* the stored GGUF blocks, when the backend keeps them (CUDA keep_quantized) */
-    uint64_t quant_bytes;
-    int32_t quant_type;
+    uint64_t row_bytes; /* bytes of one row */
+    uint64_t nbytes;    /* bytes of `data` owned by this tensor; 0 for a view */
 } orc_tensor;
 
 /* Rows [row0, row0 + n) of t, sharing its memory (never freed through the view). */
 static inline orc_tensor orc_tensor_rows(const orc_tensor *t, int64_t row0, int64_t n) {
     orc_tensor v = *t;
-    v.data = (char *)t->data + (uint64_t)row0 * (uint64_t)t->cols * (uint64_t)orc_dtype_size(t->dtype);
+    v.data = (char *)t->data + (uint64_t)row0 * t->row_bytes;
     v.rows = n;
     v.nbytes = 0;
-    v.quant = NULL;
-    v.quant_bytes = 0;
     return v;
 }
 
 typedef struct orc_backend orc_backend;
+typedef struct orc_exec orc_exec;
+
+/* The tokens of one step: explicit inputs, never hidden state. */
+typedef struct orc_batch {
+    int64_t n;          /* tokens */
+    orc_tensor ids;     /* int32 [n]: token ids (range-checked on the host) */
+    orc_tensor pos;     /* int32 [n]: position of each token in its sequence */
+    orc_tensor kv_row;  /* int32 [n]: the cache row each token's K and V are written to */
+    orc_tensor kv_base; /* int32 [n]: the cache row of position 0 of each token's sequence */
+    /* Launch shapes (not data): an upper bound of pos + 1 over the tokens (the session's
+     * n_ctx in a recorded step), and the runs of consecutive positions of one sequence,
+     * tokens [run_start[r], run_start[r + 1]) for r < n_runs (host memory). */
+    int64_t n_keys_max;
+    int32_t n_runs;
+    const int32_t *run_start;
+} orc_batch;
 
 /* RoPE parameters of one layer. */
 typedef struct orc_rope_params {
-    int32_t n_rot;        /* rotated dims per head (even, <= head_dim) */
-    int32_t neox;         /* 1: pairs (i, i + n_rot/2); 0: adjacent pairs (2i, 2i+1) */
+    int32_t n_rot;                  /* rotated dims per head (even, <= head_dim) */
+    int32_t neox;                   /* 1: pairs (i, i + n_rot/2); 0: adjacent pairs (2i, 2i+1) */
     float base;
-    float freq_scale;     /* positions are multiplied by this (linear scaling) */
+    float freq_scale;               /* positions are multiplied by this (linear scaling) */
     const orc_tensor *freq_factors; /* optional [n_rot/2] f32 divisors of the frequencies */
+    /* YaRN (factor > 0): frequencies blended between interpolation and extrapolation over the
+     * correction range, cos/sin multiplied by attn_factor. */
+    float yarn_factor, yarn_beta_fast, yarn_beta_slow, yarn_attn_factor;
+    int32_t yarn_orig_ctx;
+    bool yarn_round;
 } orc_rope_params;
 
 /* Inverse frequency of rotation pair i, as HF computes it (float32: 1 / base^(2i/n_rot)),
@@ -66,18 +92,36 @@ static inline float orc_rope_inv_freq(float base, int32_t i, int32_t n_rot, cons
     return factors ? inv / factors[i] : inv;
 }
 
+/* The float32 inverse-frequency table of a layer's RoPE ([n_rot/2], YaRN applied), computed
+ * on the host once for both backends (rope.c). `factors` is the host copy of freq_factors. */
+void orc_rope_table(const orc_rope_params *rp, const float *factors, float *inv_freq);
+
 typedef struct orc_attn_params {
     int32_t n_head, n_head_kv, head_dim, head_dim_v;
-    float scale;          /* multiplies Q.K */
-    float softcap;        /* 0: off; else scores = softcap * tanh(scores / softcap) */
-    int32_t window;       /* 0: causal; else a query at p sees keys at p-window < k <= p */
+    float scale;             /* multiplies Q.K */
+    float softcap;           /* 0: off; else scores = softcap * tanh(scores / softcap) */
+    int32_t window;          /* 0: causal; else a query at p sees keys at p-window < k <= p */
+    const orc_tensor *sinks; /* optional [n_head] float32 sink logits (gpt-oss) */
 } orc_attn_params;
 
-typedef enum orc_act { ORC_BACKEND_ACT_SILU = 0, ORC_BACKEND_ACT_GELU_TANH = 1 } orc_act;
+/* Optional primitives a caller may ask about (orc_backend_supports). */
+typedef enum orc_op {
+    ORC_OP_GRAPHS = 0,   /* record_begin/record_end/graph_launch/graph_free */
+    ORC_OP_ATTN_PROBS,   /* attention can also write its probabilities */
+    ORC_OP_COUNT
+} orc_op;
+
+typedef struct orc_exec_shape {
+    int64_t max_tokens; /* rows of a step (the session's n_batch) */
+    int64_t max_cols;   /* widest activation or weight row fed to a matmul */
+    int64_t max_keys;   /* longest key range one query sees (the session's n_ctx) */
+    int32_t n_head, head_dim_v;
+} orc_exec_shape;
 
 typedef struct orc_backend_ops {
     const char *name; /* "cpu", "cuda" */
     void (*destroy)(orc_backend *b);
+    bool (*supports)(const orc_backend *b, orc_op op);
 
     /* Memory. `what` names the allocation in out-of-memory errors. */
     orc_status (*alloc)(orc_backend *b, orc_tensor *t, orc_dtype dtype, int64_t rows, int64_t cols, const char *what,
@@ -89,42 +133,17 @@ typedef struct orc_backend_ops {
      * bug orc was born from: reinterpret the stored bytes as float16 values instead. */
     orc_status (*upload_weight)(orc_backend *b, orc_tensor *dst, int32_t ggml_type, const void *src,
                                 uint64_t src_bytes, bool raw_as_f16, orc_err *err);
-    /* Rows [row0, row0+n) of `src` converted to float32 on the host. */
+    /* A matrix weight kept in its stored form: GGUF blocks (dst->qtype = ggml_type), or for
+     * F32/F16/BF16 files a dense tensor of that dtype. Allocates dst. */
+    orc_status (*upload_blocks)(orc_backend *b, orc_tensor *dst, int32_t ggml_type, int64_t rows, int64_t cols,
+                                const void *src, uint64_t src_bytes, const char *what, orc_err *err);
+    /* Rows [row0, row0+n) of `src` converted to float32 on the host (blocks dequantized). */
     orc_status (*download)(orc_backend *b, const orc_tensor *src, int64_t row0, int64_t n, float *dst, orc_err *err);
-
-    /* out[i] = table[ids[i]] * scale, ids on the host (already range-checked). */
-    orc_status (*get_rows)(orc_backend *b, const orc_tensor *table, const int32_t *ids, int64_t n, float scale,
-                           orc_tensor *out, orc_err *err);
-    /* RMSNorm over rows of `width` elements: x is viewed as [n*cols/width][width]; w is [width]. */
-    orc_status (*rms_norm)(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
-                           float eps, orc_tensor *out, orc_err *err);
-    /* out[n][w.rows] = x[n][w.cols] . w^T (float32 accumulation). */
-    orc_status (*matmul)(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
-                         orc_err *err);
-    /* x[i][j] += bias[j] */
-    orc_status (*add_bias)(orc_backend *b, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err);
-    /* out = a + c (elementwise over n rows) */
-    orc_status (*add)(orc_backend *b, const orc_tensor *a, const orc_tensor *c, int64_t n, orc_tensor *out,
-                      orc_err *err);
-    /* In place on x viewed as [n][n_heads][head_dim], token i at position pos0 + i. */
-    orc_status (*rope)(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0,
-                       const orc_rope_params *rp, orc_err *err);
-    /* Write k, v rows for positions pos0..pos0+n-1 into the layer's caches (converting to their dtype). */
-    orc_status (*kv_store)(orc_backend *b, orc_tensor *k_cache, orc_tensor *v_cache, const orc_tensor *k,
-                           const orc_tensor *v, int64_t n, int64_t pos0, orc_err *err);
-    /* Causal attention of n queries at pos0.. over cached keys 0..pos0+n-1; out [n][n_head*head_dim_v]. */
-    orc_status (*attention)(orc_backend *b, const orc_tensor *q, const orc_tensor *k_cache, const orc_tensor *v_cache,
-                            int64_t n, int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err);
-    /* out = act(gate) * up */
-    orc_status (*glu)(orc_backend *b, const orc_tensor *gate, const orc_tensor *up, int64_t n, orc_act act,
-                      orc_tensor *out, orc_err *err);
-    /* x = cap * tanh(x / cap) over n rows */
-    orc_status (*softcap)(orc_backend *b, orc_tensor *x, int64_t n, float cap, orc_err *err);
+    /* Host bytes into rows [row0, row0+n) of `dst` (its own dtype: float32 activations, int32 inputs). */
+    orc_status (*upload)(orc_backend *b, orc_tensor *dst, int64_t row0, int64_t n, const void *src, orc_err *err);
     /* Copy rows [src_row0, src_row0+n) of src to rows [dst_row0, ...) of dst (same cols and dtype). */
     orc_status (*copy_rows)(orc_backend *b, const orc_tensor *src, int64_t src_row0, orc_tensor *dst,
                             int64_t dst_row0, int64_t n, orc_err *err);
-    /* argmax of each of n rows (ties -> lowest index), result on the host. */
-    orc_status (*argmax)(orc_backend *b, const orc_tensor *x, int64_t n, int32_t *out, orc_err *err);
     /* Wait for all queued work; report any asynchronous error. */
     orc_status (*sync)(orc_backend *b, orc_err *err);
     /* Bytes currently allocated, for Model.memory(). */
@@ -133,33 +152,80 @@ typedef struct orc_backend_ops {
      * frees of remaining tensors follow). May be NULL. */
     void (*trim)(orc_backend *b);
 
-    /* Optional (NULL where unsupported): replaying one-token steps as a recorded graph.
-     * step_inputs puts the step's token ids and position where graph-mode ops read them
-     * (device memory, outside any recording). In ORC_GRAPH_SHAPED and ORC_GRAPH_RECORD modes
-     * get_rows, rope, kv_store and attention take those instead of their arguments, and
-     * attention sizes its work for the whole cache, so that one recording serves every
-     * position; RECORD queues nothing that may not be recorded (no allocation, no sync). */
-    orc_status (*step_inputs)(orc_backend *b, const int32_t *ids, int64_t n, int64_t pos0, orc_err *err);
-    void (*set_graph_mode)(orc_backend *b, int mode);
-    orc_status (*record_begin)(orc_backend *b, orc_err *err);
-    orc_status (*record_end)(orc_backend *b, void **graph, orc_err *err); /* ends recording even on error */
-    orc_status (*graph_launch)(orc_backend *b, void *graph, orc_err *err);
-    void (*graph_free)(orc_backend *b, void *graph);
-} orc_backend_ops;
+    /* Per-session scratch (one orc_exec per session; see the top of this file). */
+    orc_status (*exec_create)(orc_backend *b, const orc_exec_shape *shape, orc_exec **out, orc_err *err);
+    void (*exec_destroy)(orc_exec *e); /* NULL is fine */
 
-enum { ORC_GRAPH_OFF = 0, ORC_GRAPH_SHAPED = 1, ORC_GRAPH_RECORD = 2 };
+    /* ---- the primitives of the layer program */
+    /* out[i] = table[ids[i]] * scale */
+    orc_status (*get_rows)(orc_exec *e, const orc_tensor *table, const orc_tensor *ids, int64_t n, float scale,
+                           orc_tensor *out, orc_err *err);
+    /* RMSNorm over rows of `width` elements: x is viewed as [n*cols/width][width]; w is [width]. */
+    orc_status (*rms_norm)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
+                           float eps, orc_tensor *out, orc_err *err);
+    /* out[n][w.rows] = x[n][w.cols] . w^T (float32 accumulation). */
+    orc_status (*matmul)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
+                         orc_err *err);
+    /* x[i][j] += bias[j] */
+    orc_status (*add_bias)(orc_exec *e, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err);
+    /* out = a + c (elementwise over n rows) */
+    orc_status (*add)(orc_exec *e, const orc_tensor *a, const orc_tensor *c, int64_t n, orc_tensor *out,
+                      orc_err *err);
+    /* In place on x viewed as [n][n_heads][head_dim]; token i at position pos[i];
+     * inv_freq is the layer's [n_rot/2] table (orc_rope_table) on the backend. */
+    orc_status (*rope)(orc_exec *e, orc_tensor *x, const orc_batch *bt, int32_t n_heads, int32_t head_dim,
+                       const orc_rope_params *rp, const orc_tensor *inv_freq, orc_err *err);
+    /* Write the k, v rows of the batch's tokens into cache rows kv_row[i] (converting to the caches' dtype). */
+    orc_status (*kv_store)(orc_exec *e, orc_tensor *k_cache, orc_tensor *v_cache, const orc_tensor *k,
+                           const orc_tensor *v, const orc_batch *bt, orc_err *err);
+    /* Attention of the batch's queries: token i sees cache rows kv_base[i] + j for the allowed
+     * j <= pos[i]; out [n][n_head*head_dim_v]. probs (optional, ORC_OP_ATTN_PROBS): float32
+     * [n][n_head][n_keys_max], the softmax weights of each key (0 where masked). */
+    orc_status (*attention)(orc_exec *e, const orc_tensor *q, const orc_tensor *k_cache, const orc_tensor *v_cache,
+                            const orc_batch *bt, const orc_attn_params *ap, orc_tensor *out, orc_tensor *probs,
+                            orc_err *err);
+    /* out = act(gate) * up */
+    orc_status (*glu)(orc_exec *e, const orc_tensor *gate, const orc_tensor *up, int64_t n, int act, orc_tensor *out,
+                      orc_err *err);
+    /* x = cap * tanh(x / cap) over n rows */
+    orc_status (*softcap)(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err);
+
+    /* Optional (ORC_OP_GRAPHS): record the primitives queued between record_begin and
+     * record_end on this exec, and replay them. */
+    orc_status (*record_begin)(orc_exec *e, orc_err *err);
+    orc_status (*record_end)(orc_exec *e, void **graph, orc_err *err); /* ends recording even on error */
+    orc_status (*graph_launch)(orc_exec *e, void *graph, orc_err *err);
+    void (*graph_free)(orc_exec *e, void *graph);
+} orc_backend_ops;
 
 struct orc_backend {
     const orc_backend_ops *ops;
 };
 
-/* The CPU reference backend. n_threads <= 0: one per online CPU. */
-orc_status orc_backend_cpu_create(int n_threads, orc_backend **out, orc_err *err);
+/* Every exec starts with this header. */
+struct orc_exec {
+    orc_backend *be;
+};
 
-/* Matmul inputs are rounded to the weight dtype by backends whose matrix units need
- * equal input types (cuBLAS f16 x f16); the CPU backend does the same when this is
- * set, so that it computes what the GPU computes. */
-void orc_backend_cpu_set_round_matmul_inputs(orc_backend *b, bool on);
+/* ------------------------------------------------------------------ registry (registry.c) */
+
+typedef enum orc_backend_kind { ORC_BACKEND_CPU = 0, ORC_BACKEND_CUDA = 1 } orc_backend_kind;
+
+typedef struct orc_backend_params {
+    int device;               /* CUDA device index */
+    int n_threads;            /* CPU: <= 0 one per online CPU */
+    bool round_matmul_inputs; /* CPU: round activations to the weight dtype before matmuls, as cuBLAS does */
+} orc_backend_params;
+
+orc_status orc_backend_create(orc_backend_kind kind, const orc_backend_params *p, orc_backend **out, orc_err *err);
+const char *orc_backend_kind_name(orc_backend_kind kind); /* "cpu", "cuda" */
+/* "cpu", "cuda", "cuda:N" -> kind and device index; "auto" -> CUDA device 0 when usable, else CPU. */
+orc_status orc_backend_parse(const char *s, orc_backend_kind *kind, int *device, orc_err *err);
+bool orc_backend_supports(const orc_backend *b, orc_op op);
+
+/* The backends' constructors (registry.c calls them). */
+orc_status orc_backend_cpu_create(const orc_backend_params *p, orc_backend **out, orc_err *err);
+orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,20 +1,23 @@
 /* backend_cpu.c - the float32 reference backend.
  *
- * Simple and exact before fast: weights are dequantized once at load into the
- * model's dtype (float32, or float16/bfloat16 values rounded as the GPU stores
- * them), every sum accumulates in float32 lanes (norms and softmax sums in
- * double), and only the two loops that matter (matmul, attention) run on the
- * thread pool. Results do not depend on the thread count: every output element
- * is computed by one thread in a fixed order.
+ * Simple and exact before fast: weights are dequantized once at load into the model's
+ * dtype (float32, or float16/bfloat16 values rounded as the GPU stores them), or kept as
+ * their GGUF blocks (weights="quantized": read in place from the mapped file, each row
+ * dequantized to float32 as a matmul reaches it, so a quantized-weights product is bit for
+ * bit the float32-weights product); every sum accumulates in float32 lanes (norms and
+ * softmax sums in double), and only the loops that matter (matmul, attention, weight
+ * upload) run on the thread pool. Results do not depend on the thread count: every output
+ * element is computed by one thread in a fixed order.
  */
-#include "backend/backend.h"
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf/ggml_types.h"
+#include "backend/backend.h"
 #include "core/threadpool.h"
+#include "gguf/ggml_types.h"
+#include "model/arch.h" /* orc_act */
+#include "quant/quant.h"
 
 typedef struct cpu_backend {
     orc_backend base;
@@ -22,29 +25,36 @@ typedef struct cpu_backend {
     uint64_t allocated;
     bool round_inputs;
     float *f16_table; /* all 65536 float16 values as float32: a fast, exact conversion */
-    float **scratch;  /* one float buffer per thread */
-    int64_t scratch_len;
 } cpu_backend;
 
+/* Per-session scratch: one row buffer pair per pool thread. */
+typedef struct cpu_exec {
+    orc_exec base;
+    int n_threads;
+    int64_t row_len;  /* floats in each rows[t] / rows2[t] */
+    float **rows;     /* a weight or cache row converted to float32; attention scores */
+    float **rows2;    /* a second row (attention: K/V rows beside the scores) */
+    float *rounded;   /* matmul inputs rounded to the weight dtype: [max_tokens][max_cols] */
+    int64_t rounded_len;
+} cpu_exec;
+
 static cpu_backend *cpu(orc_backend *b) { return (cpu_backend *)b; }
+static cpu_backend *cpu_of(orc_exec *e) { return (cpu_backend *)e->be; }
 
 /* ------------------------------------------------------------------------- helpers */
 
-static orc_status ensure_scratch(cpu_backend *c, int64_t len, orc_err *err) {
-    if (len <= c->scratch_len) return ORC_OK;
-    int nt = orc_pool_threads(c->pool);
-    for (int t = 0; t < nt; t++) {
-        float *p = realloc(c->scratch[t], (size_t)len * sizeof(float));
-        if (!p) return orc_fail(err, ORC_E_NOMEM, "cpu backend: scratch of %lld floats", (long long)len);
-        c->scratch[t] = p;
-    }
-    c->scratch_len = len;
-    return ORC_OK;
-}
-
-/* Row `r` of t as float32: a pointer into t for F32, else converted into buf. */
+/* Row `r` of t as float32: a pointer into t for F32, else converted into buf
+ * (buf holds t->cols floats). Blocks are dequantized exactly as at load. */
 static const float *row_f32(const cpu_backend *c, const orc_tensor *t, int64_t r, float *buf) {
     const int64_t n = t->cols;
+    if (t->qtype >= 0) {
+        const uint8_t *src = (const uint8_t *)t->data + (uint64_t)r * t->row_bytes;
+        orc_err e;
+        /* Sizes were validated when the weight was loaded: this cannot fail. */
+        if (orc_dequantize(t->qtype, src, t->row_bytes, n, ORC_DTYPE_F32, buf, &e) != ORC_OK)
+            for (int64_t i = 0; i < n; i++) buf[i] = NAN;
+        return buf;
+    }
     switch (t->dtype) {
     case ORC_DTYPE_F32: return (const float *)t->data + r * n;
     case ORC_DTYPE_F16: {
@@ -57,8 +67,10 @@ static const float *row_f32(const cpu_backend *c, const orc_tensor *t, int64_t r
         for (int64_t i = 0; i < n; i++) buf[i] = orc_bf16_to_f32(s[i]);
         return buf;
     }
+    case ORC_DTYPE_I32: break;
     }
-    return NULL;
+    for (int64_t i = 0; i < n; i++) buf[i] = NAN;
+    return buf;
 }
 
 static float round_to(orc_dtype d, float x) {
@@ -68,6 +80,8 @@ static float round_to(orc_dtype d, float x) {
     default: return x;
     }
 }
+
+static const int32_t *i32(const orc_tensor *t) { return (const int32_t *)t->data; }
 
 /* Dot product in eight float32 lanes x 4 accumulators, summed in a fixed order.
  * Built twice (AVX2 and baseline); both give the same bits, AVX2 is faster. */
@@ -115,17 +129,21 @@ static orc_status cpu_alloc(orc_backend *b, orc_tensor *t, orc_dtype dtype, int6
                         (unsigned long long)bytes);
     t->data = p;
     t->dtype = dtype;
+    t->qtype = -1;
     t->rows = rows;
     t->cols = cols;
+    t->row_bytes = (uint64_t)cols * (uint64_t)orc_dtype_size(dtype);
     t->nbytes = bytes;
     cpu(b)->allocated += bytes;
     return ORC_OK;
 }
 
 static void cpu_free(orc_backend *b, orc_tensor *t) {
-    if (!t || !t->data || !t->nbytes) return;
-    cpu(b)->allocated -= t->nbytes;
-    free(t->data);
+    if (!t) return;
+    if (t->data && t->nbytes) {
+        cpu(b)->allocated -= t->nbytes;
+        free(t->data);
+    }
     memset(t, 0, sizeof *t);
 }
 
@@ -146,7 +164,7 @@ static void upload_task(void *ctx, int64_t task, int thread) {
     int64_t r0 = task * j->rows_per_task;
     int64_t r1 = r0 + j->rows_per_task < j->dst->rows ? r0 + j->rows_per_task : j->dst->rows;
     int64_t n = (r1 - r0) * j->dst->cols;
-    uint8_t *dst = (uint8_t *)j->dst->data + (uint64_t)r0 * (uint64_t)j->dst->cols * (uint64_t)orc_dtype_size(j->dst->dtype);
+    uint8_t *dst = (uint8_t *)j->dst->data + (uint64_t)r0 * j->dst->row_bytes;
     orc_err e = {0};
     orc_status st = orc_dequantize(j->type, j->src + (uint64_t)r0 * j->row_bytes, (uint64_t)(r1 - r0) * j->row_bytes,
                                    n, j->dst->dtype, dst, &e);
@@ -170,9 +188,9 @@ static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t typ
             memcpy(&h, s + 2 * ((uint64_t)i % n_half), 2);
             float v = c->f16_table[h];
             switch (dst->dtype) {
-            case ORC_DTYPE_F32: ((float *)dst->data)[i] = v; break;
             case ORC_DTYPE_F16: ((uint16_t *)dst->data)[i] = h; break;
             case ORC_DTYPE_BF16: ((uint16_t *)dst->data)[i] = orc_f32_to_bf16(v); break;
+            default: ((float *)dst->data)[i] = v; break;
             }
         }
         return ORC_OK;
@@ -194,6 +212,31 @@ static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t typ
     return ORC_OK;
 }
 
+/* Stored blocks are read in place from the mapped file: a view (nbytes 0, never freed),
+ * valid while the model holds the file. Dense stored types are the same bytes too. */
+static orc_status cpu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
+                                    const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
+    memset(dst, 0, sizeof *dst);
+    uint64_t row_bytes;
+    orc_status st = orc_type_nbytes(type, cols, &row_bytes, err);
+    if (st != ORC_OK) return st;
+    if (row_bytes * (uint64_t)rows != src_bytes)
+        return orc_fail(err, ORC_E_INVALID, "%s: %llu bytes for a %lld x %lld tensor", what,
+                        (unsigned long long)src_bytes, (long long)rows, (long long)cols);
+    dst->data = (void *)src;
+    dst->rows = rows;
+    dst->cols = cols;
+    dst->row_bytes = row_bytes;
+    dst->nbytes = 0;
+    switch (type) {
+    case ORC_TYPE_F32: dst->dtype = ORC_DTYPE_F32; dst->qtype = -1; break;
+    case ORC_TYPE_F16: dst->dtype = ORC_DTYPE_F16; dst->qtype = -1; break;
+    case ORC_TYPE_BF16: dst->dtype = ORC_DTYPE_BF16; dst->qtype = -1; break;
+    default: dst->dtype = ORC_DTYPE_F32; dst->qtype = type; break;
+    }
+    return ORC_OK;
+}
+
 static orc_status cpu_download(orc_backend *b, const orc_tensor *src, int64_t row0, int64_t n, float *dst, orc_err *err) {
     if (row0 < 0 || n < 0 || row0 + n > src->rows)
         return orc_fail(err, ORC_E_INTERNAL, "download: rows %lld..%lld of %lld", (long long)row0, (long long)(row0 + n),
@@ -206,21 +249,86 @@ static orc_status cpu_download(orc_backend *b, const orc_tensor *src, int64_t ro
     return ORC_OK;
 }
 
+static orc_status cpu_upload(orc_backend *b, orc_tensor *dst, int64_t row0, int64_t n, const void *src, orc_err *err) {
+    if (row0 < 0 || n < 0 || row0 + n > dst->rows || dst->qtype >= 0)
+        return orc_fail(err, ORC_E_INTERNAL, "upload: rows %lld..%lld of %lld", (long long)row0, (long long)(row0 + n),
+                        (long long)dst->rows);
+    memcpy((char *)dst->data + (uint64_t)row0 * dst->row_bytes, src, (size_t)((uint64_t)n * dst->row_bytes));
+    return ORC_OK;
+}
+
+static orc_status cpu_copy_rows(orc_backend *b, const orc_tensor *src, int64_t s0, orc_tensor *dst, int64_t d0, int64_t n,
+                                orc_err *err) {
+    memmove((char *)dst->data + (size_t)d0 * dst->row_bytes, (const char *)src->data + (size_t)s0 * src->row_bytes,
+            (size_t)n * src->row_bytes);
+    return ORC_OK;
+}
+
+static orc_status cpu_sync(orc_backend *b, orc_err *err) { return ORC_OK; }
+
+/* ------------------------------------------------------------------------- exec */
+
+static void cpu_exec_destroy(orc_exec *e) {
+    if (!e) return;
+    cpu_exec *x = (cpu_exec *)e;
+    for (int t = 0; t < x->n_threads; t++) {
+        if (x->rows) free(x->rows[t]);
+        if (x->rows2) free(x->rows2[t]);
+    }
+    free(x->rows);
+    free(x->rows2);
+    free(x->rounded);
+    free(x);
+}
+
+static orc_status cpu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_exec **out, orc_err *err) {
+    cpu_backend *c = cpu(b);
+    *out = NULL;
+    cpu_exec *x = calloc(1, sizeof *x);
+    if (!x) return orc_fail(err, ORC_E_NOMEM, "allocating session scratch");
+    x->base.be = b;
+    x->n_threads = orc_pool_threads(c->pool);
+    x->row_len = sh->max_cols > sh->max_keys ? sh->max_cols : sh->max_keys;
+    x->rows = calloc((size_t)x->n_threads, sizeof *x->rows);
+    x->rows2 = calloc((size_t)x->n_threads, sizeof *x->rows2);
+    bool ok = x->rows && x->rows2;
+    for (int t = 0; ok && t < x->n_threads; t++) {
+        x->rows[t] = malloc((size_t)x->row_len * sizeof(float));
+        x->rows2[t] = malloc((size_t)x->row_len * sizeof(float));
+        ok = x->rows[t] && x->rows2[t];
+    }
+    if (ok && c->round_inputs) {
+        x->rounded_len = sh->max_tokens * sh->max_cols;
+        x->rounded = malloc((size_t)x->rounded_len * sizeof(float));
+        ok = x->rounded != NULL;
+    }
+    if (!ok) {
+        cpu_exec_destroy(&x->base);
+        return orc_fail(err, ORC_E_NOMEM, "allocating session scratch (%d threads x %lld floats)", orc_pool_threads(c->pool),
+                        (long long)x->row_len);
+    }
+    *out = &x->base;
+    return ORC_OK;
+}
+
 /* ------------------------------------------------------------------------- ops */
 
-static orc_status cpu_get_rows(orc_backend *b, const orc_tensor *table, const int32_t *ids, int64_t n, float scale,
+static orc_status cpu_get_rows(orc_exec *e, const orc_tensor *table, const orc_tensor *ids, int64_t n, float scale,
                                orc_tensor *out, orc_err *err) {
+    const int32_t *id = i32(ids);
     for (int64_t i = 0; i < n; i++) {
         float *o = (float *)out->data + i * out->cols;
-        const float *row = row_f32(cpu(b), table, ids[i], o);
+        const float *row = row_f32(cpu_of(e), table, id[i], o);
         for (int64_t j = 0; j < table->cols; j++) o[j] = row[j] * scale;
     }
     return ORC_OK;
 }
 
-static orc_status cpu_rms_norm(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
+static orc_status cpu_rms_norm(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
                                float eps, orc_tensor *out, orc_err *err) {
-    if (x->cols % width) return orc_fail(err, ORC_E_INTERNAL, "rms_norm: width %lld does not divide %lld", (long long)width, (long long)x->cols);
+    if (x->cols % width)
+        return orc_fail(err, ORC_E_INTERNAL, "rms_norm: width %lld does not divide %lld", (long long)width,
+                        (long long)x->cols);
     const float *wt = w->data;
     int64_t rows = n * (x->cols / width);
     for (int64_t r = 0; r < rows; r++) {
@@ -235,8 +343,8 @@ static orc_status cpu_rms_norm(orc_backend *b, const orc_tensor *x, const orc_te
 }
 
 typedef struct matmul_job {
-    cpu_backend *c;
-    const float *x; /* [n][k], already rounded when asked */
+    cpu_exec *x;
+    const float *in; /* [n][k], already rounded when asked */
     const orc_tensor *w;
     float *out;
     int64_t n, k, m, rows_per_task;
@@ -246,39 +354,38 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     matmul_job *j = ctx;
     int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     if (r1 > j->m) r1 = j->m;
+    const cpu_backend *c = cpu_of(&j->x->base);
     for (int64_t r = r0; r < r1; r++) {
-        const float *wr = row_f32(j->c, j->w, r, j->c->scratch[thread]);
-        for (int64_t t = 0; t < j->n; t++) j->out[t * j->m + r] = dot(j->x + t * j->k, wr, j->k);
+        const float *wr = row_f32(c, j->w, r, j->x->rows[thread]);
+        for (int64_t t = 0; t < j->n; t++) j->out[t * j->m + r] = dot(j->in + t * j->k, wr, j->k);
     }
 }
 
-static orc_status cpu_matmul(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
+static orc_status cpu_matmul(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
                              orc_err *err) {
-    cpu_backend *c = cpu(b);
+    cpu_exec *xe = (cpu_exec *)e;
+    cpu_backend *c = cpu_of(e);
     const int64_t k = w->cols, m = w->rows;
-    if (x->cols != k || out->cols != m)
+    if (x->cols != k || out->cols != m || k > xe->row_len)
         return orc_fail(err, ORC_E_INTERNAL, "matmul: x has %lld cols, w is %lld x %lld, out has %lld cols",
                         (long long)x->cols, (long long)m, (long long)k, (long long)out->cols);
-    orc_status st = ensure_scratch(c, k, err);
-    if (st != ORC_OK) return st;
     const float *xs = x->data;
-    float *rounded = NULL;
-    if (c->round_inputs && w->dtype != ORC_DTYPE_F32) {
-        rounded = malloc((size_t)(n * k) * sizeof(float));
-        if (!rounded) return orc_fail(err, ORC_E_NOMEM, "matmul: rounding buffer");
-        for (int64_t i = 0; i < n * k; i++) rounded[i] = round_to(w->dtype, xs[i]);
-        xs = rounded;
+    /* float16/bfloat16 weights: round the inputs as cuBLAS does (like for like with the GPU).
+     * Quantized weights are dequantized to float32 rows: the inputs stay float32. */
+    if (c->round_inputs && w->qtype < 0 && w->dtype != ORC_DTYPE_F32) {
+        if (n * k > xe->rounded_len) return orc_fail(err, ORC_E_INTERNAL, "matmul: rounding buffer too small");
+        for (int64_t i = 0; i < n * k; i++) xe->rounded[i] = round_to(w->dtype, xs[i]);
+        xs = xe->rounded;
     }
-    matmul_job j = {.c = c, .x = xs, .w = w, .out = out->data, .n = n, .k = k, .m = m};
-    int64_t tasks = (int64_t)orc_pool_threads(c->pool) * 8;
+    matmul_job j = {.x = xe, .in = xs, .w = w, .out = out->data, .n = n, .k = k, .m = m};
+    int64_t tasks = (int64_t)xe->n_threads * 8;
     j.rows_per_task = (m + tasks - 1) / tasks;
     if (j.rows_per_task < 1) j.rows_per_task = 1;
     orc_pool_run(c->pool, (m + j.rows_per_task - 1) / j.rows_per_task, matmul_task, &j);
-    free(rounded);
     return ORC_OK;
 }
 
-static orc_status cpu_add_bias(orc_backend *b, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err) {
+static orc_status cpu_add_bias(orc_exec *e, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err) {
     const float *bb = bias->data;
     for (int64_t i = 0; i < n; i++) {
         float *r = (float *)x->data + i * x->cols;
@@ -287,7 +394,7 @@ static orc_status cpu_add_bias(orc_backend *b, orc_tensor *x, const orc_tensor *
     return ORC_OK;
 }
 
-static orc_status cpu_add(orc_backend *b, const orc_tensor *a, const orc_tensor *c, int64_t n, orc_tensor *out,
+static orc_status cpu_add(orc_exec *e, const orc_tensor *a, const orc_tensor *c, int64_t n, orc_tensor *out,
                           orc_err *err) {
     const float *pa = a->data, *pc = c->data;
     float *po = out->data;
@@ -295,20 +402,20 @@ static orc_status cpu_add(orc_backend *b, const orc_tensor *a, const orc_tensor 
     return ORC_OK;
 }
 
-static orc_status cpu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0,
-                           const orc_rope_params *rp, orc_err *err) {
+static orc_status cpu_rope(orc_exec *e, orc_tensor *x, const orc_batch *bt, int32_t n_heads, int32_t head_dim,
+                           const orc_rope_params *rp, const orc_tensor *inv_freq, orc_err *err) {
     const int32_t half = rp->n_rot / 2;
-    const float *ff = rp->freq_factors ? (const float *)rp->freq_factors->data : NULL;
-    double *cs = malloc((size_t)half * 3 * sizeof(double));
+    const float *inv = inv_freq->data;
+    const int32_t *pos = i32(&bt->pos);
+    const double ms = rp->yarn_attn_factor > 0 ? (double)rp->yarn_attn_factor : 1.0;
+    double *cs = malloc((size_t)half * 2 * sizeof(double));
     if (!cs) return orc_fail(err, ORC_E_NOMEM, "rope: table");
-    double *inv = cs + 2 * half; /* the frequencies do not depend on the position */
-    for (int32_t i = 0; i < half; i++) inv[i] = (double)orc_rope_inv_freq(rp->base, i, rp->n_rot, ff);
-    for (int64_t t = 0; t < n; t++) {
-        const double pos = (double)(pos0 + t) * rp->freq_scale;
+    for (int64_t t = 0; t < bt->n; t++) {
+        const double p = (double)pos[t] * rp->freq_scale;
         for (int32_t i = 0; i < half; i++) {
-            double th = pos * inv[i];
-            cs[2 * i] = cos(th);
-            cs[2 * i + 1] = sin(th);
+            double th = p * (double)inv[i];
+            cs[2 * i] = cos(th) * ms;
+            cs[2 * i + 1] = sin(th) * ms;
         }
         for (int32_t h = 0; h < n_heads; h++) {
             float *v = (float *)x->data + t * x->cols + (int64_t)h * head_dim;
@@ -328,7 +435,6 @@ static orc_status cpu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_h
 static void store_row(orc_tensor *cache, int64_t row, const float *src) {
     const int64_t n = cache->cols;
     switch (cache->dtype) {
-    case ORC_DTYPE_F32: memcpy((float *)cache->data + row * n, src, (size_t)n * sizeof(float)); break;
     case ORC_DTYPE_F16: {
         uint16_t *d = (uint16_t *)cache->data + row * n;
         for (int64_t i = 0; i < n; i++) d[i] = orc_f32_to_f16(src[i]);
@@ -339,48 +445,54 @@ static void store_row(orc_tensor *cache, int64_t row, const float *src) {
         for (int64_t i = 0; i < n; i++) d[i] = orc_f32_to_bf16(src[i]);
         break;
     }
+    default: memcpy((float *)cache->data + row * n, src, (size_t)n * sizeof(float)); break;
     }
 }
 
-static orc_status cpu_kv_store(orc_backend *b, orc_tensor *kc, orc_tensor *vc, const orc_tensor *k, const orc_tensor *v,
-                               int64_t n, int64_t pos0, orc_err *err) {
-    if (pos0 < 0 || pos0 + n > kc->rows) return orc_fail(err, ORC_E_INTERNAL, "kv_store past the cache");
-    for (int64_t i = 0; i < n; i++) {
-        store_row(kc, pos0 + i, (const float *)k->data + i * k->cols);
-        store_row(vc, pos0 + i, (const float *)v->data + i * v->cols);
+static orc_status cpu_kv_store(orc_exec *e, orc_tensor *kc, orc_tensor *vc, const orc_tensor *k, const orc_tensor *v,
+                               const orc_batch *bt, orc_err *err) {
+    const int32_t *row = i32(&bt->kv_row);
+    for (int64_t i = 0; i < bt->n; i++) {
+        if (row[i] < 0 || row[i] >= kc->rows) return orc_fail(err, ORC_E_INTERNAL, "kv_store past the cache");
+        store_row(kc, row[i], (const float *)k->data + i * k->cols);
+        store_row(vc, row[i], (const float *)v->data + i * v->cols);
     }
     return ORC_OK;
 }
 
 typedef struct attn_job {
-    cpu_backend *c;
+    cpu_exec *x;
     const orc_tensor *q, *kc, *vc;
-    orc_tensor *out;
-    int64_t pos0;
+    const orc_batch *bt;
+    orc_tensor *out, *probs;
     const orc_attn_params *ap;
-    float **kv_rows; /* per thread: a K or V row converted to f32 */
+    const float *sinks;
 } attn_job;
 
 static void attn_task(void *ctx, int64_t task, int thread) {
     attn_job *j = ctx;
     const orc_attn_params *ap = j->ap;
+    const cpu_backend *c = cpu_of(&j->x->base);
     const int64_t t = task / ap->n_head;
     const int32_t h = (int32_t)(task % ap->n_head);
     const int32_t g = h / (ap->n_head / ap->n_head_kv);
-    const int64_t p = j->pos0 + t;
+    const int64_t p = i32(&j->bt->pos)[t], base = i32(&j->bt->kv_base)[t];
     const int64_t lo = ap->window > 0 && p - ap->window + 1 > 0 ? p - ap->window + 1 : 0;
-    float *scores = j->c->scratch[thread];
-    float *rowbuf = j->kv_rows[thread];
+    float *scores = j->x->rows[thread];
+    float *rowbuf = j->x->rows2[thread];
     const float *q = (const float *)j->q->data + t * j->q->cols + (int64_t)h * ap->head_dim;
     float mx = -INFINITY;
     for (int64_t s = lo; s <= p; s++) {
-        const float *kr = row_f32(j->c, j->kc, s, rowbuf);
+        const float *kr = row_f32(c, j->kc, base + s, rowbuf);
         float sc = dot(q, kr + (int64_t)g * ap->head_dim, ap->head_dim) * ap->scale;
         if (ap->softcap > 0) sc = ap->softcap * tanhf(sc / ap->softcap);
         scores[s - lo] = sc;
         if (sc > mx) mx = sc;
     }
-    double sum = 0;
+    /* A sink logit joins the softmax's denominator and is dropped after it. */
+    const float sink = j->sinks ? j->sinks[h] : -INFINITY;
+    if (sink > mx) mx = sink;
+    double sum = j->sinks ? (double)expf(sink - mx) : 0.0;
     for (int64_t s = lo; s <= p; s++) {
         float e = expf(scores[s - lo] - mx);
         scores[s - lo] = e;
@@ -390,85 +502,70 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     for (int32_t d = 0; d < ap->head_dim_v; d++) o[d] = 0.0f;
     const float inv = (float)(1.0 / sum);
     for (int64_t s = lo; s <= p; s++) {
-        const float *vr = row_f32(j->c, j->vc, s, rowbuf) + (int64_t)g * ap->head_dim_v;
+        const float *vr = row_f32(c, j->vc, base + s, rowbuf) + (int64_t)g * ap->head_dim_v;
         const float w = scores[s - lo] * inv;
         for (int32_t d = 0; d < ap->head_dim_v; d++) o[d] += w * vr[d];
     }
-}
-
-static orc_status cpu_attention(orc_backend *b, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
-                                int64_t n, int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
-    cpu_backend *c = cpu(b);
-    orc_status st = ensure_scratch(c, pos0 + n, err);
-    if (st != ORC_OK) return st;
-    int nt = orc_pool_threads(c->pool);
-    float **rows = calloc((size_t)nt, sizeof *rows);
-    if (!rows) return orc_fail(err, ORC_E_NOMEM, "attention buffers");
-    for (int i = 0; i < nt; i++) {
-        rows[i] = malloc((size_t)(kc->cols > vc->cols ? kc->cols : vc->cols) * sizeof(float));
-        if (!rows[i]) {
-            st = orc_fail(err, ORC_E_NOMEM, "attention buffers");
-            goto cleanup;
-        }
+    if (j->probs) {
+        const int64_t keys = j->probs->cols / ap->n_head;
+        float *pr = (float *)j->probs->data + t * j->probs->cols + (int64_t)h * keys;
+        for (int64_t s = 0; s < keys; s++) pr[s] = s >= lo && s <= p ? scores[s - lo] * inv : 0.0f;
     }
-    attn_job j = {.c = c, .q = q, .kc = kc, .vc = vc, .out = out, .pos0 = pos0, .ap = ap, .kv_rows = rows};
-    orc_pool_run(c->pool, n * ap->n_head, attn_task, &j);
-cleanup:
-    for (int i = 0; i < nt; i++) free(rows[i]);
-    free(rows);
-    return st;
 }
 
-static orc_status cpu_glu(orc_backend *b, const orc_tensor *gate, const orc_tensor *up, int64_t n, orc_act act,
+static orc_status cpu_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
+                                const orc_batch *bt, const orc_attn_params *ap, orc_tensor *out, orc_tensor *probs,
+                                orc_err *err) {
+    cpu_exec *x = (cpu_exec *)e;
+    if (bt->n_keys_max > x->row_len || kc->cols > x->row_len || vc->cols > x->row_len)
+        return orc_fail(err, ORC_E_INTERNAL, "attention: %lld keys past the session's scratch", (long long)bt->n_keys_max);
+    if (probs && probs->cols / ap->n_head < bt->n_keys_max)
+        return orc_fail(err, ORC_E_INTERNAL, "attention: probabilities buffer too narrow");
+    attn_job j = {.x = x, .q = q, .kc = kc, .vc = vc, .bt = bt, .out = out, .probs = probs, .ap = ap,
+                  .sinks = ap->sinks ? (const float *)ap->sinks->data : NULL};
+    orc_pool_run(cpu_of(e)->pool, bt->n * ap->n_head, attn_task, &j);
+    return ORC_OK;
+}
+
+static orc_status cpu_glu(orc_exec *e, const orc_tensor *gate, const orc_tensor *up, int64_t n, int act,
                           orc_tensor *out, orc_err *err) {
     const float *g = gate->data, *u = up->data;
     float *o = out->data;
     const int64_t len = n * gate->cols;
-    if (act == ORC_BACKEND_ACT_SILU) {
+    switch (act) {
+    case ORC_ACT_SILU:
         for (int64_t i = 0; i < len; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-    } else {
+        break;
+    case ORC_ACT_GELU_TANH: {
         const float k = 0.7978845608028654f; /* sqrt(2/pi) */
         for (int64_t i = 0; i < len; i++) {
             float x = g[i];
             o[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
         }
+        break;
+    }
+    case ORC_ACT_SWIGLU_OAI: /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1) */
+        for (int64_t i = 0; i < len; i++) {
+            float x = g[i] < 7.0f ? g[i] : 7.0f, y = u[i] < -7.0f ? -7.0f : (u[i] > 7.0f ? 7.0f : u[i]);
+            o[i] = x / (1.0f + expf(-1.702f * x)) * (y + 1.0f);
+        }
+        break;
+    default: return orc_fail(err, ORC_E_INTERNAL, "glu: unknown activation %d", act);
     }
     return ORC_OK;
 }
 
-static orc_status cpu_softcap(orc_backend *b, orc_tensor *x, int64_t n, float cap, orc_err *err) {
+static orc_status cpu_softcap(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err) {
     float *p = x->data;
     for (int64_t i = 0; i < n * x->cols; i++) p[i] = cap * tanhf(p[i] / cap);
     return ORC_OK;
 }
 
-static orc_status cpu_copy_rows(orc_backend *b, const orc_tensor *src, int64_t s0, orc_tensor *dst, int64_t d0, int64_t n,
-                                orc_err *err) {
-    const size_t row = (size_t)src->cols * (size_t)orc_dtype_size(src->dtype);
-    memmove((char *)dst->data + (size_t)d0 * row, (const char *)src->data + (size_t)s0 * row, (size_t)n * row);
-    return ORC_OK;
-}
-
-static orc_status cpu_argmax(orc_backend *b, const orc_tensor *x, int64_t n, int32_t *out, orc_err *err) {
-    for (int64_t i = 0; i < n; i++) {
-        const float *r = (const float *)x->data + i * x->cols;
-        int64_t best = 0;
-        for (int64_t j = 1; j < x->cols; j++)
-            if (r[j] > r[best]) best = j;
-        out[i] = (int32_t)best;
-    }
-    return ORC_OK;
-}
-
-static orc_status cpu_sync(orc_backend *b, orc_err *err) { return ORC_OK; }
+static bool cpu_supports(const orc_backend *b, orc_op op) { return op == ORC_OP_ATTN_PROBS; }
 
 static void cpu_destroy(orc_backend *b) {
     if (!b) return;
     cpu_backend *c = cpu(b);
-    if (c->scratch) {
-        for (int t = 0; t < orc_pool_threads(c->pool); t++) free(c->scratch[t]);
-        free(c->scratch);
-    }
     orc_pool_destroy(c->pool);
     free(c->f16_table);
     free(c);
@@ -477,10 +574,19 @@ static void cpu_destroy(orc_backend *b) {
 static const orc_backend_ops k_cpu_ops = {
     .name = "cpu",
     .destroy = cpu_destroy,
+    .supports = cpu_supports,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload_weight = cpu_upload_weight,
+    .upload_blocks = cpu_upload_blocks,
     .download = cpu_download,
+    .upload = cpu_upload,
+    .copy_rows = cpu_copy_rows,
+    .sync = cpu_sync,
+    .allocated = cpu_allocated,
+    .trim = NULL,
+    .exec_create = cpu_exec_create,
+    .exec_destroy = cpu_exec_destroy,
     .get_rows = cpu_get_rows,
     .rms_norm = cpu_rms_norm,
     .matmul = cpu_matmul,
@@ -491,24 +597,19 @@ static const orc_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .glu = cpu_glu,
     .softcap = cpu_softcap,
-    .copy_rows = cpu_copy_rows,
-    .argmax = cpu_argmax,
-    .sync = cpu_sync,
-    .allocated = cpu_allocated,
-    .trim = NULL,
     /* no graphs: every step runs eagerly */
 };
 
-orc_status orc_backend_cpu_create(int n_threads, orc_backend **out, orc_err *err) {
+orc_status orc_backend_cpu_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {
     *out = NULL;
     cpu_backend *c = calloc(1, sizeof *c);
     if (!c) return orc_fail(err, ORC_E_NOMEM, "allocating the cpu backend");
     c->base.ops = &k_cpu_ops;
-    orc_status st = orc_pool_create(n_threads, &c->pool, err);
+    c->round_inputs = p->round_matmul_inputs;
+    orc_status st = orc_pool_create(p->n_threads, &c->pool, err);
     if (st != ORC_OK) goto fail;
     c->f16_table = malloc(65536 * sizeof(float));
-    c->scratch = calloc((size_t)orc_pool_threads(c->pool), sizeof *c->scratch);
-    if (!c->f16_table || !c->scratch) {
+    if (!c->f16_table) {
         st = orc_fail(err, ORC_E_NOMEM, "allocating the cpu backend");
         goto fail;
     }
@@ -519,5 +620,3 @@ fail:
     cpu_destroy(&c->base);
     return st;
 }
-
-void orc_backend_cpu_set_round_matmul_inputs(orc_backend *b, bool on) { cpu(b)->round_inputs = on; }

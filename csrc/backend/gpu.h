@@ -49,10 +49,7 @@ orc_status orc_cuda_mem_info(int device, uint64_t *free_bytes, uint64_t *total_b
  * can see how a CUDA error surfaces: status, call, file and line. */
 orc_status orc_cuda_fail_on_purpose(orc_err *err);
 
-/* The CUDA backend (cuda/backend_cuda.cu) behind backend.h, on device `device`.
- * keep_quantized: also keep each weight's stored GGUF blocks on the device. */
-struct orc_backend;
-orc_status orc_backend_cuda_create(int device, bool keep_quantized, struct orc_backend **out, orc_err *err);
+/* The CUDA backend itself is created through backend.h's registry (orc_backend_create). */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /* gpu_none.c - the CUDA entry points of gpu.h for a build without CUDA: each
  * fails with ORC_E_NO_CUDA and says how to get a CUDA build. */
 #include "backend/gpu.h"
+#include "backend/backend.h" /* orc_backend_cuda_create */
 
 #include <string.h>  /* memset */
 
@@ -39,8 +40,8 @@ orc_status orc_cuda_mem_info(int device, uint64_t *free_bytes, uint64_t *total_b
 
 orc_status orc_cuda_fail_on_purpose(orc_err *err) { return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG); }
 
-orc_status orc_backend_cuda_create(int device, bool keep_quantized, struct orc_backend **out, orc_err *err) {
-    (void)device; (void)keep_quantized;
+orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {
+    (void)p;
     if (out) *out = NULL;
     return orc_fail(err, ORC_E_NO_CUDA, ORC_NO_CUDA_MSG);
 }

@@ -17,11 +17,12 @@ const char *orc_dtype_name(orc_dtype d) {
     case ORC_DTYPE_F32: return "float32";
     case ORC_DTYPE_F16: return "float16";
     case ORC_DTYPE_BF16: return "bfloat16";
+    case ORC_DTYPE_I32: return "int32";
     default: return "invalid dtype";
     }
 }
 
-int orc_dtype_size(orc_dtype d) { return d == ORC_DTYPE_F32 ? 4 : 2; }
+int orc_dtype_size(orc_dtype d) { return d == ORC_DTYPE_F16 || d == ORC_DTYPE_BF16 ? 2 : 4; }
 
 orc_status orc_dtype_parse(const char *s, const char *what, orc_dtype *out, orc_err *err) {
     for (size_t i = 0; s && i < sizeof k_names / sizeof k_names[0]; i++) {

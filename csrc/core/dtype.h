@@ -10,7 +10,9 @@
 extern "C" {
 #endif
 
-typedef enum orc_dtype { ORC_DTYPE_F32 = 0, ORC_DTYPE_F16 = 1, ORC_DTYPE_BF16 = 2 } orc_dtype;
+/* F32/F16/BF16 hold weights, caches and activations; I32 holds step inputs (token ids,
+ * positions), never parsed from a user's name. */
+typedef enum orc_dtype { ORC_DTYPE_F32 = 0, ORC_DTYPE_F16 = 1, ORC_DTYPE_BF16 = 2, ORC_DTYPE_I32 = 3 } orc_dtype;
 
 const char *orc_dtype_name(orc_dtype d); /* "float32", "float16", "bfloat16" */
 int orc_dtype_size(orc_dtype d);         /* 4 or 2 */

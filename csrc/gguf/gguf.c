@@ -25,6 +25,7 @@
 #include <fcntl.h>     /* open */
 #include <inttypes.h>  /* PRIu64 */
 #include <stdio.h>     /* snprintf */
+#include <stdatomic.h> /* atomic_int: shared handles */
 #include <stdlib.h>    /* malloc, realloc, free */
 #include <string.h>    /* memcpy, memcmp, strlen, strerror */
 #include <sys/mman.h>  /* mmap, munmap */
@@ -50,6 +51,7 @@ typedef struct name_entry {
 } name_entry;
 
 struct orc_gguf {
+    atomic_int refs; /* orc_gguf_retain / orc_gguf_close */
     const uint8_t *base;
     uint64_t size;
     void *map; /* non-NULL when this handle owns an mmap of `size` bytes */
@@ -714,6 +716,7 @@ static orc_status open_common(const uint8_t *data, uint64_t size, void *map, orc
         if (map) munmap(map, (size_t)size);
         return orc_fail(err, ORC_E_NOMEM, "out of memory opening a GGUF file");
     }
+    atomic_init(&g->refs, 1);
     g->base = data;
     g->size = size;
     g->map = map;
@@ -792,8 +795,10 @@ cleanup:
     return st;
 }
 
+void orc_gguf_retain(orc_gguf *g) { atomic_fetch_add(&g->refs, 1); }
+
 void orc_gguf_close(orc_gguf *g) {
-    if (!g) return;
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
     if (g->map) munmap(g->map, (size_t)g->size);
     free(g->kv);
     free(g->strs);

@@ -96,7 +96,10 @@ typedef struct orc_gguf orc_gguf;
 orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err);
 /* The same over a caller-owned buffer (fuzzing, tests); the buffer must outlive the handle. */
 orc_status orc_gguf_open_buffer(const void *data, size_t size, orc_gguf **out, orc_err *err);
-void orc_gguf_close(orc_gguf *g); /* NULL is fine */
+void orc_gguf_close(orc_gguf *g); /* NULL is fine; the handle is freed at the last close */
+/* One more owner: a model and the Python GGUFFile/Tokenizer over the same file share one
+ * handle (the file is parsed once); each owner calls orc_gguf_close. */
+void orc_gguf_retain(orc_gguf *g);
 
 uint32_t orc_gguf_version(const orc_gguf *g);
 uint64_t orc_gguf_file_size(const orc_gguf *g);

@@ -1,31 +1,119 @@
-/* arch.c - GGUF metadata -> orc_config, and the tensor plan of each architecture.
+/* arch.c - the registry of architectures, the common hyperparameter reads, and the tables
+ * generated from tensors.h, steps.h and ORC_CONFIG_FIELDS.
  *
- * What each architecture reads mirrors llama.cpp's llama-model.cpp (load_hparams,
- * load_tensors) and Hugging Face's modeling_{llama,qwen2,qwen3,gemma3}.py; where
- * the two differ, the comment says which one we follow and why. */
+ * What each architecture reads mirrors llama.cpp's llama-model.cpp (load_hparams) and
+ * Hugging Face's modeling_*.py; where the two differ, the architecture file says which
+ * one orc follows and why. */
 #include "model/arch.h"
 
-#include <math.h>    /* sqrtf */
-#include <stdio.h>   /* snprintf */
-#include <stdlib.h>  /* calloc, free */
-#include <string.h>  /* strcmp */
+#include <math.h>   /* sqrtf, logf, isfinite */
+#include <stddef.h> /* offsetof */
+#include <stdio.h>  /* snprintf */
+#include <string.h> /* strcmp */
 
-#include "gguf/ggml_types.h"
-#include "quant/quant.h"
+#include "model/steps.h"
+#include "model/tensors.h"
 
-static const char *const k_arch_names[ORC_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "gemma3"};
+/* ------------------------------------------------------------------ the registry */
+
+extern const orc_arch_desc orc_arch_llama, orc_arch_qwen2, orc_arch_qwen3, orc_arch_gemma3;
+
+const orc_arch_desc *const orc_archs[] = {&orc_arch_llama, &orc_arch_qwen2, &orc_arch_qwen3, &orc_arch_gemma3, NULL};
+
+const char *orc_arch_names(void) {
+    static char buf[256];
+    if (!buf[0]) { /* written once, with the same bytes by any thread that races here */
+        size_t k = 0;
+        for (int i = 0; orc_archs[i] && k < sizeof buf; i++)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? ", " : "", orc_archs[i]->name);
+    }
+    return buf;
+}
+
+bool orc_arch_uses(const orc_arch_desc *d, orc_block_kind kind, uint32_t *opts) {
+    for (int i = 0; i < d->n_blocks; i++) {
+        if (d->blocks[i].kind == kind) {
+            if (opts) *opts = d->blocks[i].opts;
+            return true;
+        }
+    }
+    if (opts) *opts = 0;
+    return false;
+}
+
+/* ------------------------------------------------------------------ generated tables */
+
+const orc_config_field orc_config_fields[] = {
+#define ORC_CF_ROW(kind, name) {#name, ORC_CF_##kind, offsetof(orc_config, name)},
+    ORC_CONFIG_FIELDS(ORC_CF_ROW)
+#undef ORC_CF_ROW
+};
+const int orc_n_config_fields = (int)(sizeof orc_config_fields / sizeof orc_config_fields[0]);
+
+const char *orc_config_enum_name(orc_cf_kind kind, int v) {
+    switch (kind) {
+    case ORC_CF_ROPE: return v == ORC_ROPE_NEOX ? "neox" : "norm";
+    case ORC_CF_ACT: return v == ORC_ACT_GELU_TANH ? "gelu_tanh" : v == ORC_ACT_SWIGLU_OAI ? "swiglu_oai" : "silu";
+    case ORC_CF_SWA: {
+        static const char *const n[] = {"none", "all", "pattern", "even"};
+        return v >= 0 && v < 4 ? n[v] : "?";
+    }
+    case ORC_CF_ROUTER: {
+        static const char *const n[] = {"none", "softmax_topk", "topk_softmax"};
+        return v >= 0 && v < 3 ? n[v] : "?";
+    }
+    default: return "?";
+    }
+}
+
+const orc_tensor_role orc_tensor_roles[ORC_T_COUNT] = {
+#define ORC_T_ROW(slot, scope, name, kind, d0, d1, d2, blocks, opt, req) \
+    {name, ORC_TS_##scope, ORC_TK_##kind, {ORC_D_##d0, ORC_D_##d1, ORC_D_##d2}, ORC_B_##blocks, ORC_OPT_##opt, req},
+    ORC_TENSORS(ORC_T_ROW)
+#undef ORC_T_ROW
+};
+
+const orc_step_desc orc_steps[ORC_S_COUNT] = {
+#define ORC_S_ROW(step, name, blocks, opt, heads, hdim, width, on_request) \
+    {name, blocks, ORC_OPT_##opt, ORC_D_##heads, ORC_D_##hdim, ORC_D_##width, on_request},
+    ORC_STEPS(ORC_S_ROW)
+#undef ORC_S_ROW
+};
+
+int64_t orc_dim_size(const orc_config *c, orc_dim d) {
+    switch (d) {
+    case ORC_D_NONE: return 0;
+    case ORC_D_EMBD: return c->n_embd;
+    case ORC_D_Q: return (int64_t)c->n_head * c->head_dim;
+    case ORC_D_K: return (int64_t)c->n_head_kv * c->head_dim;
+    case ORC_D_V: return (int64_t)c->n_head_kv * c->head_dim_v;
+    case ORC_D_O: return (int64_t)c->n_head * c->head_dim_v;
+    case ORC_D_FF: return c->n_ff;
+    case ORC_D_VOCAB: return c->n_vocab;
+    case ORC_D_HEAD: return c->head_dim;
+    case ORC_D_HEAD_V: return c->head_dim_v;
+    case ORC_D_ROT2: return c->n_rot / 2;
+    case ORC_D_NHEAD: return c->n_head;
+    case ORC_D_NHEAD_KV: return c->n_head_kv;
+    case ORC_D_EXPERT: return c->n_expert;
+    case ORC_D_EXP_USED: return c->n_expert_used;
+    case ORC_D_FF_EXP: return c->n_ff_exp;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ hyperparameter reads */
 
 #define MAX_LAYERS 1024
 #define MAX_DIM (1 << 20)
 
-/* "<arch>.<suffix>" into buf. */
 static const char *akey(char *buf, size_t n, const orc_config *c, const char *suffix) {
-    snprintf(buf, n, "%s.%s", c->arch_name, suffix);
+    snprintf(buf, n, "%s.%s", c->arch, suffix);
     return buf;
 }
 
-/* An integer hyperparameter that may also be stored per layer (an array of length
- * n_layer, as llama.cpp allows); orc needs the value to be the same on every layer. */
+/* An integer that may also be stored per layer (an array of n_layer values, as llama.cpp
+ * allows); orc needs the value to be the same on every layer. */
 static orc_status get_layer_int(const orc_gguf *g, const char *key, int32_t n_layer, bool required, int64_t dflt,
                                 int64_t *out, orc_err *err) {
     const orc_gguf_kv *kv = orc_gguf_find_kv(g, key);
@@ -52,12 +140,18 @@ static orc_status get_layer_int(const orc_gguf *g, const char *key, int32_t n_la
     return ORC_OK;
 }
 
-static orc_status get_pos_int(const orc_gguf *g, const char *key, int32_t n_layer, bool required, int64_t dflt,
-                              int64_t max, int32_t *out, orc_err *err) {
+orc_status orc_hp_int(const orc_gguf *g, const orc_config *c, const char *suffix, bool required, int64_t dflt,
+                      int64_t min, int64_t max, int32_t *out, orc_err *err) {
+    char key[128];
     int64_t v;
-    orc_status st = get_layer_int(g, key, n_layer, required, dflt, &v, err);
+    orc_status st = get_layer_int(g, akey(key, sizeof key, c, suffix), c->n_layer > 0 ? c->n_layer : 1, required,
+                                  dflt, &v, err);
     if (st != ORC_OK) return st;
-    if (v <= 0) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' is %lld: must be positive", key, (long long)v);
+    if (v < min) {
+        if (min == 1) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' is %lld: must be positive", key, (long long)v);
+        return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' is %lld: must be at least %lld", key, (long long)v,
+                        (long long)min);
+    }
     if (v > max)
         return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' is %lld: implausibly large (limit %lld)", key,
                         (long long)v, (long long)max);
@@ -65,9 +159,11 @@ static orc_status get_pos_int(const orc_gguf *g, const char *key, int32_t n_laye
     return ORC_OK;
 }
 
-static orc_status get_opt_float(const orc_gguf *g, const char *key, float dflt, float *out, orc_err *err) {
+orc_status orc_hp_float(const orc_gguf *g, const orc_config *c, const char *suffix, float dflt, float *out,
+                        orc_err *err) {
+    char key[128];
     double v;
-    if (!orc_gguf_find_kv(g, key)) {
+    if (!orc_gguf_find_kv(g, akey(key, sizeof key, c, suffix))) {
         *out = dflt;
         return ORC_OK;
     }
@@ -78,82 +174,112 @@ static orc_status get_opt_float(const orc_gguf *g, const char *key, float dflt, 
     return ORC_OK;
 }
 
+orc_status orc_hp_bool(const orc_gguf *g, const orc_config *c, const char *suffix, bool dflt, bool *out, orc_err *err) {
+    char key[128];
+    if (!orc_gguf_find_kv(g, akey(key, sizeof key, c, suffix))) {
+        *out = dflt;
+        return ORC_OK;
+    }
+    return orc_gguf_get_bool(g, key, out, err);
+}
+
+/* rope.scaling.*: none, linear (positions divided by the factor) or yarn. */
 static orc_status read_rope_scaling(const orc_gguf *g, orc_config *c, orc_err *err) {
     char key[128];
     orc_gguf_str type;
+    orc_status st;
     c->rope_freq_scale = 1.0f;
-    c->rope_freq_scale_swa = 1.0f;
     if (!orc_gguf_find_kv(g, akey(key, sizeof key, c, "rope.scaling.type"))) {
-        /* Older files: rope.scale_linear. */
-        float lin;
-        orc_status st = get_opt_float(g, akey(key, sizeof key, c, "rope.scale_linear"), 1.0f, &lin, err);
+        float lin; /* older files: rope.scale_linear */
+        st = orc_hp_float(g, c, "rope.scale_linear", 1.0f, &lin, err);
         if (st != ORC_OK) return st;
-        if (!(lin > 0)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' must be positive", key);
+        if (!(lin > 0)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s.rope.scale_linear' must be positive", c->arch);
         c->rope_freq_scale = 1.0f / lin;
         return ORC_OK;
     }
-    orc_status st = orc_gguf_get_str(g, key, &type, err);
+    st = orc_gguf_get_str(g, key, &type, err);
     if (st != ORC_OK) return st;
     if (orc_gguf_str_eq(type, "none")) return ORC_OK;
-    if (!orc_gguf_str_eq(type, "linear"))
-        return orc_fail(err, ORC_E_UNSUPPORTED, "'%s' = '%.*s' is not supported (orc supports none and linear)", key,
-                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
+    const bool linear = orc_gguf_str_eq(type, "linear"), yarn = orc_gguf_str_eq(type, "yarn");
+    if (!linear && !yarn)
+        return orc_fail(err, ORC_E_UNSUPPORTED, "'%s' = '%.*s' is not supported (orc supports none, linear and yarn)",
+                        key, (int)(type.len > 64 ? 64 : type.len), type.ptr);
     float factor;
-    st = get_opt_float(g, akey(key, sizeof key, c, "rope.scaling.factor"), 1.0f, &factor, err);
+    st = orc_hp_float(g, c, "rope.scaling.factor", 1.0f, &factor, err);
     if (st != ORC_OK) return st;
-    if (!(factor > 0)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' must be positive", key);
-    c->rope_freq_scale = 1.0f / factor;
+    if (!(factor > 0)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s.rope.scaling.factor' must be positive", c->arch);
+    if (linear) {
+        c->rope_freq_scale = 1.0f / factor;
+        return ORC_OK;
+    }
+    /* YaRN, with HF's defaults (beta_fast 32, beta_slow 1, attention factor 0.1 ln(s) + 1). */
+    c->yarn_factor = factor;
+    if ((st = orc_hp_int(g, c, "rope.scaling.original_context_length", true, 0, 1, 1 << 24, &c->yarn_orig_ctx, err)) !=
+        ORC_OK)
+        return st;
+    if ((st = orc_hp_float(g, c, "rope.scaling.yarn_beta_fast", 32.0f, &c->yarn_beta_fast, err)) != ORC_OK) return st;
+    if ((st = orc_hp_float(g, c, "rope.scaling.yarn_beta_slow", 1.0f, &c->yarn_beta_slow, err)) != ORC_OK) return st;
+    const float dflt_attn = factor > 1.0f ? 0.1f * logf(factor) + 1.0f : 1.0f;
+    if ((st = orc_hp_float(g, c, "rope.scaling.attn_factor", dflt_attn, &c->yarn_attn_factor, err)) != ORC_OK) return st;
     return ORC_OK;
 }
 
-orc_status orc_config_from_gguf(const orc_gguf *g, orc_config *c, orc_err *err) {
+orc_status orc_config_from_gguf(const orc_gguf *g, orc_config *c, const orc_arch_desc **desc_out, orc_err *err) {
     char key[128];
     orc_gguf_str name;
     orc_status st;
     memset(c, 0, sizeof *c);
+    *desc_out = NULL;
 
     st = orc_gguf_get_str(g, "general.architecture", &name, err);
     if (st == ORC_E_NOT_FOUND)
-        return orc_fail(err, ORC_E_FORMAT, "missing 'general.architecture' (orc supports llama, qwen2, qwen3, gemma3)");
+        return orc_fail(err, ORC_E_FORMAT, "missing 'general.architecture' (orc supports %s)", orc_arch_names());
     if (st != ORC_OK) return st;
-    c->arch = ORC_ARCH_COUNT;
-    for (int a = 0; a < ORC_ARCH_COUNT; a++)
-        if (orc_gguf_str_eq(name, k_arch_names[a])) c->arch = (orc_arch)a;
-    if (c->arch == ORC_ARCH_COUNT)
+    const orc_arch_desc *d = NULL;
+    for (int a = 0; orc_archs[a]; a++)
+        if (orc_gguf_str_eq(name, orc_archs[a]->name)) d = orc_archs[a];
+    if (!d)
         return orc_fail(err, ORC_E_UNSUPPORTED,
-                        "architecture '%.*s' is not supported (general.architecture); orc supports llama, qwen2, "
-                        "qwen3, gemma3",
-                        (int)(name.len > 64 ? 64 : name.len), name.ptr);
-    c->arch_name = k_arch_names[c->arch];
+                        "architecture '%.*s' is not supported (general.architecture); orc supports %s",
+                        (int)(name.len > 64 ? 64 : name.len), name.ptr, orc_arch_names());
+    c->arch = d->name;
 
-#define POS(field, suffix, req, dflt, max)                                                           \
-    do {                                                                                             \
-        st = get_pos_int(g, akey(key, sizeof key, c, suffix), c->n_layer, req, dflt, max, &c->field, err); \
-        if (st != ORC_OK) return st;                                                                 \
+#define HP_INT(field, suffix, req, dflt, min, max)                                           \
+    do {                                                                                     \
+        if ((st = orc_hp_int(g, c, suffix, req, dflt, min, max, &c->field, err)) != ORC_OK) \
+            return st;                                                                       \
     } while (0)
-
-    c->n_layer = 1; /* for per-layer array checks of block_count itself (never an array) */
-    POS(n_layer, "block_count", true, 0, MAX_LAYERS);
-    POS(n_embd, "embedding_length", true, 0, MAX_DIM);
-    POS(n_head, "attention.head_count", true, 0, 4096);
-    POS(n_head_kv, "attention.head_count_kv", false, c->n_head, 4096);
-    POS(n_ff, "feed_forward_length", true, 0, MAX_DIM);
-    POS(n_ctx_train, "context_length", true, 0, 1 << 24);
-    if (c->n_head % c->n_head_kv != 0)
-        return orc_fail(err, ORC_E_FORMAT, "%s.attention.head_count_kv (%d) does not divide head_count (%d)",
-                        c->arch_name, (int)c->n_head_kv, (int)c->n_head);
-
-    bool have_key_length = orc_gguf_find_kv(g, akey(key, sizeof key, c, "attention.key_length")) != NULL;
+    HP_INT(n_layer, "block_count", true, 0, 1, MAX_LAYERS);
+    HP_INT(n_embd, "embedding_length", true, 0, 1, MAX_DIM);
+    HP_INT(n_head, "attention.head_count", true, 0, 1, 4096);
+    /* Head size before head_count_kv: "embedding_length is not a multiple of head_count" is
+     * the complaint to make when both are wrong, not one about head_count_kv. */
+    const bool have_key_length = orc_gguf_find_kv(g, akey(key, sizeof key, c, "attention.key_length")) != NULL;
     if (!have_key_length && c->n_embd % c->n_head != 0)
         return orc_fail(err, ORC_E_FORMAT, "%s.embedding_length (%d) is not a multiple of attention.head_count (%d)",
-                        c->arch_name, (int)c->n_embd, (int)c->n_head);
-    POS(head_dim, "attention.key_length", false, c->n_embd / c->n_head, 8192);
-    POS(head_dim_v, "attention.value_length", false, c->head_dim, 8192);
-    POS(n_rot, "rope.dimension_count", false, c->head_dim, 8192);
+                        c->arch, (int)c->n_embd, (int)c->n_head);
+    HP_INT(n_head_kv, "attention.head_count_kv", false, c->n_head, 1, 4096);
+    if (c->n_head % c->n_head_kv != 0)
+        return orc_fail(err, ORC_E_FORMAT, "%s.attention.head_count_kv (%d) does not divide head_count (%d)", c->arch,
+                        (int)c->n_head_kv, (int)c->n_head);
+    const bool moe = orc_arch_uses(d, ORC_BLOCK_MOE, NULL);
+    HP_INT(n_ff, "feed_forward_length", !moe, 0, moe ? 0 : 1, MAX_DIM);
+    HP_INT(n_ctx_train, "context_length", true, 0, 1, 1 << 24);
+    HP_INT(head_dim, "attention.key_length", false, c->n_embd / c->n_head, 1, 8192);
+    HP_INT(head_dim_v, "attention.value_length", false, c->head_dim, 1, 8192);
+    HP_INT(n_rot, "rope.dimension_count", false, c->head_dim, 1, 8192);
     if (c->n_rot > c->head_dim || c->n_rot % 2)
         return orc_fail(err, ORC_E_FORMAT, "%s.rope.dimension_count (%d) must be even and at most the head size (%d)",
-                        c->arch_name, (int)c->n_rot, (int)c->head_dim);
-#undef POS
+                        c->arch, (int)c->n_rot, (int)c->head_dim);
+    if (moe) {
+        HP_INT(n_expert, "expert_count", true, 0, 1, 4096);
+        HP_INT(n_expert_used, "expert_used_count", true, 0, 1, 64);
+        HP_INT(n_ff_exp, "expert_feed_forward_length", true, 0, 1, MAX_DIM);
+        if (c->n_expert_used > c->n_expert)
+            return orc_fail(err, ORC_E_FORMAT, "%s.expert_used_count (%d) exceeds expert_count (%d)", c->arch,
+                            (int)c->n_expert_used, (int)c->n_expert);
+    }
+#undef HP_INT
 
     double eps;
     st = orc_gguf_get_float(g, akey(key, sizeof key, c, "attention.layer_norm_rms_epsilon"), &eps, err);
@@ -162,188 +288,31 @@ orc_status orc_config_from_gguf(const orc_gguf *g, orc_config *c, orc_err *err) 
     if (!(eps > 0 && eps < 1)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' = %g is out of (0, 1)", key, eps);
     c->rms_eps = (float)eps;
 
-    st = get_opt_float(g, akey(key, sizeof key, c, "rope.freq_base"), 10000.0f, &c->rope_base, err);
-    if (st != ORC_OK) return st;
-    if (!(c->rope_base > 1)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' must be > 1", key);
-    st = read_rope_scaling(g, c, err);
-    if (st != ORC_OK) return st;
-    st = get_opt_float(g, akey(key, sizeof key, c, "attn_logit_softcapping"), 0.0f, &c->attn_softcap, err);
-    if (st != ORC_OK) return st;
-    st = get_opt_float(g, akey(key, sizeof key, c, "final_logit_softcapping"), 0.0f, &c->final_softcap, err);
-    if (st != ORC_OK) return st;
+    if ((st = orc_hp_float(g, c, "rope.freq_base", 10000.0f, &c->rope_theta, err)) != ORC_OK) return st;
+    if (!(c->rope_theta > 1)) return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s.rope.freq_base' must be > 1", c->arch);
+    if ((st = read_rope_scaling(g, c, err)) != ORC_OK) return st;
+    if ((st = orc_hp_float(g, c, "attn_logit_softcapping", 0.0f, &c->attn_softcap, err)) != ORC_OK) return st;
+    if ((st = orc_hp_float(g, c, "final_logit_softcapping", 0.0f, &c->final_softcap, err)) != ORC_OK) return st;
     if (c->attn_softcap < 0 || c->final_softcap < 0)
-        return orc_fail(err, ORC_E_FORMAT, "%s: negative logit soft-capping", c->arch_name);
+        return orc_fail(err, ORC_E_FORMAT, "%s: negative logit soft-capping", c->arch);
 
-    c->rope_base_swa = c->rope_base;
+    c->rope_type = d->rope;
+    c->ffn_act = d->act;
+    c->rope_theta_swa = c->rope_theta;
     c->rope_freq_scale_swa = c->rope_freq_scale;
     c->embd_scale = 1.0f;
     c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
-    c->act = ORC_ACT_SILU;
-    switch (c->arch) {
-    case ORC_ARCH_LLAMA: c->rope_kind = ORC_ROPE_NORM; break;
-    case ORC_ARCH_QWEN2:
-        c->rope_kind = ORC_ROPE_NEOX;
-        c->qkv_bias = true;
-        break;
-    case ORC_ARCH_QWEN3:
-        c->rope_kind = ORC_ROPE_NEOX;
-        c->qk_norm = true;
-        break;
-    case ORC_ARCH_GEMMA3: {
-        c->rope_kind = ORC_ROPE_NEOX;
-        c->qk_norm = true;
-        c->post_norms = true;
-        c->act = ORC_ACT_GELU_TANH;
-        c->embd_scale = sqrtf((float)c->n_embd);
-        /* Local layers: base 10000, no scaling (HF rope_local_base_freq; llama.cpp hard-codes it).
-         * Every 6th layer is global (HF sliding_window_pattern / llama.cpp set_swa_pattern(6)). */
-        c->rope_base_swa = 10000.0f;
-        c->rope_freq_scale_swa = 1.0f;
-        c->swa_pattern = 6;
-        int64_t win;
-        st = get_layer_int(g, akey(key, sizeof key, c, "attention.sliding_window"), c->n_layer, true, 0, &win, err);
-        if (st != ORC_OK) return st;
-        if (win <= 0 || win > (1 << 24))
-            return orc_fail(err, ORC_E_FORMAT, "hyperparameter '%s' = %lld is out of range", key, (long long)win);
-        c->sliding_window = (int32_t)win;
-        /* HF scales by query_pre_attn_scalar^-0.5, which GGUF does not store: it is head_dim for
-         * every Gemma 3 but the 27B (62 layers), where it is n_embd/n_head (llama.cpp's rule). */
-        if (c->n_layer == 62) c->attn_scale = 1.0f / sqrtf((float)(c->n_embd / c->n_head));
-        break;
-    }
-    default: return orc_fail(err, ORC_E_INTERNAL, "unhandled architecture");
-    }
+    if (d->hparams && (st = d->hparams(g, c, err)) != ORC_OK) return st;
+    *desc_out = d;
     return ORC_OK;
 }
 
 bool orc_config_layer_swa(const orc_config *c, int32_t il) {
     if (c->sliding_window <= 0) return false;
-    if (c->swa_pattern <= 0) return true;
-    return (il + 1) % c->swa_pattern != 0;
-}
-
-/* ----------------------------------------------------------------------------- tensor plan */
-
-static void shape_str(char *buf, size_t n, const orc_gguf_tensor *t) {
-    /* NumPy order, as the Python API shows shapes. */
-    int k = snprintf(buf, n, "(");
-    for (int d = (int)t->n_dims - 1; d >= 0 && k < (int)n; d--)
-        k += snprintf(buf + k, n - (size_t)k, "%lld%s", (long long)t->ne[d], d ? ", " : (t->n_dims == 1 ? ",)" : ")"));
-}
-
-/* Look up `name`; check it is 1-D [ne0] (ne1 == 0) or 2-D [ne1, ne0] and of a type orc can dequantize. */
-static orc_status need(const orc_gguf *g, const char *name, int64_t ne0, int64_t ne1, bool required,
-                       const orc_gguf_tensor **out, orc_err *err) {
-    const orc_gguf_tensor *t = orc_gguf_find_tensor(g, name);
-    *out = NULL;
-    if (!t) {
-        if (required) return orc_fail(err, ORC_E_FORMAT, "missing tensor '%s'", name);
-        return ORC_OK;
+    switch (c->swa_type) {
+    case ORC_SWA_ALL: return true;
+    case ORC_SWA_PATTERN: return c->swa_period > 0 && (il + 1) % c->swa_period != 0;
+    case ORC_SWA_EVEN: return il % 2 == 0;
+    default: return false;
     }
-    int want_dims = ne1 ? 2 : 1;
-    bool ok = t->ne[0] == ne0 && (ne1 ? t->ne[1] == ne1 : true);
-    for (uint32_t d = (uint32_t)want_dims; d < t->n_dims; d++) ok = ok && t->ne[d] == 1;
-    if (!ok) {
-        char got[96];
-        shape_str(got, sizeof got, t);
-        if (ne1)
-            return orc_fail(err, ORC_E_FORMAT, "tensor '%s' has shape %s, expected (%lld, %lld)", name, got,
-                            (long long)ne1, (long long)ne0);
-        return orc_fail(err, ORC_E_FORMAT, "tensor '%s' has shape %s, expected (%lld,)", name, got, (long long)ne0);
-    }
-    if (!orc_quant_supported(t->type)) {
-        char buf[64];
-        return orc_fail(err, ORC_E_UNSUPPORTED, "tensor '%s' has type %s, which orc cannot dequantize", name,
-                        orc_type_name(t->type, buf, sizeof buf));
-    }
-    *out = t;
-    return ORC_OK;
-}
-
-orc_status orc_tensor_plan_build(const orc_gguf *g, orc_config *c, orc_tensor_plan *p, orc_err *err) {
-    char name[96];
-    orc_status st;
-    memset(p, 0, sizeof *p);
-    const int64_t E = c->n_embd, F = c->n_ff;
-    const int64_t NQ = (int64_t)c->n_head * c->head_dim, NK = (int64_t)c->n_head_kv * c->head_dim,
-                  NV = (int64_t)c->n_head_kv * c->head_dim_v, NO = (int64_t)c->n_head * c->head_dim_v;
-
-    const orc_gguf_tensor *te = orc_gguf_find_tensor(g, "token_embd.weight");
-    if (!te) return orc_fail(err, ORC_E_FORMAT, "missing tensor 'token_embd.weight'");
-    if (te->n_dims < 2 || te->ne[1] <= 0 || te->ne[1] > (1 << 24))
-        return orc_fail(err, ORC_E_FORMAT, "tensor 'token_embd.weight' must be 2-D with at most 2^24 rows");
-    c->n_vocab = (int32_t)te->ne[1];
-    {
-        char key[128];
-        int64_t vs;
-        if (orc_gguf_find_kv(g, akey(key, sizeof key, c, "vocab_size"))) {
-            st = orc_gguf_get_int(g, key, &vs, err);
-            if (st != ORC_OK) return st;
-            if (vs != c->n_vocab)
-                return orc_fail(err, ORC_E_FORMAT, "'%s' is %lld but token_embd.weight has %d rows", key,
-                                (long long)vs, (int)c->n_vocab);
-        }
-    }
-
-    {
-        /* The tokenizer and the embedding must agree on the vocabulary (llama.cpp requires it too). */
-        const orc_gguf_kv *tok = orc_gguf_find_kv(g, "tokenizer.ggml.tokens");
-        if (tok && tok->type == ORC_GGUF_ARRAY && tok->count != (uint64_t)c->n_vocab)
-            return orc_fail(err, ORC_E_FORMAT, "tokenizer.ggml.tokens has %llu entries but token_embd.weight has %d rows",
-                            (unsigned long long)tok->count, (int)c->n_vocab);
-    }
-
-#define NEED(field, nm, ne0, ne1, req)                        \
-    do {                                                      \
-        st = need(g, nm, ne0, ne1, req, &(field), err);       \
-        if (st != ORC_OK) goto fail;                          \
-    } while (0)
-
-    NEED(p->tok_embd, "token_embd.weight", E, c->n_vocab, true);
-    NEED(p->output_norm, "output_norm.weight", E, 0, true);
-    NEED(p->output, "output.weight", E, c->n_vocab, false);
-    c->tied_output = p->output == NULL;
-    NEED(p->rope_freqs, "rope_freqs.weight", c->n_rot / 2, 0, false);
-    c->has_rope_freqs = p->rope_freqs != NULL;
-
-    p->layers = calloc((size_t)c->n_layer, sizeof *p->layers);
-    if (!p->layers) return orc_fail(err, ORC_E_NOMEM, "allocating the tensor plan");
-    p->n_layer = c->n_layer;
-    for (int32_t il = 0; il < c->n_layer; il++) {
-        orc_layer_plan *L = &p->layers[il];
-#define LNEED(field, suffix, ne0, ne1, req)                              \
-    do {                                                                 \
-        snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);       \
-        NEED(L->field, name, ne0, ne1, req);                             \
-    } while (0)
-        LNEED(attn_norm, "attn_norm.weight", E, 0, true);
-        LNEED(wq, "attn_q.weight", E, NQ, true);
-        LNEED(wk, "attn_k.weight", E, NK, true);
-        LNEED(wv, "attn_v.weight", E, NV, true);
-        LNEED(bq, "attn_q.bias", NQ, 0, c->qkv_bias);
-        LNEED(bk, "attn_k.bias", NK, 0, c->qkv_bias);
-        LNEED(bv, "attn_v.bias", NV, 0, c->qkv_bias);
-        LNEED(q_norm, "attn_q_norm.weight", c->head_dim, 0, c->qk_norm);
-        LNEED(k_norm, "attn_k_norm.weight", c->head_dim, 0, c->qk_norm);
-        LNEED(wo, "attn_output.weight", NO, E, true);
-        LNEED(attn_post_norm, "post_attention_norm.weight", E, 0, c->post_norms);
-        LNEED(ffn_norm, "ffn_norm.weight", E, 0, true);
-        LNEED(w_gate, "ffn_gate.weight", E, F, true);
-        LNEED(w_up, "ffn_up.weight", E, F, true);
-        LNEED(w_down, "ffn_down.weight", F, E, true);
-        LNEED(ffn_post_norm, "post_ffw_norm.weight", E, 0, c->post_norms);
-#undef LNEED
-    }
-#undef NEED
-    return ORC_OK;
-fail:
-    orc_tensor_plan_free(p);
-    return st;
-}
-
-void orc_tensor_plan_free(orc_tensor_plan *p) {
-    if (!p) return;
-    free(p->layers);
-    p->layers = NULL;
-    p->n_layer = 0;
 }

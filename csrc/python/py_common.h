@@ -52,6 +52,10 @@ static inline PyObject *orc_py_raise_err(orc_state *st, const orc_err *err) {
  * under its short name and keep a reference in the state. */
 PyTypeObject *orc_py_add_type(PyObject *m, PyType_Spec *spec, PyObject *bases);
 
+/* A new orc.GGUFFile sharing an open handle (py_gguf.c); it retains `g`. */
+struct orc_gguf;
+PyObject *orc_py_gguffile_from_handle(orc_state *st, struct orc_gguf *g, PyObject *path);
+
 /* Each binding file adds its functions (PyModule_AddFunctions) and types
  * (orc_py_add_type) to the module in its exec function; module.c calls them in
  * this order, so later files may use earlier files' types. */

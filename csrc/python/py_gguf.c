@@ -529,3 +529,19 @@ int orc_py_gguf_exec(PyObject *m) {
     if (!st->GGUFFileType) return -1;
     return 0;
 }
+
+/* A GGUFFile over a handle another owner opened (a Model: the file is parsed once). */
+PyObject *orc_py_gguffile_from_handle(orc_state *st, orc_gguf *g, PyObject *path) {
+    GGUFFileObject *self = (GGUFFileObject *)st->GGUFFileType->tp_alloc(st->GGUFFileType, 0);
+    if (!self) return NULL;
+    orc_gguf_retain(g);
+    self->owner = PyCapsule_New(g, OWNER_NAME, owner_destructor);
+    if (!self->owner) {
+        orc_gguf_close(g);
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->g = g;
+    self->path = Py_NewRef(path);
+    return (PyObject *)self;
+}

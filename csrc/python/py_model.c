@@ -1,9 +1,14 @@
 /* py_model.c - the Python types over model.h: _orc.Model and _orc.Session.
  *
- * They carry the native work (load, forward, capture, KV cache); orc/model.py
- * subclasses them with the conveniences (metadata, tokenizer, generate, trace
- * patterns, notebook reprs). Long native work runs without the GIL and polls
- * for Ctrl-C between layers. */
+ * They carry the native work (load, forward, capture, patches, KV cache, history);
+ * orc/model.py subclasses them with the conveniences (pattern resolution, tokenizer,
+ * generate, notebook reprs). Names and defaults (devices, dtypes, weight modes) are the
+ * core's: this file only translates.
+ *
+ * Threads: every call that takes the model's lock runs with the GIL released, so a thread
+ * waiting for a busy model never blocks the others, and callbacks (Ctrl-C polling,
+ * progress, patches) can take the GIL back while the lock is held. Deallocation releases
+ * the GIL too, for the same reason. */
 #include "python/py_common.h"
 
 #include <string.h>
@@ -11,12 +16,12 @@
 #include "structmember.h" /* PyMemberDef, T_PYSSIZET */
 
 #include "model/model.h"
+#include "python/py_tokenizer.h"
 
 typedef struct {
     PyObject_HEAD
     orc_model *m;
     PyObject *path;
-    int cuda_device;
     PyObject *weakrefs;
 } ModelObject;
 
@@ -32,6 +37,7 @@ typedef struct {
 typedef struct call_ctx {
     PyThreadState *ts;   /* saved thread state while the GIL is released */
     PyObject *progress;  /* optional callable(done, total) */
+    PyObject *patch_fns; /* optional {hook_index: callable(hook, row0, array) -> array or None} */
     int failed;          /* a Python exception is pending */
 } call_ctx;
 
@@ -57,26 +63,117 @@ static void ctx_progress(void *user, uint64_t done, uint64_t total) {
     c->ts = PyEval_SaveThread();
 }
 
-/* After native work: prefer a pending Python exception (Ctrl-C, a failing progress callback). */
+/* A patch callable sees rows [row0, row0 + n) of the activation as a float32 array of
+ * shape [n, width] (a copy); it returns a replacement of that shape, or None after
+ * modifying the array in place. */
+static orc_status ctx_patch(void *user, int32_t hook, int64_t row0, int64_t n, int64_t width, float *data,
+                            orc_err *err) {
+    call_ctx *c = user;
+    orc_status st = ORC_OK;
+    PyEval_RestoreThread(c->ts);
+    PyObject *key = PyLong_FromLong(hook);
+    PyObject *fn = key ? PyDict_GetItemWithError(c->patch_fns, key) : NULL;
+    Py_XDECREF(key);
+    npy_intp dims[2] = {(npy_intp)n, (npy_intp)width};
+    PyObject *arr = fn ? PyArray_SimpleNew(2, dims, NPY_FLOAT32) : NULL;
+    PyObject *res = NULL, *got = NULL;
+    if (!arr) goto fail;
+    memcpy(PyArray_DATA((PyArrayObject *)arr), data, (size_t)(n * width) * sizeof(float));
+    res = PyObject_CallFunction(fn, "iLO", (int)hook, (long long)row0, arr);
+    if (!res) goto fail;
+    PyObject *src = res == Py_None ? arr : res;
+    got = PyArray_FROMANY(src, NPY_FLOAT32, 1, 3, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!got) goto fail;
+    if (PyArray_SIZE((PyArrayObject *)got) != n * width) {
+        PyErr_Format(PyExc_ValueError, "a patch returned %zd values for %lld rows of %lld", (Py_ssize_t)PyArray_SIZE((PyArrayObject *)got),
+                     (long long)n, (long long)width);
+        goto fail;
+    }
+    memcpy(data, PyArray_DATA((PyArrayObject *)got), (size_t)(n * width) * sizeof(float));
+    goto done;
+fail:
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "patch callback missing");
+    c->failed = 1;
+    st = orc_fail(err, ORC_E_INVALID, "a patch callback failed");
+done:
+    Py_XDECREF(arr);
+    Py_XDECREF(res);
+    Py_XDECREF(got);
+    c->ts = PyEval_SaveThread();
+    return st;
+}
+
+/* After native work: prefer a pending Python exception (Ctrl-C, a failing callback). */
 static PyObject *raise_status(PyTypeObject *tp, orc_status st, const orc_err *err, const call_ctx *c) {
     if (c && c->failed && PyErr_Occurred()) return NULL;
     return orc_py_raise(orc_state_of_type(tp), st, err->msg);
 }
 
-static int parse_dtype(PyObject *o, orc_dtype *out, const char *what) {
-    const char *s = o ? PyUnicode_AsUTF8(o) : NULL;
-    if (!s) {
-        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "%s must be a str", what);
-        return -1;
-    }
-    if (!strcmp(s, "float32") || !strcmp(s, "f32")) *out = ORC_DTYPE_F32;
-    else if (!strcmp(s, "float16") || !strcmp(s, "f16")) *out = ORC_DTYPE_F16;
-    else if (!strcmp(s, "bfloat16") || !strcmp(s, "bf16")) *out = ORC_DTYPE_BF16;
-    else {
-        PyErr_Format(PyExc_ValueError, "%s must be 'float32', 'float16' or 'bfloat16', not %R", what, o);
+/* Optional str argument -> C string (NULL for None). */
+static int opt_str(PyObject *o, const char **out, const char *what) {
+    *out = NULL;
+    if (!o || o == Py_None) return 0;
+    *out = PyUnicode_AsUTF8(o);
+    if (!*out) {
+        if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be a str, not %.80s", what, Py_TYPE(o)->tp_name);
+        }
         return -1;
     }
     return 0;
+}
+
+static PyObject *py_parse_dtype(PyObject *mod, PyObject *arg) {
+    const char *s;
+    if (opt_str(arg, &s, "dtype") < 0) return NULL;
+    orc_err err = {0};
+    orc_dtype d;
+    if (orc_dtype_parse(s, "dtype", &d, &err) != ORC_OK) return orc_py_raise_err(orc_state_of_module(mod), &err);
+    return PyUnicode_FromString(orc_dtype_name(d));
+}
+
+/* Does every registered architecture have step s? */
+static bool step_in_every_arch(int s) {
+    const orc_step_desc *d = &orc_steps[s];
+    for (int a = 0; orc_archs[a]; a++) {
+        bool has = false;
+        for (int b = 0; b < orc_archs[a]->n_blocks; b++) {
+            const orc_block_use *u = &orc_archs[a]->blocks[b];
+            if ((d->blocks & (1u << u->kind)) && (!d->opt || (u->opts & d->opt))) has = true;
+        }
+        if (!has) return false;
+    }
+    return true;
+}
+
+static PyObject *py_hook_steps(PyObject *mod, PyObject *unused) {
+    PyObject *l = PyList_New(ORC_S_COUNT);
+    if (!l) return NULL;
+    for (int s = 0; s < ORC_S_COUNT; s++) {
+        PyObject *t = Py_BuildValue("(sOO)", orc_steps[s].name, orc_steps[s].on_request ? Py_True : Py_False,
+                                    step_in_every_arch(s) ? Py_True : Py_False);
+        if (!t) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, s, t);
+    }
+    return l;
+}
+
+static PyObject *py_architectures(PyObject *mod, PyObject *unused) {
+    PyObject *l = PyList_New(0);
+    for (int i = 0; l && orc_archs[i]; i++) {
+        PyObject *s = PyUnicode_FromString(orc_archs[i]->name);
+        if (!s || PyList_Append(l, s) < 0) {
+            Py_XDECREF(s);
+            Py_CLEAR(l);
+            break;
+        }
+        Py_DECREF(s);
+    }
+    return l;
 }
 
 /* --------------------------------------------------------------------------- Model */
@@ -91,34 +188,46 @@ static int model_check_open(ModelObject *self) {
 }
 
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"path", "device", "cuda_device", "dtype", "keep_quantized", "n_threads",
-                             "round_matmul_inputs", "fault", "progress", "profile", NULL};
-    PyObject *path_o, *dtype_o = NULL, *progress = Py_None;
-    const char *device = "cpu", *fault = NULL;
-    int cuda_device = 0, keep_quantized = 0, n_threads = 0, round_inputs = 0, profile = 0;
+    static char *kwlist[] = {"path", "device", "dtype", "weights", "n_threads", "round_matmul_inputs", "fault",
+                             "progress", "profile", NULL};
+    PyObject *path_o = NULL, *dtype_o = Py_None, *weights_o = Py_None, *round_o = Py_None, *progress = Py_None;
+    const char *device = "cpu", *fault = NULL, *dtype_s, *weights_s;
+    int n_threads = 0, profile = 0;
     if (self->m) {
         PyErr_SetString(PyExc_RuntimeError, "Model.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|siOpipzOp", kwlist, PyUnicode_FSDecoder, &path_o, &device,
-                                     &cuda_device, &dtype_o, &keep_quantized, &n_threads, &round_inputs, &fault,
-                                     &progress, &profile))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|sOOiOzOp", kwlist, PyUnicode_FSDecoder, &path_o, &device, &dtype_o,
+                                     &weights_o, &n_threads, &round_o, &fault, &progress, &profile))
         return -1;
-    orc_model_params p = {0};
+    orc_state *state = orc_state_of_type(Py_TYPE(self));
+    orc_model_params p;
+    orc_model_params_init(&p);
+    orc_err err = {0};
     int ret = -1;
-    if (!strcmp(device, "cpu")) p.device = ORC_DEVICE_CPU;
-    else if (!strcmp(device, "cuda")) p.device = ORC_DEVICE_CUDA;
-    else {
-        PyErr_Format(PyExc_ValueError, "device must be 'cpu' or 'cuda', not '%s'", device);
+    if (orc_backend_parse(device, &p.backend, &p.device, &err) != ORC_OK) {
+        orc_py_raise_err(state, &err);
         goto done;
     }
-    p.cuda_device = cuda_device;
-    p.dtype = p.device == ORC_DEVICE_CUDA ? ORC_DTYPE_F16 : ORC_DTYPE_F32;
-    if (dtype_o && dtype_o != Py_None && parse_dtype(dtype_o, &p.dtype, "dtype") < 0) goto done;
-    p.keep_quantized = keep_quantized;
+    if (opt_str(dtype_o, &dtype_s, "dtype") < 0 || opt_str(weights_o, &weights_s, "weights") < 0) goto done;
+    if (dtype_s) {
+        if (orc_dtype_parse(dtype_s, "dtype", &p.dtype, &err) != ORC_OK) {
+            orc_py_raise_err(state, &err);
+            goto done;
+        }
+        p.dtype_set = true;
+    }
+    if (weights_s && orc_weights_mode_parse(weights_s, &p.weights, &err) != ORC_OK) {
+        orc_py_raise_err(state, &err);
+        goto done;
+    }
+    if (round_o != Py_None) {
+        int r = PyObject_IsTrue(round_o);
+        if (r < 0) goto done;
+        p.round_matmul_inputs = r;
+    }
     p.profile = profile;
     p.n_threads = n_threads;
-    p.round_matmul_inputs = round_inputs;
     if (fault) {
         if (strcmp(fault, "raw_as_f16")) {
             PyErr_Format(PyExc_ValueError, "unknown fault '%s' (the only one is 'raw_as_f16')", fault);
@@ -134,7 +243,6 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     p.cancel = ctx_cancel;
     p.progress = ctx_progress;
     p.user = &c;
-    orc_err err = {0};
     orc_status st;
     PyObject *pb = PyUnicode_EncodeFSDefault(path_o);
     if (!pb) goto done;
@@ -147,9 +255,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
         goto done;
     }
     if (c.failed && PyErr_Occurred()) goto done; /* a progress callback raised after the last tensor */
-    self->cuda_device = cuda_device;
-    Py_INCREF(path_o);
-    self->path = path_o;
+    self->path = path_o; /* the reference PyUnicode_FSDecoder gave us */
     path_o = NULL;
     ret = 0;
 done:
@@ -162,9 +268,12 @@ static void Model_dealloc(ModelObject *self) {
     PyObject_GC_UnTrack(self);
     if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
     if (self->m) {
-        orc_model_close(self->m);
-        orc_model_release(self->m);
+        orc_model *m = self->m;
         self->m = NULL;
+        Py_BEGIN_ALLOW_THREADS /* the model's lock may be held by a thread that needs the GIL */
+        orc_model_close(m);
+        orc_model_release(m);
+        Py_END_ALLOW_THREADS
     }
     Py_CLEAR(self->path);
     tp->tp_free((PyObject *)self);
@@ -196,12 +305,12 @@ static PyObject *Model_get_path(ModelObject *self, void *c) {
 
 static PyObject *Model_get_arch(ModelObject *self, void *c) {
     if (!self->m) Py_RETURN_NONE;
-    return PyUnicode_FromString(orc_model_config(self->m)->arch_name);
+    return PyUnicode_FromString(orc_model_config(self->m)->arch);
 }
 
 static PyObject *Model_get_device(ModelObject *self, void *c) {
     if (!self->m) Py_RETURN_NONE;
-    if (orc_model_device(self->m) == ORC_DEVICE_CUDA) return PyUnicode_FromFormat("cuda:%d", self->cuda_device);
+    if (orc_model_backend(self->m) == ORC_BACKEND_CUDA) return PyUnicode_FromFormat("cuda:%d", orc_model_device(self->m));
     return PyUnicode_FromString("cpu");
 }
 
@@ -210,23 +319,36 @@ static PyObject *Model_get_dtype(ModelObject *self, void *c) {
     return PyUnicode_FromString(orc_dtype_name(orc_model_dtype(self->m)));
 }
 
+static PyObject *Model_get_weights(ModelObject *self, void *c) {
+    if (!self->m) Py_RETURN_NONE;
+    return PyUnicode_FromString(orc_weights_mode_name(orc_model_weights(self->m)));
+}
+
+static PyObject *Model_get_round(ModelObject *self, void *c) {
+    if (!self->m) Py_RETURN_NONE;
+    return PyBool_FromLong(orc_model_round_matmul_inputs(self->m));
+}
+
+/* The configuration as a dict, generated from ORC_CONFIG_FIELDS (arch.h). */
 static PyObject *Model_get_config(ModelObject *self, void *c) {
     if (!self->m) Py_RETURN_NONE;
     const orc_config *k = orc_model_config(self->m);
-    return Py_BuildValue(
-        "{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:d,s:d,s:d,s:d,s:s,s:O,s:O,s:O,s:O,s:O,s:d,s:d,s:d,s:d,"
-        "s:i,s:i,s:s}",
-        "arch", k->arch_name, "n_layer", k->n_layer, "n_embd", k->n_embd, "n_head", k->n_head, "n_head_kv",
-        k->n_head_kv, "head_dim", k->head_dim, "head_dim_v", k->head_dim_v, "n_ff", k->n_ff, "n_vocab", k->n_vocab,
-        "n_ctx_train", k->n_ctx_train, "n_rot", k->n_rot, "rms_eps", (double)k->rms_eps, "rope_theta",
-        (double)k->rope_base, "rope_theta_swa", (double)k->rope_base_swa, "rope_freq_scale",
-        (double)k->rope_freq_scale, "rope_freq_scale_swa", (double)k->rope_freq_scale_swa, "rope_type",
-        k->rope_kind == ORC_ROPE_NEOX ? "neox" : "norm", "qkv_bias", k->qkv_bias ? Py_True : Py_False, "qk_norm",
-        k->qk_norm ? Py_True : Py_False, "post_norms", k->post_norms ? Py_True : Py_False, "tied_output",
-        k->tied_output ? Py_True : Py_False, "rope_freqs", k->has_rope_freqs ? Py_True : Py_False, "embd_scale",
-        (double)k->embd_scale, "attn_scale", (double)k->attn_scale, "attn_softcap", (double)k->attn_softcap,
-        "final_softcap", (double)k->final_softcap, "sliding_window", k->sliding_window, "swa_pattern",
-        k->swa_pattern, "ffn_act", k->act == ORC_ACT_GELU_TANH ? "gelu_tanh" : "silu");
+    PyObject *d = PyDict_New();
+    for (int i = 0; d && i < orc_n_config_fields; i++) {
+        const orc_config_field *f = &orc_config_fields[i];
+        const char *p = (const char *)k + f->offset;
+        PyObject *v = NULL;
+        switch (f->kind) {
+        case ORC_CF_STR: v = PyUnicode_FromString(*(const char *const *)p); break;
+        case ORC_CF_I32: v = PyLong_FromLong(*(const int32_t *)p); break;
+        case ORC_CF_F32: v = PyFloat_FromDouble((double)*(const float *)p); break;
+        case ORC_CF_BOOL: v = PyBool_FromLong(*(const bool *)p); break;
+        default: v = PyUnicode_FromString(orc_config_enum_name(f->kind, *(const int *)p)); break;
+        }
+        if (!v || PyDict_SetItemString(d, f->name, v) < 0) Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
 }
 
 static PyObject *Model_tensor(ModelObject *self, PyObject *arg) {
@@ -234,13 +356,15 @@ static PyObject *Model_tensor(ModelObject *self, PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
     if (!name) return NULL;
     orc_err err = {0};
-    int64_t rows, cols;
-    orc_status st = orc_model_tensor_shape(self->m, name, &rows, &cols, &err);
+    int64_t ne[3];
+    int nd;
+    orc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = orc_model_tensor_shape(self->m, name, ne, &nd, &err);
+    Py_END_ALLOW_THREADS
     if (st != ORC_OK) return orc_py_raise_err(orc_state_of_type(Py_TYPE(self)), &err);
-    const orc_gguf_tensor *t = orc_gguf_find_tensor(orc_model_gguf(self->m), name);
-    npy_intp dims[4];
-    int nd = t ? (int)t->n_dims : 2;
-    for (int d = 0; d < nd; d++) dims[d] = t ? (npy_intp)t->ne[nd - 1 - d] : (d ? cols : rows);
+    npy_intp dims[3];
+    for (int d = 0; d < nd; d++) dims[d] = (npy_intp)ne[nd - 1 - d];
     PyObject *arr = PyArray_SimpleNew(nd, dims, NPY_FLOAT32);
     if (!arr) return NULL;
     Py_BEGIN_ALLOW_THREADS
@@ -263,16 +387,14 @@ static PyObject *Model_memory(ModelObject *self, PyObject *unused) {
 }
 
 static PyObject *Model_hooks(ModelObject *self, PyObject *unused) {
-    if (model_check_open(self) < 0) return NULL;
+    if (!self->m) Py_RETURN_NONE;
     int32_t n = orc_model_n_hooks(self->m);
     PyObject *list = PyList_New(n);
     if (!list) return NULL;
     for (int32_t i = 0; i < n; i++) {
-        char name[64];
-        int64_t width;
-        int32_t heads, hd;
-        orc_model_hook_info(self->m, i, name, sizeof name, &width, &heads, &hd);
-        PyObject *item = Py_BuildValue("(sLii)", name, (long long)width, heads, hd);
+        const orc_hook_info *h = orc_model_hook(self->m, i);
+        PyObject *item = Py_BuildValue("(sLiiiOO)", h->name, (long long)h->width, h->heads, h->head_dim, h->layer,
+                                       h->on_request ? Py_True : Py_False, h->per_key ? Py_True : Py_False);
         if (!item) {
             Py_DECREF(list);
             return NULL;
@@ -306,17 +428,51 @@ static PyObject *Model_profile(ModelObject *self, PyObject *args, PyObject *kw) 
     return d;
 }
 
+/* The model's own file handle as an orc.GGUFFile, and its tokenizer: the file is parsed once. */
+static PyObject *Model_gguf_file(ModelObject *self, PyObject *unused) {
+    if (!self->m) return PyErr_Format(PyExc_RuntimeError, "the model was not loaded");
+    return orc_py_gguffile_from_handle(orc_state_of_type(Py_TYPE(self)), orc_model_gguf(self->m), self->path);
+}
+
+static PyObject *Model_tokenizer(ModelObject *self, PyObject *unused) {
+    if (!self->m) return PyErr_Format(PyExc_RuntimeError, "the model was not loaded");
+    orc_state *st = orc_state_of_type(Py_TYPE(self));
+    orc_tokenizer *tok = NULL;
+    orc_err err = {0};
+    orc_status s;
+    Py_BEGIN_ALLOW_THREADS
+    s = orc_tokenizer_from_gguf(orc_model_gguf(self->m), &tok, &err);
+    Py_END_ALLOW_THREADS
+    if (s != ORC_OK) {
+        if (s == ORC_E_NOT_FOUND || s == ORC_E_UNSUPPORTED || s == ORC_E_INVALID) s = ORC_E_FORMAT;
+        PyObject *pb = PyUnicode_EncodeFSDefault(self->path);
+        if (pb) {
+            orc_err_prefix(&err, "'%s': ", PyBytes_AS_STRING(pb));
+            Py_DECREF(pb);
+        } else {
+            PyErr_Clear();
+        }
+        return orc_py_raise(st, s, err.msg);
+    }
+    return orc_py_tokenizer_wrap(st, tok, NULL);
+}
+
 static PyMethodDef Model_methods[] = {
     {"_profile", (PyCFunction)(void (*)(void))Model_profile, METH_VARARGS | METH_KEYWORDS,
      "_profile(reset=True) -> {primitive: (calls, seconds)} (with profile=True at load)."},
     {"close", (PyCFunction)Model_close, METH_NOARGS,
-     "Free the weights (and GPU memory) now. Sessions of this model then raise OrcError."},
+     "Free the weights (and GPU memory) now; waits for a call in progress in another thread. Sessions of this\n"
+     "model then raise OrcError."},
     {"tensor", (PyCFunction)Model_tensor, METH_O,
      "tensor(name) -> float32 ndarray: the weight as this model's backend stores it (dequantized, in the model's\n"
      "dtype), converted to float32; shape in NumPy order."},
     {"memory", (PyCFunction)Model_memory, METH_NOARGS,
-     "Bytes held on the model's device: weights, quantized (kept blocks), kv_cache and scratch (all sessions), total."},
-    {"_hooks", (PyCFunction)Model_hooks, METH_NOARGS, "[(name, width, heads, head_dim)] in execution order."},
+     "Bytes held on the model's device: weights (dense), quantized (kept blocks), kv_cache and scratch (all\n"
+     "sessions), total (what the backend allocated)."},
+    {"_hooks", (PyCFunction)Model_hooks, METH_NOARGS,
+     "[(name, width, heads, head_dim, layer, on_request, per_key)] in execution order."},
+    {"_gguf_file", (PyCFunction)Model_gguf_file, METH_NOARGS, "The model's open file as an orc.GGUFFile."},
+    {"_load_tokenizer", (PyCFunction)Model_tokenizer, METH_NOARGS, "A new orc.Tokenizer from the model's open file."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -325,7 +481,10 @@ static PyGetSetDef Model_getset[] = {
     {"path", (getter)Model_get_path, NULL, "The GGUF file.", NULL},
     {"arch", (getter)Model_get_arch, NULL, "general.architecture.", NULL},
     {"device", (getter)Model_get_device, NULL, "'cpu' or 'cuda:N'.", NULL},
-    {"dtype", (getter)Model_get_dtype, NULL, "The weight storage dtype.", NULL},
+    {"dtype", (getter)Model_get_dtype, NULL, "The storage dtype of dequantized weights.", NULL},
+    {"weights", (getter)Model_get_weights, NULL, "'dequantized' or 'quantized' (kept as GGUF blocks).", NULL},
+    {"round_matmul_inputs", (getter)Model_get_round, NULL,
+     "CPU: whether matmul inputs are rounded to the weight dtype (as cuBLAS does).", NULL},
     {"config", (getter)Model_get_config, NULL, "The hyperparameters orc read from the file, as a dict.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -336,9 +495,9 @@ static PyMemberDef Model_members[] = {
 };
 
 static PyType_Slot Model_slots[] = {
-    {Py_tp_doc, "Model(path, device='cpu', cuda_device=0, dtype=None, keep_quantized=False, n_threads=0,\n"
-                "      round_matmul_inputs=False, fault=None, progress=None)\n\n"
-                "The native model: a GGUF file's weights dequantized onto a backend. Use orc.Model."},
+    {Py_tp_doc, "Model(path, device='cpu', dtype=None, weights=None, n_threads=0, round_matmul_inputs=None,\n"
+                "      fault=None, progress=None, profile=False)\n\n"
+                "The native model: a GGUF file's weights on a backend. Use orc.Model."},
     {Py_tp_init, Model_init},
     {Py_tp_dealloc, Model_dealloc},
     {Py_tp_traverse, Model_traverse},
@@ -357,9 +516,12 @@ static PyType_Spec Model_spec = {
 
 /* --------------------------------------------------------------------------- Session */
 
+static orc_model *session_model(SessionObject *self) { return ((ModelObject *)self->model)->m; }
+
+/* A quick check for clear messages; the core checks again under the lock. */
 static int session_check(SessionObject *self) {
     orc_state *st = orc_state_of_type(Py_TYPE(self));
-    if (!self->s) {
+    if (!self->s || orc_session_is_closed(self->s)) {
         PyErr_SetString(st ? st->OrcError : PyExc_RuntimeError, "the session was closed");
         return -1;
     }
@@ -372,27 +534,39 @@ static int session_check(SessionObject *self) {
 }
 
 static int Session_init(SessionObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"model", "n_ctx", "n_batch", "kv_dtype", "graphs", NULL};
+    static char *kwlist[] = {"model", "n_ctx", "n_batch", "kv_dtype", "graphs", "n_seq", NULL};
     PyObject *model;
-    int n_ctx = 4096, n_batch = 512, graphs = 0;
+    int n_ctx = 4096, n_batch = 512, graphs = 1, n_seq = 1;
     PyObject *kv_o = Py_None;
     if (self->s) {
         PyErr_SetString(PyExc_RuntimeError, "Session.__init__ called twice");
         return -1;
     }
     orc_state *st = orc_state_of_type(Py_TYPE(self));
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|iiOp", kwlist, st->ModelType, &model, &n_ctx, &n_batch, &kv_o,
-                                     &graphs))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|iiOpi", kwlist, st->ModelType, &model, &n_ctx, &n_batch, &kv_o,
+                                     &graphs, &n_seq))
         return -1;
     ModelObject *mo = (ModelObject *)model;
     if (!mo->m || orc_model_is_closed(mo->m)) {
         PyErr_SetString(st->OrcError, "the model was closed");
         return -1;
     }
-    orc_session_params p = {.n_ctx = n_ctx, .n_batch = n_batch, .graphs = graphs};
-    p.kv_dtype = orc_model_device(mo->m) == ORC_DEVICE_CUDA ? ORC_DTYPE_F16 : ORC_DTYPE_F32;
-    if (kv_o != Py_None && parse_dtype(kv_o, &p.kv_dtype, "kv_dtype") < 0) return -1;
+    orc_session_params p;
+    orc_session_params_init(&p);
+    p.n_ctx = n_ctx;
+    p.n_batch = n_batch;
+    p.n_seq = n_seq;
+    p.graphs = graphs;
     orc_err err = {0};
+    const char *kv_s;
+    if (opt_str(kv_o, &kv_s, "kv_dtype") < 0) return -1;
+    if (kv_s) {
+        if (orc_dtype_parse(kv_s, "kv_dtype", &p.kv_dtype, &err) != ORC_OK) {
+            orc_py_raise_err(st, &err);
+            return -1;
+        }
+        p.kv_dtype_set = true;
+    }
     orc_status s;
     Py_BEGIN_ALLOW_THREADS
     s = orc_session_create(mo->m, &p, &self->s, &err);
@@ -401,8 +575,7 @@ static int Session_init(SessionObject *self, PyObject *args, PyObject *kw) {
         orc_py_raise_err(st, &err);
         return -1;
     }
-    Py_INCREF(model);
-    self->model = model;
+    self->model = Py_NewRef(model);
     return 0;
 }
 
@@ -410,8 +583,13 @@ static void Session_dealloc(SessionObject *self) {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
-    orc_session_free(self->s);
+    orc_session *s = self->s;
     self->s = NULL;
+    if (s) {
+        Py_BEGIN_ALLOW_THREADS /* freeing takes the model's lock */
+        orc_session_free(s);
+        Py_END_ALLOW_THREADS
+    }
     Py_CLEAR(self->model);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -429,11 +607,11 @@ static int Session_clear(SessionObject *self) {
 }
 
 static PyObject *Session_close(SessionObject *self, PyObject *unused) {
-    orc_session *s = self->s;
-    self->s = NULL;
-    Py_BEGIN_ALLOW_THREADS
-    orc_session_free(s);
-    Py_END_ALLOW_THREADS
+    if (self->s) {
+        Py_BEGIN_ALLOW_THREADS /* waits for a forward in progress in another thread */
+        orc_session_close(self->s);
+        Py_END_ALLOW_THREADS
+    }
     Py_RETURN_NONE;
 }
 
@@ -481,25 +659,113 @@ static PyArrayObject *as_ids(PyObject *o) {
     return r;
 }
 
-/* forward(ids, logits="all", capture=None) -> (logits or None, {hook_index: ndarray})
- * capture: an iterable of hook indices (orc.Session resolves names and patterns). */
+static int parse_logits_mode(const char *s, orc_logits_mode *mode) {
+    if (!strcmp(s, "all")) *mode = ORC_LOGITS_ALL;
+    else if (!strcmp(s, "last")) *mode = ORC_LOGITS_LAST;
+    else if (!strcmp(s, "none")) *mode = ORC_LOGITS_NONE;
+    else {
+        PyErr_Format(PyExc_ValueError, "logits must be 'all', 'last' or 'none', not '%s'", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Capture buffers: for each hook index in `cap_o`, a [n_rows, width] float32 array (per_key
+ * hooks: width * keys) stored under the index in `captured`; dst[index] points at it. */
+static int make_captures(orc_model *m, PyObject *cap_o, npy_intp n_rows, int64_t keys, float **dst, PyObject *captured) {
+    const int32_t n_hooks = orc_model_n_hooks(m);
+    PyObject *it = PyObject_GetIter(cap_o);
+    if (!it) return -1;
+    PyObject *item;
+    while ((item = PyIter_Next(it))) {
+        long idx = PyLong_AsLong(item);
+        Py_DECREF(item);
+        if (idx == -1 && PyErr_Occurred()) break;
+        if (idx < 0 || idx >= n_hooks) {
+            PyErr_Format(PyExc_ValueError, "hook index %ld out of range [0, %d)", idx, (int)n_hooks);
+            break;
+        }
+        const orc_hook_info *h = orc_model_hook(m, (int32_t)idx);
+        npy_intp d[2] = {n_rows, (npy_intp)(h->per_key ? h->width * keys : h->width)};
+        PyObject *arr = PyArray_SimpleNew(2, d, NPY_FLOAT32);
+        PyObject *key = PyLong_FromLong(idx);
+        if (!arr || !key || PyDict_SetItem(captured, key, arr) < 0) {
+            Py_XDECREF(arr);
+            Py_XDECREF(key);
+            break;
+        }
+        dst[idx] = PyArray_DATA((PyArrayObject *)arr);
+        Py_DECREF(arr);
+        Py_DECREF(key);
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* Patches: {hook_index: ndarray [n, width] or callable} -> replace[] / want[] tables; the
+ * arrays are kept alive in `keep`, the callables gathered in `fns`. */
+static int make_patches(orc_model *m, PyObject *patch_o, npy_intp n_rows, const float **replace, bool *want,
+                        PyObject *keep, PyObject *fns) {
+    const int32_t n_hooks = orc_model_n_hooks(m);
+    if (!PyDict_Check(patch_o)) {
+        PyErr_SetString(PyExc_TypeError, "patch must be a dict {hook index: array or callable}");
+        return -1;
+    }
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(patch_o, &pos, &k, &v)) {
+        long idx = PyLong_AsLong(k);
+        if (idx == -1 && PyErr_Occurred()) return -1;
+        if (idx < 0 || idx >= n_hooks) {
+            PyErr_Format(PyExc_ValueError, "hook index %ld out of range [0, %d)", idx, (int)n_hooks);
+            return -1;
+        }
+        const orc_hook_info *h = orc_model_hook(m, (int32_t)idx);
+        if (PyCallable_Check(v)) {
+            want[idx] = true;
+            if (PyDict_SetItem(fns, k, v) < 0) return -1;
+            continue;
+        }
+        PyObject *a = PyArray_FROMANY(v, NPY_FLOAT32, 1, 3, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+        if (!a) return -1;
+        if (PyList_Append(keep, a) < 0) {
+            Py_DECREF(a);
+            return -1;
+        }
+        Py_DECREF(a);
+        if (h->per_key) {
+            PyErr_Format(PyExc_ValueError, "%s cannot be patched", h->name);
+            return -1;
+        }
+        if (PyArray_SIZE((PyArrayObject *)a) != n_rows * (npy_intp)h->width) {
+            PyErr_Format(PyExc_ValueError, "patch for %s has %zd values; %zd tokens x %lld expected", h->name,
+                         (Py_ssize_t)PyArray_SIZE((PyArrayObject *)a), (Py_ssize_t)n_rows, (long long)h->width);
+            return -1;
+        }
+        replace[idx] = PyArray_DATA((PyArrayObject *)a);
+    }
+    return 0;
+}
+
+/* _forward(ids, logits="all", capture=None, patch=None) -> (logits or None, {hook_index: ndarray})
+ * capture: an iterable of hook indices; patch: {hook_index: ndarray or callable} (orc.Session
+ * resolves names and patterns). */
 static PyObject *Session_forward(SessionObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"ids", "logits", "capture", NULL};
-    PyObject *ids_o, *cap_o = Py_None;
+    static char *kwlist[] = {"ids", "logits", "capture", "patch", NULL};
+    PyObject *ids_o, *cap_o = Py_None, *patch_o = Py_None;
     const char *mode_s = "all";
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|sO", kwlist, &ids_o, &mode_s, &cap_o)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|sOO", kwlist, &ids_o, &mode_s, &cap_o, &patch_o)) return NULL;
     if (session_check(self) < 0) return NULL;
     orc_logits_mode mode;
-    if (!strcmp(mode_s, "all")) mode = ORC_LOGITS_ALL;
-    else if (!strcmp(mode_s, "last")) mode = ORC_LOGITS_LAST;
-    else if (!strcmp(mode_s, "none")) mode = ORC_LOGITS_NONE;
-    else return PyErr_Format(PyExc_ValueError, "logits must be 'all', 'last' or 'none', not '%s'", mode_s);
+    if (parse_logits_mode(mode_s, &mode) < 0) return NULL;
 
-    orc_model *m = ((ModelObject *)self->model)->m;
+    orc_model *m = session_model(self);
     const int32_t n_vocab = orc_model_config(m)->n_vocab;
     const int32_t n_hooks = orc_model_n_hooks(m);
-    PyObject *ret = NULL, *logits = NULL, *captured = NULL;
+    PyObject *ret = NULL, *logits = NULL, *captured = NULL, *keep = NULL, *fns = NULL;
     float **dst = NULL;
+    const float **replace = NULL;
+    bool *want = NULL;
     PyArrayObject *ids = as_ids(ids_o);
     if (!ids) return NULL;
     const npy_intp n = PyArray_SIZE(ids);
@@ -507,8 +773,13 @@ static PyObject *Session_forward(SessionObject *self, PyObject *args, PyObject *
         PyErr_SetString(PyExc_ValueError, "forward needs at least one token id (got an empty sequence)");
         goto done;
     }
-    if (n > INT32_MAX / 2) {
-        PyErr_SetString(PyExc_ValueError, "too many tokens");
+    /* Capacity before allocating anything of n rows (the core checks again under its lock). */
+    const int64_t n_past = orc_session_n_past(self->s), n_ctx = orc_session_n_ctx(self->s);
+    if (n > INT32_MAX / 2 || n_past + (int64_t)n > n_ctx) {
+        PyErr_Format(PyExc_ValueError,
+                     "%lld tokens after %lld already in the session exceed n_ctx = %lld (rewind, reset, or use a "
+                     "larger n_ctx)",
+                     (long long)n, (long long)n_past, (long long)n_ctx);
         goto done;
     }
     if (mode == ORC_LOGITS_ALL) {
@@ -523,50 +794,36 @@ static PyObject *Session_forward(SessionObject *self, PyObject *args, PyObject *
     captured = PyDict_New();
     if (!logits || !captured) goto done;
     orc_capture cap = {0};
+    orc_patch patch = {0};
+    const int64_t keys = n_past + n;
+    call_ctx c = {0};
     if (cap_o != Py_None) {
         dst = PyMem_Calloc((size_t)n_hooks, sizeof *dst);
         if (!dst) {
             PyErr_NoMemory();
             goto done;
         }
-        PyObject *it = PyObject_GetIter(cap_o);
-        if (!it) goto done;
-        PyObject *item;
-        while ((item = PyIter_Next(it))) {
-            long idx = PyLong_AsLong(item);
-            Py_DECREF(item);
-            if (idx == -1 && PyErr_Occurred()) break;
-            if (idx < 0 || idx >= n_hooks) {
-                PyErr_Format(PyExc_ValueError, "hook index %ld out of range [0, %d)", idx, (int)n_hooks);
-                break;
-            }
-            char name[64];
-            int64_t width;
-            int32_t heads, hd;
-            orc_model_hook_info(m, (int32_t)idx, name, sizeof name, &width, &heads, &hd);
-            npy_intp d[2] = {n, (npy_intp)width};
-            PyObject *arr = PyArray_SimpleNew(2, d, NPY_FLOAT32);
-            PyObject *key = PyLong_FromLong(idx);
-            if (!arr || !key || PyDict_SetItem(captured, key, arr) < 0) {
-                Py_XDECREF(arr);
-                Py_XDECREF(key);
-                break;
-            }
-            dst[idx] = PyArray_DATA((PyArrayObject *)arr);
-            Py_DECREF(arr);
-            Py_DECREF(key);
+        if (make_captures(m, cap_o, n, keys, dst, captured) < 0) goto done;
+        cap = (orc_capture){.dst = dst, .n_hooks = n_hooks, .keys = keys};
+    }
+    if (patch_o != Py_None) {
+        replace = PyMem_Calloc((size_t)n_hooks, sizeof *replace);
+        want = PyMem_Calloc((size_t)n_hooks, sizeof *want);
+        keep = PyList_New(0);
+        fns = PyDict_New();
+        if (!replace || !want || !keep || !fns) {
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            goto done;
         }
-        Py_DECREF(it);
-        if (PyErr_Occurred()) goto done;
-        cap.dst = dst;
-        cap.n_hooks = n_hooks;
+        if (make_patches(m, patch_o, n, replace, want, keep, fns) < 0) goto done;
+        c.patch_fns = fns;
+        patch = (orc_patch){.replace = replace, .want = want, .n_hooks = n_hooks, .fn = ctx_patch, .user = &c};
     }
     orc_err err = {0};
-    call_ctx c = {0};
     float *out = logits == Py_None ? NULL : PyArray_DATA((PyArrayObject *)logits);
     c.ts = PyEval_SaveThread();
     orc_status st = orc_session_forward(self->s, PyArray_DATA(ids), (int32_t)n, mode, out, dst ? &cap : NULL,
-                                        ctx_cancel, &c, &err);
+                                        replace ? &patch : NULL, ctx_cancel, &c, &err);
     PyEval_RestoreThread(c.ts);
     if (st != ORC_OK) {
         raise_status(Py_TYPE(self), st, &err, &c);
@@ -575,9 +832,113 @@ static PyObject *Session_forward(SessionObject *self, PyObject *args, PyObject *
     ret = PyTuple_Pack(2, logits, captured);
 done:
     PyMem_Free(dst);
+    PyMem_Free(replace);
+    PyMem_Free(want);
     Py_DECREF(ids);
     Py_XDECREF(logits);
     Py_XDECREF(captured);
+    Py_XDECREF(keep);
+    Py_XDECREF(fns);
+    return ret;
+}
+
+/* _forward_batch(list of id sequences, logits="all", capture=None) -> (logits, {hook_index: ndarray}, lens)
+ * The session must have been made with n_seq >= len(list); its sequences are reset first.
+ * Arrays are in the concatenated token order (logits "last": [n_seq, n_vocab]). */
+static PyObject *Session_forward_batch(SessionObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"seqs", "logits", "capture", NULL};
+    PyObject *seqs_o, *cap_o = Py_None;
+    const char *mode_s = "all";
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|sO", kwlist, &seqs_o, &mode_s, &cap_o)) return NULL;
+    if (session_check(self) < 0) return NULL;
+    orc_logits_mode mode;
+    if (parse_logits_mode(mode_s, &mode) < 0) return NULL;
+    PyObject *seq_list = PySequence_Fast(seqs_o, "forward_batch takes a list of token id sequences");
+    if (!seq_list) return NULL;
+    const Py_ssize_t n_seq = PySequence_Fast_GET_SIZE(seq_list);
+    orc_model *m = session_model(self);
+    const int32_t n_vocab = orc_model_config(m)->n_vocab, n_hooks = orc_model_n_hooks(m);
+    PyObject *ret = NULL, *logits = NULL, *captured = NULL, *lens_o = NULL, *all = NULL;
+    int32_t *lens = NULL;
+    float **dst = NULL;
+    if (n_seq == 0 || n_seq > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "forward_batch needs at least one sequence");
+        goto done;
+    }
+    lens = PyMem_Calloc((size_t)n_seq, sizeof *lens);
+    lens_o = PyList_New(n_seq);
+    all = PyList_New(n_seq);
+    if (!lens || !lens_o || !all) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    int64_t total = 0, max_len = 0;
+    for (Py_ssize_t i = 0; i < n_seq; i++) {
+        PyArrayObject *a = as_ids(PySequence_Fast_GET_ITEM(seq_list, i));
+        if (!a) goto done;
+        PyList_SET_ITEM(all, i, (PyObject *)a);
+        const npy_intp k = PyArray_SIZE(a);
+        if (k == 0) {
+            PyErr_Format(PyExc_ValueError, "sequence %zd is empty", i);
+            goto done;
+        }
+        if (k > orc_session_n_ctx(self->s)) {
+            PyErr_Format(PyExc_ValueError, "sequence %zd has %zd tokens; n_ctx is %d", i, (Py_ssize_t)k,
+                         (int)orc_session_n_ctx(self->s));
+            goto done;
+        }
+        lens[i] = (int32_t)k;
+        total += k;
+        if (k > max_len) max_len = k;
+        PyList_SET_ITEM(lens_o, i, PyLong_FromLong((long)k));
+    }
+    npy_intp tdim[1] = {(npy_intp)total};
+    PyArrayObject *ids = (PyArrayObject *)PyArray_SimpleNew(1, tdim, NPY_INT32);
+    if (!ids) goto done;
+    for (Py_ssize_t i = 0, t = 0; i < n_seq; i++) {
+        PyArrayObject *a = (PyArrayObject *)PyList_GET_ITEM(all, i);
+        memcpy((int32_t *)PyArray_DATA(ids) + t, PyArray_DATA(a), (size_t)lens[i] * sizeof(int32_t));
+        t += lens[i];
+    }
+    Py_SETREF(all, (PyObject *)ids);
+    if (mode == ORC_LOGITS_NONE) {
+        logits = Py_NewRef(Py_None);
+    } else {
+        npy_intp d[2] = {mode == ORC_LOGITS_ALL ? (npy_intp)total : (npy_intp)n_seq, n_vocab};
+        logits = PyArray_SimpleNew(2, d, NPY_FLOAT32);
+    }
+    captured = PyDict_New();
+    if (!logits || !captured) goto done;
+    orc_capture cap = {0};
+    if (cap_o != Py_None) {
+        dst = PyMem_Calloc((size_t)n_hooks, sizeof *dst);
+        if (!dst) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (make_captures(m, cap_o, (npy_intp)total, max_len, dst, captured) < 0) goto done;
+        cap = (orc_capture){.dst = dst, .n_hooks = n_hooks, .keys = max_len};
+    }
+    orc_err err = {0};
+    call_ctx c = {0};
+    float *out = logits == Py_None ? NULL : PyArray_DATA((PyArrayObject *)logits);
+    c.ts = PyEval_SaveThread();
+    orc_status st = orc_session_forward_batch(self->s, PyArray_DATA((PyArrayObject *)all), lens, (int32_t)n_seq, mode,
+                                              out, dst ? &cap : NULL, ctx_cancel, &c, &err);
+    PyEval_RestoreThread(c.ts);
+    if (st != ORC_OK) {
+        raise_status(Py_TYPE(self), st, &err, &c);
+        goto done;
+    }
+    ret = PyTuple_Pack(3, logits, captured, lens_o);
+done:
+    PyMem_Free(dst);
+    PyMem_Free(lens);
+    Py_DECREF(seq_list);
+    Py_XDECREF(logits);
+    Py_XDECREF(captured);
+    Py_XDECREF(lens_o);
+    Py_XDECREF(all);
     return ret;
 }
 
@@ -589,67 +950,133 @@ static PyObject *Session_rewind(SessionObject *self, PyObject *arg) {
     if (n < 0 || n > INT32_MAX)
         return PyErr_Format(PyExc_ValueError, "cannot rewind %lld tokens: the session holds %d", n,
                             (int)orc_session_n_past(self->s));
-    if (orc_session_rewind(self->s, (int32_t)n, &err) != ORC_OK)
-        return orc_py_raise_err(orc_state_of_type(Py_TYPE(self)), &err);
+    orc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = orc_session_rewind(self->s, (int32_t)n, &err);
+    Py_END_ALLOW_THREADS
+    if (st != ORC_OK) return orc_py_raise_err(orc_state_of_type(Py_TYPE(self)), &err);
     Py_RETURN_NONE;
 }
 
 static PyObject *Session_reset(SessionObject *self, PyObject *unused) {
     if (session_check(self) < 0) return NULL;
-    orc_session_reset(self->s);
+    orc_err err = {0};
+    orc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = orc_session_reset(self->s, &err);
+    Py_END_ALLOW_THREADS
+    if (st != ORC_OK) return orc_py_raise_err(orc_state_of_type(Py_TYPE(self)), &err);
     Py_RETURN_NONE;
 }
 
 static PyObject *Session_fork(SessionObject *self, PyObject *unused) {
     if (session_check(self) < 0) return NULL;
     PyTypeObject *tp = Py_TYPE(self);
-    SessionObject *o = (SessionObject *)tp->tp_alloc(tp, 0);
-    if (!o) return NULL;
     orc_err err = {0};
     orc_status st;
+    orc_session *o = NULL;
     Py_BEGIN_ALLOW_THREADS
-    st = orc_session_fork(self->s, &o->s, &err);
+    st = orc_session_fork(self->s, &o, &err);
+    Py_END_ALLOW_THREADS
+    if (st != ORC_OK) return orc_py_raise_err(orc_state_of_type(tp), &err);
+    SessionObject *so = (SessionObject *)tp->tp_alloc(tp, 0);
+    if (!so) {
+        Py_BEGIN_ALLOW_THREADS
+        orc_session_free(o);
+        Py_END_ALLOW_THREADS
+        return NULL;
+    }
+    so->s = o;
+    so->model = Py_NewRef(self->model);
+    return (PyObject *)so;
+}
+
+static PyObject *Session_get_history(SessionObject *self, void *c) {
+    if (!self->s) return PyList_New(0);
+    const int32_t cap = orc_session_n_ctx(self->s);
+    int32_t *buf = PyMem_Malloc((size_t)(cap > 0 ? cap : 1) * sizeof *buf);
+    if (!buf) return PyErr_NoMemory();
+    orc_err err = {0};
+    int32_t n = 0;
+    orc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = orc_session_history(self->s, buf, cap, &n, &err);
     Py_END_ALLOW_THREADS
     if (st != ORC_OK) {
-        Py_DECREF(o);
-        return orc_py_raise_err(orc_state_of_type(tp), &err);
+        PyMem_Free(buf);
+        return orc_py_raise_err(orc_state_of_type(Py_TYPE(self)), &err);
     }
-    o->model = Py_NewRef(self->model);
-    return (PyObject *)o;
+    PyObject *l = PyList_New(n);
+    for (int32_t i = 0; l && i < n; i++) {
+        PyObject *v = PyLong_FromLong(buf[i]);
+        if (!v) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, i, v);
+    }
+    PyMem_Free(buf);
+    return l;
 }
 
 static PyObject *Session_get_n_past(SessionObject *self, void *c) {
-    if (!self->s) return PyLong_FromLong(0);
+    if (!self->s || orc_session_is_closed(self->s)) return PyLong_FromLong(0);
     return PyLong_FromLong(orc_session_n_past(self->s));
 }
 
 static PyObject *Session_get_n_ctx(SessionObject *self, void *c) {
-    if (!self->s) return PyLong_FromLong(0);
+    if (!self->s || orc_session_is_closed(self->s)) return PyLong_FromLong(0);
     return PyLong_FromLong(orc_session_n_ctx(self->s));
 }
 
-static PyObject *Session_get_closed(SessionObject *self, void *c) { return PyBool_FromLong(self->s == NULL); }
+static PyObject *Session_get_closed(SessionObject *self, void *c) {
+    return PyBool_FromLong(self->s == NULL || orc_session_is_closed(self->s));
+}
 
 static PyObject *Session_get_model(SessionObject *self, void *c) {
     if (!self->model) Py_RETURN_NONE;
     return Py_NewRef(self->model);
 }
 
+static PyObject *Session_get_kv_dtype(SessionObject *self, void *c) {
+    if (!self->s) Py_RETURN_NONE;
+    return PyUnicode_FromString(orc_dtype_name(orc_session_kv_dtype(self->s)));
+}
+
+static PyObject *Session_get_graphs(SessionObject *self, void *c) {
+    if (!self->s) Py_RETURN_FALSE;
+    return PyBool_FromLong(orc_session_graphs(self->s));
+}
+
+static PyObject *Session_get_last_path(SessionObject *self, void *c) {
+    if (!self->s) Py_RETURN_NONE;
+    return PyUnicode_FromString(orc_session_last_path(self->s));
+}
+
 static PyMethodDef Session_methods[] = {
     {"_forward", (PyCFunction)(void (*)(void))Session_forward, METH_VARARGS | METH_KEYWORDS,
-     "_forward(ids, logits='all', capture=None) -> (logits, {hook_index: ndarray})"},
+     "_forward(ids, logits='all', capture=None, patch=None) -> (logits, {hook_index: ndarray})"},
+    {"_forward_batch", (PyCFunction)(void (*)(void))Session_forward_batch, METH_VARARGS | METH_KEYWORDS,
+     "_forward_batch(seqs, logits='all', capture=None) -> (logits, {hook_index: ndarray}, lens)"},
     {"rewind", (PyCFunction)Session_rewind, METH_O, "rewind(n): forget the last n tokens (0 <= n <= n_past)."},
     {"reset", (PyCFunction)Session_reset, METH_NOARGS, "Forget every token (n_past = 0)."},
-    {"fork", (PyCFunction)Session_fork, METH_NOARGS, "A new session with a copy of this one's KV cache."},
-    {"close", (PyCFunction)Session_close, METH_NOARGS, "Free the KV cache and scratch now."},
+    {"fork", (PyCFunction)Session_fork, METH_NOARGS, "A new session with a copy of this one's KV cache and history."},
+    {"close", (PyCFunction)Session_close, METH_NOARGS,
+     "Free the KV cache and scratch now (waits for a call in progress in another thread)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Session_getset[] = {
     {"n_past", (getter)Session_get_n_past, NULL, "Tokens in the KV cache.", NULL},
     {"n_ctx", (getter)Session_get_n_ctx, NULL, "Capacity of the KV cache in tokens.", NULL},
+    {"history", (getter)Session_get_history, NULL, "The token ids in the KV cache, oldest first (a new list).", NULL},
     {"closed", (getter)Session_get_closed, NULL, "True after close().", NULL},
     {"model", (getter)Session_get_model, NULL, "The model this session runs.", NULL},
+    {"kv_dtype", (getter)Session_get_kv_dtype, NULL, "The KV cache's dtype.", NULL},
+    {"graphs", (getter)Session_get_graphs, NULL,
+     "Whether one-token steps replay a recorded graph (asked for, and recording has not failed).", NULL},
+    {"last_path", (getter)Session_get_last_path, NULL,
+     "How the last forward ran: 'graph replay' or 'eager (...)' with the reason.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -659,8 +1086,8 @@ static PyMemberDef Session_members[] = {
 };
 
 static PyType_Slot Session_slots[] = {
-    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None, graphs=False)\n\nThe native session: a KV cache over a model. "
-                "Use orc.Session."},
+    {Py_tp_doc, "Session(model, n_ctx=4096, n_batch=512, kv_dtype=None, graphs=True, n_seq=1)\n\n"
+                "The native session: a KV cache over a model. Use orc.Session."},
     {Py_tp_init, Session_init},
     {Py_tp_dealloc, Session_dealloc},
     {Py_tp_traverse, Session_traverse},
@@ -678,8 +1105,16 @@ static PyType_Spec Session_spec = {
     .slots = Session_slots,
 };
 
+static PyMethodDef module_functions[] = {
+    {"parse_dtype", py_parse_dtype, METH_O, "parse_dtype(name) -> the canonical dtype name ('f16' -> 'float16')."},
+    {"hook_steps", py_hook_steps, METH_NOARGS, "[(step, on_request, in_every_architecture)] of a decoder layer, in execution order."},
+    {"architectures", py_architectures, METH_NOARGS, "The GGUF architecture names orc runs."},
+    {NULL, NULL, 0, NULL},
+};
+
 int orc_py_model_exec(PyObject *m) {
     orc_state *st = orc_state_of_module(m);
+    if (PyModule_AddFunctions(m, module_functions) < 0) return -1;
     st->ModelType = orc_py_add_type(m, &Model_spec, NULL);
     if (!st->ModelType) return -1;
     st->SessionType = orc_py_add_type(m, &Session_spec, NULL);

@@ -9,8 +9,15 @@
  *
  * Splitting the keys across blocks (flash-decoding) keeps the GPU busy when there
  * are few queries (decode: one token, a handful of heads); each split writes its
- * (max, sum, accumulator) and orc_attention_combine_kernel merges them. With one
- * split the block writes the output directly. */
+ * (max, sum, accumulator) and orc_attention_combine_kernel merges them. The split
+ * policy is one rule whatever launches the kernels: split iff n * n_head < n_sm, in
+ * chunks of ATTN_SPLIT_KEYS keys from the query's first visible key. A launch sized
+ * for more keys than a query sees (a recorded CUDA graph is sized for the whole
+ * cache) only adds empty splits, which contribute exact zeros to the combine: so the
+ * result does not depend on the launch's key bound, bit for bit.
+ *
+ * Inputs are explicit device arrays: pos[t] (query t's position) and kv_base[t] (the
+ * cache row of position 0 of t's sequence). */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <float.h>
@@ -22,6 +29,7 @@
 #define ATTN_THREADS (32 * ATTN_WARPS)
 #define ATTN_TILE 256
 #define ATTN_MAX_DV 512 /* largest value head size: 16 accumulators per lane */
+#define ATTN_SPLIT_KEYS 256 /* keys per split in split mode (a fixed rule: see above) */
 
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
@@ -53,8 +61,9 @@ __device__ float block_reduce_warps(float v, float *red) {
 template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
-                     float *out, int64_t out_stride, float *part, int64_t pos0, const int64_t *dpos, int32_t n_head,
-                     int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap, int32_t window) {
+                     float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
+                     int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
+                     int32_t window, const float *sinks) {
     extern __shared__ float smem[];
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -66,13 +75,16 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t t = row / n_head;
     const int32_t h = (int32_t)(row % n_head);
     const int32_t g = h / (n_head / n_head_kv);
-    const int64_t p = (dpos ? *dpos : pos0) + t; /* a CUDA graph's step reads its position from the device */
+    const int64_t p = pos[t];
+    kc += (int64_t)kv_base[t] * k_stride;
+    vc += (int64_t)kv_base[t] * v_stride;
     const int64_t lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    const bool split_mode = part != NULL;
     const int32_t n_split = gridDim.y, split = blockIdx.y;
-    const int64_t total = p - lo + 1;
-    const int64_t chunk = (total + n_split - 1) / n_split;
-    const int64_t kb = lo + split * chunk;
-    const int64_t ke = kb + chunk < p + 1 ? kb + chunk : p + 1;
+    /* Split mode: fixed chunks from lo (empty past the query's keys); else all keys. */
+    const int64_t kb = split_mode ? lo + (int64_t)split * ATTN_SPLIT_KEYS : lo;
+    const int64_t kend = split_mode ? kb + ATTN_SPLIT_KEYS : p + 1;
+    const int64_t ke = kend < p + 1 ? kend : p + 1;
 
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
     __syncthreads();
@@ -121,12 +133,20 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         if (d < hdv) accs[warp * hdv + d] = acc[r];
     }
     __syncthreads();
+    /* Unsplit: the sink joins the softmax's denominator here (split mode: in the combine). */
+    float out_scale = 1.0f, denom = l;
+    if (!split_mode && sinks) {
+        const float sink = sinks[h], mf = fmaxf(m, sink);
+        out_scale = expf(m - mf);
+        denom = l * out_scale + expf(sink - mf);
+    }
+    (void)n_split;
     for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
         float a = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATTN_WARPS; w++) a += accs[w * hdv + d];
-        if (n_split == 1) {
-            out[t * out_stride + (int64_t)h * hdv + d] = a / l;
+        if (!split_mode) {
+            out[t * out_stride + (int64_t)h * hdv + d] = (a * out_scale) / denom;
         } else {
             float *pp = part + (row * n_split + split) * (int64_t)(hdv + 2);
             pp[2 + d] = a;
@@ -138,17 +158,21 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     }
 }
 
-/* Merge the splits of one (query, head): out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M). */
+/* Merge the splits of one (query, head): out = sum_s acc_s e^(m_s - M) / (sum_s l_s e^(m_s - M)
+ * [+ e^(sink - M)]), M the max over the splits' m_s [and the sink]. Empty splits (m = -FLT_MAX,
+ * l = 0, acc = 0) add exact zeros. */
 __global__ void orc_attention_combine_kernel(const float *part, int32_t n_split, int32_t n_head, int32_t hdv,
-                                             float *out, int64_t out_stride) {
+                                             float *out, int64_t out_stride, const float *sinks) {
     const int64_t row = blockIdx.x;
     const int64_t t = row / n_head;
     const int32_t h = (int32_t)(row % n_head);
     const float *pp = part + row * n_split * (int64_t)(hdv + 2);
     float M = -FLT_MAX;
     for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, pp[s * (hdv + 2)]);
+    if (sinks) M = fmaxf(M, sinks[h]);
     float L = 0.0f;
     for (int32_t s = 0; s < n_split; s++) L += pp[s * (hdv + 2) + 1] * expf(pp[s * (hdv + 2)] - M);
+    if (sinks) L += expf(sinks[h] - M);
     for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
         float a = 0.0f;
         for (int32_t s = 0; s < n_split; s++) a += pp[s * (hdv + 2) + 2 + d] * expf(pp[s * (hdv + 2)] - M);
@@ -156,34 +180,33 @@ __global__ void orc_attention_combine_kernel(const float *part, int32_t n_split,
     }
 }
 
-int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split) {
-    return n_split > 1 ? n * n_head * (int64_t)n_split * (head_dim_v + 2) : 0;
+int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
+    if (n * n_head >= (int64_t)n_sm) return 0; /* enough (query, head) blocks: no split */
+    const int64_t s = (n_keys_max + ATTN_SPLIT_KEYS - 1) / ATTN_SPLIT_KEYS;
+    return (int32_t)(s < 1 ? 1 : s);
 }
 
-int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys, int32_t n_sm) {
-    const int64_t rows = n * n_head;
-    if (rows >= 2 * (int64_t)n_sm) return 1;
-    int64_t s = (2 * (int64_t)n_sm + rows - 1) / rows;
-    int64_t max_s = (n_keys + 63) / 64; /* at least 64 keys a split */
-    if (s > max_s) s = max_s;
-    return (int32_t)(s < 1 ? 1 : s);
+int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split) {
+    return n_split > 0 ? n * n_head * (int64_t)n_split * (head_dim_v + 2) : 0;
 }
 
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
-                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, const int64_t *dpos,
-                                 int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale,
-                                 float softcap, int32_t window, cudaStream_t s) {
+                                 float *partials, int32_t n_split, int64_t n, const int32_t *pos,
+                                 const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                 int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
+                                 cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (head_dim_v > ATTN_MAX_DV || n_split < 1 || (n_split > 1 && !partials)) return cudaErrorInvalidValue;
+    if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && !partials)) return cudaErrorInvalidValue;
     const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v) * sizeof(float);
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
-    const dim3 grid((unsigned)(n * n_head), (unsigned)n_split);
+    const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
+    float *part = n_split > 0 ? partials : NULL;
 #define LAUNCH(T)                                                                                                 \
     orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
-                                                             k_stride, v_stride, out, out_stride, partials, pos0,   \
-                                                             dpos, n_head, n_head_kv, head_dim, head_dim_v, scale,  \
-                                                             softcap, window)
+                                                             k_stride, v_stride, out, out_stride, part, pos,        \
+                                                             kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
+                                                             scale, softcap, window, sinks)
     switch (kv_dt) {
     case ORC_DTYPE_F16: LAUNCH(__half); break;
     case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
@@ -191,8 +214,69 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     }
 #undef LAUNCH
     cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess || n_split == 1) return e;
+    if (e != cudaSuccess || n_split == 0) return e;
     orc_attention_combine_kernel<<<(unsigned)(n * n_head), 128, 0, s>>>(partials, n_split, n_head, head_dim_v, out,
-                                                                        out_stride);
+                                                                        out_stride, sinks);
+    return cudaGetLastError();
+}
+
+/* The attention weights themselves, for the attn_probs hook: one block per (query, head),
+ * scores recomputed in float32, probs[t][h][j] for keys j < keys (0 where masked). */
+template <typename T>
+__global__ void orc_attention_probs_kernel(const float *q, int64_t q_stride, const T *kc, int64_t k_stride,
+                                           const int32_t *pos, const int32_t *kv_base, int32_t n_head,
+                                           int32_t n_head_kv, int32_t hd, float scale, float softcap, int32_t window,
+                                           const float *sinks, float *probs, int64_t keys) {
+    __shared__ float red[ATTN_WARPS];
+    const int64_t row = blockIdx.x, t = row / n_head;
+    const int32_t h = (int32_t)(row % n_head), g = h / (n_head / n_head_kv);
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int64_t p = pos[t];
+    const int64_t lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    const float *qr = q + t * q_stride + (int64_t)h * hd;
+    float *pr = probs + row * keys;
+    kc += (int64_t)kv_base[t] * k_stride;
+    float wmax = -FLT_MAX;
+    for (int64_t j = lo + warp; j <= p && j < keys; j += ATTN_WARPS) {
+        const T *kr = kc + j * k_stride + (int64_t)g * hd;
+        float sc = 0.0f;
+        for (int32_t d = lane; d < hd; d += 32) sc += qr[d] * ld(kr, d);
+        sc = warp_sum(sc) * scale;
+        if (softcap > 0.0f) sc = softcap * tanhf(sc / softcap);
+        if (lane == 0) pr[j] = sc;
+        wmax = fmaxf(wmax, sc);
+    }
+    float mx = block_reduce_warps<true>(wmax, red);
+    if (sinks) mx = fmaxf(mx, sinks[h]);
+    __syncthreads();
+    float wsum = 0.0f;
+    for (int64_t j = lo + threadIdx.x; j <= p && j < keys; j += blockDim.x) {
+        const float e = expf(pr[j] - mx);
+        pr[j] = e;
+        wsum += e;
+    }
+    wsum = warp_sum(wsum);
+    float sum = block_reduce_warps<false>(wsum, red);
+    if (sinks) sum += expf(sinks[h] - mx);
+    for (int64_t j = threadIdx.x; j < keys; j += blockDim.x) pr[j] = (j >= lo && j <= p) ? pr[j] / sum : 0.0f;
+}
+
+cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const void *k_cache, orc_dtype kv_dt,
+                                       int64_t k_stride, int64_t n, const int32_t *pos, const int32_t *kv_base,
+                                       int32_t n_head, int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
+                                       int32_t window, const float *sinks, float *probs, int64_t keys,
+                                       cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    const unsigned grid = (unsigned)(n * n_head);
+#define LAUNCH(T)                                                                                               \
+    orc_attention_probs_kernel<T><<<grid, ATTN_THREADS, 0, s>>>(q, q_stride, (const T *)k_cache, k_stride, pos, \
+                                                                kv_base, n_head, n_head_kv, head_dim, scale,    \
+                                                                softcap, window, sinks, probs, keys)
+    switch (kv_dt) {
+    case ORC_DTYPE_F16: LAUNCH(__half); break;
+    case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
+    default: LAUNCH(float); break;
+    }
+#undef LAUNCH
     return cudaGetLastError();
 }

@@ -100,23 +100,24 @@ cudaError_t orc_launch_raw_as_f16(const uint16_t *raw, uint64_t n_half, void *ds
     return cudaGetLastError();
 }
 
-/* K and V rows of n tokens into the caches at rows pos0.. (or *dpos..), converted to the
- * cache dtype: one launch for both. */
+/* K and V rows of n tokens into cache rows rows[i], converted to the cache dtype: one launch for both. */
 __global__ void orc_kv_store_kernel(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
-                                    int64_t vcols, int64_t n, int64_t pos0, const int64_t *dpos) {
-    if (dpos) pos0 = *dpos;
+                                    int64_t vcols, int64_t n, const int32_t *rows) {
     const int64_t nk = n * kcols;
     FOR_EACH(i, nk + n * vcols) {
-        if (i < nk)
-            orc_store_from_f32(kc, dt, pos0 * kcols + i, k[i]);
-        else
-            orc_store_from_f32(vc, dt, pos0 * vcols + (i - nk), v[i - nk]);
+        if (i < nk) {
+            const int64_t t = i / kcols, c = i % kcols;
+            orc_store_from_f32(kc, dt, (int64_t)rows[t] * kcols + c, k[i]);
+        } else {
+            const int64_t j = i - nk, t = j / vcols, c = j % vcols;
+            orc_store_from_f32(vc, dt, (int64_t)rows[t] * vcols + c, v[j]);
+        }
     }
 }
 
 cudaError_t orc_launch_kv_store(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
-                                int64_t vcols, int64_t n, int64_t pos0, const int64_t *dpos, cudaStream_t s) {
-    orc_kv_store_kernel<<<orc_grid_1d(n * (kcols + vcols), 256), 256, 0, s>>>(k, v, kc, vc, dt, kcols, vcols, n, pos0,
-                                                                            dpos);
+                                int64_t vcols, int64_t n, const int32_t *rows, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    orc_kv_store_kernel<<<orc_grid_1d(n * (kcols + vcols), 256), 256, 0, s>>>(k, v, kc, vc, dt, kcols, vcols, n, rows);
     return cudaGetLastError();
 }

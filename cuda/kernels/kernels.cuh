@@ -1,5 +1,5 @@
 /* kernels.cuh - launchers for the CUDA backend's kernels (one .cu file per
- * family: elementwise.cu, norm.cu, rope.cu, attention.cu, sampling.cu). Each
+ * family: elementwise.cu, norm.cu, rope.cu, attention.cu). Each
  * launcher queues work on `stream` and returns the launch status; faults inside
  * a kernel surface at the backend's next synchronizing call.
  * Activations are float32 row-major; weights/caches are float32/float16/bfloat16
@@ -10,7 +10,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "quant/quant.h" /* orc_dtype */
+#include "core/dtype.h" /* orc_dtype */
 
 /* elementwise.cu */
 cudaError_t orc_launch_get_rows(const void *table, orc_dtype dt, int64_t cols, const int32_t *ids, int64_t n,
@@ -22,9 +22,12 @@ cudaError_t orc_launch_softcap(float *x, int64_t len, float cap, cudaStream_t s)
 /* float32 -> dtype (round to nearest even) and dtype -> float32 */
 cudaError_t orc_launch_convert_from_f32(const float *src, void *dst, orc_dtype dt, int64_t len, cudaStream_t s);
 cudaError_t orc_launch_convert_to_f32(const void *src, orc_dtype dt, float *dst, int64_t len, cudaStream_t s);
-/* K and V rows of n tokens into the caches at rows pos0.. (or *dpos.. when dpos is set). */
+/* K and V rows of n tokens into cache rows rows[i] (device int32 [n]). */
 cudaError_t orc_launch_kv_store(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
-                                int64_t vcols, int64_t n, int64_t pos0, const int64_t *dpos, cudaStream_t s);
+                                int64_t vcols, int64_t n, const int32_t *rows, cudaStream_t s);
+/* out[i] = dequantized row ids[i] of a GGUF-block table (type, row_bytes, cols) * scale. */
+cudaError_t orc_launch_get_rows_q(int32_t type, const void *table, uint64_t row_bytes, int64_t cols,
+                                  const int32_t *ids, int64_t n, float scale, float *out, cudaStream_t s);
 /* The fault under test: `n_half` stored float16 words, cycled, as `len` values of dt. */
 cudaError_t orc_launch_raw_as_f16(const uint16_t *raw, uint64_t n_half, void *dst, orc_dtype dt, int64_t len,
                                   cudaStream_t s);
@@ -33,27 +36,32 @@ cudaError_t orc_launch_raw_as_f16(const uint16_t *raw, uint64_t n_half, void *ds
 cudaError_t orc_launch_rms_norm(const float *x, const float *w, float *out, int64_t rows, int64_t width, float eps,
                                 cudaStream_t s);
 
-/* Positions: kernels that depend on the token position take pos0 and an optional device
- * pointer dpos; when dpos is set they read the position from it (a CUDA graph captured
- * once replays every decode step, its position written to *dpos before each replay). */
+/* Positions and cache rows are device arrays (explicit step inputs), never host values:
+ * a recorded CUDA graph replays the same kernels with new inputs. */
 
-/* rope.cu: x [n][n_heads][head_dim] in place; inv_freq [n_rot/2] on the device. */
+/* rope.cu: x [n][n_heads][head_dim] in place (rows row_stride apart), token i at position
+ * pos[i]; inv_freq [n_rot/2] on the device; cos and sin multiplied by mscale (YaRN). */
 cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
-                            int64_t pos0, const int64_t *dpos, float freq_scale, const float *inv_freq,
+                            const int32_t *pos, float freq_scale, float mscale, const float *inv_freq,
                             int64_t row_stride, cudaStream_t s);
 
-/* attention.cu. Keys are split across n_split blocks per (query, head) when there are few
- * queries (orc_attention_splits); the splits' partial results need
- * orc_attention_partials_floats(...) floats of device scratch. */
-int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys, int32_t n_sm);
+/* attention.cu. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
+ * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no
+ * split), and the splits need orc_attention_partials_floats(...) floats of scratch. */
+int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm);
 int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split);
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
-                                 float *partials, int32_t n_split, int64_t n, int64_t pos0, const int64_t *dpos,
-                                 int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t head_dim_v, float scale,
-                                 float softcap, int32_t window, cudaStream_t s);
+                                 float *partials, int32_t n_split, int64_t n, const int32_t *pos,
+                                 const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                 int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
+                                 cudaStream_t s);
+/* The softmax weights for the attn_probs hook: probs [n][n_head][keys]. */
+cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const void *k_cache, orc_dtype kv_dt,
+                                       int64_t k_stride, int64_t n, const int32_t *pos, const int32_t *kv_base,
+                                       int32_t n_head, int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
+                                       int32_t window, const float *sinks, float *probs, int64_t keys,
+                                       cudaStream_t s);
 
-/* sampling.cu: argmax of each of n rows (ties -> lowest index) into out[n] (device). */
-cudaError_t orc_launch_argmax(const float *x, int64_t n, int64_t cols, int32_t *out, cudaStream_t s);
 
 #endif /* ORC_KERNELS_CUH */

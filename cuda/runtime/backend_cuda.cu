@@ -1,11 +1,13 @@
-/* backend_cuda.cu - the CUDA backend behind backend.h: device memory, one stream,
- * one cuBLAS handle per model (no globals), weights dequantized on the GPU at load
- * (gpu_dequant.h), cuBLAS for the matrix products with float32 accumulation, and
- * the kernels of kernels.cuh for the rest.
+/* backend_cuda.cu - the CUDA backend behind backend.h: device memory, one stream and one
+ * cuBLAS handle per model (no globals), weights dequantized on the GPU at load
+ * (gpu_dequant.h) or kept as their GGUF blocks, cuBLAS for the matrix products with
+ * float32 accumulation, and the kernels of kernels/kernels.cuh for the rest.
  *
- * Per step the only host<->device traffic is the token ids in and the requested
- * logits/activations out. Every CUDA and cuBLAS status is checked; errors name the
- * call and location (cuda_check.cuh) and out-of-memory names what was allocated. */
+ * Per step the only host<->device traffic is the step inputs in and the requested
+ * logits/activations out. Scratch a primitive needs lives in the session's exec, sized
+ * when the session is created, so a recorded CUDA graph always finds the memory it was
+ * recorded with. Every CUDA and cuBLAS status is checked; errors name the call and
+ * location (cuda_check.cuh) and out-of-memory names what was allocated. */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -13,57 +15,66 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "gguf/ggml_types.h"
 #include "backend/gpu.h"
-#include "quant/gpu_dequant.h"
-#include "runtime/cuda_check.cuh"
+#include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
-
-#define ROPE_TABLES 4
-
-typedef struct rope_table {
-    float base;
-    int32_t n_rot;
-    const void *factors; /* device pointer of the factor tensor, or NULL */
-    float *d_inv;        /* [n_rot/2] */
-} rope_table;
+#include "quant/gpu_dequant.h"
+#include "quant/quant.h"
+#include "runtime/cuda_check.cuh"
 
 typedef struct cuda_backend {
     orc_backend base;
     int device;
-    bool keep_quantized;
     cudaStream_t stream;
     cublasHandle_t blas;
     uint64_t allocated;
-    /* grown on demand */
-    void *d_staging;    /* stored weight bytes on their way to dequantization */
-    uint64_t staging_bytes;
-    void *d_half;       /* matmul inputs rounded to the weight dtype */
-    uint64_t half_bytes;
-    float *d_f32;       /* downloads of non-f32 tensors */
-    uint64_t f32_bytes;
-    int32_t *d_ids;     /* token ids / argmax results */
-    uint64_t ids_bytes;
-    float *d_attn;      /* partial results of split attention */
-    uint64_t attn_bytes;
     int n_sm;
-    /* CUDA graphs of decode steps */
-    int graph_mode;     /* ORC_GRAPH_* */
-    int64_t *d_pos;     /* the step's position, read by graph-mode kernels */
-    int64_t *h_pos;     /* pinned staging of it */
-    void *d_blas_ws;    /* cuBLAS workspace, set explicitly: no allocation while recording */
+    void *d_staging; /* stored weight bytes on their way to dequantization (load only) */
+    uint64_t staging_bytes;
+    /* Quantized weights without a fused kernel: dequantized to float16 here before the
+     * product. Sized at load for the largest such weight, never regrown after. */
+    void *d_wdeq;
+    uint64_t wdeq_bytes;
+    void *d_blas_ws; /* cuBLAS workspace, set explicitly: no allocation while recording */
     uint64_t blas_ws_bytes;
-    rope_table rope[ROPE_TABLES];
 } cuda_backend;
 
-static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
+typedef struct cuda_exec {
+    orc_exec base;
+    bool recording;
+    void *d_half;     /* matmul inputs rounded to the weight dtype: max_tokens * max_cols halves */
+    uint64_t half_bytes;
+    float *d_part;    /* attention split partials for split mode */
+    uint64_t part_bytes;
+    int32_t max_splits;
+} cuda_exec;
 
-/* Grow a device scratch buffer to at least `bytes`. */
+static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
+static cuda_backend *cb_of(orc_exec *e) { return (cuda_backend *)e->be; }
+
+static orc_status dev_malloc(cuda_backend *c, void **p, uint64_t bytes, const char *what, orc_err *err) {
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 16);
+    if (e == cudaSuccess) {
+        c->allocated += bytes;
+        return ORC_OK;
+    }
+    (void)cudaGetLastError();
+    *p = NULL;
+    if (e == cudaErrorMemoryAllocation) {
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        (void)cudaGetLastError();
+        return orc_fail(err, ORC_E_NOMEM, "CUDA out of memory allocating %s (%llu bytes) on device %d: %llu of %llu bytes free",
+                        what, (unsigned long long)bytes, c->device, (unsigned long long)free_b,
+                        (unsigned long long)total_b);
+    }
+    return orc_cuda_fail(err, e, "cudaMalloc", __FILE__, __LINE__);
+}
+
+/* Grow a load-time buffer (never called while a session exists that recorded graphs). */
 static orc_status grow(cuda_backend *c, void **buf, uint64_t *have, uint64_t bytes, const char *what, orc_err *err) {
     orc_status st = ORC_OK;
     if (bytes <= *have) return ORC_OK;
-    if (c->graph_mode == ORC_GRAPH_RECORD)
-        return orc_fail(err, ORC_E_INTERNAL, "%s would grow while recording a CUDA graph", what);
     if (*buf) {
         ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
         ORC_CUDA_CHECK(cudaFree(*buf));
@@ -71,14 +82,8 @@ static orc_status grow(cuda_backend *c, void **buf, uint64_t *have, uint64_t byt
         *buf = NULL;
         *have = 0;
     }
-    if (cudaMalloc(buf, bytes) != cudaSuccess) {
-        (void)cudaGetLastError();
-        *buf = NULL;
-        return orc_fail(err, ORC_E_NOMEM, "CUDA out of memory allocating %s (%llu bytes) on device %d", what,
-                        (unsigned long long)bytes, c->device);
-    }
+    if ((st = dev_malloc(c, buf, bytes, what, err)) != ORC_OK) return st;
     *have = bytes;
-    c->allocated += bytes;
 cleanup:
     return st;
 }
@@ -104,39 +109,24 @@ static orc_status cu_alloc(orc_backend *b, orc_tensor *t, orc_dtype dtype, int64
         return orc_fail(err, ORC_E_NOMEM, "cannot allocate %s: %lld x %lld is too large", what, (long long)rows,
                         (long long)cols);
     void *p = NULL;
-    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 16);
-    if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        if (e == cudaErrorMemoryAllocation) {
-            size_t free_b = 0, total_b = 0;
-            cudaMemGetInfo(&free_b, &total_b);
-            return orc_fail(err, ORC_E_NOMEM,
-                            "CUDA out of memory allocating %s (%llu bytes) on device %d: %llu of %llu bytes free", what,
-                            (unsigned long long)bytes, c->device, (unsigned long long)free_b,
-                            (unsigned long long)total_b);
-        }
-        return orc_cuda_fail(err, e, "cudaMalloc", __FILE__, __LINE__);
-    }
+    if ((st = dev_malloc(c, &p, bytes, what, err)) != ORC_OK) return st;
     t->data = p;
     t->dtype = dtype;
+    t->qtype = -1;
     t->rows = rows;
     t->cols = cols;
+    t->row_bytes = (uint64_t)cols * (uint64_t)orc_dtype_size(dtype);
     t->nbytes = bytes;
-    c->allocated += bytes;
     return ORC_OK;
 }
 
 static void cu_free(orc_backend *b, orc_tensor *t) {
     cuda_backend *c = cb(b);
     if (!t) return;
-    cudaSetDevice(c->device);
     if (t->data && t->nbytes) {
+        cudaSetDevice(c->device);
         cudaFree(t->data);
         c->allocated -= t->nbytes;
-    }
-    if (t->quant) {
-        cudaFree(t->quant);
-        c->allocated -= t->quant_bytes;
     }
     memset(t, 0, sizeof *t);
 }
@@ -147,247 +137,112 @@ static orc_status cu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t type
                                    bool raw_as_f16, orc_err *err) {
     cuda_backend *c = cb(b);
     orc_status st = set_device(c, err);
-    void *d_src = NULL;
-    bool own = c->keep_quantized && !raw_as_f16;
     if (st != ORC_OK) return st;
-    if (own) {
-        if (cudaMalloc(&d_src, src_bytes) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return orc_fail(err, ORC_E_NOMEM, "CUDA out of memory keeping the quantized blocks (%llu bytes)",
-                            (unsigned long long)src_bytes);
-        }
-        c->allocated += src_bytes;
-    } else {
-        st = grow(c, &c->d_staging, &c->staging_bytes, src_bytes, "the weight staging buffer", err);
-        if (st != ORC_OK) return st;
-        d_src = c->d_staging;
-    }
+    st = grow(c, &c->d_staging, &c->staging_bytes, src_bytes, "the weight staging buffer", err);
+    if (st != ORC_OK) return st;
     /* From the memory-mapped file: a pageable copy, which the driver stages itself. */
-    ORC_CUDA_CHECK(cudaMemcpyAsync(d_src, src, src_bytes, cudaMemcpyHostToDevice, c->stream));
+    ORC_CUDA_CHECK(cudaMemcpyAsync(c->d_staging, src, src_bytes, cudaMemcpyHostToDevice, c->stream));
     if (raw_as_f16) {
-        ORC_CUDA_CHECK(orc_launch_raw_as_f16((const uint16_t *)d_src, src_bytes / 2, dst->data, dst->dtype,
+        ORC_CUDA_CHECK(orc_launch_raw_as_f16((const uint16_t *)c->d_staging, src_bytes / 2, dst->data, dst->dtype,
                                              dst->rows * dst->cols, c->stream));
     } else {
-        st = orc_cuda_dequantize(type, d_src, src_bytes, dst->rows * dst->cols, dst->dtype, dst->data, c->stream, err);
+        st = orc_cuda_dequantize(type, c->d_staging, src_bytes, dst->rows * dst->cols, dst->dtype, dst->data, c->stream,
+                                 err);
         if (st != ORC_OK) goto cleanup;
-    }
-    if (own) {
-        dst->quant = d_src;
-        dst->quant_bytes = src_bytes;
-        dst->quant_type = type;
-        d_src = NULL;
     }
     /* The staging buffer is reused by the next upload: finish this one first. */
     ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
 cleanup:
-    if (own && d_src) {
-        cudaFree(d_src);
-        c->allocated -= src_bytes;
+    return st;
+}
+
+static orc_status cu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
+                                   const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
+    cuda_backend *c = cb(b);
+    memset(dst, 0, sizeof *dst);
+    uint64_t row_bytes;
+    orc_status st = orc_type_nbytes(type, cols, &row_bytes, err);
+    if (st != ORC_OK) return st;
+    if (row_bytes * (uint64_t)rows != src_bytes)
+        return orc_fail(err, ORC_E_INVALID, "%s: %llu bytes for a %lld x %lld tensor", what,
+                        (unsigned long long)src_bytes, (long long)rows, (long long)cols);
+    if ((st = set_device(c, err)) != ORC_OK) return st;
+    void *p = NULL;
+    if ((st = dev_malloc(c, &p, src_bytes, what, err)) != ORC_OK) return st;
+    dst->data = p;
+    dst->rows = rows;
+    dst->cols = cols;
+    dst->row_bytes = row_bytes;
+    dst->nbytes = src_bytes;
+    switch (type) {
+    case ORC_TYPE_F32: dst->dtype = ORC_DTYPE_F32; dst->qtype = -1; break;
+    case ORC_TYPE_F16: dst->dtype = ORC_DTYPE_F16; dst->qtype = -1; break;
+    case ORC_TYPE_BF16: dst->dtype = ORC_DTYPE_BF16; dst->qtype = -1; break;
+    default:
+        dst->dtype = ORC_DTYPE_F16; /* the dtype its products dequantize it to */
+        dst->qtype = type;
+        /* Products of this weight may need it as float16 (no fused kernel for the shape). */
+        st = grow(c, &c->d_wdeq, &c->wdeq_bytes, (uint64_t)rows * (uint64_t)cols * 2u,
+                  "the dequantization buffer of quantized weights", err);
+        if (st != ORC_OK) {
+            cu_free(b, dst);
+            return st;
+        }
+        break;
     }
+    ORC_CUDA_CHECK(cudaMemcpyAsync(p, src, src_bytes, cudaMemcpyHostToDevice, c->stream));
+    ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+cleanup:
+    if (st != ORC_OK) cu_free(b, dst);
     return st;
 }
 
 static orc_status cu_download(orc_backend *b, const orc_tensor *src, int64_t row0, int64_t n, float *dst, orc_err *err) {
     cuda_backend *c = cb(b);
     orc_status st = set_device(c, err);
+    float *d_f32 = NULL;
     if (st != ORC_OK) return st;
     if (row0 < 0 || n < 0 || row0 + n > src->rows)
         return orc_fail(err, ORC_E_INTERNAL, "download: rows %lld..%lld of %lld", (long long)row0, (long long)(row0 + n),
                         (long long)src->rows);
-    const int64_t len = n * src->cols;
-    const orc_tensor v = orc_tensor_rows(src, row0, n);
-    if (src->dtype == ORC_DTYPE_F32) {
-        ORC_CUDA_CHECK(cudaMemcpyAsync(dst, v.data, (size_t)len * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
-    } else {
-        st = grow(c, (void **)&c->d_f32, &c->f32_bytes, (uint64_t)len * sizeof(float), "a download buffer", err);
-        if (st != ORC_OK) return st;
-        ORC_CUDA_CHECK(orc_launch_convert_to_f32(v.data, src->dtype, c->d_f32, len, c->stream));
-        ORC_CUDA_CHECK(cudaMemcpyAsync(dst, c->d_f32, (size_t)len * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
-    }
-    ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
-cleanup:
-    return st;
-}
-
-/* --------------------------------------------------------------------------- ops */
-
-static orc_status upload_ids(cuda_backend *c, const int32_t *ids, int64_t n, orc_err *err) {
-    orc_status st = grow(c, (void **)&c->d_ids, &c->ids_bytes, (uint64_t)n * sizeof(int32_t), "token ids", err);
-    if (st != ORC_OK) return st;
-    ORC_CUDA_CHECK(cudaMemcpyAsync(c->d_ids, ids, (size_t)n * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_get_rows(orc_backend *b, const orc_tensor *table, const int32_t *ids, int64_t n, float scale,
-                              orc_tensor *out, orc_err *err) {
-    cuda_backend *c = cb(b);
-    orc_status st = c->graph_mode ? ORC_OK : upload_ids(c, ids, n, err); /* graph modes: step_inputs did */
-    if (st != ORC_OK) return st;
-    ORC_CUDA_CHECK(orc_launch_get_rows(table->data, table->dtype, table->cols, c->d_ids, n, scale, (float *)out->data,
-                                       c->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_rms_norm(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
-                              float eps, orc_tensor *out, orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_rms_norm((const float *)x->data, (const float *)w->data, (float *)out->data,
-                                       n * (x->cols / width), width, eps, cb(b)->stream));
-cleanup:
-    return st;
-}
-
-static cudaDataType_t blas_type(orc_dtype d) {
-    return d == ORC_DTYPE_F16 ? CUDA_R_16F : d == ORC_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-}
-
-static orc_status cu_matmul(orc_backend *b, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
-                            orc_err *err) {
-    cuda_backend *c = cb(b);
-    orc_status st = ORC_OK;
-    const int64_t k = w->cols, m = w->rows;
-    const float one = 1.0f, zero = 0.0f;
-    const void *xin = x->data;
-    if (x->cols != k || out->cols != m)
-        return orc_fail(err, ORC_E_INTERNAL, "matmul: x has %lld cols, w is %lld x %lld", (long long)x->cols,
-                        (long long)m, (long long)k);
-    if (w->dtype != ORC_DTYPE_F32) {
-        /* cuBLAS multiplies equal input types: round the activations to the weight dtype. */
-        st = grow(c, &c->d_half, &c->half_bytes, (uint64_t)(n * k) * 2, "matmul input conversion", err);
-        if (st != ORC_OK) return st;
-        ORC_CUDA_CHECK(orc_launch_convert_from_f32((const float *)x->data, c->d_half, w->dtype, n * k, c->stream));
-        xin = c->d_half;
-    }
-    /* float32 weights: true float32 products (pedantic: no TF32, no reduced-precision emulation);
-     * float16/bfloat16: tensor cores with float32 accumulation. */
-    ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, w->dtype == ORC_DTYPE_F32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
-    /* Row-major out[n][m] = x[n][k] . w[m][k]^T is column-major out^T (m x n) = w^T(op T of k x m) . x^T (k x n). */
-    ORC_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, (int)n, (int)k, &one, w->data,
-                                  blas_type(w->dtype), (int)k, xin, blas_type(w->dtype), (int)k, &zero, out->data,
-                                  CUDA_R_32F, (int)m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-cleanup:
-    return st;
-}
-
-static orc_status cu_add_bias(orc_backend *b, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_add_bias((float *)x->data, (const float *)bias->data, n, x->cols, cb(b)->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_add(orc_backend *b, const orc_tensor *a, const orc_tensor *c2, int64_t n, orc_tensor *out,
-                         orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_add((const float *)a->data, (const float *)c2->data, (float *)out->data, n * a->cols,
-                                  cb(b)->stream));
-cleanup:
-    return st;
-}
-
-/* The inverse-frequency table for (base, n_rot, factors), computed on the host with
- * orc_rope_inv_freq (as the CPU backend does) and kept on the device. */
-static orc_status rope_table_get(cuda_backend *c, const orc_rope_params *rp, const float **out, orc_err *err) {
-    orc_status st = ORC_OK;
-    const void *fkey = rp->freq_factors ? rp->freq_factors->data : NULL;
-    float *host = NULL, *hf = NULL;
-    int slot = -1;
-    for (int i = 0; i < ROPE_TABLES; i++) {
-        rope_table *t = &c->rope[i];
-        if (t->d_inv && t->base == rp->base && t->n_rot == rp->n_rot && t->factors == fkey) {
-            *out = t->d_inv;
-            return ORC_OK;
+    {
+        const int64_t len = n * src->cols;
+        const orc_tensor v = orc_tensor_rows(src, row0, n);
+        if (src->qtype < 0 && src->dtype == ORC_DTYPE_F32) {
+            ORC_CUDA_CHECK(cudaMemcpyAsync(dst, v.data, (size_t)len * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
+        } else {
+            /* Off the hot path (hooks of other dtypes, Model.tensor): a buffer of its own. */
+            if ((st = dev_malloc(c, (void **)&d_f32, (uint64_t)len * sizeof(float), "a download buffer", err)) != ORC_OK)
+                return st;
+            if (src->qtype >= 0) {
+                st = orc_cuda_dequantize(src->qtype, v.data, (uint64_t)n * src->row_bytes, len, ORC_DTYPE_F32, d_f32,
+                                         c->stream, err);
+                if (st != ORC_OK) goto cleanup;
+            } else {
+                ORC_CUDA_CHECK(orc_launch_convert_to_f32(v.data, src->dtype, d_f32, len, c->stream));
+            }
+            ORC_CUDA_CHECK(cudaMemcpyAsync(dst, d_f32, (size_t)len * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
         }
-        if (!t->d_inv && slot < 0) slot = i;
-    }
-    if (slot < 0) return orc_fail(err, ORC_E_INTERNAL, "more than %d distinct RoPE tables", ROPE_TABLES);
-    const int32_t half = rp->n_rot / 2;
-    host = (float *)malloc((size_t)half * sizeof(float));
-    if (!host) return orc_fail(err, ORC_E_NOMEM, "rope table");
-    if (fkey) {
-        hf = (float *)malloc((size_t)half * sizeof(float));
-        if (!hf) {
-            st = orc_fail(err, ORC_E_NOMEM, "rope table");
-            goto cleanup;
-        }
-        ORC_CUDA_CHECK(cudaMemcpyAsync(hf, fkey, (size_t)half * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
         ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
     }
-    for (int32_t i = 0; i < half; i++) host[i] = orc_rope_inv_freq(rp->base, i, rp->n_rot, hf);
-    {
-        rope_table *t = &c->rope[slot];
-        ORC_CUDA_CHECK(cudaMalloc((void **)&t->d_inv, (size_t)half * sizeof(float)));
-        c->allocated += (uint64_t)half * sizeof(float);
-        ORC_CUDA_CHECK(cudaMemcpy(t->d_inv, host, (size_t)half * sizeof(float), cudaMemcpyHostToDevice));
-        t->base = rp->base;
-        t->n_rot = rp->n_rot;
-        t->factors = fkey;
-        *out = t->d_inv;
+cleanup:
+    if (d_f32) {
+        cudaFree(d_f32);
+        c->allocated -= (uint64_t)(n * src->cols) * sizeof(float);
     }
-cleanup:
-    free(host);
-    free(hf);
     return st;
 }
 
-static orc_status cu_rope(orc_backend *b, orc_tensor *x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0,
-                          const orc_rope_params *rp, orc_err *err) {
-    cuda_backend *c = cb(b);
-    const float *inv = NULL;
-    orc_status st = rope_table_get(c, rp, &inv, err);
-    if (st != ORC_OK) return st;
-    ORC_CUDA_CHECK(orc_launch_rope((float *)x->data, n, n_heads, head_dim, rp->n_rot, rp->neox, pos0,
-                                   c->graph_mode ? c->d_pos : NULL, rp->freq_scale, inv, x->cols, c->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_kv_store(orc_backend *b, orc_tensor *kc, orc_tensor *vc, const orc_tensor *k, const orc_tensor *v,
-                              int64_t n, int64_t pos0, orc_err *err) {
+static orc_status cu_upload(orc_backend *b, orc_tensor *dst, int64_t row0, int64_t n, const void *src, orc_err *err) {
     cuda_backend *c = cb(b);
     orc_status st = ORC_OK;
-    if (pos0 < 0 || pos0 + n > kc->rows) return orc_fail(err, ORC_E_INTERNAL, "kv_store past the cache");
-    ORC_CUDA_CHECK(orc_launch_kv_store((const float *)k->data, (const float *)v->data, kc->data, vc->data, kc->dtype,
-                                       k->cols, v->cols, n, pos0, c->graph_mode ? c->d_pos : NULL, c->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_attention(orc_backend *b, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc, int64_t n,
-                               int64_t pos0, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
-    cuda_backend *c = cb(b);
-    orc_status st = ORC_OK;
-    /* Graph modes: one recording serves every position, so size the split for a full cache. */
-    const int64_t reach = c->graph_mode ? kc->rows : pos0 + n;
-    const int64_t keys = ap->window > 0 && ap->window < reach ? ap->window : reach;
-    const int32_t splits = orc_attention_splits(n, ap->n_head, keys, c->n_sm);
-    const int64_t part = orc_attention_partials_floats(n, ap->n_head, ap->head_dim_v, splits);
-    if (part > 0) {
-        st = grow(c, (void **)&c->d_attn, &c->attn_bytes, (uint64_t)part * sizeof(float), "attention partials", err);
-        if (st != ORC_OK) return st;
-    }
-    ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
-                                        vc->cols, (float *)out->data, out->cols, c->d_attn, splits, n, pos0,
-                                        c->graph_mode ? c->d_pos : NULL, ap->n_head, ap->n_head_kv, ap->head_dim,
-                                        ap->head_dim_v, ap->scale, ap->softcap, ap->window, c->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_glu(orc_backend *b, const orc_tensor *gate, const orc_tensor *up, int64_t n, orc_act act,
-                         orc_tensor *out, orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_glu((const float *)gate->data, (const float *)up->data, (float *)out->data,
-                                  n * gate->cols, (int)act, cb(b)->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_softcap(orc_backend *b, orc_tensor *x, int64_t n, float cap, orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_softcap((float *)x->data, n * x->cols, cap, cb(b)->stream));
+    if (row0 < 0 || n < 0 || row0 + n > dst->rows || dst->qtype >= 0)
+        return orc_fail(err, ORC_E_INTERNAL, "upload: rows %lld..%lld of %lld", (long long)row0, (long long)(row0 + n),
+                        (long long)dst->rows);
+    /* From pageable host memory: the call returns once the bytes are staged, so the caller
+     * may reuse its buffer; the copy is ordered with the stream's kernels. */
+    ORC_CUDA_CHECK(cudaMemcpyAsync((char *)dst->data + (uint64_t)row0 * dst->row_bytes, src,
+                                   (size_t)((uint64_t)n * dst->row_bytes), cudaMemcpyHostToDevice, c->stream));
 cleanup:
     return st;
 }
@@ -396,19 +251,7 @@ static orc_status cu_copy_rows(orc_backend *b, const orc_tensor *src, int64_t s0
                                orc_err *err) {
     orc_status st = ORC_OK;
     const orc_tensor s = orc_tensor_rows(src, s0, n), d = orc_tensor_rows(dst, d0, n);
-    const size_t bytes = (size_t)n * (size_t)src->cols * (size_t)orc_dtype_size(src->dtype);
-    ORC_CUDA_CHECK(cudaMemcpyAsync(d.data, s.data, bytes, cudaMemcpyDeviceToDevice, cb(b)->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_argmax(orc_backend *b, const orc_tensor *x, int64_t n, int32_t *out, orc_err *err) {
-    cuda_backend *c = cb(b);
-    orc_status st = grow(c, (void **)&c->d_ids, &c->ids_bytes, (uint64_t)n * sizeof(int32_t), "argmax results", err);
-    if (st != ORC_OK) return st;
-    ORC_CUDA_CHECK(orc_launch_argmax((const float *)x->data, n, x->cols, c->d_ids, c->stream));
-    ORC_CUDA_CHECK(cudaMemcpyAsync(out, c->d_ids, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream));
-    ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    ORC_CUDA_CHECK(cudaMemcpyAsync(d.data, s.data, (size_t)n * src->row_bytes, cudaMemcpyDeviceToDevice, cb(b)->stream));
 cleanup:
     return st;
 }
@@ -421,38 +264,220 @@ cleanup:
     return st;
 }
 
+/* --------------------------------------------------------------------------- exec */
+
+static void cu_exec_destroy(orc_exec *e) {
+    if (!e) return;
+    cuda_exec *x = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    cudaSetDevice(c->device);
+    if (x->d_half) {
+        cudaFree(x->d_half);
+        c->allocated -= x->half_bytes;
+    }
+    if (x->d_part) {
+        cudaFree(x->d_part);
+        c->allocated -= x->part_bytes;
+    }
+    (void)cudaGetLastError();
+    free(x);
+}
+
+static orc_status cu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_exec **out, orc_err *err) {
+    cuda_backend *c = cb(b);
+    *out = NULL;
+    cuda_exec *x = (cuda_exec *)calloc(1, sizeof *x);
+    if (!x) return orc_fail(err, ORC_E_NOMEM, "allocating session scratch");
+    x->base.be = b;
+    orc_status st = set_device(c, err);
+    if (st == ORC_OK) {
+        x->half_bytes = (uint64_t)sh->max_tokens * (uint64_t)sh->max_cols * 2u;
+        st = dev_malloc(c, &x->d_half, x->half_bytes, "session scratch (matmul inputs)", err);
+    }
+    if (st == ORC_OK) {
+        /* Split mode covers fewer than n_sm (query, head) rows, each with up to max_keys keys. */
+        x->max_splits = orc_attention_splits(1, 1, sh->max_keys, 1 << 30) > 0
+                            ? orc_attention_splits(1, 1, sh->max_keys, 1 << 30) : 1;
+        const int64_t rows = c->n_sm; /* n * n_head < n_sm */
+        x->part_bytes = (uint64_t)orc_attention_partials_floats(1, (int32_t)rows, sh->head_dim_v, x->max_splits) *
+                        sizeof(float);
+        st = dev_malloc(c, (void **)&x->d_part, x->part_bytes, "session scratch (attention splits)", err);
+    }
+    if (st != ORC_OK) {
+        cu_exec_destroy(&x->base);
+        return st;
+    }
+    *out = &x->base;
+    return ORC_OK;
+}
+
+/* --------------------------------------------------------------------------- ops */
+
+static orc_status cu_get_rows(orc_exec *e, const orc_tensor *table, const orc_tensor *ids, int64_t n, float scale,
+                              orc_tensor *out, orc_err *err) {
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    if (table->qtype >= 0) {
+        ORC_CUDA_CHECK(orc_launch_get_rows_q(table->qtype, table->data, table->row_bytes, table->cols,
+                                             (const int32_t *)ids->data, n, scale, (float *)out->data, c->stream));
+    } else {
+        ORC_CUDA_CHECK(orc_launch_get_rows(table->data, table->dtype, table->cols, (const int32_t *)ids->data, n, scale,
+                                           (float *)out->data, c->stream));
+    }
+cleanup:
+    return st;
+}
+
+static orc_status cu_rms_norm(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, int64_t width,
+                              float eps, orc_tensor *out, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_rms_norm((const float *)x->data, (const float *)w->data, (float *)out->data,
+                                       n * (x->cols / width), width, eps, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static cudaDataType_t blas_type(orc_dtype d) {
+    return d == ORC_DTYPE_F16 ? CUDA_R_16F : d == ORC_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+static orc_status cu_matmul(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
+                            orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    const int64_t k = w->cols, m = w->rows;
+    const float one = 1.0f, zero = 0.0f;
+    const void *xin = x->data, *wdata = w->data;
+    if (x->cols != k || out->cols != m)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul: x has %lld cols, w is %lld x %lld", (long long)x->cols,
+                        (long long)m, (long long)k);
+    if (w->qtype >= 0) {
+        /* Blocks without a fused kernel: dequantize into the model's buffer (sized at load). */
+        if ((uint64_t)(m * k) * 2u > c->wdeq_bytes)
+            return orc_fail(err, ORC_E_INTERNAL, "matmul: dequantization buffer too small");
+        st = orc_cuda_dequantize(w->qtype, w->data, (uint64_t)m * w->row_bytes, m * k, ORC_DTYPE_F16, c->d_wdeq,
+                                 c->stream, err);
+        if (st != ORC_OK) return st;
+        wdata = c->d_wdeq;
+    }
+    if (w->dtype != ORC_DTYPE_F32) {
+        /* cuBLAS multiplies equal input types: round the activations to the weight dtype. */
+        if ((uint64_t)(n * k) * 2u > xe->half_bytes)
+            return orc_fail(err, ORC_E_INTERNAL, "matmul: %lld x %lld inputs past the session's scratch", (long long)n,
+                            (long long)k);
+        ORC_CUDA_CHECK(orc_launch_convert_from_f32((const float *)x->data, xe->d_half, w->dtype, n * k, c->stream));
+        xin = xe->d_half;
+    }
+    /* float32 weights: true float32 products (pedantic: no TF32, no reduced-precision emulation);
+     * float16/bfloat16: tensor cores with float32 accumulation. */
+    ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, w->dtype == ORC_DTYPE_F32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
+    /* Row-major out[n][m] = x[n][k] . w[m][k]^T is column-major out^T (m x n) = w^T(op T of k x m) . x^T (k x n). */
+    ORC_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, (int)n, (int)k, &one, wdata,
+                                  blas_type(w->dtype), (int)k, xin, blas_type(w->dtype), (int)k, &zero, out->data,
+                                  CUDA_R_32F, (int)m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+cleanup:
+    return st;
+}
+
+static orc_status cu_add_bias(orc_exec *e, orc_tensor *x, const orc_tensor *bias, int64_t n, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_add_bias((float *)x->data, (const float *)bias->data, n, x->cols, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_add(orc_exec *e, const orc_tensor *a, const orc_tensor *c2, int64_t n, orc_tensor *out,
+                         orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_add((const float *)a->data, (const float *)c2->data, (float *)out->data, n * a->cols,
+                                  cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_rope(orc_exec *e, orc_tensor *x, const orc_batch *bt, int32_t n_heads, int32_t head_dim,
+                          const orc_rope_params *rp, const orc_tensor *inv_freq, orc_err *err) {
+    orc_status st = ORC_OK;
+    const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
+    ORC_CUDA_CHECK(orc_launch_rope((float *)x->data, bt->n, n_heads, head_dim, rp->n_rot, rp->neox,
+                                   (const int32_t *)bt->pos.data, rp->freq_scale, ms, (const float *)inv_freq->data,
+                                   x->cols, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_kv_store(orc_exec *e, orc_tensor *kc, orc_tensor *vc, const orc_tensor *k, const orc_tensor *v,
+                              const orc_batch *bt, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_kv_store((const float *)k->data, (const float *)v->data, kc->data, vc->data, kc->dtype,
+                                       k->cols, v->cols, bt->n, (const int32_t *)bt->kv_row.data, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
+                               const orc_batch *bt, const orc_attn_params *ap, orc_tensor *out, orc_tensor *probs,
+                               orc_err *err) {
+    cuda_exec *x = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    const int32_t *pos = (const int32_t *)bt->pos.data, *base = (const int32_t *)bt->kv_base.data;
+    const float *sinks = ap->sinks ? (const float *)ap->sinks->data : NULL;
+    /* One split rule for every launch (attention.cu): the key bound only adds empty splits. */
+    const int32_t splits = orc_attention_splits(bt->n, ap->n_head, bt->n_keys_max, c->n_sm);
+    if (splits > x->max_splits || orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, splits) *
+                                          (int64_t)sizeof(float) > (int64_t)x->part_bytes)
+        return orc_fail(err, ORC_E_INTERNAL, "attention: %d splits past the session's scratch", (int)splits);
+    ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
+                                        vc->cols, (float *)out->data, out->cols, x->d_part, splits, bt->n, pos, base,
+                                        ap->n_head, ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap,
+                                        ap->window, sinks, c->stream));
+    if (probs) {
+        ORC_CUDA_CHECK(orc_launch_attention_probs((const float *)q->data, q->cols, kc->data, kc->dtype, kc->cols, bt->n,
+                                                  pos, base, ap->n_head, ap->n_head_kv, ap->head_dim, ap->scale,
+                                                  ap->softcap, ap->window, sinks, (float *)probs->data,
+                                                  probs->cols / ap->n_head, c->stream));
+    }
+cleanup:
+    return st;
+}
+
+static orc_status cu_glu(orc_exec *e, const orc_tensor *gate, const orc_tensor *up, int64_t n, int act,
+                         orc_tensor *out, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_glu((const float *)gate->data, (const float *)up->data, (float *)out->data,
+                                  n * gate->cols, act, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_softcap(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_softcap((float *)x->data, n * x->cols, cap, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
 /* ---------------------------------------------------------------------------- CUDA graphs */
 
-static orc_status cu_step_inputs(orc_backend *b, const int32_t *ids, int64_t n, int64_t pos0, orc_err *err) {
-    cuda_backend *c = cb(b);
-    orc_status st = upload_ids(c, ids, n, err);
-    if (st != ORC_OK) return st;
-    /* The previous step finished (its logits were downloaded) before the host writes here. */
-    *c->h_pos = pos0;
-    ORC_CUDA_CHECK(cudaMemcpyAsync(c->d_pos, c->h_pos, sizeof(int64_t), cudaMemcpyHostToDevice, c->stream));
-cleanup:
-    return st;
-}
-
-static void cu_set_graph_mode(orc_backend *b, int mode) { cb(b)->graph_mode = mode; }
-
-static orc_status cu_record_begin(orc_backend *b, orc_err *err) {
-    cuda_backend *c = cb(b);
+static orc_status cu_record_begin(orc_exec *e, orc_err *err) {
+    cuda_exec *x = (cuda_exec *)e;
     orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
-    c->graph_mode = ORC_GRAPH_RECORD;
+    ORC_CUDA_CHECK(cudaStreamBeginCapture(cb_of(e)->stream, cudaStreamCaptureModeThreadLocal));
+    x->recording = true;
 cleanup:
     return st;
 }
 
-static orc_status cu_record_end(orc_backend *b, void **out, orc_err *err) {
-    cuda_backend *c = cb(b);
+static orc_status cu_record_end(orc_exec *e, void **out, orc_err *err) {
+    cuda_exec *x = (cuda_exec *)e;
     orc_status st = ORC_OK;
     cudaGraph_t g = NULL;
     cudaGraphExec_t exec = NULL;
     *out = NULL;
-    c->graph_mode = ORC_GRAPH_OFF;
-    ORC_CUDA_CHECK(cudaStreamEndCapture(c->stream, &g));
+    x->recording = false;
+    ORC_CUDA_CHECK(cudaStreamEndCapture(cb_of(e)->stream, &g));
     ORC_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
     *out = (void *)exec;
 cleanup:
@@ -461,49 +486,44 @@ cleanup:
     return st;
 }
 
-static orc_status cu_graph_launch(orc_backend *b, void *graph, orc_err *err) {
+static orc_status cu_graph_launch(orc_exec *e, void *graph, orc_err *err) {
     orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cb(b)->stream));
+    ORC_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cb_of(e)->stream));
 cleanup:
     return st;
 }
 
-static void cu_graph_free(orc_backend *b, void *graph) {
+static void cu_graph_free(orc_exec *e, void *graph) {
     if (!graph) return;
-    cudaSetDevice(cb(b)->device);
+    cudaSetDevice(cb_of(e)->device);
     cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    (void)cudaGetLastError();
 }
 
-/* Free the backend's own caches and scratch, and the cuBLAS handle with its workspace.
- * Errors here are not reportable (a teardown path): leave no sticky "last error" behind
- * for the next, unrelated CUDA call to pick up. */
+static bool cu_supports(const orc_backend *b, orc_op op) {
+    (void)b;
+    return op == ORC_OP_GRAPHS || op == ORC_OP_ATTN_PROBS;
+}
+
+/* Free the backend's own scratch, and the cuBLAS handle with its workspace. Errors here
+ * are not reportable (a teardown path): leave no sticky "last error" behind for the next,
+ * unrelated CUDA call to pick up. */
 static void cu_trim(orc_backend *b) {
     cuda_backend *c = cb(b);
     if (!c->stream) return; /* never initialised on a device */
     cudaSetDevice(c->device);
     cudaStreamSynchronize(c->stream);
-    void **bufs[] = {&c->d_staging, &c->d_half, (void **)&c->d_f32, (void **)&c->d_ids, (void **)&c->d_attn};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        cudaFree(*bufs[i]);
-        *bufs[i] = NULL;
-    }
-    c->allocated -= c->staging_bytes + c->half_bytes + c->f32_bytes + c->attn_bytes + c->ids_bytes;
-    c->staging_bytes = c->half_bytes = c->f32_bytes = c->attn_bytes = c->ids_bytes = 0;
-    for (int i = 0; i < ROPE_TABLES; i++) {
-        if (c->rope[i].d_inv) c->allocated -= (uint64_t)(c->rope[i].n_rot / 2) * sizeof(float);
-        cudaFree(c->rope[i].d_inv);
-        memset(&c->rope[i], 0, sizeof c->rope[i]);
-    }
+    cudaFree(c->d_staging);
+    cudaFree(c->d_wdeq);
+    c->d_staging = c->d_wdeq = NULL;
+    c->allocated -= c->staging_bytes + c->wdeq_bytes;
+    c->staging_bytes = c->wdeq_bytes = 0;
     if (c->blas) cublasDestroy(c->blas);
     c->blas = NULL;
     cudaFree(c->d_blas_ws);
     c->d_blas_ws = NULL;
     c->allocated -= c->blas_ws_bytes;
     c->blas_ws_bytes = 0;
-    cudaFree(c->d_pos);
-    c->d_pos = NULL;
-    cudaFreeHost(c->h_pos);
-    c->h_pos = NULL;
     (void)cudaGetLastError();
 }
 
@@ -519,10 +539,19 @@ static void cu_destroy(orc_backend *b) {
 static const orc_backend_ops k_cuda_ops = {
     /* .name = */ "cuda",
     /* .destroy = */ cu_destroy,
+    /* .supports = */ cu_supports,
     /* .alloc = */ cu_alloc,
     /* .free = */ cu_free,
     /* .upload_weight = */ cu_upload_weight,
+    /* .upload_blocks = */ cu_upload_blocks,
     /* .download = */ cu_download,
+    /* .upload = */ cu_upload,
+    /* .copy_rows = */ cu_copy_rows,
+    /* .sync = */ cu_sync,
+    /* .allocated = */ cu_allocated,
+    /* .trim = */ cu_trim,
+    /* .exec_create = */ cu_exec_create,
+    /* .exec_destroy = */ cu_exec_destroy,
     /* .get_rows = */ cu_get_rows,
     /* .rms_norm = */ cu_rms_norm,
     /* .matmul = */ cu_matmul,
@@ -533,28 +562,21 @@ static const orc_backend_ops k_cuda_ops = {
     /* .attention = */ cu_attention,
     /* .glu = */ cu_glu,
     /* .softcap = */ cu_softcap,
-    /* .copy_rows = */ cu_copy_rows,
-    /* .argmax = */ cu_argmax,
-    /* .sync = */ cu_sync,
-    /* .allocated = */ cu_allocated,
-    /* .trim = */ cu_trim,
-    /* .step_inputs = */ cu_step_inputs,
-    /* .set_graph_mode = */ cu_set_graph_mode,
     /* .record_begin = */ cu_record_begin,
     /* .record_end = */ cu_record_end,
     /* .graph_launch = */ cu_graph_launch,
     /* .graph_free = */ cu_graph_free,
 };
 
-extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, orc_backend **out, orc_err *err) {
+extern "C" orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {
     orc_status st = ORC_OK;
     int count = 0;
+    const int device = p->device;
     *out = NULL;
     cuda_backend *c = (cuda_backend *)calloc(1, sizeof *c);
     if (!c) return orc_fail(err, ORC_E_NOMEM, "allocating the CUDA backend");
     c->base.ops = &k_cuda_ops;
     c->device = device;
-    c->keep_quantized = keep_quantized;
     st = orc_cuda_probe(&count, err);
     if (st != ORC_OK) goto cleanup;
     if (device < 0 || device >= count) {
@@ -569,18 +591,11 @@ extern "C" orc_status orc_backend_cuda_create(int device, bool keep_quantized, o
     ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
     /* An explicit workspace: cuBLAS then allocates nothing while a graph is recorded. */
     c->blas_ws_bytes = 32u << 20;
-    if (cudaMalloc(&c->d_blas_ws, c->blas_ws_bytes) != cudaSuccess) {
-        (void)cudaGetLastError();
-        c->d_blas_ws = NULL;
-        st = orc_fail(err, ORC_E_NOMEM, "CUDA out of memory allocating the cuBLAS workspace (%llu bytes) on device %d",
-                      (unsigned long long)c->blas_ws_bytes, device);
+    if ((st = dev_malloc(c, &c->d_blas_ws, c->blas_ws_bytes, "the cuBLAS workspace", err)) != ORC_OK) {
         c->blas_ws_bytes = 0;
         goto cleanup;
     }
-    c->allocated += c->blas_ws_bytes;
     ORC_CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->d_blas_ws, c->blas_ws_bytes));
-    ORC_CUDA_CHECK(cudaMalloc((void **)&c->d_pos, sizeof(int64_t)));
-    ORC_CUDA_CHECK(cudaMallocHost((void **)&c->h_pos, sizeof(int64_t)));
     *out = &c->base;
     return ORC_OK;
 cleanup:

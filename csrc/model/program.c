@@ -1,0 +1,260 @@
+/* program.c - the layer program: one forward chunk through the embedding, the blocks of
+ * each layer (attention, dense FFN, ...) as the architecture's description lists them,
+ * the final norm and the logits, with a hook point after every step.
+ *
+ * This is the only description of the architectures' forward pass in orc: both backends
+ * run it, so CPU-vs-GPU comparisons test the primitives, and the hook points name the
+ * same steps on both. A hook point can hand the activation back (capture) or replace it
+ * before the forward continues (patch). */
+#include <stdlib.h> /* malloc */
+#include <string.h> /* memcpy */
+#include <time.h>   /* clock_gettime */
+
+#include "model/model_internal.h"
+
+#define CHECK(call)                    \
+    do {                               \
+        orc_status st_ = (call);       \
+        if (st_ != ORC_OK) return st_; \
+    } while (0)
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A primitive, timed when profiling (bracketed by syncs: the numbers include launch and
+ * synchronisation costs; they say where the time goes, not how fast a plain run is). */
+#define OP(kind, call)                                                \
+    do {                                                              \
+        if (m->params.profile) {                                      \
+            CHECK(m->be->ops->sync(m->be, f->err));                   \
+            double t0_ = now_seconds();                               \
+            CHECK(call);                                              \
+            CHECK(m->be->ops->sync(m->be, f->err));                   \
+            m->prof_seconds[ORC_P_##kind] += now_seconds() - t0_;     \
+            m->prof_calls[ORC_P_##kind]++;                            \
+        } else {                                                      \
+            CHECK(call);                                              \
+        }                                                             \
+    } while (0)
+
+static bool hook_wanted(const orc_fwd *f, int32_t index, bool *captured, bool *patched) {
+    *captured = f->cap && index >= 0 && index < f->cap->n_hooks && f->cap->dst[index];
+    *patched = f->patch && index >= 0 && index < f->patch->n_hooks &&
+               (f->patch->replace[index] || (f->patch->want && f->patch->want[index]));
+    return *captured || *patched;
+}
+
+/* Hook `index` on rows [0, n) of t (t->cols floats a row): patch it, then capture it. */
+static orc_status hook_at(orc_fwd *f, int32_t index, orc_tensor *t, int64_t n) {
+    bool captured, patched;
+    if (!hook_wanted(f, index, &captured, &patched)) return ORC_OK;
+    orc_backend *be = f->s->m->be;
+    const int64_t w = t->cols;
+    float *dst = captured ? f->cap->dst[index] + f->row0 * w : NULL;
+    if (!patched) return be->ops->download(be, t, 0, n, dst, f->err);
+    float *buf = dst ? dst : malloc((size_t)(n * w) * sizeof(float));
+    if (!buf) return orc_fail(f->err, ORC_E_NOMEM, "a patch buffer of %lld floats", (long long)(n * w));
+    orc_status st;
+    const float *rep = f->patch->replace[index];
+    if (rep) {
+        memcpy(buf, rep + f->row0 * w, (size_t)(n * w) * sizeof(float));
+        st = ORC_OK;
+    } else {
+        st = be->ops->download(be, t, 0, n, buf, f->err);
+        if (st == ORC_OK) st = f->patch->fn(f->patch->user, index, f->row0, n, w, buf, f->err);
+    }
+    if (st == ORC_OK) st = be->ops->upload(be, t, 0, n, buf, f->err);
+    if (buf != dst) free(buf);
+    return st;
+}
+
+#define HOOK(step, t) CHECK(hook_at(f, m->hook_index[il * ORC_S_COUNT + ORC_S_##step], (t), n))
+#define W(slot) orc_model_w(m, ORC_T_##slot, il)
+
+/* The attention primitive on layer il's cache (a function of its own: the caller frees
+ * the probabilities buffer whatever happens). */
+static orc_status attention(orc_fwd *f, int32_t il, const orc_attn_params *ap, orc_tensor *probs) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    OP(ATTENTION, m->be->ops->attention(s->ex, &s->q, &s->kc[il], &s->vc[il], &f->bt, ap, &s->att, probs, f->err));
+    return ORC_OK;
+}
+
+static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    orc_exec *e = s->ex;
+    const orc_backend_ops *o = m->be->ops;
+    const orc_config *c = &m->cfg;
+    const int64_t n = f->bt.n;
+    const bool swa = orc_config_layer_swa(c, il);
+    const orc_rope_params rp = {
+        .n_rot = c->n_rot,
+        .neox = c->rope_type == ORC_ROPE_NEOX,
+        .base = swa ? c->rope_theta_swa : c->rope_theta,
+        .freq_scale = swa ? c->rope_freq_scale_swa : c->rope_freq_scale,
+        .yarn_factor = c->yarn_factor,
+        .yarn_beta_fast = c->yarn_beta_fast,
+        .yarn_beta_slow = c->yarn_beta_slow,
+        .yarn_attn_factor = c->yarn_factor > 0 ? c->yarn_attn_factor : 1.0f,
+        .yarn_orig_ctx = c->yarn_orig_ctx,
+        .yarn_round = c->yarn_round,
+    };
+    const orc_tensor *inv_freq = &m->rope_inv[swa ? 1 : 0];
+    const orc_attn_params ap = {
+        .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = c->head_dim, .head_dim_v = c->head_dim_v,
+        .scale = c->attn_scale, .softcap = c->attn_softcap, .window = swa ? c->sliding_window : 0,
+        .sinks = (opts & ORC_OPT_SINKS) ? W(SINKS) : NULL,
+    };
+    OP(RMS_NORM, o->rms_norm(e, &s->x, W(ATTN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
+    HOOK(ATTN_NORM, &s->xn);
+    OP(MATMUL, o->matmul(e, &s->xn, W(WQ), n, &s->q, f->err));
+    if (W(BQ)) OP(ADD_BIAS, o->add_bias(e, &s->q, W(BQ), n, f->err));
+    HOOK(Q, &s->q);
+    OP(MATMUL, o->matmul(e, &s->xn, W(WK), n, &s->k, f->err));
+    if (W(BK)) OP(ADD_BIAS, o->add_bias(e, &s->k, W(BK), n, f->err));
+    HOOK(K, &s->k);
+    OP(MATMUL, o->matmul(e, &s->xn, W(WV), n, &s->v, f->err));
+    if (W(BV)) OP(ADD_BIAS, o->add_bias(e, &s->v, W(BV), n, f->err));
+    HOOK(V, &s->v);
+    if (opts & ORC_OPT_QK_NORM) {
+        OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
+        HOOK(Q_NORM, &s->q);
+        OP(RMS_NORM, o->rms_norm(e, &s->k, W(K_NORM), n, c->head_dim, c->rms_eps, &s->k, f->err));
+        HOOK(K_NORM, &s->k);
+    }
+    OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
+    HOOK(Q_ROPE, &s->q);
+    OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
+    HOOK(K_ROPE, &s->k);
+    OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
+
+    /* Attention probabilities only when captured: [n][n_head][call_keys] rows. */
+    const int32_t probs_hook = m->hook_index[il * ORC_S_COUNT + ORC_S_ATTN_PROBS];
+    bool cap_probs, patch_probs;
+    orc_tensor probs = {0};
+    if (hook_wanted(f, probs_hook, &cap_probs, &patch_probs)) {
+        if (patch_probs)
+            return orc_fail(f->err, ORC_E_INVALID, "%s cannot be patched (patch attn_out instead)",
+                            m->hooks[probs_hook].name);
+        CHECK(o->alloc(m->be, &probs, ORC_DTYPE_F32, n, (int64_t)c->n_head * f->call_keys, "attention probabilities",
+                       f->err));
+    }
+    orc_status st = attention(f, il, &ap, probs.data ? &probs : NULL);
+    if (st == ORC_OK && probs.data) st = hook_at(f, probs_hook, &probs, n);
+    o->free(m->be, &probs);
+    CHECK(st);
+    HOOK(ATTN_OUT, &s->att);
+    OP(MATMUL, o->matmul(e, &s->att, W(WO), n, &s->proj, f->err));
+    if (W(BO)) OP(ADD_BIAS, o->add_bias(e, &s->proj, W(BO), n, f->err));
+    HOOK(ATTN_PROJ, &s->proj);
+    if (opts & ORC_OPT_POST_NORM) {
+        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(ATTN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
+        HOOK(ATTN_POST_NORM, &s->proj);
+    }
+    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
+    HOOK(RESID_MID, &s->x);
+    return ORC_OK;
+}
+
+static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    orc_exec *e = s->ex;
+    const orc_backend_ops *o = m->be->ops;
+    const orc_config *c = &m->cfg;
+    const int64_t n = f->bt.n;
+    OP(RMS_NORM, o->rms_norm(e, &s->x, W(FFN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
+    HOOK(FFN_NORM, &s->xn);
+    OP(MATMUL, o->matmul(e, &s->xn, W(W_GATE), n, &s->gate, f->err));
+    HOOK(FFN_GATE, &s->gate);
+    OP(MATMUL, o->matmul(e, &s->xn, W(W_UP), n, &s->up, f->err));
+    HOOK(FFN_UP, &s->up);
+    OP(GLU, o->glu(e, &s->gate, &s->up, n, c->ffn_act, &s->act, f->err));
+    HOOK(FFN_ACT, &s->act);
+    OP(MATMUL, o->matmul(e, &s->act, W(W_DOWN), n, &s->proj, f->err));
+    HOOK(FFN_OUT, &s->proj);
+    if (opts & ORC_OPT_POST_NORM) {
+        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(FFN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
+        HOOK(FFN_POST_NORM, &s->proj);
+    }
+    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
+    return ORC_OK;
+}
+
+#undef W
+
+/* Logits of the chunk's selected rows, LOGITS rows at a time; the "logits" hook sees them. */
+static orc_status logits_out(orc_fwd *f) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    orc_exec *e = s->ex;
+    const orc_backend_ops *o = m->be->ops;
+    const orc_config *c = &m->cfg;
+    const orc_tensor *out_w = orc_model_w(m, ORC_T_OUTPUT, 0);
+    if (!out_w) out_w = orc_model_w(m, ORC_T_TOK_EMBD, 0);
+    for (int64_t j0 = 0; j0 < f->n_lrows; j0 += s->logits.rows) {
+        const int64_t k = f->n_lrows - j0 < s->logits.rows ? f->n_lrows - j0 : s->logits.rows;
+        orc_tensor xin;
+        if (f->lrows_contiguous) {
+            xin = orc_tensor_rows(&s->xn, f->lrow[j0], k);
+        } else {
+            CHECK(o->upload(m->be, &s->in_lidx, 0, k, f->lrow + j0, f->err));
+            OP(GET_ROWS, o->get_rows(e, &s->xn, &s->in_lidx, k, 1.0f, &s->lrows, f->err));
+            xin = orc_tensor_rows(&s->lrows, 0, k);
+        }
+        OP(MATMUL, o->matmul(e, &xin, out_w, k, &s->logits, f->err));
+        if (c->final_softcap > 0) OP(SOFTCAP, o->softcap(e, &s->logits, k, c->final_softcap, f->err));
+        /* The logits hook sees every row of the chunk in order (then lrow is 0..n-1). */
+        const int64_t saved_row0 = f->row0;
+        f->row0 = saved_row0 + j0;
+        orc_status st = hook_at(f, m->hook_logits, &s->logits, k);
+        f->row0 = saved_row0;
+        CHECK(st);
+        if (f->keep_logits) continue; /* a recorded step: downloaded after the replay */
+        for (int64_t j = 0; j < k; j++) {
+            if (f->ldst[j0 + j] < 0) continue; /* computed for the logits hook only */
+            /* Consecutive destinations download together. */
+            int64_t run = 1;
+            while (j + run < k && f->ldst[j0 + j + run] == f->ldst[j0 + j] + run) run++;
+            OP(DOWNLOAD, o->download(m->be, &s->logits, j, run, f->logits + (int64_t)f->ldst[j0 + j] * c->n_vocab,
+                                     f->err));
+            j += run - 1;
+        }
+    }
+    return ORC_OK;
+}
+
+orc_status orc_program_run(orc_fwd *f) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    orc_exec *e = s->ex;
+    const orc_backend_ops *o = m->be->ops;
+    const orc_config *c = &m->cfg;
+    const int64_t n = f->bt.n;
+
+    OP(GET_ROWS, o->get_rows(e, orc_model_w(m, ORC_T_TOK_EMBD, 0), &f->bt.ids, n, c->embd_scale, &s->x, f->err));
+    CHECK(hook_at(f, m->hook_embd, &s->x, n));
+    for (int32_t il = 0; il < c->n_layer; il++) {
+        for (int b = 0; b < m->desc->n_blocks; b++) {
+            const orc_block_use *u = &m->desc->blocks[b];
+            switch (u->kind) {
+            case ORC_BLOCK_ATTN: CHECK(block_attn(f, il, u->opts)); break;
+            case ORC_BLOCK_FFN: CHECK(block_ffn(f, il, u->opts)); break;
+            default:
+                return orc_fail(f->err, ORC_E_UNSUPPORTED, "the %s architecture uses a block orc does not run yet",
+                                c->arch);
+            }
+        }
+        HOOK(RESID_POST, &s->x);
+        if (f->cancel && f->cancel(f->user))
+            return orc_fail(f->err, ORC_E_INTERRUPTED, "forward interrupted at layer %d", (int)il);
+    }
+    OP(RMS_NORM, o->rms_norm(e, &s->x, orc_model_w(m, ORC_T_OUTPUT_NORM, 0), n, c->n_embd, c->rms_eps, &s->xn,
+                             f->err));
+    CHECK(hook_at(f, m->hook_output_norm, &s->xn, n));
+    return logits_out(f);
+}
