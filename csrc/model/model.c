@@ -70,11 +70,11 @@ static orc_status load_one(orc_model *m, const orc_gguf_tensor *src, orc_tensor_
     if (matrix && m->params.weights == ORC_WEIGHTS_QUANTIZED && !fault) {
         /* Stored form: blocks stay blocks; dense stored types stay in their own dtype. */
         st = be->ops->upload_blocks(be, dst, src->type, rows, cols, src->data, src->nbytes, src->name_z, err);
-        if (st == ORC_OK) {
+        if (st == ORC_OK) { /* the stored bytes (the CPU reads them in place from the mapped file) */
             if (dst->qtype >= 0)
-                m->quant_bytes += dst->nbytes;
+                m->quant_bytes += src->nbytes;
             else
-                m->weight_bytes += dst->nbytes;
+                m->weight_bytes += src->nbytes;
         }
     } else {
         const orc_dtype dt = matrix ? m->params.dtype : ORC_DTYPE_F32; /* norms, biases: float32 (as HF keeps them) */

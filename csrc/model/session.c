@@ -118,18 +118,18 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         {&s->act, ORC_DTYPE_F32, B, F, "session scratch (ffn act)"},
         {&s->logits, ORC_DTYPE_F32, LR, c->n_vocab, "session scratch (logits)"},
         {&s->lrows, ORC_DTYPE_F32, LR, E, "session scratch (logit rows)"},
-        {&s->in_ids, ORC_DTYPE_I32, 1, B, "step inputs (ids)"},
-        {&s->in_pos, ORC_DTYPE_I32, 1, B, "step inputs (positions)"},
-        {&s->in_row, ORC_DTYPE_I32, 1, B, "step inputs (cache rows)"},
-        {&s->in_base, ORC_DTYPE_I32, 1, B, "step inputs (sequence bases)"},
-        {&s->in_lidx, ORC_DTYPE_I32, 1, LR, "step inputs (logit rows)"},
+        {&s->in_ids, ORC_DTYPE_I32, B, 1, "step inputs (ids)"},
+        {&s->in_pos, ORC_DTYPE_I32, B, 1, "step inputs (positions)"},
+        {&s->in_row, ORC_DTYPE_I32, B, 1, "step inputs (cache rows)"},
+        {&s->in_base, ORC_DTYPE_I32, B, 1, "step inputs (sequence bases)"},
+        {&s->in_lidx, ORC_DTYPE_I32, LR, 1, "step inputs (logit rows)"},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if ((st = be->ops->alloc(be, bufs[i].t, bufs[i].dt, bufs[i].rows, bufs[i].cols, bufs[i].what, err)) != ORC_OK)
             return st;
         s->scratch_bytes += bufs[i].t->nbytes;
     }
-    /* Inputs are [1][B] tensors; primitives index them by token. */
+    /* Inputs are [B][1] int32 tensors: one row per token. */
     const orc_exec_shape shape = {
         .max_tokens = B,
         .max_cols = max64(max64(max64(E, F), max64(NQ, NK)), max64(NV, NO)),
@@ -311,10 +311,10 @@ static orc_status chunk_inputs(orc_session *s, const call *c, const int32_t *pos
     }
     s->h_runs[n_runs] = k;
     orc_status st;
-    if ((st = be->ops->upload(be, &s->in_ids, 0, 1, s->h_ids, err)) != ORC_OK) return st;
-    if ((st = be->ops->upload(be, &s->in_pos, 0, 1, s->h_pos, err)) != ORC_OK) return st;
-    if ((st = be->ops->upload(be, &s->in_row, 0, 1, s->h_row, err)) != ORC_OK) return st;
-    if ((st = be->ops->upload(be, &s->in_base, 0, 1, s->h_base, err)) != ORC_OK) return st;
+    if ((st = be->ops->upload(be, &s->in_ids, 0, k, s->h_ids, err)) != ORC_OK) return st;
+    if ((st = be->ops->upload(be, &s->in_pos, 0, k, s->h_pos, err)) != ORC_OK) return st;
+    if ((st = be->ops->upload(be, &s->in_row, 0, k, s->h_row, err)) != ORC_OK) return st;
+    if ((st = be->ops->upload(be, &s->in_base, 0, k, s->h_base, err)) != ORC_OK) return st;
     f->bt = (orc_batch){
         .n = k, .ids = s->in_ids, .pos = s->in_pos, .kv_row = s->in_row, .kv_base = s->in_base,
         .n_keys_max = max_keys, .n_runs = n_runs, .run_start = s->h_runs,
