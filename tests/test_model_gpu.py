@@ -166,10 +166,10 @@ def test_model_tensor_on_gpu_is_the_device_copy(synth_dir):
 def test_memory_is_returned_on_close(synth_dir):
     import gc
 
-    path = model_path(synth_dir, "qwen3", "F16")
+    path = model_path(synth_dir, "qwen3", "Q8_0")
     gc.collect()  # models of earlier tests
     free0, _ = _orc.cuda_mem_info(0)
-    m = orc.Model(path, device="cuda", keep_quantized=True)
+    m = orc.Model(path, device="cuda", weights="quantized")
     mem = m.memory()
     assert mem["weights"] > 0 and mem["quantized"] > 0
     s = orc.Session(m, n_ctx=2048)
