@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ModelSpec", "make_model", "write_gguf", "quantize", "random_blocks", "GGML_TYPES", "spec_for"]
+__all__ = ["ModelSpec", "make_model", "write_gguf", "quantize", "random_blocks", "GGML_TYPES", "spec_for",
+           "set_kv", "drop_kv", "drop_tensor"]
 
 # ggml type id, block size, bytes per block (the facts of ggml's type table).
 GGML_TYPES = {
@@ -447,3 +448,30 @@ if __name__ == "__main__":  # pragma: no cover - manual use
 
     out = sys.argv[1] if len(sys.argv) > 1 else "synth.gguf"
     print(make_model(out, arch=os.environ.get("ARCH", "qwen2"), weight_type=os.environ.get("WTYPE", "Q8_0")))
+
+
+# -- edits for make_model(edit=...): broken or altered models for tests
+
+def set_kv(key: str, vtype: str, value):
+    """An edit that sets metadata `key` (adding it when absent) to `value` of type `vtype`."""
+    def edit(md, tensors):
+        for i, (k, _, _) in enumerate(md):
+            if k == key:
+                md[i] = (key, vtype, value)
+                return
+        md.append((key, vtype, value))
+    return edit
+
+
+def drop_kv(key: str):
+    """An edit that removes metadata `key`."""
+    def edit(md, tensors):
+        md[:] = [m for m in md if m[0] != key]
+    return edit
+
+
+def drop_tensor(name: str):
+    """An edit that removes tensor `name`."""
+    def edit(md, tensors):
+        tensors[:] = [t for t in tensors if t[0] != name]
+    return edit

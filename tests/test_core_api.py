@@ -9,12 +9,7 @@ import pytest
 
 import orc
 from orc import synth
-
-
-def nmse(a, b):
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    return float(np.sum((a - b) ** 2) / max(np.sum(b ** 2), 1e-300))
+from orc.compare import nmse
 
 
 _paths = {}
@@ -388,14 +383,7 @@ def test_other_python_threads_run_while_a_forward_waits(mdir):
 
 # ------------------------------------------------------------------------------ the file's consistency
 
-def set_kv(key, vtype, value):
-    def edit(md, tensors):
-        for i, (k, _, _) in enumerate(md):
-            if k == key:
-                md[i] = (key, vtype, value)
-                return
-        md.append((key, vtype, value))
-    return edit
+set_kv = synth.set_kv
 
 
 def test_block_count_must_match_the_tensors(tmp_path):

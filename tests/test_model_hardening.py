@@ -11,26 +11,7 @@ def build(tmp_path, edit=None, arch="qwen2", wt="F32", name="m.gguf"):
     return synth.make_model(tmp_path / name, synth.spec_for(arch, wt), edit=edit)
 
 
-def set_kv(key, vtype, value):
-    def edit(md, tensors):
-        for i, (k, _, _) in enumerate(md):
-            if k == key:
-                md[i] = (key, vtype, value)
-                return
-        md.append((key, vtype, value))
-    return edit
-
-
-def drop_kv(key):
-    def edit(md, tensors):
-        md[:] = [m for m in md if m[0] != key]
-    return edit
-
-
-def drop_tensor(name):
-    def edit(md, tensors):
-        tensors[:] = [t for t in tensors if t[0] != name]
-    return edit
+set_kv, drop_kv, drop_tensor = synth.set_kv, synth.drop_kv, synth.drop_tensor
 
 
 # -- row 15: architecture

@@ -52,6 +52,12 @@ static inline orc_tensor orc_tensor_rows(const orc_tensor *t, int64_t row0, int6
     return v;
 }
 
+/* The stored form of a matrix weight: GGUF blocks (qtype = ggml_type) or, for F32/F16/BF16
+ * files, a dense matrix of that dtype. Checks that src_bytes is exactly rows x cols of the
+ * type and fills everything but data/nbytes (stored.c). */
+orc_status orc_tensor_stored_shape(orc_tensor *t, int32_t ggml_type, int64_t rows, int64_t cols, uint64_t src_bytes,
+                                   const char *what, orc_err *err);
+
 typedef struct orc_backend orc_backend;
 typedef struct orc_exec orc_exec;
 

@@ -216,24 +216,10 @@ static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t typ
  * valid while the model holds the file. Dense stored types are the same bytes too. */
 static orc_status cpu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
                                     const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
-    memset(dst, 0, sizeof *dst);
-    uint64_t row_bytes;
-    orc_status st = orc_type_nbytes(type, cols, &row_bytes, err);
+    orc_status st = orc_tensor_stored_shape(dst, type, rows, cols, src_bytes, what, err);
     if (st != ORC_OK) return st;
-    if (row_bytes * (uint64_t)rows != src_bytes)
-        return orc_fail(err, ORC_E_INVALID, "%s: %llu bytes for a %lld x %lld tensor", what,
-                        (unsigned long long)src_bytes, (long long)rows, (long long)cols);
     dst->data = (void *)src;
-    dst->rows = rows;
-    dst->cols = cols;
-    dst->row_bytes = row_bytes;
     dst->nbytes = 0;
-    switch (type) {
-    case ORC_TYPE_F32: dst->dtype = ORC_DTYPE_F32; dst->qtype = -1; break;
-    case ORC_TYPE_F16: dst->dtype = ORC_DTYPE_F16; dst->qtype = -1; break;
-    case ORC_TYPE_BF16: dst->dtype = ORC_DTYPE_BF16; dst->qtype = -1; break;
-    default: dst->dtype = ORC_DTYPE_F32; dst->qtype = type; break;
-    }
     return ORC_OK;
 }
 

@@ -71,6 +71,17 @@ static orc_status hook_at(orc_fwd *f, int32_t index, orc_tensor *t, int64_t n) {
     return st;
 }
 
+/* What every block works with: the session, its model, exec and primitives, the config,
+ * and the chunk's token count. */
+#define PROGRAM_LOCALS(f)                          \
+    orc_session *s = (f)->s;                       \
+    orc_model *m = s->m;                           \
+    orc_exec *e = s->ex;                           \
+    const orc_backend_ops *o = m->be->ops;         \
+    const orc_config *c = &m->cfg;                 \
+    const int64_t n = (f)->bt.n;                   \
+    (void)e, (void)o, (void)c, (void)n
+
 #define HOOK(step, t) CHECK(hook_at(f, m->hook_index[il * ORC_S_COUNT + ORC_S_##step], (t), n))
 #define W(slot) orc_model_w(m, ORC_T_##slot, il)
 
@@ -84,12 +95,7 @@ static orc_status attention(orc_fwd *f, int32_t il, const orc_attn_params *ap, o
 }
 
 static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
-    orc_session *s = f->s;
-    orc_model *m = s->m;
-    orc_exec *e = s->ex;
-    const orc_backend_ops *o = m->be->ops;
-    const orc_config *c = &m->cfg;
-    const int64_t n = f->bt.n;
+    PROGRAM_LOCALS(f);
     const bool swa = orc_config_layer_swa(c, il);
     const orc_rope_params rp = {
         .n_rot = c->n_rot,
@@ -161,12 +167,7 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
 }
 
 static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
-    orc_session *s = f->s;
-    orc_model *m = s->m;
-    orc_exec *e = s->ex;
-    const orc_backend_ops *o = m->be->ops;
-    const orc_config *c = &m->cfg;
-    const int64_t n = f->bt.n;
+    PROGRAM_LOCALS(f);
     OP(RMS_NORM, o->rms_norm(e, &s->x, W(FFN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
     HOOK(FFN_NORM, &s->xn);
     OP(MATMUL, o->matmul(e, &s->xn, W(W_GATE), n, &s->gate, f->err));
@@ -229,12 +230,7 @@ static orc_status logits_out(orc_fwd *f) {
 }
 
 orc_status orc_program_run(orc_fwd *f) {
-    orc_session *s = f->s;
-    orc_model *m = s->m;
-    orc_exec *e = s->ex;
-    const orc_backend_ops *o = m->be->ops;
-    const orc_config *c = &m->cfg;
-    const int64_t n = f->bt.n;
+    PROGRAM_LOCALS(f);
 
     OP(GET_ROWS, o->get_rows(e, orc_model_w(m, ORC_T_TOK_EMBD, 0), &f->bt.ids, n, c->embd_scale, &s->x, f->err));
     CHECK(hook_at(f, m->hook_embd, &s->x, n));

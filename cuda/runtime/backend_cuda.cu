@@ -159,37 +159,19 @@ cleanup:
 static orc_status cu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
                                    const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
     cuda_backend *c = cb(b);
-    memset(dst, 0, sizeof *dst);
-    uint64_t row_bytes;
-    orc_status st = orc_type_nbytes(type, cols, &row_bytes, err);
-    if (st != ORC_OK) return st;
-    if (row_bytes * (uint64_t)rows != src_bytes)
-        return orc_fail(err, ORC_E_INVALID, "%s: %llu bytes for a %lld x %lld tensor", what,
-                        (unsigned long long)src_bytes, (long long)rows, (long long)cols);
-    if ((st = set_device(c, err)) != ORC_OK) return st;
+    orc_status st = orc_tensor_stored_shape(dst, type, rows, cols, src_bytes, what, err);
     void *p = NULL;
-    if ((st = dev_malloc(c, &p, src_bytes, what, err)) != ORC_OK) return st;
-    dst->data = p;
-    dst->rows = rows;
-    dst->cols = cols;
-    dst->row_bytes = row_bytes;
-    dst->nbytes = src_bytes;
-    switch (type) {
-    case ORC_TYPE_F32: dst->dtype = ORC_DTYPE_F32; dst->qtype = -1; break;
-    case ORC_TYPE_F16: dst->dtype = ORC_DTYPE_F16; dst->qtype = -1; break;
-    case ORC_TYPE_BF16: dst->dtype = ORC_DTYPE_BF16; dst->qtype = -1; break;
-    default:
-        dst->dtype = ORC_DTYPE_F16; /* the dtype its products dequantize it to */
-        dst->qtype = type;
+    if (st != ORC_OK) return st;
+    if ((st = set_device(c, err)) != ORC_OK) return st;
+    if (dst->qtype >= 0) {
         /* Products of this weight may need it as float16 (no fused kernel for the shape). */
         st = grow(c, &c->d_wdeq, &c->wdeq_bytes, (uint64_t)rows * (uint64_t)cols * 2u,
                   "the dequantization buffer of quantized weights", err);
-        if (st != ORC_OK) {
-            cu_free(b, dst);
-            return st;
-        }
-        break;
+        if (st != ORC_OK) return st;
     }
+    if ((st = dev_malloc(c, &p, src_bytes, what, err)) != ORC_OK) return st;
+    dst->data = p;
+    dst->nbytes = src_bytes;
     ORC_CUDA_CHECK(cudaMemcpyAsync(p, src, src_bytes, cudaMemcpyHostToDevice, c->stream));
     ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
 cleanup:
