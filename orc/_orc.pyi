@@ -124,7 +124,7 @@ def _sample_exp(x: npt.ArrayLike) -> np.ndarray:
 def parse_dtype(name: str, /) -> str:
     """The canonical dtype name ('f16' -> 'float16'); ValueError for unknown names."""
 def hook_steps() -> list[tuple[str, bool, bool]]:
-    """[(step, on_request, in_every_architecture)] of a decoder layer, in execution order."""
+    """[(step, on_request, in_every_dense_architecture)] of a decoder layer, in execution order."""
 def architectures() -> list[str]:
     """The GGUF architecture names orc runs."""
 

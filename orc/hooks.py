@@ -72,7 +72,8 @@ HOOK_STEPS: tuple[str, ...] = tuple(name for name, _, _ in _STEP_TABLE)
 #: "blk.*" do not match them unless the pattern names the step ("blk.*.attn_probs").
 ON_REQUEST_STEPS: frozenset[str] = frozenset(name for name, on_request, _ in _STEP_TABLE if on_request)
 
-#: The steps every supported architecture has (on-request steps aside).
+#: The steps every dense architecture has (on-request steps aside); mixture-of-experts layers
+#: have moe_router, moe_topk_ids, moe_topk_w instead of ffn_gate, ffn_up, ffn_act.
 CORE_STEPS: tuple[str, ...] = tuple(name for name, on_request, every in _STEP_TABLE if every and not on_request)
 
 #: Steps present only in some architectures.

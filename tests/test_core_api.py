@@ -406,4 +406,4 @@ def test_config_is_generated_from_the_one_table(mdir):
     assert c["arch"] == "gemma3" and c["rope_type"] == "neox" and c["ffn_act"] == "gelu_tanh"
     assert c["swa_type"] == "pattern" and c["swa_period"] == 6 and c["sliding_window"] > 0
     assert c["n_expert"] == 0 and c["router"] == "none" and c["yarn_factor"] == 0.0
-    assert orc._orc.architectures() == ["llama", "qwen2", "qwen3", "gemma3"]
+    assert orc._orc.architectures() == ["llama", "qwen2", "qwen3", "gemma3", "gpt-oss", "qwen3moe"]

@@ -196,6 +196,25 @@ typedef struct orc_backend_ops {
     /* x = cap * tanh(x / cap) over n rows */
     orc_status (*softcap)(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err);
 
+    /* ---- mixture of experts. Router: from logits [n][n_expert], the k experts of each token
+     * t (ids, int32 [n][k]) and their weights (w, float32 [n][k]) by `kind` (orc_router_kind):
+     * SOFTMAX_TOPK: p = softmax(logits), the k largest p, weights p (divided by their sum when
+     * `norm`); TOPK_SOFTMAX: the k largest logits, weights the softmax over those k. Larger
+     * first; ties: the lower expert first. */
+    orc_status (*moe_route)(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
+                            orc_tensor *ids, orc_tensor *w, orc_err *err);
+    /* out[t*k + j] = W[ids[t][j]] . x[r] for r = t (x_per_slot false) or t*k + j (true); W is an
+     * experts tensor: expert e's rows are [e * out->cols, (e + 1) * out->cols). Float32
+     * accumulation; float16/bfloat16 weights see inputs rounded as matmul rounds them. */
+    orc_status (*matmul_id)(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
+                            const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
+    /* x[t*k + j][c] += bias[ids[t][j]][c] (bias [n_expert][x->cols], float32) */
+    orc_status (*add_bias_id)(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
+                              int32_t k, orc_err *err);
+    /* out[t][c] = sum over j = 0..k-1 in order of w[t][j] * y[t*k + j][c] */
+    orc_status (*moe_combine)(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
+                              orc_tensor *out, orc_err *err);
+
     /* Optional (ORC_OP_GRAPHS): record the primitives queued between record_begin and
      * record_end on this exec, and replay them. */
     orc_status (*record_begin)(orc_exec *e, orc_err *err);

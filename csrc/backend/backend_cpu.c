@@ -10,6 +10,7 @@
  * element is computed by one thread in a fixed order.
  */
 #include <math.h>
+#include <stdint.h> /* INT32_MAX */
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,11 @@ static const float *row_f32(const cpu_backend *c, const orc_tensor *t, int64_t r
         for (int64_t i = 0; i < n; i++) buf[i] = orc_bf16_to_f32(s[i]);
         return buf;
     }
-    case ORC_DTYPE_I32: break;
+    case ORC_DTYPE_I32: { /* step inputs and expert ids, for hooks: exact for |v| < 2^24 */
+        const int32_t *s = (const int32_t *)t->data + r * n;
+        for (int64_t i = 0; i < n; i++) buf[i] = (float)s[i];
+        return buf;
+    }
     }
     for (int64_t i = 0; i < n; i++) buf[i] = NAN;
     return buf;
@@ -547,6 +552,158 @@ static orc_status cpu_softcap(orc_exec *e, orc_tensor *x, int64_t n, float cap, 
     return ORC_OK;
 }
 
+/* ------------------------------------------------------------------------- mixture of experts */
+
+static orc_status cpu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
+                                orc_tensor *ids, orc_tensor *w, orc_err *err) {
+    const int64_t E = logits->cols;
+    if (k <= 0 || k > E || k > 64) return orc_fail(err, ORC_E_INTERNAL, "moe_route: k = %d of %lld experts", (int)k, (long long)E);
+    cpu_exec *x = (cpu_exec *)e;
+    if (E > x->row_len) return orc_fail(err, ORC_E_INTERNAL, "moe_route: %lld experts past the scratch", (long long)E);
+    float *p = x->rows[0];
+    for (int64_t t = 0; t < n; t++) {
+        const float *l = (const float *)logits->data + t * E;
+        int32_t *id = (int32_t *)ids->data + t * k;
+        float *wt = (float *)w->data + t * k;
+        const float *score = l;
+        if (kind == ORC_ROUTER_SOFTMAX_TOPK) { /* softmax over every expert first */
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < E; i++) mx = l[i] > mx ? l[i] : mx;
+            double sum = 0;
+            for (int64_t i = 0; i < E; i++) sum += (p[i] = expf(l[i] - mx));
+            for (int64_t i = 0; i < E; i++) p[i] = (float)(p[i] / sum);
+            score = p;
+        }
+        /* top k by selection: larger first, ties to the lower expert */
+        for (int32_t j = 0; j < k; j++) {
+            int64_t best = -1;
+            for (int64_t i = 0; i < E; i++) {
+                bool taken = false;
+                for (int32_t q = 0; q < j; q++) taken = taken || id[q] == i;
+                if (!taken && (best < 0 || score[i] > score[best])) best = i;
+            }
+            id[j] = (int32_t)best;
+            wt[j] = score[best];
+        }
+        if (kind == ORC_ROUTER_TOPK_SOFTMAX) { /* softmax over the k selected logits */
+            const float mx = wt[0];
+            double sum = 0;
+            for (int32_t j = 0; j < k; j++) sum += (wt[j] = expf(wt[j] - mx));
+            for (int32_t j = 0; j < k; j++) wt[j] = (float)(wt[j] / sum);
+        } else if (norm) {
+            double sum = 0;
+            for (int32_t j = 0; j < k; j++) sum += wt[j];
+            for (int32_t j = 0; j < k; j++) wt[j] = (float)(wt[j] / sum);
+        }
+    }
+    return ORC_OK;
+}
+
+typedef struct matmul_id_job {
+    cpu_exec *x;
+    const float *in;
+    bool per_slot;        /* input row of slot s: s (true) or s / k (false) */
+    const orc_tensor *w;
+    const int32_t *order; /* slots grouped by expert: order[start[e] .. start[e+1]) use expert e */
+    const int32_t *start;
+    float *out;
+    int64_t rows_per, cols, rows_per_task, chunks;
+    int32_t k;
+} matmul_id_job;
+
+/* Task: a chunk of one expert's rows, each dequantized once and used by every slot that
+ * selected the expert (the dot of each output element does not depend on the grouping). */
+static void matmul_id_task(void *ctx, int64_t task, int thread) {
+    matmul_id_job *j = ctx;
+    const cpu_backend *c = cpu_of(&j->x->base);
+    const int64_t e = task / j->chunks, r0 = (task % j->chunks) * j->rows_per_task;
+    const int64_t r1 = r0 + j->rows_per_task < j->rows_per ? r0 + j->rows_per_task : j->rows_per;
+    const int32_t b = j->start[e], end = j->start[e + 1];
+    if (b == end) return;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *wr = row_f32(c, j->w, e * j->rows_per + r, j->x->rows[thread]);
+        for (int32_t q = b; q < end; q++) {
+            const int64_t slot = j->order[q];
+            const float *xin = j->in + (j->per_slot ? slot : slot / j->k) * j->cols;
+            j->out[slot * j->rows_per + r] = dot(xin, wr, j->cols);
+        }
+    }
+}
+
+static orc_status cpu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
+                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+    cpu_exec *xe = (cpu_exec *)e;
+    cpu_backend *c = cpu_of(e);
+    const int64_t cols = w->cols, rows_per = out->cols, slots = n * k;
+    if (x->cols != cols || cols > xe->row_len || rows_per <= 0 || w->rows % rows_per)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: x has %lld cols, experts %lld x %lld, out %lld",
+                        (long long)x->cols, (long long)w->rows, (long long)cols, (long long)rows_per);
+    const int32_t *id = (const int32_t *)ids->data;
+    const int64_t n_expert = w->rows / rows_per;
+    if (n_expert <= 0 || n_expert > (1 << 20) || slots <= 0 || slots > INT32_MAX / 2)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld experts, %lld slots", (long long)n_expert, (long long)slots);
+    int32_t *order = malloc((size_t)(slots + 2 * n_expert + 1) * sizeof(int32_t));
+    if (!order) return orc_fail(err, ORC_E_NOMEM, "matmul_id: slot order");
+    int32_t *start = order + slots, *fill = start + n_expert + 1;
+    memset(start, 0, (size_t)(2 * n_expert + 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < slots; i++) {
+        if (id[i] < 0 || id[i] >= n_expert) {
+            free(order);
+            return orc_fail(err, ORC_E_INTERNAL, "matmul_id: expert %d of %lld", (int)id[i], (long long)n_expert);
+        }
+        start[id[i] + 1]++;
+    }
+    for (int64_t ex = 0; ex < n_expert; ex++) start[ex + 1] += start[ex];
+    for (int64_t i = 0; i < slots; i++) order[start[id[i]] + fill[id[i]]++] = (int32_t)i;
+    const int64_t in_rows = x_per_slot ? slots : n;
+    const float *xs = x->data;
+    orc_status st = ORC_OK;
+    if (c->round_inputs && w->qtype < 0 && w->dtype != ORC_DTYPE_F32) {
+        if (in_rows * cols > xe->rounded_len) {
+            st = orc_fail(err, ORC_E_INTERNAL, "matmul_id: rounding buffer too small");
+            goto done;
+        }
+        for (int64_t i = 0; i < in_rows * cols; i++) xe->rounded[i] = round_to(w->dtype, xs[i]);
+        xs = xe->rounded;
+    }
+    {
+        matmul_id_job j = {.x = xe, .in = xs, .per_slot = x_per_slot, .w = w, .order = order, .start = start,
+                           .out = out->data, .rows_per = rows_per, .cols = cols, .k = k};
+        j.rows_per_task = (rows_per + 7) / 8;
+        j.chunks = (rows_per + j.rows_per_task - 1) / j.rows_per_task;
+        orc_pool_run(c->pool, n_expert * j.chunks, matmul_id_task, &j);
+    }
+done:
+    free(order);
+    return st;
+}
+
+static orc_status cpu_add_bias_id(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
+                                  int32_t k, orc_err *err) {
+    const int32_t *id = (const int32_t *)ids->data;
+    for (int64_t s = 0; s < n * k; s++) {
+        float *r = (float *)x->data + s * x->cols;
+        const float *b = (const float *)bias->data + (int64_t)id[s] * x->cols;
+        for (int64_t c = 0; c < x->cols; c++) r[c] += b[c];
+    }
+    return ORC_OK;
+}
+
+static orc_status cpu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
+                                  orc_tensor *out, orc_err *err) {
+    const int64_t C = out->cols;
+    for (int64_t t = 0; t < n; t++) {
+        float *o = (float *)out->data + t * C;
+        const float *wt = (const float *)w->data + t * k;
+        for (int64_t c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int32_t j = 0; j < k; j++) acc += wt[j] * ((const float *)y->data)[(t * k + j) * C + c];
+            o[c] = acc;
+        }
+    }
+    return ORC_OK;
+}
+
 static bool cpu_supports(const orc_backend *b, orc_op op) { return op == ORC_OP_ATTN_PROBS; }
 
 static void cpu_destroy(orc_backend *b) {
@@ -583,6 +740,10 @@ static const orc_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .glu = cpu_glu,
     .softcap = cpu_softcap,
+    .moe_route = cpu_moe_route,
+    .matmul_id = cpu_matmul_id,
+    .add_bias_id = cpu_add_bias_id,
+    .moe_combine = cpu_moe_combine,
     /* no graphs: every step runs eagerly */
 };
 

@@ -16,9 +16,12 @@
 
 /* ------------------------------------------------------------------ the registry */
 
-extern const orc_arch_desc orc_arch_llama, orc_arch_qwen2, orc_arch_qwen3, orc_arch_gemma3;
+extern const orc_arch_desc orc_arch_llama, orc_arch_qwen2, orc_arch_qwen3, orc_arch_gemma3, orc_arch_gpt_oss,
+    orc_arch_qwen3moe;
 
-const orc_arch_desc *const orc_archs[] = {&orc_arch_llama, &orc_arch_qwen2, &orc_arch_qwen3, &orc_arch_gemma3, NULL};
+const orc_arch_desc *const orc_archs[] = {&orc_arch_llama,  &orc_arch_qwen2,   &orc_arch_qwen3,
+                                          &orc_arch_gemma3, &orc_arch_gpt_oss, &orc_arch_qwen3moe,
+                                          NULL};
 
 const char *orc_arch_names(void) {
     static char buf[256];
@@ -67,8 +70,9 @@ const char *orc_config_enum_name(orc_cf_kind kind, int v) {
 }
 
 const orc_tensor_role orc_tensor_roles[ORC_T_COUNT] = {
-#define ORC_T_ROW(slot, scope, name, kind, d0, d1, d2, blocks, opt, req) \
-    {name, ORC_TS_##scope, ORC_TK_##kind, {ORC_D_##d0, ORC_D_##d1, ORC_D_##d2}, ORC_B_##blocks, ORC_OPT_##opt, req},
+#define ORC_T_ROW(slot, scope, name, kind, d0, d1, d2, blocks, opt, unless, req)                            \
+    {name, ORC_TS_##scope, ORC_TK_##kind, {ORC_D_##d0, ORC_D_##d1, ORC_D_##d2}, ORC_B_##blocks, ORC_OPT_##opt, \
+     ORC_OPT_##unless, req},
     ORC_TENSORS(ORC_T_ROW)
 #undef ORC_T_ROW
 };

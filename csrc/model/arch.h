@@ -125,7 +125,9 @@ enum {
     ORC_OPT_O_BIAS = 1u << 3,    /* attn: bias of the output projection (gpt-oss) */
     ORC_OPT_SINKS = 1u << 4,     /* attn: a learned per-head sink logit in the softmax (gpt-oss) */
     ORC_OPT_EXP_BIAS = 1u << 5,  /* moe: router and expert biases (gpt-oss) */
+    ORC_OPT_NORM_PA = 1u << 6,   /* moe: the pre-FFN norm is stored as post_attention_norm.weight (gpt-oss) */
     ORC_OPT_ALWAYS = 0,          /* (in tables: present whenever the block is) */
+    ORC_OPT_NONE = 0,            /* (in tables: no option removes it) */
 };
 
 typedef struct orc_block_use {

@@ -14,7 +14,7 @@
 #define ORC_PROFILE_OPS(X) \
     X(GET_ROWS, "get_rows") X(RMS_NORM, "rms_norm") X(MATMUL, "matmul") X(ADD_BIAS, "add_bias") X(ADD, "add") \
     X(ROPE, "rope") X(KV_STORE, "kv_store") X(ATTENTION, "attention") X(GLU, "glu") X(SOFTCAP, "softcap")    \
-    X(DOWNLOAD, "download")
+    X(MOE, "moe") X(DOWNLOAD, "download")
 typedef enum orc_prof_op {
 #define ORC_P_ENUM(op, name) ORC_P_##op,
     ORC_PROFILE_OPS(ORC_P_ENUM)
@@ -67,6 +67,9 @@ struct orc_session {
     orc_tensor *kc, *vc; /* per layer: [n_seq * n_ctx][n_head_kv * head_dim(_v)] */
     /* scratch, n_batch rows each */
     orc_tensor x, xn, q, k, v, att, proj, gate, up, act, logits, lrows;
+    /* mixture-of-experts scratch: router logits [B][n_expert], the selected experts and their
+     * weights [B][k], per-slot gate/up/act [B*k][n_ff_exp] and outputs [B*k][n_embd] */
+    orc_tensor router, topk_ids, topk_w, egate, eup, eact, ey;
     /* step inputs (int32 [n_batch]) and their host staging */
     orc_tensor in_ids, in_pos, in_row, in_base, in_lidx;
     int32_t *h_ids, *h_pos, *h_row, *h_base, *h_lidx, *h_runs;

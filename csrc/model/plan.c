@@ -12,7 +12,9 @@ bool orc_role_used(const orc_arch_desc *d, orc_tensor_slot slot) {
     const orc_tensor_role *r = &orc_tensor_roles[slot];
     if (r->scope == ORC_TS_GLOBAL) return true;
     for (int i = 0; i < d->n_blocks; i++)
-        if ((r->blocks & (1u << d->blocks[i].kind)) && (r->opt == 0 || (d->blocks[i].opts & r->opt))) return true;
+        if ((r->blocks & (1u << d->blocks[i].kind)) && (r->opt == 0 || (d->blocks[i].opts & r->opt)) &&
+            !(d->blocks[i].opts & r->unless))
+            return true;
     return false;
 }
 

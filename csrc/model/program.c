@@ -55,6 +55,9 @@ static orc_status hook_at(orc_fwd *f, int32_t index, orc_tensor *t, int64_t n) {
     const int64_t w = t->cols;
     float *dst = captured ? f->cap->dst[index] + f->row0 * w : NULL;
     if (!patched) return be->ops->download(be, t, 0, n, dst, f->err);
+    if (t->dtype == ORC_DTYPE_I32)
+        return orc_fail(f->err, ORC_E_INVALID, "%s cannot be patched (it holds indices; patch moe_topk_w or moe_router)",
+                        f->s->m->hooks[index].name);
     float *buf = dst ? dst : malloc((size_t)(n * w) * sizeof(float));
     if (!buf) return orc_fail(f->err, ORC_E_NOMEM, "a patch buffer of %lld floats", (long long)(n * w));
     orc_status st;
@@ -186,6 +189,46 @@ static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
     return ORC_OK;
 }
 
+/* A mixture-of-experts FFN: the router picks k experts a token (orc_router_kind), each
+ * selected expert runs its gated FFN on the token, and the outputs are summed with the
+ * router's weights. Slots are (token, j) pairs, row t*k + j of the per-slot buffers. */
+static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
+    PROGRAM_LOCALS(f);
+    const int32_t K = c->n_expert_used;
+    const int64_t NS = n * K;
+    const orc_tensor *norm = (opts & ORC_OPT_NORM_PA) ? W(FFN_NORM_PA) : W(FFN_NORM);
+    OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
+    HOOK(FFN_NORM, &s->xn);
+    OP(MATMUL, o->matmul(e, &s->xn, W(ROUTER), n, &s->router, f->err));
+    if (W(ROUTER_B)) OP(ADD_BIAS, o->add_bias(e, &s->router, W(ROUTER_B), n, f->err));
+    HOOK(MOE_ROUTER, &s->router);
+    OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
+    HOOK(MOE_TOPK_IDS, &s->topk_ids);
+    HOOK(MOE_TOPK_W, &s->topk_w);
+    OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
+    if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));
+    OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), &s->topk_ids, n, K, &s->eup, f->err));
+    if (W(UP_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->eup, W(UP_EXPS_B), &s->topk_ids, n, K, f->err));
+    OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
+    OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), &s->topk_ids, n, K, &s->ey, f->err));
+    if (W(DOWN_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->ey, W(DOWN_EXPS_B), &s->topk_ids, n, K, f->err));
+    /* moe_experts: each selected expert's output before weighting, a token's K rows side by side */
+    orc_tensor per_token = s->ey;
+    per_token.rows = n;
+    per_token.cols = (int64_t)K * s->ey.cols;
+    per_token.row_bytes = (uint64_t)K * s->ey.row_bytes;
+    per_token.nbytes = 0;
+    HOOK(MOE_EXPERTS, &per_token);
+    OP(MOE, o->moe_combine(e, &s->ey, &s->topk_w, n, K, &s->proj, f->err));
+    HOOK(FFN_OUT, &s->proj);
+    if (opts & ORC_OPT_POST_NORM) {
+        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(FFN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
+        HOOK(FFN_POST_NORM, &s->proj);
+    }
+    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
+    return ORC_OK;
+}
+
 #undef W
 
 /* Logits of the chunk's selected rows, LOGITS rows at a time; the "logits" hook sees them. */
@@ -240,6 +283,7 @@ orc_status orc_program_run(orc_fwd *f) {
             switch (u->kind) {
             case ORC_BLOCK_ATTN: CHECK(block_attn(f, il, u->opts)); break;
             case ORC_BLOCK_FFN: CHECK(block_ffn(f, il, u->opts)); break;
+            case ORC_BLOCK_MOE: CHECK(block_moe(f, il, u->opts)); break;
             default:
                 return orc_fail(f->err, ORC_E_UNSUPPORTED, "the %s architecture uses a block orc does not run yet",
                                 c->arch);

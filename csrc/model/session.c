@@ -32,9 +32,10 @@ static void session_free_buffers(orc_session *s) {
             be->ops->free(be, &s->kc[il]);
             be->ops->free(be, &s->vc[il]);
         }
-        orc_tensor *bufs[] = {&s->x,       &s->xn,     &s->q,      &s->k,      &s->v,       &s->att,
-                              &s->proj,    &s->gate,   &s->up,     &s->act,    &s->logits,  &s->lrows,
-                              &s->in_ids,  &s->in_pos, &s->in_row, &s->in_base, &s->in_lidx};
+        orc_tensor *bufs[] = {&s->x,       &s->xn,      &s->q,      &s->k,      &s->v,       &s->att,
+                              &s->proj,    &s->gate,    &s->up,     &s->act,    &s->logits,  &s->lrows,
+                              &s->in_ids,  &s->in_pos,  &s->in_row, &s->in_base, &s->in_lidx, &s->router,
+                              &s->topk_ids, &s->topk_w, &s->egate,  &s->eup,    &s->eact,    &s->ey};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
         if (s->graph) be->ops->graph_free(s->ex, s->graph);
         be->ops->exec_destroy(s->ex);
@@ -124,15 +125,39 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         {&s->in_base, ORC_DTYPE_I32, B, 1, "step inputs (sequence bases)"},
         {&s->in_lidx, ORC_DTYPE_I32, LR, 1, "step inputs (logit rows)"},
     };
+    const bool moe = (m->block_used & ORC_B_MOE) != 0;
+    const int64_t NE = c->n_expert, KE = c->n_expert_used, FE = c->n_ff_exp;
+    struct {
+        orc_tensor *t;
+        orc_dtype dt;
+        int64_t rows, cols;
+        const char *what;
+    } moe_bufs[] = {
+        {&s->router, ORC_DTYPE_F32, B, NE, "session scratch (router logits)"},
+        {&s->topk_ids, ORC_DTYPE_I32, B, KE, "session scratch (selected experts)"},
+        {&s->topk_w, ORC_DTYPE_F32, B, KE, "session scratch (expert weights)"},
+        {&s->egate, ORC_DTYPE_F32, B * KE, FE, "session scratch (expert gate)"},
+        {&s->eup, ORC_DTYPE_F32, B * KE, FE, "session scratch (expert up)"},
+        {&s->eact, ORC_DTYPE_F32, B * KE, FE, "session scratch (expert act)"},
+        {&s->ey, ORC_DTYPE_F32, B * KE, E, "session scratch (expert outputs)"},
+    };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         if ((st = be->ops->alloc(be, bufs[i].t, bufs[i].dt, bufs[i].rows, bufs[i].cols, bufs[i].what, err)) != ORC_OK)
             return st;
         s->scratch_bytes += bufs[i].t->nbytes;
     }
+    for (size_t i = 0; moe && i < sizeof moe_bufs / sizeof moe_bufs[0]; i++) {
+        if ((st = be->ops->alloc(be, moe_bufs[i].t, moe_bufs[i].dt, moe_bufs[i].rows, moe_bufs[i].cols,
+                                 moe_bufs[i].what, err)) != ORC_OK)
+            return st;
+        s->scratch_bytes += moe_bufs[i].t->nbytes;
+    }
     /* Inputs are [B][1] int32 tensors: one row per token. */
     const orc_exec_shape shape = {
         .max_tokens = B,
-        .max_cols = max64(max64(max64(E, F), max64(NQ, NK)), max64(NV, NO)),
+        /* widest matmul input row; MoE slot inputs count k rows a token */
+        .max_cols = max64(max64(max64(E, F), max64(NQ, NK)),
+                          max64(max64(NV, NO), moe ? KE * max64(E, FE) + NE : 0)),
         .max_keys = s->p.n_ctx,
         .n_head = c->n_head,
         .head_dim_v = c->head_dim_v,

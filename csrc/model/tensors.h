@@ -46,42 +46,44 @@ typedef enum orc_tensor_scope { ORC_TS_GLOBAL, ORC_TS_LAYER } orc_tensor_scope;
 #define ORC_B_MOE (1u << ORC_BLOCK_MOE)
 
 /* X(slot, scope, GGUF name (after "blk.<i>." for layer tensors), kind, ne0, ne1, ne2,
- *   blocks that use it (mask; NONE: global), option that brings it, required when used) */
+ *   blocks that use it (mask; NONE: global), option that brings it, option that removes it,
+ *   required when used) */
 #define ORC_TENSORS(X)                                                                                      \
-    X(TOK_EMBD, GLOBAL, "token_embd.weight", MATRIX, EMBD, VOCAB, NONE, NONE, ALWAYS, true)               \
-    X(OUTPUT_NORM, GLOBAL, "output_norm.weight", VECTOR, EMBD, NONE, NONE, NONE, ALWAYS, true)            \
-    X(OUTPUT, GLOBAL, "output.weight", MATRIX, EMBD, VOCAB, NONE, NONE, ALWAYS, false)                    \
-    X(ROPE_FREQS, GLOBAL, "rope_freqs.weight", VECTOR, ROT2, NONE, NONE, NONE, ALWAYS, false)             \
-    X(ATTN_NORM, LAYER, "attn_norm.weight", VECTOR, EMBD, NONE, NONE, ATTN, ALWAYS, true)                 \
-    X(WQ, LAYER, "attn_q.weight", MATRIX, EMBD, Q, NONE, ATTN, ALWAYS, true)                              \
-    X(WK, LAYER, "attn_k.weight", MATRIX, EMBD, K, NONE, ATTN, ALWAYS, true)                              \
-    X(WV, LAYER, "attn_v.weight", MATRIX, EMBD, V, NONE, ATTN, ALWAYS, true)                              \
-    X(BQ, LAYER, "attn_q.bias", VECTOR, Q, NONE, NONE, ATTN, QKV_BIAS, true)                              \
-    X(BK, LAYER, "attn_k.bias", VECTOR, K, NONE, NONE, ATTN, QKV_BIAS, true)                              \
-    X(BV, LAYER, "attn_v.bias", VECTOR, V, NONE, NONE, ATTN, QKV_BIAS, true)                              \
-    X(Q_NORM, LAYER, "attn_q_norm.weight", VECTOR, HEAD, NONE, NONE, ATTN, QK_NORM, true)                 \
-    X(K_NORM, LAYER, "attn_k_norm.weight", VECTOR, HEAD, NONE, NONE, ATTN, QK_NORM, true)                 \
-    X(WO, LAYER, "attn_output.weight", MATRIX, O, EMBD, NONE, ATTN, ALWAYS, true)                         \
-    X(BO, LAYER, "attn_output.bias", VECTOR, EMBD, NONE, NONE, ATTN, O_BIAS, true)                        \
-    X(SINKS, LAYER, "attn_sinks.weight", VECTOR, NHEAD, NONE, NONE, ATTN, SINKS, true)                    \
-    X(ATTN_POST_NORM, LAYER, "post_attention_norm.weight", VECTOR, EMBD, NONE, NONE, ATTN, POST_NORM, true) \
-    X(FFN_NORM, LAYER, "ffn_norm.weight", VECTOR, EMBD, NONE, NONE, FFN, ALWAYS, true)                    \
-    X(W_GATE, LAYER, "ffn_gate.weight", MATRIX, EMBD, FF, NONE, FFN, ALWAYS, true)                        \
-    X(W_UP, LAYER, "ffn_up.weight", MATRIX, EMBD, FF, NONE, FFN, ALWAYS, true)                            \
-    X(W_DOWN, LAYER, "ffn_down.weight", MATRIX, FF, EMBD, NONE, FFN, ALWAYS, true)                        \
-    X(FFN_POST_NORM, LAYER, "post_ffw_norm.weight", VECTOR, EMBD, NONE, NONE, FFN, POST_NORM, true)       \
-    X(ROUTER, LAYER, "ffn_gate_inp.weight", MATRIX, EMBD, EXPERT, NONE, MOE, ALWAYS, true)                \
-    X(ROUTER_B, LAYER, "ffn_gate_inp.bias", VECTOR, EXPERT, NONE, NONE, MOE, EXP_BIAS, true)              \
-    X(GATE_EXPS, LAYER, "ffn_gate_exps.weight", EXPERTS, EMBD, FF_EXP, EXPERT, MOE, ALWAYS, true)         \
-    X(UP_EXPS, LAYER, "ffn_up_exps.weight", EXPERTS, EMBD, FF_EXP, EXPERT, MOE, ALWAYS, true)             \
-    X(DOWN_EXPS, LAYER, "ffn_down_exps.weight", EXPERTS, FF_EXP, EMBD, EXPERT, MOE, ALWAYS, true)         \
-    X(GATE_EXPS_B, LAYER, "ffn_gate_exps.bias", EXPBIAS, FF_EXP, EXPERT, NONE, MOE, EXP_BIAS, true)       \
-    X(UP_EXPS_B, LAYER, "ffn_up_exps.bias", EXPBIAS, FF_EXP, EXPERT, NONE, MOE, EXP_BIAS, true)           \
-    X(DOWN_EXPS_B, LAYER, "ffn_down_exps.bias", EXPBIAS, EMBD, EXPERT, NONE, MOE, EXP_BIAS, true)
+    X(TOK_EMBD, GLOBAL, "token_embd.weight", MATRIX, EMBD, VOCAB, NONE, NONE, ALWAYS, NONE, true)               \
+    X(OUTPUT_NORM, GLOBAL, "output_norm.weight", VECTOR, EMBD, NONE, NONE, NONE, ALWAYS, NONE, true)            \
+    X(OUTPUT, GLOBAL, "output.weight", MATRIX, EMBD, VOCAB, NONE, NONE, ALWAYS, NONE, false)                    \
+    X(ROPE_FREQS, GLOBAL, "rope_freqs.weight", VECTOR, ROT2, NONE, NONE, NONE, ALWAYS, NONE, false)             \
+    X(ATTN_NORM, LAYER, "attn_norm.weight", VECTOR, EMBD, NONE, NONE, ATTN, ALWAYS, NONE, true)                 \
+    X(WQ, LAYER, "attn_q.weight", MATRIX, EMBD, Q, NONE, ATTN, ALWAYS, NONE, true)                              \
+    X(WK, LAYER, "attn_k.weight", MATRIX, EMBD, K, NONE, ATTN, ALWAYS, NONE, true)                              \
+    X(WV, LAYER, "attn_v.weight", MATRIX, EMBD, V, NONE, ATTN, ALWAYS, NONE, true)                              \
+    X(BQ, LAYER, "attn_q.bias", VECTOR, Q, NONE, NONE, ATTN, QKV_BIAS, NONE, true)                              \
+    X(BK, LAYER, "attn_k.bias", VECTOR, K, NONE, NONE, ATTN, QKV_BIAS, NONE, true)                              \
+    X(BV, LAYER, "attn_v.bias", VECTOR, V, NONE, NONE, ATTN, QKV_BIAS, NONE, true)                              \
+    X(Q_NORM, LAYER, "attn_q_norm.weight", VECTOR, HEAD, NONE, NONE, ATTN, QK_NORM, NONE, true)                 \
+    X(K_NORM, LAYER, "attn_k_norm.weight", VECTOR, HEAD, NONE, NONE, ATTN, QK_NORM, NONE, true)                 \
+    X(WO, LAYER, "attn_output.weight", MATRIX, O, EMBD, NONE, ATTN, ALWAYS, NONE, true)                         \
+    X(BO, LAYER, "attn_output.bias", VECTOR, EMBD, NONE, NONE, ATTN, O_BIAS, NONE, true)                        \
+    X(SINKS, LAYER, "attn_sinks.weight", VECTOR, NHEAD, NONE, NONE, ATTN, SINKS, NONE, true)                    \
+    X(ATTN_POST_NORM, LAYER, "post_attention_norm.weight", VECTOR, EMBD, NONE, NONE, ATTN, POST_NORM, NONE, true) \
+    X(FFN_NORM, LAYER, "ffn_norm.weight", VECTOR, EMBD, NONE, NONE, FFN | ORC_B_MOE, ALWAYS, NORM_PA, true)                    \
+    X(W_GATE, LAYER, "ffn_gate.weight", MATRIX, EMBD, FF, NONE, FFN, ALWAYS, NONE, true)                        \
+    X(W_UP, LAYER, "ffn_up.weight", MATRIX, EMBD, FF, NONE, FFN, ALWAYS, NONE, true)                            \
+    X(W_DOWN, LAYER, "ffn_down.weight", MATRIX, FF, EMBD, NONE, FFN, ALWAYS, NONE, true)                        \
+    X(FFN_POST_NORM, LAYER, "post_ffw_norm.weight", VECTOR, EMBD, NONE, NONE, FFN, POST_NORM, NONE, true)       \
+    X(FFN_NORM_PA, LAYER, "post_attention_norm.weight", VECTOR, EMBD, NONE, NONE, MOE, NORM_PA, NONE, true)  \
+    X(ROUTER, LAYER, "ffn_gate_inp.weight", MATRIX, EMBD, EXPERT, NONE, MOE, ALWAYS, NONE, true)                \
+    X(ROUTER_B, LAYER, "ffn_gate_inp.bias", VECTOR, EXPERT, NONE, NONE, MOE, EXP_BIAS, NONE, true)              \
+    X(GATE_EXPS, LAYER, "ffn_gate_exps.weight", EXPERTS, EMBD, FF_EXP, EXPERT, MOE, ALWAYS, NONE, true)         \
+    X(UP_EXPS, LAYER, "ffn_up_exps.weight", EXPERTS, EMBD, FF_EXP, EXPERT, MOE, ALWAYS, NONE, true)             \
+    X(DOWN_EXPS, LAYER, "ffn_down_exps.weight", EXPERTS, FF_EXP, EMBD, EXPERT, MOE, ALWAYS, NONE, true)         \
+    X(GATE_EXPS_B, LAYER, "ffn_gate_exps.bias", EXPBIAS, FF_EXP, EXPERT, NONE, MOE, EXP_BIAS, NONE, true)       \
+    X(UP_EXPS_B, LAYER, "ffn_up_exps.bias", EXPBIAS, FF_EXP, EXPERT, NONE, MOE, EXP_BIAS, NONE, true)           \
+    X(DOWN_EXPS_B, LAYER, "ffn_down_exps.bias", EXPBIAS, EMBD, EXPERT, NONE, MOE, EXP_BIAS, NONE, true)
 
 /* Slots: global tensors first, then the per-layer ones (ORC_T_FIRST_LAYER .. ORC_T_COUNT-1). */
 typedef enum orc_tensor_slot {
-#define ORC_T_ENUM(slot, scope, name, kind, d0, d1, d2, blocks, opt, req) ORC_T_##slot,
+#define ORC_T_ENUM(slot, scope, name, kind, d0, d1, d2, blocks, opt, unless, req) ORC_T_##slot,
     ORC_TENSORS(ORC_T_ENUM)
 #undef ORC_T_ENUM
     ORC_T_COUNT
@@ -97,6 +99,7 @@ typedef struct orc_tensor_role {
     orc_dim dims[3];
     uint32_t blocks; /* ORC_B_* mask; ORC_B_NONE for global tensors */
     uint32_t opt;    /* ORC_OPT_* that brings it (0: always with its block) */
+    uint32_t unless; /* ORC_OPT_* that removes it (0: none) */
     bool required;
 } orc_tensor_role;
 

@@ -133,10 +133,11 @@ static PyObject *py_parse_dtype(PyObject *mod, PyObject *arg) {
     return PyUnicode_FromString(orc_dtype_name(d));
 }
 
-/* Does every registered architecture have step s? */
-static bool step_in_every_arch(int s) {
+/* Does every registered dense architecture (no mixture of experts) have step s? */
+static bool step_in_every_dense_arch(int s) {
     const orc_step_desc *d = &orc_steps[s];
     for (int a = 0; orc_archs[a]; a++) {
+        if (orc_arch_uses(orc_archs[a], ORC_BLOCK_MOE, NULL)) continue;
         bool has = false;
         for (int b = 0; b < orc_archs[a]->n_blocks; b++) {
             const orc_block_use *u = &orc_archs[a]->blocks[b];
@@ -152,7 +153,7 @@ static PyObject *py_hook_steps(PyObject *mod, PyObject *unused) {
     if (!l) return NULL;
     for (int s = 0; s < ORC_S_COUNT; s++) {
         PyObject *t = Py_BuildValue("(sOO)", orc_steps[s].name, orc_steps[s].on_request ? Py_True : Py_False,
-                                    step_in_every_arch(s) ? Py_True : Py_False);
+                                    step_in_every_dense_arch(s) ? Py_True : Py_False);
         if (!t) {
             Py_DECREF(l);
             return NULL;
@@ -1107,7 +1108,7 @@ static PyType_Spec Session_spec = {
 
 static PyMethodDef module_functions[] = {
     {"parse_dtype", py_parse_dtype, METH_O, "parse_dtype(name) -> the canonical dtype name ('f16' -> 'float16')."},
-    {"hook_steps", py_hook_steps, METH_NOARGS, "[(step, on_request, in_every_architecture)] of a decoder layer, in execution order."},
+    {"hook_steps", py_hook_steps, METH_NOARGS, "[(step, on_request, in_every_dense_architecture)] of a decoder layer, in execution order."},
     {"architectures", py_architectures, METH_NOARGS, "The GGUF architecture names orc runs."},
     {NULL, NULL, 0, NULL},
 };

@@ -37,13 +37,17 @@ cudaError_t orc_launch_add(const float *a, const float *b, float *out, int64_t l
     return cudaGetLastError();
 }
 
-/* act 0: silu(g) * u = g / (1 + exp(-g)) * u; act 1: gelu with the tanh approximation.
+/* act 0: silu(g) * u = g / (1 + exp(-g)) * u; act 1: gelu with the tanh approximation;
+ * act 2: gpt-oss's clamped SwiGLU.
  * The same operations, in the same order, as backend_cpu.c. */
 __global__ void orc_glu_kernel(const float *gate, const float *up, float *out, int64_t len, int act) {
     FOR_EACH(i, len) {
         float g = gate[i];
         if (act == 0) {
             out[i] = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g))) * up[i];
+        } else if (act == 2) { /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1) */
+            const float x = fminf(g, 7.0f), y = fminf(fmaxf(up[i], -7.0f), 7.0f);
+            out[i] = __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, expf(__fmul_rn(-1.702f, x)))), __fadd_rn(y, 1.0f));
         } else {
             const float k = 0.7978845608028654f;
             float inner = __fmul_rn(k, __fadd_rn(g, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g)));

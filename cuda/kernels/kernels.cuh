@@ -17,6 +17,7 @@ cudaError_t orc_launch_get_rows(const void *table, orc_dtype dt, int64_t cols, c
                                 float scale, float *out, cudaStream_t s);
 cudaError_t orc_launch_add_bias(float *x, const float *bias, int64_t n, int64_t cols, cudaStream_t s);
 cudaError_t orc_launch_add(const float *a, const float *b, float *out, int64_t len, cudaStream_t s);
+/* act: orc_act (arch.h): SILU, GELU_TANH, SWIGLU_OAI */
 cudaError_t orc_launch_glu(const float *gate, const float *up, float *out, int64_t len, int act, cudaStream_t s);
 cudaError_t orc_launch_softcap(float *x, int64_t len, float cap, cudaStream_t s);
 /* float32 -> dtype (round to nearest even) and dtype -> float32 */
@@ -63,5 +64,17 @@ cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const v
                                        int32_t window, const float *sinks, float *probs, int64_t keys,
                                        cudaStream_t s);
 
+
+/* moe.cu: the mixture-of-experts primitives of backend.h (moe_route, matmul_id,
+ * add_bias_id, moe_combine); ids are int32 [n][k], slots s = t*k + j. */
+cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
+                                 int32_t *ids, float *w, cudaStream_t s);
+cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
+                                 uint64_t row_bytes, const int32_t *ids, int64_t n, int32_t k, int64_t rows_per,
+                                 int64_t cols, bool round_inputs, float *out, cudaStream_t s);
+cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
+                                   cudaStream_t s);
+cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,
+                                   cudaStream_t s);
 
 #endif /* ORC_KERNELS_CUH */

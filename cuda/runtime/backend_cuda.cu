@@ -441,6 +441,49 @@ cleanup:
     return st;
 }
 
+/* --------------------------------------------------------------------------- mixture of experts */
+
+static orc_status cu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
+                               orc_tensor *ids, orc_tensor *w, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_moe_route((const float *)logits->data, n, (int32_t)logits->cols, k, kind, norm,
+                                        (int32_t *)ids->data, (float *)w->data, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
+                               const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+    orc_status st = ORC_OK;
+    if (x->cols != w->cols || out->cols <= 0 || w->rows % out->cols)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: x has %lld cols, experts %lld x %lld, out %lld",
+                        (long long)x->cols, (long long)w->rows, (long long)w->cols, (long long)out->cols);
+    /* float16/bfloat16 experts see their inputs rounded, as cuBLAS products do */
+    ORC_CUDA_CHECK(orc_launch_matmul_id((const float *)x->data, x_per_slot, w->data, w->dtype, w->qtype, w->row_bytes,
+                                        (const int32_t *)ids->data, n, k, out->cols, w->cols, true, (float *)out->data,
+                                        cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_add_bias_id(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
+                                 int32_t k, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_add_bias_id((float *)x->data, (const float *)bias->data, (const int32_t *)ids->data,
+                                          n * k, x->cols, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
+                                 orc_tensor *out, orc_err *err) {
+    orc_status st = ORC_OK;
+    ORC_CUDA_CHECK(orc_launch_moe_combine((const float *)y->data, (const float *)w->data, n, k, out->cols,
+                                          (float *)out->data, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
 /* ---------------------------------------------------------------------------- CUDA graphs */
 
 static orc_status cu_record_begin(orc_exec *e, orc_err *err) {
@@ -544,6 +587,10 @@ static const orc_backend_ops k_cuda_ops = {
     /* .attention = */ cu_attention,
     /* .glu = */ cu_glu,
     /* .softcap = */ cu_softcap,
+    /* .moe_route = */ cu_moe_route,
+    /* .matmul_id = */ cu_matmul_id,
+    /* .add_bias_id = */ cu_add_bias_id,
+    /* .moe_combine = */ cu_moe_combine,
     /* .record_begin = */ cu_record_begin,
     /* .record_end = */ cu_record_end,
     /* .graph_launch = */ cu_graph_launch,

@@ -11,6 +11,7 @@ __device__ __forceinline__ float orc_load_f32(const void *p, orc_dtype dt, int64
     switch (dt) {
     case ORC_DTYPE_F16: return __half2float(((const __half *)p)[i]);
     case ORC_DTYPE_BF16: return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    case ORC_DTYPE_I32: return (float)((const int32_t *)p)[i]; /* indices, for hooks */
     default: return ((const float *)p)[i];
     }
 }

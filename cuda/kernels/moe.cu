@@ -1,0 +1,167 @@
+/* moe.cu - the mixture-of-experts primitives of the reference path: the router's top-k, a
+ * product with per-slot expert selection (any stored form: dense float32/float16/bfloat16
+ * or GGUF blocks, decoded with quant_decode.h's decoders), per-expert biases and the
+ * weighted sum. Simple and exact before fast: one warp per output row of one slot; the fast
+ * path's fused expert GEMV (cuda/gemv) reads only the selected experts' blocks as well. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <float.h>
+
+#include "gguf/ggml_types.h"
+#include "kernels/kernels.cuh"
+#include "model/arch.h" /* orc_router_kind */
+#include "quant/quant_decode.h"
+#include "runtime/dtype.cuh"
+
+namespace {
+
+/* One thread per token: k passes of selection over the experts (k and n_expert are small). */
+__global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
+                                 int32_t *ids, float *w) {
+    const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (t >= n) return;
+    const float *l = logits + t * n_expert;
+    int32_t *id = ids + t * k;
+    float *wt = w + t * k;
+    float mx = -FLT_MAX, sum = 0.0f;
+    if (kind == ORC_ROUTER_SOFTMAX_TOPK) {
+        for (int32_t i = 0; i < n_expert; i++) mx = fmaxf(mx, l[i]);
+        for (int32_t i = 0; i < n_expert; i++) sum += expf(l[i] - mx);
+    }
+    for (int32_t j = 0; j < k; j++) {
+        int32_t best = -1;
+        for (int32_t i = 0; i < n_expert; i++) {
+            bool taken = false;
+            for (int32_t q = 0; q < j; q++) taken = taken || id[q] == i;
+            if (!taken && (best < 0 || l[i] > l[best])) best = i;
+        }
+        id[j] = best;
+        wt[j] = kind == ORC_ROUTER_SOFTMAX_TOPK ? expf(l[best] - mx) / sum : l[best];
+    }
+    if (kind == ORC_ROUTER_TOPK_SOFTMAX) {
+        const float m0 = wt[0];
+        float s = 0.0f;
+        for (int32_t j = 0; j < k; j++) s += (wt[j] = expf(wt[j] - m0));
+        for (int32_t j = 0; j < k; j++) wt[j] /= s;
+    } else if (norm) {
+        float s = 0.0f;
+        for (int32_t j = 0; j < k; j++) s += wt[j];
+        for (int32_t j = 0; j < k; j++) wt[j] /= s;
+    }
+}
+
+/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. */
+template <int DT>
+struct dense_row {
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
+        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(row, (orc_dtype)DT, c8 * 8 + q);
+    }
+};
+template <int BS, int TS, void (*DECODE)(const uint8_t *, int, float *)>
+struct block_row {
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
+        const int64_t e = c8 * 8;
+        DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
+    }
+};
+
+/* out[s][r] = W[ids[s]][r] . x[s or s / k]; one warp per (slot, row). */
+template <class ROW>
+__global__ void matmul_id_kernel(const float *x, bool per_slot, const uint8_t *w, uint64_t row_bytes,
+                                 const int32_t *ids, int64_t n_slots, int32_t k, int64_t rows_per, int64_t cols,
+                                 int round_dt, float *out) {
+    const int lane = threadIdx.x % 32;
+    const int64_t slot = blockIdx.x;
+    const int64_t r = (int64_t)blockIdx.y * (blockDim.x / 32) + threadIdx.x / 32;
+    if (slot >= n_slots || r >= rows_per) return;
+    const float *xr = x + (per_slot ? slot : slot / k) * cols;
+    const uint8_t *row = w + ((uint64_t)ids[slot] * (uint64_t)rows_per + (uint64_t)r) * row_bytes;
+    float acc = 0.0f;
+    for (int64_t c8 = lane; c8 < cols / 8; c8 += 32) {
+        float y[8];
+        ROW::get(row, c8, y);
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            float xv = xr[c8 * 8 + q];
+            if (round_dt == ORC_DTYPE_F16) xv = __half2float(__float2half_rn(xv));
+            else if (round_dt == ORC_DTYPE_BF16) xv = __bfloat162float(__float2bfloat16_rn(xv));
+            acc += xv * y[q];
+        }
+    }
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) out[slot * rows_per + r] = acc;
+}
+
+__global__ void add_bias_id_kernel(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols) {
+    const int64_t total = n_slots * cols;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        x[i] += bias[(int64_t)ids[i / cols] * cols + i % cols];
+}
+
+__global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out) {
+    const int64_t total = n * cols;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t t = i / cols, c = i % cols;
+        float acc = 0.0f;
+        for (int32_t j = 0; j < k; j++) acc += w[t * k + j] * y[(t * k + j) * cols + c];
+        out[i] = acc;
+    }
+}
+
+} /* namespace */
+
+cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
+                                 int32_t *ids, float *w, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    if (k <= 0 || k > n_expert) return cudaErrorInvalidValue;
+    moe_route_kernel<<<(unsigned)((n + 127) / 128), 128, 0, s>>>(logits, n, n_expert, k, kind, norm, ids, w);
+    return cudaGetLastError();
+}
+
+cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
+                                 uint64_t row_bytes, const int32_t *ids, int64_t n, int32_t k, int64_t rows_per,
+                                 int64_t cols, bool round_inputs, float *out, cudaStream_t s) {
+    const int64_t slots = n * k;
+    if (slots <= 0) return cudaSuccess;
+    if (cols % 8) return cudaErrorInvalidValue;
+    const dim3 grid((unsigned)slots, (unsigned)((rows_per + 3) / 4));
+    const uint8_t *wb = static_cast<const uint8_t *>(w);
+    const int round_dt = round_inputs && w_qtype < 0 && w_dtype != ORC_DTYPE_F32 ? (int)w_dtype : -1;
+#define GO(ROW) matmul_id_kernel<ROW><<<grid, 128, 0, s>>>(x, per_slot, wb, row_bytes, ids, slots, k, rows_per, cols, \
+                                                         round_dt, out)
+    if (w_qtype < 0) {
+        switch (w_dtype) {
+        case ORC_DTYPE_F16: GO(dense_row<ORC_DTYPE_F16>); break;
+        case ORC_DTYPE_BF16: GO(dense_row<ORC_DTYPE_BF16>); break;
+        default: GO(dense_row<ORC_DTYPE_F32>); break;
+        }
+    } else {
+        switch (w_qtype) {
+#define CASE(NAME, FN, BS, TS)            \
+    case ORC_TYPE_##NAME: {               \
+        typedef block_row<BS, TS, FN> row; \
+        GO(row);                          \
+        break;                            \
+    }
+            ORC_QD_FOREACH_BLOCK_TYPE(CASE)
+#undef CASE
+        default: return cudaErrorInvalidValue;
+        }
+    }
+#undef GO
+    return cudaGetLastError();
+}
+
+cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
+                                   cudaStream_t s) {
+    if (n_slots <= 0) return cudaSuccess;
+    add_bias_id_kernel<<<orc_grid_1d(n_slots * cols, 256), 256, 0, s>>>(x, bias, ids, n_slots, cols);
+    return cudaGetLastError();
+}
+
+cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,
+                                   cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    moe_combine_kernel<<<orc_grid_1d(n * cols, 256), 256, 0, s>>>(y, w, n, k, cols, out);
+    return cudaGetLastError();
+}
