@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ModelSpec", "make_model", "write_gguf", "quantize", "random_blocks", "GGML_TYPES", "spec_for",
-           "set_kv", "drop_kv", "drop_tensor"]
+__all__ = ["ModelSpec", "make_model", "write_gguf", "quantize", "random_blocks", "tiled_blocks", "TiledBytes",
+           "GGML_TYPES", "spec_for", "set_kv", "drop_kv", "drop_tensor"]
 
 # ggml type id, block size, bytes per block (the facts of ggml's type table).
 GGML_TYPES = {
@@ -64,7 +64,8 @@ def write_gguf(path, metadata: list[tuple[str, str, object]], tensors: list[tupl
     """Write a GGUF file.
 
     metadata: (key, vtype, value) with vtype one of u8..f64, bool, str, or "arr:<elem vtype>".
-    tensors:  (name, ggml type name, shape in NumPy order (rows first), stored bytes).
+    tensors:  (name, ggml type name, shape in NumPy order (rows first), stored bytes), where the
+              bytes may also be a TiledBytes: files of many GB are written without holding them.
     """
     kv = b""
     for key, vtype, value in metadata:
@@ -90,9 +91,44 @@ def write_gguf(path, metadata: list[tuple[str, str, object]], tensors: list[tupl
         pos = 0
         for off, data in datas:
             f.write(b"\0" * (off - pos))
-            f.write(data)
+            if isinstance(data, TiledBytes):
+                data.write_to(f)
+            else:
+                f.write(data)
             pos = off + len(data)
     return str(path)
+
+
+class TiledBytes:
+    """`n` bytes made of a pool of valid blocks repeated (the last copy cut at a block edge):
+    the stored data of a benchmark model's tensor, where only shapes, types and bytes moved
+    matter. Written in pieces by write_gguf, never held whole."""
+
+    def __init__(self, pool: bytes, n: int):
+        self.pool, self.n = pool, n
+
+    def __len__(self):
+        return self.n
+
+    def write_to(self, f):
+        left = self.n
+        while left:
+            k = min(left, len(self.pool))
+            f.write(self.pool[:k] if k < len(self.pool) else self.pool)
+            left -= k
+
+
+def tiled_blocks(rng: np.random.Generator, type_name: str, n_elements: int, scale: float = 0.02,
+                 pool_elements: int = 1 << 24) -> "TiledBytes | bytes":
+    """random_blocks for n_elements, built from a pool of at most pool_elements repeated: for
+    multi-GB benchmark files (random_blocks makes ~50 MB/s)."""
+    _, blk, tsz = GGML_TYPES[type_name]
+    pool_n = min(n_elements, max(blk, pool_elements // blk * blk))
+    pool = random_blocks(rng, type_name, pool_n, scale) if blk > 1 else \
+        (rng.standard_normal(pool_n, dtype=np.float32) * scale).astype(
+            {"F32": np.float32, "F16": np.float16}.get(type_name, np.float16)).tobytes()
+    n_bytes = n_elements // blk * tsz
+    return pool if len(pool) == n_bytes else TiledBytes(pool, n_bytes)
 
 
 # --------------------------------------------------------------------------- quantizers
@@ -169,7 +205,7 @@ def quantize(x: np.ndarray, type_name: str) -> bytes:
 
 # Where each type keeps its fp16 scales (byte offsets within a block).
 _SCALE_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0], "Q2_K": [80, 82],
-                 "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+                 "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208], "IQ4_NL": [0], "IQ4_XS": [0]}
 
 
 def random_blocks(rng: np.random.Generator, type_name: str, n_elements: int, scale: float = 0.02) -> bytes:
@@ -178,6 +214,10 @@ def random_blocks(rng: np.random.Generator, type_name: str, n_elements: int, sca
     _, blk, tsz = GGML_TYPES[type_name]
     nb = n_elements // blk
     raw = rng.integers(0, 256, size=(nb, tsz), dtype=np.uint8)
+    if type_name == "MXFP4":  # an E8M0 exponent byte: 2^(e - 128) near `scale`
+        e = int(np.clip(np.round(np.log2(scale)) + 128, 1, 254))
+        raw[:, 0] = rng.integers(max(1, e - 2), min(254, e + 2) + 1, nb, dtype=np.uint8)
+        return raw.tobytes()
     for off in _SCALE_FIELDS[type_name]:
         d = (rng.uniform(0.5, 1.5, nb) * scale).astype(np.float16)
         raw[:, off:off + 2] = d.view(np.uint8).reshape(-1, 2)

@@ -1,0 +1,197 @@
+"""orc beside llama.cpp on the same GGUF files, in the same process run (issue 14's method).
+
+    python bench/bench_vs_llama.py --dir /tmp/orc-models --llama-bench /tmp/llama/build/bin/llama-bench \\
+        [--models qwen05-f16,qwen05-q8_0,qwen05-q4_k_m,llama8b-q4_k] [--weights quantized,dequantized] [--reps 5]
+
+Models (random weights of true shapes, written here unless present; llama.cpp reads them too):
+  qwen05-*     Qwen2.5-0.5B shape (bench/bench_model.py's writer): F16, Q8_0, Q4_K_M mix
+  llama8b-q4_k Llama-3-8B shape, every matrix Q4_K (4.6 GB)
+  llama70b-q4_k Llama-3-70B shape, every matrix Q4_K (~39 GB; only with enough disk)
+For each: llama-bench -ngl 99 -p 512 -n 128 -r REPS (median of its samples), and orc's prefill of
+512 tokens (fresh session, last logits) and decode of 128 greedy steps after a 512-token prompt
+(logits copied to the host each step, the argmax taken there, as a sampler would), median of
+REPS, for each --weights mode. Floors: decode = the bytes the step must read (the stored
+matrices for weights="quantized", float16 copies for "dequantized") over the copy bandwidth
+measured here; prefill = 2 x parameters x 512 flops over the float16 matrix rate measured here.
+The last lines are a markdown table; --json writes every number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import orc  # noqa: E402
+from orc import synth  # noqa: E402
+
+import bench_model  # noqa: E402  (the 0.5B writer and the ceilings)
+
+PROMPT, GEN = 512, 128
+
+
+def llama_shape_model(path, E, L, H, HKV, F, V, wtype="Q4_K"):
+    """A Llama-3-shaped file, every matrix `wtype` (tiled random blocks: bytes and shapes matter here)."""
+    rng = np.random.default_rng(1)
+    HD = E // H
+    tensors = [("token_embd.weight", wtype, (V, E), synth.tiled_blocks(rng, wtype, V * E, 0.002)),
+               ("output.weight", wtype, (V, E), synth.tiled_blocks(rng, wtype, V * E, 0.002)),
+               ("output_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
+    pools = {}
+    for i in range(L):
+        p = f"blk.{i}."
+        for nm, shape in [("attn_q.weight", (H * HD, E)), ("attn_k.weight", (HKV * HD, E)),
+                          ("attn_v.weight", (HKV * HD, E)), ("attn_output.weight", (E, H * HD)),
+                          ("ffn_gate.weight", (F, E)), ("ffn_up.weight", (F, E)), ("ffn_down.weight", (E, F))]:
+            n = shape[0] * shape[1]
+            if n not in pools:
+                pools[n] = synth.tiled_blocks(rng, wtype, n, 0.002)
+            tensors.append((p + nm, wtype, shape, pools[n]))
+        tensors += [(p + "attn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes()),
+                    (p + "ffn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
+    md = [("general.architecture", "str", "llama"), ("general.name", "str", f"bench-llama-{E}x{L}-{wtype}"),
+          ("llama.context_length", "u32", 8192), ("llama.embedding_length", "u32", E), ("llama.block_count", "u32", L),
+          ("llama.feed_forward_length", "u32", F), ("llama.attention.head_count", "u32", H),
+          ("llama.attention.head_count_kv", "u32", HKV), ("llama.rope.dimension_count", "u32", HD),
+          ("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5), ("llama.rope.freq_base", "f32", 500000.0)]
+    synth.write_gguf(path, md, tensors)
+    return path
+
+
+MODELS = {
+    "qwen05-f16": lambda p: bench_model.make_model(p, "F16")[0],
+    "qwen05-q8_0": lambda p: bench_model.make_model(p, "Q8_0")[0],
+    "qwen05-q4_k_m": lambda p: bench_model.make_model(p, "Q4_K_M")[0],
+    "llama8b-q4_k": lambda p: llama_shape_model(p, 4096, 32, 32, 8, 14336, 128256),
+    "llama70b-q4_k": lambda p: llama_shape_model(p, 8192, 80, 64, 8, 28672, 128256),
+}
+
+
+def weight_bytes(path):
+    """(bytes of the matrices a decode step reads as stored, parameters of those matrices)."""
+    g = orc.GGUFFile(path)
+    stored = params = 0
+    tied = not any(t.name == "output.weight" for t in g.tensors)
+    for t in g.tensors:
+        if len(t.shape) < 2 or (t.name == "token_embd.weight" and not tied):
+            continue  # norms; the embedding is a lookup unless it is also the output
+        stored += t.nbytes
+        params += int(np.prod(t.shape))
+    g.close()
+    return stored, params
+
+
+def llama_bench(exe, path, reps):
+    cmd = [exe, "-m", path, "-ngl", "99", "-p", str(PROMPT), "-n", str(GEN), "-r", str(reps), "-o", "json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        return {"error": (r.stderr or r.stdout)[-400:]}
+    out = {}
+    for row in json.loads(r.stdout):
+        key = "pp" if row.get("n_prompt") else "tg"
+        samples = row.get("samples_ts") or [row["avg_ts"]]
+        out[key] = statistics.median(samples)
+        out[key + "_samples"] = samples
+    return out
+
+
+def orc_bench(path, weights, reps):
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    m = orc.Model(path, device="cuda", weights=weights)
+    load = time.perf_counter() - t0
+    V = m.config["n_vocab"]
+    prompt = [int(t) for t in rng.integers(0, V, PROMPT)]
+    pp, tg, tg_eager = [], [], None
+    for r in range(reps):
+        s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
+        s.forward(prompt[:8], "last")  # warm-up (and graph recording comes later)
+        s.reset()
+        t0 = time.perf_counter()
+        last = s.forward(prompt, "last")
+        pp.append(PROMPT / (time.perf_counter() - t0))
+        tok = int(np.argmax(last))
+        last = s.forward([tok], "last")  # the first step records the graph
+        t0 = time.perf_counter()
+        for _ in range(GEN):
+            tok = int(np.argmax(last))
+            last = s.forward([tok], "last")
+        tg.append(GEN / (time.perf_counter() - t0))
+        path_used = s.last_path
+        s.close()
+        if r == 0:
+            s = orc.Session(m, n_ctx=PROMPT + GEN + 8, graphs=False)
+            last = s.forward(prompt, "last")
+            t0 = time.perf_counter()
+            for _ in range(GEN // 2):
+                last = s.forward([int(np.argmax(last))], "last")
+            tg_eager = (GEN // 2) / (time.perf_counter() - t0)
+            s.close()
+    mem = m.memory()
+    m.close()
+    return {"load_s": load, "pp": statistics.median(pp), "pp_samples": pp, "tg": statistics.median(tg),
+            "tg_samples": tg, "tg_eager": tg_eager, "decode_path": path_used, "weights_bytes": mem["weights"],
+            "quantized_bytes": mem["quantized"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dir", default="/tmp/orc-models")
+    ap.add_argument("--llama-bench", default="/tmp/llama/build/bin/llama-bench")
+    ap.add_argument("--models", default="qwen05-f16,qwen05-q8_0,qwen05-q4_k_m,llama8b-q4_k")
+    ap.add_argument("--weights", default="quantized,dequantized")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    bw, tf = bench_model.ceilings()
+    print(f"ceilings here: copy {bw:.0f} GB/s (read + written), float16 matmul {tf:.0f} TFLOP/s", flush=True)
+    results = []
+    for name in a.models.split(","):
+        path = os.path.join(a.dir, name + ".gguf")
+        if not os.path.exists(path):
+            t0 = time.perf_counter()
+            MODELS[name](path)
+            print(f"wrote {path} ({os.path.getsize(path) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+        stored, params = weight_bytes(path)
+        ll = llama_bench(a.llama_bench, path, a.reps) if os.path.exists(a.llama_bench) else {"error": "no llama-bench"}
+        print(f"{name}: llama.cpp {ll}", flush=True)
+        for w in a.weights.split(","):
+            try:
+                o = orc_bench(path, w, a.reps)
+            except Exception as e:  # noqa: BLE001 - reported in the table
+                o = {"error": f"{type(e).__name__}: {e}"}
+            read = stored if w == "quantized" else 2 * params
+            floor_tg = bw * 1e9 / 2 / read if bw else None  # copy GB/s counts read + write
+            floor_pp = tf * 1e12 / (2 * params) if tf else None
+            results.append({"model": name, "weights": w, "orc": o, "llama": ll, "bytes_per_token": read,
+                            "floor_tg": floor_tg, "floor_pp": floor_pp})
+            print(f"{name} {w}: orc {o}", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"ceilings": {"copy_gbs": bw, "f16_tflops": tf}, "results": results}, f, indent=1)
+    print()
+    print("| model | orc weights | orc pp512 | llama pp512 | x | orc tg128 (eager) | llama tg128 | x | tg floor | orc/floor |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        o, ll = r["orc"], r["llama"]
+        if "error" in o:
+            print(f"| {r['model']} | {r['weights']} | error: {o['error'][:60]} | | | | | | | |")
+            continue
+        lpp, ltg = ll.get("pp"), ll.get("tg")
+        f = lambda v: f"{v:,.0f}" if v else "-"  # noqa: E731
+        x = lambda a_, b_: f"{a_ / b_:.2f}" if a_ and b_ else "-"  # noqa: E731
+        print(f"| {r['model']} | {r['weights']} | {f(o['pp'])} | {f(lpp)} | {x(o['pp'], lpp)} | "
+              f"{f(o['tg'])} ({f(o['tg_eager'])}) | {f(ltg)} | {x(o['tg'], ltg)} | {f(r['floor_tg'])} | "
+              f"{x(o['tg'], r['floor_tg'])} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One device call for issue 14's comparison: llama.cpp (shared/anchors, carried as .anchors/) builds in
+# the background while orc builds and runs its GPU tests; then bench/bench_vs_llama.py runs both tools on
+# the same files. Everything lands under $OUT.
+#   tools/device_bench.sh [bench_vs_llama.py args...]
+# Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-/tmp/orc-out}"; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 ORC_CUDA=1 ORC_WERROR=1 ORC_CUDA_ARCHS="${ORC_CUDA_ARCHS:-90}"
+if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
+    setsid bash .anchors/build_llama_bench.sh .anchors/llama.cpp-0c1e57098.tar.gz </dev/null >/tmp/llama-build.log 2>&1 &
+fi
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+( time python3 setup.py build_ext --inplace -j 12 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+python3 -m orc --version
+if [ -z "${SKIP_TESTS:-}" ]; then
+    timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider ${PYTEST_ARGS:-} \
+        >"$OUT/gpu_tests.log" 2>&1
+    echo "gpu tests rc=$?"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/gpu_tests.log" | tail -30
+fi
+for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
+echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"
+timeout "${BENCH_TIMEOUT:-400}" python3 bench/bench_vs_llama.py --json "$OUT/bench_vs_llama.json" "$@" \
+    2>&1 | tee "$OUT/bench_vs_llama.txt" | tail -"${TAIL:-14}"
