@@ -196,6 +196,13 @@ typedef struct orc_backend_ops {
     /* x = cap * tanh(x / cap) over n rows */
     orc_status (*softcap)(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err);
 
+    /* Optional (NULL where absent): rope(q), rope(k) and kv_store(k, v) in one launch, with
+     * rope's and kv_store's arithmetic (so results equal the three primitives'). */
+    orc_status (*rope_kv_store)(orc_exec *e, orc_tensor *q, orc_tensor *k, const orc_tensor *v, orc_tensor *k_cache,
+                                orc_tensor *v_cache, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
+                                int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
+                                orc_err *err);
+
     /* ---- mixture of experts. Router: from logits [n][n_expert], the k experts of each token
      * t (ids, int32 [n][k]) and their weights (w, float32 [n][k]) by `kind` (orc_router_kind):
      * SOFTMAX_TOPK: p = softmax(logits), the k largest p, weights p (divided by their sum when

@@ -740,6 +740,7 @@ static const orc_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .glu = cpu_glu,
     .softcap = cpu_softcap,
+    .rope_kv_store = NULL, /* the three primitives, unfused */
     .moe_route = cpu_moe_route,
     .matmul_id = cpu_matmul_id,
     .add_bias_id = cpu_add_bias_id,

@@ -47,6 +47,13 @@ static bool hook_wanted(const orc_fwd *f, int32_t index, bool *captured, bool *p
     return *captured || *patched;
 }
 
+/* Is step `step` of layer il patched in this call? (Fused launches then run unfused.) */
+static bool step_patched(const orc_fwd *f, int32_t il, orc_step step) {
+    const int32_t index = f->s->m->hook_index[il * ORC_S_COUNT + step];
+    bool captured, patched;
+    return hook_wanted(f, index, &captured, &patched) && patched;
+}
+
 /* Hook `index` on rows [0, n) of t (t->cols floats a row): patch it, then capture it. */
 static orc_status hook_at(orc_fwd *f, int32_t index, orc_tensor *t, int64_t n) {
     bool captured, patched;
@@ -135,11 +142,20 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
         OP(RMS_NORM, o->rms_norm(e, &s->k, W(K_NORM), n, c->head_dim, c->rms_eps, &s->k, f->err));
         HOOK(K_NORM, &s->k);
     }
-    OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
-    HOOK(Q_ROPE, &s->q);
-    OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
-    HOOK(K_ROPE, &s->k);
-    OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
+    /* One launch where the backend has it; a patched q_rope / k_rope must reach what follows,
+     * so patches run the three primitives. */
+    if (o->rope_kv_store && !step_patched(f, il, ORC_S_Q_ROPE) && !step_patched(f, il, ORC_S_K_ROPE)) {
+        OP(ROPE, o->rope_kv_store(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, c->n_head, c->n_head_kv,
+                                  c->head_dim, &rp, inv_freq, f->err));
+        HOOK(Q_ROPE, &s->q);
+        HOOK(K_ROPE, &s->k);
+    } else {
+        OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
+        HOOK(Q_ROPE, &s->q);
+        OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
+        HOOK(K_ROPE, &s->k);
+        OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
+    }
 
     /* Attention probabilities only when captured: [n][n_head][call_keys] rows. */
     const int32_t probs_hook = m->hook_index[il * ORC_S_COUNT + ORC_S_ATTN_PROBS];

@@ -36,3 +36,72 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
                                                             mscale, inv_freq, row_stride);
     return cudaGetLastError();
 }
+
+/* rope(q), rope(k) and the cache stores of k and v in one launch: thread i of the first
+ * n*(n_head + n_head_kv)*half rotates one pair of q or k (the same arithmetic as
+ * orc_rope_kernel; a rotated k pair is also stored to the cache), the rest copy the
+ * not-rotated k dimensions and v into the caches. */
+__global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
+                                         int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                         int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
+                                         float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
+                                         int64_t k_stride, int64_t v_stride) {
+    const int32_t half = n_rot / 2;
+    const int64_t kcols = (int64_t)n_head_kv * head_dim, vcols = v_stride;
+    const int64_t n_pairs = n * (int64_t)(n_head + n_head_kv) * half;
+    const int64_t n_rest = n * ((int64_t)n_head_kv * (head_dim - n_rot) + vcols);
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n_pairs + n_rest;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        if (i < n_pairs) {
+            const int32_t p = (int32_t)(i % half);
+            const int64_t th = i / half;
+            const int32_t h = (int32_t)(th % (n_head + n_head_kv));
+            const int64_t t = th / (n_head + n_head_kv);
+            const bool is_k = h >= n_head;
+            float *x = is_k ? k + t * k_stride + (int64_t)(h - n_head) * head_dim : q + t * q_stride + (int64_t)h * head_dim;
+            const double ang = (double)pos[t] * (double)freq_scale * (double)inv_freq[p];
+            double sn, cs;
+            sincos(ang, &sn, &cs);
+            sn *= (double)mscale;
+            cs *= (double)mscale;
+            const int32_t i0 = neox ? p : 2 * p, i1 = neox ? p + half : 2 * p + 1;
+            const double a = x[i0], b = x[i1];
+            const float r0 = (float)(a * cs - b * sn), r1 = (float)(a * sn + b * cs);
+            x[i0] = r0;
+            x[i1] = r1;
+            if (is_k) {
+                const int64_t base = (int64_t)rows[t] * kcols + (int64_t)(h - n_head) * head_dim;
+                orc_store_from_f32(kc, dt, base + i0, r0);
+                orc_store_from_f32(kc, dt, base + i1, r1);
+            }
+        } else {
+            const int64_t j = i - n_pairs;
+            const int64_t per_t = (int64_t)n_head_kv * (head_dim - n_rot) + vcols;
+            const int64_t t = j / per_t, c = j % per_t;
+            const int64_t nk_rest = (int64_t)n_head_kv * (head_dim - n_rot);
+            if (c < nk_rest) { /* a k dimension past n_rot: stored as is */
+                const int64_t hh = c / (head_dim - n_rot), d = n_rot + c % (head_dim - n_rot);
+                const int64_t col = hh * head_dim + d;
+                orc_store_from_f32(kc, dt, (int64_t)rows[t] * kcols + col, k[t * k_stride + col]);
+            } else {
+                const int64_t col = c - nk_rest;
+                orc_store_from_f32(vc, dt, (int64_t)rows[t] * vcols + col, v[t * vcols + col]);
+            }
+        }
+    }
+}
+
+cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t n,
+                                     int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox,
+                                     const int32_t *pos, const int32_t *rows, float freq_scale, float mscale,
+                                     const float *inv_freq, int64_t q_stride, int64_t k_stride, int64_t v_cols,
+                                     cudaStream_t s) {
+    const int64_t total = n * ((int64_t)(n_head + n_head_kv) * (n_rot / 2) + (int64_t)n_head_kv * (head_dim - n_rot) +
+                               v_cols);
+    if (total <= 0) return cudaSuccess;
+    orc_rope_kv_store_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim,
+                                                                     n_rot, neox, pos, rows, freq_scale, mscale,
+                                                                     inv_freq, q_stride, k_stride, v_cols);
+    return cudaGetLastError();
+}
+

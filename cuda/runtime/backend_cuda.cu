@@ -441,6 +441,21 @@ cleanup:
     return st;
 }
 
+static orc_status cu_rope_kv_store(orc_exec *e, orc_tensor *q, orc_tensor *k, const orc_tensor *v, orc_tensor *kc,
+                                   orc_tensor *vc, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
+                                   int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
+                                   orc_err *err) {
+    orc_status st = ORC_OK;
+    const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
+    ORC_CUDA_CHECK(orc_launch_rope_kv_store((float *)q->data, (float *)k->data, (const float *)v->data, kc->data,
+                                            vc->data, kc->dtype, bt->n, n_head, n_head_kv, head_dim, rp->n_rot,
+                                            rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
+                                            rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols,
+                                            v->cols, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
 /* --------------------------------------------------------------------------- mixture of experts */
 
 static orc_status cu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
@@ -587,6 +602,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .attention = */ cu_attention,
     /* .glu = */ cu_glu,
     /* .softcap = */ cu_softcap,
+    /* .rope_kv_store = */ cu_rope_kv_store,
     /* .moe_route = */ cu_moe_route,
     /* .matmul_id = */ cu_matmul_id,
     /* .add_bias_id = */ cu_add_bias_id,
