@@ -49,6 +49,10 @@ def add_parser(sub) -> None:
     p.add_argument("--capture", default="*", help="glob patterns of the hooks to compare, comma-separated "
                                                     "(default: every hook)")
     p.add_argument("--hooks", action="store_true", help="also print one row per hook")
+    p.add_argument("--bisect", action="store_true",
+                   help="when B diverges, patch A's residual stream into B layer by layer (blk.i.resid_post) to find "
+                        "the layer whose patching removes the divergence of the logits, and the first hook inside it "
+                        "that differs (orc.compare.patch_bisect; needs activation patching in this build)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
@@ -203,11 +207,41 @@ def _run(args) -> int:
     report = _report(args, ids, label_a, label_b, div, rows, layers, lg)
     report["diagnosis"] = {side: [f._asdict() for f in diagnose(t["logits"]).findings] if "logits" in t else None
                            for side, t in (("a", trace_a), ("b", trace_b))}
+    if args.bisect:
+        report["bisect"] = _bisect(args, a_backend, b_backend, ids, trace_a) if div.diverged else None
     if args.json:
         print(json.dumps(report, indent=1, default=_jsonable))
     else:
         print(_text(report, args.hooks))
     return _cli.EXIT_DIFFER if div.diverged else _cli.EXIT_OK
+
+
+def _bisect(args, a_backend: Backend, b_backend: Backend, ids, trace_a) -> dict:
+    """patch_bisect of B against A's trace (re-traced when --capture left out what it needs)."""
+    import orc
+    from .patching import patch_bisect, patch_supported
+
+    if not patch_supported():
+        raise _cli.CliError("--bisect needs activation patching (Session.trace(..., patch=)), which this build of orc "
+                            "does not have yet")
+    need = ["blk.*.resid_post", "logits"]
+    names = None
+    if not ("logits" in trace_a and any(k.endswith(".resid_post") for k in trace_a)):
+        _, trace_a, _ = _trace(args, a_backend, args.a_fault, need, "a")
+    model = _cli.load_model(args.file, b_backend.device, b_backend.dtype, threads=args.threads,
+                            progress=not args.no_progress, fault=args.b_fault)
+    try:
+        names = model.hook_names
+        kv = _cli.resolve_dtype(args.kv_dtype)
+
+        def run(patch):
+            with orc.Session(model, n_ctx=len(ids), kv_dtype=kv) as s:
+                return s.trace(ids, capture=["*"], patch=patch) if patch else s.trace(ids, capture=["*"])
+        run.hook_names = names
+        b = patch_bisect(trace_a, run, tol=args.tol, metric=args.metric)
+    finally:
+        model.close()
+    return b.to_dict()
 
 
 def _jsonable(x):
@@ -305,6 +339,13 @@ def _text(rep: dict, per_hook: bool) -> str:
         if found:
             lines.append(f"{side.upper()}'s logits look broken (orc.compare.diagnose):")
             lines += [f"  [{x['severity']}] {x['code']}: {x['message']}" for x in found]
+    bis = rep.get("bisect")
+    if bis is not None:
+        lines.append("")
+        lines.append("bisect (A's activations patched into B):")
+        lines += ["  " + x for x in bis["headline"].splitlines()]
+        lines.append("  patched runs: " + ", ".join(f"{t['point']} {'fixes' if t['fixed'] else 'does not fix'}"
+                                                   for t in bis["tried"]))
     lines.append("")
     lines.append("DIVERGED" if rep["diverged"] else "OK: B matches A within tolerance")
     return "\n".join(lines)

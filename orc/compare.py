@@ -3,6 +3,7 @@
     r = orc.compare.compare_logits(gpu_logits, cpu_logits)   # NMSE, max error, top-1/top-k, KL
     d = orc.compare.first_divergence(gpu_trace, cpu_trace)   # first hook and position that differ
     orc.compare.diagnose(logits)                             # NaN/Inf, huge values, collapse, ...
+    b = orc.compare.patch_bisect(model_a, model_b, ids)      # which layer makes B differ (patching)
 
 Conventions: logits are [n_positions, n_vocab] (or [n_vocab], one position); a trace is a mapping
 {hook name: array} (`Session.trace()` output, a dict, an `np.load`ed .npz) whose arrays have the
@@ -30,6 +31,7 @@ __all__ = [
     "first_divergence", "Divergence", "HookSummary", "DEFAULT_TRACE_TOL",
     "diagnose", "Diagnosis", "Finding",
     "hook_order", "nmse",
+    "patch_bisect", "PatchBisect",
 ]
 
 # Rows are processed in chunks of about this many elements, so float64 temporaries stay ~16 MiB
@@ -784,3 +786,7 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
                                 "or stride; compare Model.tensor(name) with gguf-py's dequantize and trace the "
                                 "forward pass (orc.compare.first_divergence) to find the first bad hook"))
     return Diagnosis(findings, stats, skipped)
+
+
+# Activation patching lives in its own module (it runs models); exposed here with the comparisons.
+from .patching import PatchBisect, patch_bisect  # noqa: E402
