@@ -174,7 +174,16 @@ def prompt_ids(model, args) -> list[int]:
     if args.chat:
         msgs = ([{"role": "system", "content": args.system}] if args.system is not None else [])
         msgs.append({"role": "user", "content": text})
-        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, template=args.chat_template)
+        try:
+            ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True,
+                                          template=args.chat_template)
+        except Exception as e:  # noqa: BLE001 - the library's message names its keyword; name the flag
+            from . import OrcError
+
+            if not isinstance(e, (OrcError, ValueError)):
+                raise
+            raise CliError(_one_line(e).replace("pass template=NAME", "pass --chat-template NAME")
+                           .replace("pass template= one of", "pass --chat-template NAME, one of")) from None
     else:
         if args.system is not None or args.chat_template is not None:
             raise CliError("--system and --chat-template need --chat")
