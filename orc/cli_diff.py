@@ -106,9 +106,9 @@ def parse_backend(spec: str) -> Backend:
     return Backend(spec, device, dtype)
 
 
-def _trace(args, backend: Backend, fault: str | None, capture: list[str], which: str, names: list | None = None):
-    """Trace the prompt on one backend: (ids, trace, label); the model's hook names are appended
-    to `names` when given."""
+def _trace(args, backend: Backend, fault: str | None, capture: list[str], which: str, info: dict | None = None):
+    """Trace the prompt on one backend: (ids, trace, label); `info` (when given) receives the
+    model's hook_names and tensor_types."""
     import orc
 
     try:
@@ -124,8 +124,9 @@ def _trace(args, backend: Backend, fault: str | None, capture: list[str], which:
         with orc.Session(model, n_ctx=len(ids), kv_dtype=kv) as s:
             trace = s.trace(ids, capture=capture)
         label = backend.label(model) + (f", kv {kv}" if kv else "") + (f" (fault {fault})" if fault else "")
-        if names is not None:
-            names.extend(model.hook_names)
+        if info is not None:
+            info["hook_names"] = model.hook_names
+            info["tensor_types"] = {t.name: t.type for t in model.tensors}
         return ids, trace, label
     finally:
         model.close()
@@ -227,9 +228,10 @@ def _run(args) -> int:
     capture = [c.strip() for c in args.capture.split(",") if c.strip()]
     if not capture:
         raise _cli.CliError("--capture: no hook patterns given")
-    names: list[str] = []
-    ids, trace_a, label_a = _trace(args, a_backend, args.a_fault, capture, "a", names)
-    ids_b, trace_b, label_b = _trace(args, b_backend, args.b_fault, capture, "b")
+    info_a: dict = {}
+    info_b: dict = {}
+    ids, trace_a, label_a = _trace(args, a_backend, args.a_fault, capture, "a", info_a)
+    ids_b, trace_b, label_b = _trace(args, b_backend, args.b_fault, capture, "b", info_b)
     if ids_b != ids:
         raise _cli.CliError("the two backends tokenized the prompt differently")  # pragma: no cover - same file
 
@@ -242,15 +244,16 @@ def _run(args) -> int:
     report["b_note"] = note
     report["warnings"] = []
     if div.diverged and div.hook is not None:
-        skipped = skipped_before(names, trace_b.keys(), div.hook)
+        skipped = skipped_before(info_a["hook_names"], trace_b.keys(), div.hook)
         if skipped:
             shown = ", ".join(skipped[:4]) + (", ..." if len(skipped) > 4 else "")
             w = (f"--capture {args.capture!r} skips {len(skipped)} hook(s) that run before {div.hook} ({shown}): "
                  f"{div.hook} is the first divergence among the captured hooks; B may differ earlier")
             report["warnings"].append(w)
             print(f"orc diff: warning: {w}", file=sys.stderr)
-    report["diagnosis"] = {side: [f._asdict() for f in diagnose(t["logits"]).findings] if "logits" in t else None
-                           for side, t in (("a", trace_a), ("b", trace_b))}
+    report["diagnosis"] = {side: [f._asdict() for f in diagnose(t, model=info["tensor_types"]).findings]
+                           if "logits" in t else None
+                           for side, t, info in (("a", trace_a, info_a), ("b", trace_b, info_b))}
     if args.bisect:
         report["bisect"] = _bisect(args, a_backend, b_backend, ids, trace_a) if div.diverged else None
     if args.json:

@@ -641,10 +641,76 @@ def _count_distinct(finger: np.ndarray, scale: float, limit: int) -> int:
     return reps.shape[0]
 
 
+# An activation beyond float16's range cannot come from a healthy engine (a float16 GPU path
+# could not even hold it); raw quantized bytes read as float16 weights give such values, or NaN/Inf.
+HUGE_ACTIVATION = 65504.0
+_FLOAT_TYPES = ("F32", "F16", "BF16", "F64")
+
+
+def _tensor_types(model: Any) -> dict[str, str]:
+    """{tensor name: GGML type} from an orc.Model (or anything with .tensors of TensorInfo), a
+    list of TensorInfo, or such a mapping."""
+    if isinstance(model, Mapping):
+        return {str(k): str(v) for k, v in model.items()}
+    tensors = getattr(model, "tensors", model)
+    return {t.name: t.type for t in tensors}
+
+
+def _first_bad_hook(trace: Mapping[str, Any], types: dict[str, str] | None) -> list[Finding]:
+    """The first hook (execution order) holding NaN/Inf or values beyond HUGE_ACTIVATION, and,
+    when it is the first hook that reads a quantized tensor, the signature of quantized blocks
+    used as float weights, naming the tensor."""
+    from .hooks import hook_weights
+
+    order = hook_order(k for k in trace if k != "logits")
+    if "logits" in trace:
+        order.append("logits")
+    first = None
+    for h in order:
+        x = np.asarray(trace[h])
+        if x.dtype.kind != "f" or x.size == 0:
+            continue
+        fin = np.isfinite(x)
+        n_bad = int(x.size - np.count_nonzero(fin))
+        mx = float(np.abs(x[fin]).max()) if n_bad < x.size else math.nan
+        if n_bad or mx > HUGE_ACTIVATION:
+            first = (h, n_bad, x.size, mx)
+            break
+    if first is None:
+        return []
+    h, n_bad, size, mx = first
+    what = (f"{n_bad}/{size} NaN/Inf value(s)" if n_bad else "") +            (f"{', ' if n_bad else ''}max |x| {_table.fmt(mx)}" if not math.isnan(mx) and mx > HUGE_ACTIVATION else "")
+    before = (f"; every hook before it is finite and below {_table.fmt(HUGE_ACTIVATION)}"
+              if order.index(h) > 0 else "")
+    out = [Finding("first_bad_hook", "error", f"{h} is the first hook with {what}{before}")]
+    if types:
+        quantized = [(k, t) for k in order[:order.index(h) + 1] for t in hook_weights(k, types)
+                     if types[t] not in _FLOAT_TYPES]
+        reads = [t for t in hook_weights(h, types) if types[t] not in _FLOAT_TYPES]
+        if reads and quantized and quantized[0][0] == h:
+            named = ", ".join(f"{t} ({types[t]})" for t in reads)
+            out.append(Finding("undequantized_weights", "hint",
+                               f"{h} is also the first hook that reads a quantized tensor: {named}. Huge or "
+                               "non-finite values from exactly there are how quantized blocks used as if they were "
+                               "FP16/FP32 weights look (no dequantization); compare Model.tensor(name) with "
+                               "gguf-py's dequantize"))
+    return out
+
+
 def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MAX_STD,
              min_entropy: float = MIN_MEAN_ENTROPY, flat_entropy: float = FLAT_NORMALIZED_ENTROPY,
-             same_argmax: float = SAME_ARGMAX_SHARE, min_positions: int = MIN_POSITIONS) -> Diagnosis:
+             same_argmax: float = SAME_ARGMAX_SHARE, min_positions: int = MIN_POSITIONS,
+             model: Any = None) -> Diagnosis:
     """Look for the symptoms of broken logits ([n_positions, n_vocab] or [n_vocab]).
+
+    `logits` may also be a whole trace ({hook: array} with "logits", Session.trace's output):
+    then the hooks are searched too, and `model` (an orc.Model, its .tensors, or {tensor name:
+    GGML type}) lets the report name the weight tensor behind the first bad hook:
+      first_bad_hook: error     the first hook, in execution order, with NaN/Inf or values beyond
+                                HUGE_ACTIVATION (float16's range)
+      undequantized_weights: hint   (with model) that hook is the first one reading a quantized
+                                tensor, which is named: the signature of raw quantized bytes
+                                used as FP16 weights
 
     Findings (code: severity):
       nonfinite: error          NaN or Inf anywhere (count, first position and token index)
@@ -667,6 +733,12 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
     positions: one confident prediction is normal. Statistics other than nonfinite use only the
     positions whose logits are all finite. The module constants document the thresholds.
     """
+    trace = None
+    if isinstance(logits, Mapping):
+        trace = logits
+        if "logits" not in trace:
+            raise KeyError("diagnose: the trace has no 'logits' (capture it)")
+        logits = trace["logits"]
     x = np.asarray(logits)
     if x.ndim not in (1, 2):
         raise ValueError(f"diagnose: logits are [n_vocab] or [n_positions, n_vocab], got shape {x.shape}")
@@ -778,8 +850,14 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
         else:
             skipped.append(f"same_argmax, entropy_collapse, position_independent (need >= {min_positions} positions)")
 
+    hook_findings = _first_bad_hook(trace, _tensor_types(model) if model is not None else None) \
+        if trace is not None else []
+    findings += [f for f in hook_findings if f.code == "first_bad_hook"]
+    named = [f for f in hook_findings if f.code == "undequantized_weights"]
     symptoms = [f.code for f in findings if f.code in _UNDEQUANT_SYMPTOMS]
-    if len(symptoms) >= 2:
+    if named:
+        findings += named
+    elif len(symptoms) >= 2:
         findings.append(Finding("undequantized_weights", "hint",
                                 f"{' + '.join(symptoms)} together look like quantized weight blocks used as if they "
                                 "were FP16/FP32 values (no dequantization), or a weight read with the wrong type "

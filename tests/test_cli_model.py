@@ -334,6 +334,8 @@ def test_diff_catches_quantized_weights_used_as_float16(models):
     assert "fault raw_as_f16" in out and out.rstrip().endswith("DIVERGED")
     assert re.search(r"^\s+embd\s+1\s+0\s", out, flags=re.M), "the float32 embeddings are not affected"
     assert "B's logits look broken" in out and "[error] nonfinite" in out
+    assert "[error] first_bad_hook: blk.0.q is the first hook with" in out
+    assert "blk.0.q is also the first hook that reads a quantized tensor: blk.0.attn_q.weight (Q4_K)" in out
     doc = json.loads(orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cpu:float16", "--b-fault",
                              "raw_as_f16", "--json", check_rc=1).stdout)
     assert doc["first_divergence"]["hook"] == "blk.0.q"
