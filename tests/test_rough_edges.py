@@ -66,3 +66,53 @@ def test_info_trouble_is_exit_code_2_in_one_line(tmp_path):
     bad.write_bytes(b"GGML" + b"\0" * 40)
     one_line_error(orc_cli("info", bad), "info", "magic")
     one_line_error(orc_cli("info", tmp_path), "info", "directory")
+
+
+# ------------------------------------------------------------------------------------------------
+# importing from the clone's parent folder
+
+def _python(code, cwd, no_site=False):
+    """Python in `cwd` with nothing of ours on PYTHONPATH; no_site: without site (so without pip's
+    editable finder), NumPy's site-packages given by PYTHONPATH instead."""
+    import numpy
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args = [sys.executable]
+    if no_site:
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(numpy.__file__))
+        args.append("-S")
+    return subprocess.run(args + ["-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+PROBE = "import orc, sys; print(orc.__file__); print(orc.Session.__name__, orc.compare.__name__)"
+
+
+@pytest.mark.parametrize("no_site", [False, True], ids=["with-site", "no-site"])
+def test_import_from_the_clones_parent_folder_gets_the_real_package(tmp_path, no_site):
+    """A clone named orc, imported from the folder that holds it. Without the checkout's root
+    __init__.py, Python's path search finds the clone folder first and makes it an empty namespace
+    package (pip's editable finder only runs after the path search). The root __init__.py steps
+    aside: the orc Python would import without the parent folder on the path (with site: the
+    installed/editable one), else this checkout's package (no site: nothing else is installed)."""
+    (tmp_path / "orc").symlink_to(ROOT, target_is_directory=True)
+    r = _python(PROBE, tmp_path, no_site)
+    assert r.returncode == 0, r.stderr
+    file, names = r.stdout.split("\n")[:2]
+    assert names == "Session orc.compare" and file.endswith(os.path.join("orc", "__init__.py"))
+    assert file != os.path.join(str(tmp_path), "orc", "__init__.py"), "the real package, not the checkout root"
+    if no_site:
+        assert file == os.path.join(str(tmp_path), "orc", "orc", "__init__.py")
+    r = _python("import runpy, sys; sys.argv = ['orc', '--help']; runpy.run_module('orc', run_name='__main__')",
+                tmp_path, no_site)
+    assert "diff" in r.stdout and "logits" in r.stdout, r.stderr
+
+
+def test_without_the_root_init_the_clone_folder_is_an_empty_namespace_package(tmp_path):
+    """The negative control: the same layout without the root __init__.py reproduces the failure."""
+    clone = tmp_path / "orc"
+    clone.mkdir()
+    (clone / "orc").symlink_to(os.path.join(ROOT, "orc"), target_is_directory=True)
+    r = _python(PROBE, tmp_path, no_site=True)
+    assert r.returncode == 1 and "module 'orc' has no attribute 'Session'" in r.stderr, r.stderr
+    (clone / "__init__.py").write_bytes(open(os.path.join(ROOT, "__init__.py"), "rb").read())
+    assert _python(PROBE, tmp_path, no_site=True).returncode == 0
