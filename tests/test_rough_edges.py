@@ -116,3 +116,33 @@ def test_without_the_root_init_the_clone_folder_is_an_empty_namespace_package(tm
     assert r.returncode == 1 and "module 'orc' has no attribute 'Session'" in r.stderr, r.stderr
     (clone / "__init__.py").write_bytes(open(os.path.join(ROOT, "__init__.py"), "rb").read())
     assert _python(PROBE, tmp_path, no_site=True).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the CUDA build says what it is doing
+
+def test_cuda_build_says_what_it_compiles_and_how_to_skip_it(tmp_path):
+    """nvcc present (a stand-in that fails at once), no GPU: before compiling, setup.py says on
+    stderr what it builds, for which architectures, and how to skip it (pip -v shows stderr; a
+    non-verbose pip gets the same line on the terminal, which a test has none of)."""
+    home = tmp_path / "cuda"
+    (home / "bin").mkdir(parents=True)
+    (home / "include").mkdir()
+    (home / "include" / "cuda_runtime.h").write_text("")
+    nvcc = home / "bin" / "nvcc"
+    nvcc.write_text("#!/bin/sh\necho 'stand-in nvcc: not compiling' >&2\nexit 3\n")
+    nvcc.chmod(0o755)
+    env = dict(os.environ, PATH=f"{home / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin", CUDA_HOME=str(home),
+               ORC_CUDA="1", ORC_CUDA_ARCHS="80;90")
+    env.pop("ORC_WERROR", None)
+    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-temp", str(tmp_path / "bt"),
+                        "--build-lib", str(tmp_path / "bl")], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL, start_new_session=True)  # no terminal
+    assert r.returncode != 0 and "stand-in nvcc" in r.stderr
+    n = len([f for d, _, fs in os.walk(os.path.join(ROOT, "cuda")) for f in fs if f.endswith(".cu")])
+    line = next(x for x in r.stderr.splitlines() if x.startswith("orc: compiling"))
+    assert line.startswith(f"orc: compiling {n} CUDA source file(s) with {nvcc} for sm_80, sm_90 (+ PTX for "
+                           "compute_90): this takes minutes")
+    assert "ORC_CUDA=0 builds for the CPU only" in line and "ORC_CUDA_ARCHS=90" in line
+    if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")):
+        assert "no NVIDIA GPU is visible on this machine" in line
