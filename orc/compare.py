@@ -207,6 +207,7 @@ class LogitsComparison:
     tol_nmse: float | None = 1e-4
     tol_top1: bool = True
     tol_kl: float | None = None
+    tokenizer: Any = field(default=None, repr=False, compare=False)
 
     @property
     def failures(self) -> list[str]:
@@ -242,7 +243,8 @@ class LogitsComparison:
 
     def _rows(self, positions):
         pp = self.per_position
-        return [(int(p), pp["nmse"][p], pp["max_abs"][p], int(pp["argmax_a"][p]), int(pp["argmax_b"][p]),
+        tok = token_labeler(self.tokenizer)
+        return [(int(p), pp["nmse"][p], pp["max_abs"][p], tok(int(pp["argmax_a"][p])), tok(int(pp["argmax_b"][p])),
                  bool(pp["top1_agree"][p]), pp["topk_overlap"][p], pp["kl"][p]) for p in positions]
 
     def table(self, positions: Any = None, n: int = 10) -> str:
@@ -273,13 +275,34 @@ class LogitsComparison:
                 _table.html_table(self._HEADERS, rows, [not r[5] or not r[1] <= (self.tol_nmse or math.inf) for r in rows]))
 
 
+def token_labeler(tokenizer: Any):
+    """A function token id -> table cell: "17 'Paris'" when `tokenizer` (an orc.Tokenizer, an
+    orc.Model, or anything with detokenize_bytes) can render the token, else "17"."""
+    tok = getattr(tokenizer, "tokenizer", tokenizer) if tokenizer is not None else None
+    if tok is not None and not hasattr(tok, "detokenize_bytes"):
+        tok = None
+
+    def label(t: int) -> str | int:
+        if tok is None:
+            return t
+        try:
+            b = tok.detokenize_bytes([t])
+        except Exception:  # noqa: BLE001 - an id the vocabulary does not have: the id alone
+            return t
+        try:
+            return f"{t} {b.decode('utf-8')!r}"
+        except UnicodeDecodeError:
+            return f"{t} {b!r}"
+    return label
+
+
 def _short_list(idx: np.ndarray, n: int = 8) -> str:
     s = ", ".join(str(int(i)) for i in idx[:n])
     return s + (", ..." if idx.size > n else "")
 
 
 def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top1: bool = True,
-                   top1_tie: float = 0.0, kl: float | None = None) -> LogitsComparison:
+                   top1_tie: float = 0.0, kl: float | None = None, tokenizer: Any = None) -> LogitsComparison:
     """Compare logits `a` with the reference logits `b` ([n_positions, n_vocab] or [n_vocab]).
 
     Per position (all in float64):
@@ -297,7 +320,8 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
     (mean), kl_mean, kl_max.
 
     The tolerances decide `.ok`: values all finite, overall NMSE <= `nmse` (None: not checked),
-    top-1 agreeing at every position if `top1`, and max KL <= `kl` if given.
+    top-1 agreeing at every position if `top1`, and max KL <= `kl` if given. `tokenizer` (an
+    orc.Tokenizer or orc.Model) makes the tables show each argmax token's text beside its id.
     """
     a2, b2 = np.asarray(a), np.asarray(b)
     if a2.shape != b2.shape:
@@ -357,7 +381,7 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
         n_nonfinite_a=int(st.nonfinite_a.sum()), n_nonfinite_b=int(st.nonfinite_b.sum()), first_nonfinite=first,
         per_position={"nmse": nmse_pos, "max_abs": st.max_abs, "max_rel": rel_pos, "argmax_a": argmax_a,
                       "argmax_b": argmax_b, "top1_agree": agree, "topk_overlap": overlap, "kl": kl_pos},
-        tol_nmse=nmse, tol_top1=top1, tol_kl=kl,
+        tol_nmse=nmse, tol_top1=top1, tol_kl=kl, tokenizer=tokenizer,
     )
 
 
