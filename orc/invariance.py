@@ -230,9 +230,9 @@ def _batch_run(model, seqs: list[list[int]], capture, index: int):
                     "or (logits, captures)")
 
 
-def check_invariance(model, ids, *, capture: str | Sequence[str] = ("*",), n_batch: Sequence[int] = (1, 2, 3, 7),
-                     split: int | None = None, tol: float | None = None, batch: bool = True,
-                     session_cls=None, seed: int = 0) -> InvarianceReport:
+def check_invariance(model: Any, ids: Sequence[int] | np.ndarray, *, capture: str | Sequence[str] = ("*",),
+                     n_batch: Sequence[int] = (1, 2, 3, 7), split: int | None = None, tol: float | None = None,
+                     batch: bool = True, session_cls: type | None = None, seed: int = 0) -> InvarianceReport:
     """Feed `ids` (>= 2 tokens) to `model` in every way listed in the module docstring and
     compare each with a prefill in one call, hook by hook.
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,9 +154,13 @@ def _as_run(run, ids, which: str, capture):
                     f"got {type(run).__name__}")
 
 
-def patch_bisect(run_a, run_b, ids=None, *, points: str | list[str] = "blk.*.resid_post", compare: str = "logits",
-                 tol: float | None = None, metric: str = "nmse", search: str = "bisect",
-                 capture=("*",)) -> PatchBisect:
+Run = Any  # an orc.Model, an (orc.Model, ids) pair, or a callable run(patch: dict | None) -> trace
+
+
+def patch_bisect(run_a: Run | Mapping[str, Any], run_b: Run, ids: Sequence[int] | np.ndarray | None = None, *,
+                 points: str | list[str] = "blk.*.resid_post", compare: str = "logits", tol: float | None = None,
+                 metric: str = "nmse", search: str = "bisect",
+                 capture: str | Sequence[str] = ("*",)) -> PatchBisect:
     """Find where run B goes wrong relative to run A by patching A's activations into B (module
     docstring).
 

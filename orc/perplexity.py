@@ -216,7 +216,7 @@ def _write_saved(path, s: SavedLogits) -> None:
     os.replace(tmp, path)
 
 
-def load_logits(path) -> SavedLogits:
+def load_logits(path: str | os.PathLike) -> SavedLogits:
     """Read a file written by save_logits (ValueError naming what is wrong with it)."""
     path = os.fspath(path)
     try:
@@ -594,6 +594,15 @@ def _prepare(a_side: _Side, b_side: _Side, ids_or_text, n_ctx: int | None):
     return ids, n_ctx, add_bos and bos is not None, bos
 
 
+def _window(ids: np.ndarray, start: int, end: int, first: int, bos: int | None):
+    """One window as llama.cpp evaluates it: the tokens to feed (the first replaced by BOS when
+    the vocabulary adds one) and the targets of the scored positions first .. n_ctx - 2."""
+    feed = ids[start:end].copy()
+    if bos is not None:
+        feed[0] = bos
+    return feed, ids[start + first + 1:end]
+
+
 def _live_rows(side: _Side, feed: np.ndarray, first: int, capture: list[str] | None):
     """Run one window on a live side: the context half without logits, then the scored
     positions in slices; yields (logits [n, V], {hook: [n, ...]} or None) per slice."""
@@ -679,9 +688,13 @@ def _progress(enabled, total: int):
     return Progress("kld", total, on)
 
 
-def kld(a, b, ids_or_text=None, n_ctx: int | None = None, *, n_chunks: int | None = None, n_worst: int = 10,
-        layers: bool | str | Sequence[str] = True, context_tokens: int = 12, save_a=None, top_k: int | None = None,
-        progress: bool | None = None) -> KLDReport:
+ModelLike = Any  # an orc.Model, a spec ('FILE@cpu:float32', a dict or a tuple) or saved logits (path/SavedLogits)
+
+
+def kld(a: ModelLike, b: ModelLike, ids_or_text: str | Sequence[int] | np.ndarray | None = None,
+        n_ctx: int | None = None, *, n_chunks: int | None = None, n_worst: int = 10,
+        layers: bool | str | Sequence[str] = True, context_tokens: int = 12, save_a: str | os.PathLike | None = None,
+        top_k: int | None = None, progress: bool | None = None) -> KLDReport:
     """KL divergence, perplexities and top-token agreement of B against the reference A over a
     text or token ids, as llama-perplexity --kl-divergence computes them (module docstring).
 
@@ -739,10 +752,7 @@ def kld(a, b, ids_or_text=None, n_ctx: int | None = None, *, n_chunks: int | Non
         layer_rows: list[np.ndarray] = []
         bar = _progress(progress, len(windows))
         for c, (start, end) in enumerate(windows):
-            feed = ids[start:end].copy()
-            if use_bos:
-                feed[0] = bos
-            targets_all = ids[start + first + 1:end]
+            feed, targets_all = _window(ids, start, end, first, bos if use_bos else None)
             gen_a = _live_rows(a_side, feed, first, hooks) if a_side.model is not None else None
             gen_b = _live_rows(b_side, feed, first, hooks) if b_side.model is not None else None
             for j0 in range(first, n_ctx - 1, _SLICE):
@@ -864,8 +874,9 @@ class _SavedBuilder:
                            label=f"{label}, orc {orc.__version__}")
 
 
-def save_logits(model, ids_or_text, path, n_ctx: int | None = None, *, n_chunks: int | None = None,
-                top_k: int | None = None, progress: bool | None = None) -> SavedLogits:
+def save_logits(model: ModelLike, ids_or_text: str | Sequence[int] | np.ndarray, path: str | os.PathLike,
+                n_ctx: int | None = None, *, n_chunks: int | None = None, top_k: int | None = None,
+                progress: bool | None = None) -> SavedLogits:
     """Run `model` (an orc.Model or a spec, as kld's `a`) over the text's windows and save its
     scored logits to `path` (.npz) for later kld(path, other_model) calls. Returns them.
 
@@ -895,10 +906,7 @@ def save_logits(model, ids_or_text, path, n_ctx: int | None = None, *, n_chunks:
         keep = _SavedBuilder(top_k, side.n_vocab)
         bar = _progress(progress, len(windows))
         for c, (start, end) in enumerate(windows):
-            feed = ids[start:end].copy()
-            if use_bos:
-                feed[0] = bos
-            targets_all = ids[start + first + 1:end]
+            feed, targets_all = _window(ids, start, end, first, bos if use_bos else None)
             for s_idx, (lg, _) in enumerate(_live_rows(side, feed, first, None)):
                 j0 = first + s_idx * _SLICE
                 tg = targets_all[j0 - first:j0 - first + lg.shape[0]]
