@@ -62,7 +62,7 @@ def assert_one_line_error(r, command, *needles):
 
 def test_help_lists_the_commands():
     out = orc_cli("--help", check_rc=0).stdout.decode()
-    for c in ("info", "run", "logits", "diff"):
+    for c in ("info", "run", "logits", "diff", "kld", "invariance"):
         assert re.search(rf"\b{c}\b", out), c
 
 
