@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -91,6 +92,25 @@ def read_version():
     with open(os.path.join(ROOT, "orc", "_version.py")) as f:
         exec(f.read(), ns)
     return ns["__version__"]
+
+
+def announce(msg, terminal=True):
+    """Tell the person waiting. To stderr, which `pip install -v` shows (and a failed build's
+    log); a non-verbose pip captures the build's output and shows only a spinner or "still
+    running...", so with `terminal` the message also goes straight to the controlling terminal
+    (/dev/tty) when there is one and stderr is not it."""
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+    if terminal and not sys.stderr.isatty():
+        try:
+            with open("/dev/tty", "w") as tty:
+                tty.write(msg + "\n")
+        except OSError:  # no terminal (CI): stderr is all there is
+            pass
+
+
+def gpu_visible():
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg"))
 
 
 def c_string_literal(s):
@@ -165,19 +185,42 @@ class OrcBuildExt(build_ext):
                    + glob.glob(os.path.join(ROOT, "csrc", "**", "*.h"), recursive=True))
         newest_header = max((os.path.getmtime(h) for h in headers), default=0)
 
+        def obj_of(src):
+            return os.path.join(out_dir, os.path.relpath(src, os.path.join(ROOT, "cuda")).replace(os.sep, "_") + ".o")
+
+        def fresh(src):
+            obj = obj_of(src)
+            return os.path.exists(obj) and os.path.getmtime(obj) >= max(os.path.getmtime(src), newest_header)
+
+        srcs = sorted(glob.glob(os.path.join(ROOT, "cuda", "**", "*.cu"), recursive=True))
+        todo = [s for s in srcs if not fresh(s)]
+        done = []
+        t0 = time.monotonic()
+
         def one(src):
-            obj = os.path.join(out_dir, os.path.relpath(src, os.path.join(ROOT, "cuda")).replace(os.sep, "_") + ".o")
-            if os.path.exists(obj) and os.path.getmtime(obj) >= max(os.path.getmtime(src), newest_header):
+            obj = obj_of(src)
+            if src not in todo:
                 return obj
             cmd = [nvcc, "-c", src, "-o", obj] + flags
             print(" ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
+            done.append(src)
+            announce(f"orc: nvcc [{len(done)}/{len(todo)}] {os.path.relpath(src, ROOT)} "
+                     f"({time.monotonic() - t0:.0f} s)", terminal=False)
             return obj
 
-        srcs = sorted(glob.glob(os.path.join(ROOT, "cuda", "**", "*.cu"), recursive=True))
+        if todo:
+            no_gpu = "" if gpu_visible() else "; no NVIDIA GPU is visible on this machine"
+            announce(f"orc: compiling {len(todo)} CUDA source file(s) with {nvcc} for "
+                     f"{', '.join('sm_' + a for a in archs)} (+ PTX for compute_{top}): this takes minutes{no_gpu}. "
+                     "To skip it: ORC_CUDA=0 builds for the CPU only (seconds); ORC_CUDA_ARCHS=90 (your GPU's "
+                     "compute capability) builds one architecture.")
         jobs = max(1, min(len(srcs), os.cpu_count() or 1))
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            return list(pool.map(one, srcs))
+            objs = list(pool.map(one, srcs))
+        if todo:
+            announce(f"orc: CUDA kernels compiled in {time.monotonic() - t0:.0f} s")
+        return objs
 
     def provenance(self, with_cuda, cuda_reason, nvcc, archs, cflags, debug, sanitize, werror):
         cc = self.compiler.compiler_so[0] if getattr(self.compiler, "compiler_so", None) else "cc"

@@ -24,6 +24,10 @@ from ._orc import StreamDecoder, Tokenizer
 from .gguf import GGUFFile, TensorInfo
 from .model import Model, Session, Step
 from . import compare, hooks, testing
+from . import perplexity
+from .perplexity import kld
+from . import invariance
+from .invariance import check_invariance
 
 __all__ = [
     "__version__",
@@ -32,7 +36,7 @@ __all__ = [
     "GGUFFile", "TensorInfo", "QUANT_TYPES", "dequantize",
     "Sampler", "sample", "Tokenizer", "StreamDecoder",
     "Model", "Session", "Step",
-    "compare", "hooks", "testing",
+    "compare", "hooks", "testing", "perplexity", "kld", "invariance", "check_invariance",
 ]
 
 from . import _build

@@ -41,10 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_run import add_parser as _add_run
     from .cli_logits import add_parser as _add_logits
     from .cli_diff import add_parser as _add_diff
+    from .cli_kld import add_parser as _add_kld
+    from .cli_invariance import add_parser as _add_invariance
 
     _add_run(sub)
     _add_logits(sub)
     _add_diff(sub)
+    _add_kld(sub)
+    _add_invariance(sub)
     return p
 
 

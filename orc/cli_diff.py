@@ -10,12 +10,13 @@ every hook point, and reports:
 Exit code 0 when every hook is within --tol, 1 when B diverges from A, 2 on trouble.
 
 A backend is DEVICE[:INDEX][:DTYPE]: cpu, cpu:float16, cuda, cuda:1, cuda:bfloat16,
-cuda:1:float32. On a machine without a GPU, compare two CPU dtypes: --a cpu:float32 --b cpu:float16.
+cuda:1:float32. The defaults run anywhere: A is the CPU with float32 weights (the reference), B
+the GPU when one is usable, else the CPU with float16 weights (float16 matmul inputs, as the GPU
+computes): a like-for-like stand-in for the GPU's precision. The report says which B it chose.
 The models are loaded one after the other, so only one is in memory at a time.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import dataclass
@@ -32,12 +33,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("diff", help="run a prompt on two backends and report the first diverging hook, per layer",
                        description="Trace every hook point on backend A (the reference) and backend B and "
                                    "report where B diverges. Exit code 1 when it does beyond --tol.")
-    p.add_argument("file", help="path to a .gguf file")
+    p.add_argument("file", help="path to a .gguf file, or the name of a pinned model (orc.fixtures.names())")
     p.add_argument("prompt", help="the prompt text ('-' reads it from stdin); with --raw-ids, token ids")
-    p.add_argument("--a", default="cpu", metavar="BACKEND",
+    p.add_argument("--a", default="cpu:float32", metavar="BACKEND",
                    help="the reference backend, DEVICE[:INDEX][:DTYPE] (default: %(default)s)")
-    p.add_argument("--b", default="cuda", metavar="BACKEND",
-                   help="the backend under test (default: %(default)s); e.g. cuda:1, cuda:float32, cpu:float16")
+    p.add_argument("--b", default=None, metavar="BACKEND",
+                   help="the backend under test; e.g. cuda:1, cuda:float32, cpu:float16 (default: cuda when a GPU is "
+                        "usable, else cpu:float16, the CPU computing with the GPU's float16 weights and matmul inputs)")
     p.add_argument("--kv-dtype", choices=sorted(_cli.DTYPES), default=None, metavar="{float32,float16,bfloat16}",
                    help="KV cache dtype of both sessions (default: each backend's own, float32 on the CPU and "
                         "float16 on CUDA); give float16 with --a cpu:float16 --b cuda:float16 to compare like "
@@ -47,16 +49,23 @@ def add_parser(sub) -> None:
     p.add_argument("--metric", choices=("nmse", "max_abs"), default="nmse",
                    help="per-position metric: nmse = sum((b-a)^2)/sum(a^2), or max |b-a| (default: nmse)")
     p.add_argument("--capture", default="*", help="glob patterns of the hooks to compare, comma-separated "
-                                                    "(default: every hook)")
+                                                    "(default: every hook); the first divergence is then the first "
+                                                    "among these (a warning says when earlier hooks were skipped)")
     p.add_argument("--hooks", action="store_true", help="also print one row per hook")
+    p.add_argument("--bisect", action="store_true",
+                   help="when B diverges, patch A's residual stream into B layer by layer (blk.i.resid_post) to find "
+                        "the layer whose patching removes the divergence of the logits, and the first hook inside it "
+                        "that differs (orc.compare.patch_bisect; needs activation patching in this build)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
     _cli.add_prompt_args(p)
     # Testing switches: make one side load quantized bytes as float16 (the bug orc was born from),
-    # so a test can prove that diff catches it.
-    p.add_argument("--a-fault", choices=("raw_as_f16",), default=None, help=argparse.SUPPRESS)
-    p.add_argument("--b-fault", choices=("raw_as_f16",), default=None, help=argparse.SUPPRESS)
+    # so a test (or a new user) can see what diff reports for it.
+    p.add_argument("--a-fault", choices=("raw_as_f16",), default=None,
+                   help="testing: load A with orc.Model(fault=...): raw_as_f16 uses every quantized tensor's "
+                        "stored bytes as float16 weights (no dequantization)")
+    p.add_argument("--b-fault", choices=("raw_as_f16",), default=None, help="testing: the same for B")
     p.set_defaults(func=run)
 
 
@@ -97,7 +106,9 @@ def parse_backend(spec: str) -> Backend:
     return Backend(spec, device, dtype)
 
 
-def _trace(args, backend: Backend, fault: str | None, capture: list[str], which: str):
+def _trace(args, backend: Backend, fault: str | None, capture: list[str], which: str, info: dict | None = None):
+    """Trace the prompt on one backend: (ids, trace, label); `info` (when given) receives the
+    model's hook_names and tensor_types."""
     import orc
 
     try:
@@ -113,9 +124,31 @@ def _trace(args, backend: Backend, fault: str | None, capture: list[str], which:
         with orc.Session(model, n_ctx=len(ids), kv_dtype=kv) as s:
             trace = s.trace(ids, capture=capture)
         label = backend.label(model) + (f", kv {kv}" if kv else "") + (f" (fault {fault})" if fault else "")
+        if info is not None:
+            info["hook_names"] = model.hook_names
+            info["tensor_types"] = {t.name: t.type for t in model.tensors}
         return ids, trace, label
     finally:
         model.close()
+
+
+def default_b() -> tuple[str, str]:
+    """The default B and why: the GPU when usable, else the CPU with float16 weights."""
+    import orc
+
+    if orc.cuda_available():
+        return "cuda", "default B: the GPU"
+    return "cpu:float16", ("default B on a machine without a usable GPU: the CPU with float16 weights and matmul "
+                           "inputs, as the GPU computes (--b cuda for the GPU)")
+
+
+def skipped_before(names: list[str], captured, hook: str) -> list[str]:
+    """The hooks of the model that run before `hook` but were not captured."""
+    from .hooks import hook_sort_key
+
+    k = hook_sort_key(hook)
+    got = set(captured)
+    return [n for n in names if hook_sort_key(n) < k and n not in got]
 
 
 @dataclass
@@ -184,14 +217,21 @@ def _worse(x: float, y: float) -> bool:
 
 
 def _run(args) -> int:
+    import sys
+
+    note = None
+    if args.b is None:
+        args.b, note = default_b()
     a_backend, b_backend = parse_backend(args.a), parse_backend(args.b)
     if args.tol < 0 or math.isnan(args.tol):
         raise _cli.CliError(f"--tol must be >= 0, got {args.tol}")
     capture = [c.strip() for c in args.capture.split(",") if c.strip()]
     if not capture:
         raise _cli.CliError("--capture: no hook patterns given")
-    ids, trace_a, label_a = _trace(args, a_backend, args.a_fault, capture, "a")
-    ids_b, trace_b, label_b = _trace(args, b_backend, args.b_fault, capture, "b")
+    info_a: dict = {}
+    info_b: dict = {}
+    ids, trace_a, label_a = _trace(args, a_backend, args.a_fault, capture, "a", info_a)
+    ids_b, trace_b, label_b = _trace(args, b_backend, args.b_fault, capture, "b", info_b)
     if ids_b != ids:
         raise _cli.CliError("the two backends tokenized the prompt differently")  # pragma: no cover - same file
 
@@ -201,13 +241,54 @@ def _run(args) -> int:
     lg = compare_logits(trace_b["logits"], trace_a["logits"], nmse=None) if "logits" in trace_a and \
         "logits" in trace_b else None
     report = _report(args, ids, label_a, label_b, div, rows, layers, lg)
-    report["diagnosis"] = {side: [f._asdict() for f in diagnose(t["logits"]).findings] if "logits" in t else None
-                           for side, t in (("a", trace_a), ("b", trace_b))}
+    report["b_note"] = note
+    report["warnings"] = []
+    if div.diverged and div.hook is not None:
+        skipped = skipped_before(info_a["hook_names"], trace_b.keys(), div.hook)
+        if skipped:
+            shown = ", ".join(skipped[:4]) + (", ..." if len(skipped) > 4 else "")
+            w = (f"--capture {args.capture!r} skips {len(skipped)} hook(s) that run before {div.hook} ({shown}): "
+                 f"{div.hook} is the first divergence among the captured hooks; B may differ earlier")
+            report["warnings"].append(w)
+            print(f"orc diff: warning: {w}", file=sys.stderr)
+    report["diagnosis"] = {side: [f._asdict() for f in diagnose(t, model=info["tensor_types"]).findings]
+                           if "logits" in t else None
+                           for side, t, info in (("a", trace_a, info_a), ("b", trace_b, info_b))}
+    if args.bisect:
+        report["bisect"] = _bisect(args, a_backend, b_backend, ids, trace_a) if div.diverged else None
     if args.json:
         print(json.dumps(report, indent=1, default=_jsonable))
     else:
         print(_text(report, args.hooks))
     return _cli.EXIT_DIFFER if div.diverged else _cli.EXIT_OK
+
+
+def _bisect(args, a_backend: Backend, b_backend: Backend, ids, trace_a) -> dict:
+    """patch_bisect of B against A's trace (re-traced when --capture left out what it needs)."""
+    import orc
+    from .patching import patch_bisect, patch_supported
+
+    if not patch_supported():
+        raise _cli.CliError("--bisect needs activation patching (Session.trace(..., patch=)), which this build of orc "
+                            "does not have yet")
+    need = ["blk.*.resid_post", "logits"]
+    names = None
+    if not ("logits" in trace_a and any(k.endswith(".resid_post") for k in trace_a)):
+        _, trace_a, _ = _trace(args, a_backend, args.a_fault, need, "a")
+    model = _cli.load_model(args.file, b_backend.device, b_backend.dtype, threads=args.threads,
+                            progress=not args.no_progress, fault=args.b_fault)
+    try:
+        names = model.hook_names
+        kv = _cli.resolve_dtype(args.kv_dtype)
+
+        def run(patch):
+            with orc.Session(model, n_ctx=len(ids), kv_dtype=kv) as s:
+                return s.trace(ids, capture=["*"], patch=patch) if patch else s.trace(ids, capture=["*"])
+        run.hook_names = names
+        b = patch_bisect(trace_a, run, tol=args.tol, metric=args.metric)
+    finally:
+        model.close()
+    return b.to_dict()
 
 
 def _jsonable(x):
@@ -266,7 +347,8 @@ def _reason(div) -> str:
 def _text(rep: dict, per_hook: bool) -> str:
     from ._table import fmt, text_table
 
-    lines = [f"A (reference): {rep['a']}", f"B:             {rep['b']}",
+    lines = [f"A (reference): {rep['a']}", f"B:             {rep['b']}"
+             + (f"   ({rep['b_note']})" if rep.get("b_note") else ""),
              f"prompt: {len(rep['prompt_ids'])} tokens; metric {rep['metric']}, tol {fmt(rep['tol'])} per position"]
     f = rep["first_divergence"]
     if f is None:
@@ -278,6 +360,7 @@ def _text(rep: dict, per_hook: bool) -> str:
             idx = ", ".join(str(i) for i in f["index"] or ())
             lines.append(f"  element [{idx}]: A={fmt(f['a_value'])} B={fmt(f['b_value'])}; "
                          f"{len(f['positions'])} position(s) beyond tolerance at this hook")
+    lines += [f"warning: {w}" for w in rep.get("warnings") or []]
     lines.append("")
     lines.append("per layer (B against A):")
     lines.append(text_table(("section", "hooks", "beyond tol", "worst hook", "NMSE", f"worst pos {rep['metric']}",
@@ -305,6 +388,13 @@ def _text(rep: dict, per_hook: bool) -> str:
         if found:
             lines.append(f"{side.upper()}'s logits look broken (orc.compare.diagnose):")
             lines += [f"  [{x['severity']}] {x['code']}: {x['message']}" for x in found]
+    bis = rep.get("bisect")
+    if bis is not None:
+        lines.append("")
+        lines.append("bisect (A's activations patched into B):")
+        lines += ["  " + x for x in bis["headline"].splitlines()]
+        lines.append("  patched runs: " + ", ".join(f"{t['point']} {'fixes' if t['fixed'] else 'does not fix'}"
+                                                   for t in bis["tried"]))
     lines.append("")
     lines.append("DIVERGED" if rep["diverged"] else "OK: B matches A within tolerance")
     return "\n".join(lines)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="summarise a GGUF file: architecture, hyperparameters, tensors, tokenizer")
-    p.add_argument("file", help="path to a .gguf file")
+    p.add_argument("file", help="path to a .gguf file, or the name of a pinned model (orc.fixtures.names(), "
+                                "fetched on first use), e.g. smollm2-135m-instruct")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--tensors", action="store_true", help="also list every tensor (name, type, shape, offset, bytes)")
     p.add_argument("--metadata", action="store_true", help="also list every key with its type and (shortened) value")
@@ -102,21 +102,24 @@ def _text(s: dict, f, want_tensors: bool, want_metadata: bool) -> str:
 
 
 def run(args) -> int:
-    from . import GGUFError
+    from . import _cli
+
+    return _cli.guarded("info", lambda: _run(args))
+
+
+def _run(args) -> int:
+    from . import _cli
     from .gguf import GGUFFile, summarize
 
-    try:
-        with GGUFFile(args.file) as f:
-            s = summarize(f, tensors=args.tensors)
-            if args.json:
-                if args.metadata:
-                    from .gguf import _jsonable
+    path = _cli.resolve_model_file(args.file)
+    with GGUFFile(path) as f:
+        s = summarize(f, tensors=args.tensors)
+        if args.json:
+            if args.metadata:
+                from .gguf import _jsonable
 
-                    s["metadata"] = {k: {"type": f.value_type(k), "value": _jsonable(v)} for k, v in f.metadata.items()}
-                print(json.dumps(s, indent=2, ensure_ascii=False))
-            else:
-                print(_text(s, f, args.tensors, args.metadata))
-    except (GGUFError, OSError) as e:
-        print(f"orc info: {e}", file=sys.stderr)
-        return 1
+                s["metadata"] = {k: {"type": f.value_type(k), "value": _jsonable(v)} for k, v in f.metadata.items()}
+            print(json.dumps(s, indent=2, ensure_ascii=False))
+        else:
+            print(_text(s, f, args.tensors, args.metadata))
     return 0

@@ -3,6 +3,7 @@
     r = orc.compare.compare_logits(gpu_logits, cpu_logits)   # NMSE, max error, top-1/top-k, KL
     d = orc.compare.first_divergence(gpu_trace, cpu_trace)   # first hook and position that differ
     orc.compare.diagnose(logits)                             # NaN/Inf, huge values, collapse, ...
+    b = orc.compare.patch_bisect(model_a, model_b, ids)      # which layer makes B differ (patching)
 
 Conventions: logits are [n_positions, n_vocab] (or [n_vocab], one position); a trace is a mapping
 {hook name: array} (`Session.trace()` output, a dict, an `np.load`ed .npz) whose arrays have the
@@ -30,6 +31,7 @@ __all__ = [
     "first_divergence", "Divergence", "HookSummary", "DEFAULT_TRACE_TOL",
     "diagnose", "Diagnosis", "Finding",
     "hook_order", "nmse",
+    "patch_bisect", "PatchBisect",
 ]
 
 # Rows are processed in chunks of about this many elements, so float64 temporaries stay ~16 MiB
@@ -205,6 +207,7 @@ class LogitsComparison:
     tol_nmse: float | None = 1e-4
     tol_top1: bool = True
     tol_kl: float | None = None
+    tokenizer: Any = field(default=None, repr=False, compare=False)
 
     @property
     def failures(self) -> list[str]:
@@ -240,7 +243,8 @@ class LogitsComparison:
 
     def _rows(self, positions):
         pp = self.per_position
-        return [(int(p), pp["nmse"][p], pp["max_abs"][p], int(pp["argmax_a"][p]), int(pp["argmax_b"][p]),
+        tok = token_labeler(self.tokenizer)
+        return [(int(p), pp["nmse"][p], pp["max_abs"][p], tok(int(pp["argmax_a"][p])), tok(int(pp["argmax_b"][p])),
                  bool(pp["top1_agree"][p]), pp["topk_overlap"][p], pp["kl"][p]) for p in positions]
 
     def table(self, positions: Any = None, n: int = 10) -> str:
@@ -271,13 +275,34 @@ class LogitsComparison:
                 _table.html_table(self._HEADERS, rows, [not r[5] or not r[1] <= (self.tol_nmse or math.inf) for r in rows]))
 
 
+def token_labeler(tokenizer: Any):
+    """A function token id -> table cell: "17 'Paris'" when `tokenizer` (an orc.Tokenizer, an
+    orc.Model, or anything with detokenize_bytes) can render the token, else "17"."""
+    tok = getattr(tokenizer, "tokenizer", tokenizer) if tokenizer is not None else None
+    if tok is not None and not hasattr(tok, "detokenize_bytes"):
+        tok = None
+
+    def label(t: int) -> str | int:
+        if tok is None:
+            return t
+        try:
+            b = tok.detokenize_bytes([t])
+        except Exception:  # noqa: BLE001 - an id the vocabulary does not have: the id alone
+            return t
+        try:
+            return f"{t} {b.decode('utf-8')!r}"
+        except UnicodeDecodeError:
+            return f"{t} {b!r}"
+    return label
+
+
 def _short_list(idx: np.ndarray, n: int = 8) -> str:
     s = ", ".join(str(int(i)) for i in idx[:n])
     return s + (", ..." if idx.size > n else "")
 
 
 def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top1: bool = True,
-                   top1_tie: float = 0.0, kl: float | None = None) -> LogitsComparison:
+                   top1_tie: float = 0.0, kl: float | None = None, tokenizer: Any = None) -> LogitsComparison:
     """Compare logits `a` with the reference logits `b` ([n_positions, n_vocab] or [n_vocab]).
 
     Per position (all in float64):
@@ -295,7 +320,8 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
     (mean), kl_mean, kl_max.
 
     The tolerances decide `.ok`: values all finite, overall NMSE <= `nmse` (None: not checked),
-    top-1 agreeing at every position if `top1`, and max KL <= `kl` if given.
+    top-1 agreeing at every position if `top1`, and max KL <= `kl` if given. `tokenizer` (an
+    orc.Tokenizer or orc.Model) makes the tables show each argmax token's text beside its id.
     """
     a2, b2 = np.asarray(a), np.asarray(b)
     if a2.shape != b2.shape:
@@ -355,7 +381,7 @@ def compare_logits(a: Any, b: Any, *, k: int = 5, nmse: float | None = 1e-4, top
         n_nonfinite_a=int(st.nonfinite_a.sum()), n_nonfinite_b=int(st.nonfinite_b.sum()), first_nonfinite=first,
         per_position={"nmse": nmse_pos, "max_abs": st.max_abs, "max_rel": rel_pos, "argmax_a": argmax_a,
                       "argmax_b": argmax_b, "top1_agree": agree, "topk_overlap": overlap, "kl": kl_pos},
-        tol_nmse=nmse, tol_top1=top1, tol_kl=kl,
+        tol_nmse=nmse, tol_top1=top1, tol_kl=kl, tokenizer=tokenizer,
     )
 
 
@@ -639,10 +665,76 @@ def _count_distinct(finger: np.ndarray, scale: float, limit: int) -> int:
     return reps.shape[0]
 
 
+# An activation beyond float16's range cannot come from a healthy engine (a float16 GPU path
+# could not even hold it); raw quantized bytes read as float16 weights give such values, or NaN/Inf.
+HUGE_ACTIVATION = 65504.0
+_FLOAT_TYPES = ("F32", "F16", "BF16", "F64")
+
+
+def _tensor_types(model: Any) -> dict[str, str]:
+    """{tensor name: GGML type} from an orc.Model (or anything with .tensors of TensorInfo), a
+    list of TensorInfo, or such a mapping."""
+    if isinstance(model, Mapping):
+        return {str(k): str(v) for k, v in model.items()}
+    tensors = getattr(model, "tensors", model)
+    return {t.name: t.type for t in tensors}
+
+
+def _first_bad_hook(trace: Mapping[str, Any], types: dict[str, str] | None) -> list[Finding]:
+    """The first hook (execution order) holding NaN/Inf or values beyond HUGE_ACTIVATION, and,
+    when it is the first hook that reads a quantized tensor, the signature of quantized blocks
+    used as float weights, naming the tensor."""
+    from .hooks import hook_weights
+
+    order = hook_order(k for k in trace if k != "logits")
+    if "logits" in trace:
+        order.append("logits")
+    first = None
+    for h in order:
+        x = np.asarray(trace[h])
+        if x.dtype.kind != "f" or x.size == 0:
+            continue
+        fin = np.isfinite(x)
+        n_bad = int(x.size - np.count_nonzero(fin))
+        mx = float(np.abs(x[fin]).max()) if n_bad < x.size else math.nan
+        if n_bad or mx > HUGE_ACTIVATION:
+            first = (h, n_bad, x.size, mx)
+            break
+    if first is None:
+        return []
+    h, n_bad, size, mx = first
+    what = (f"{n_bad}/{size} NaN/Inf value(s)" if n_bad else "") +            (f"{', ' if n_bad else ''}max |x| {_table.fmt(mx)}" if not math.isnan(mx) and mx > HUGE_ACTIVATION else "")
+    before = (f"; every hook before it is finite and below {_table.fmt(HUGE_ACTIVATION)}"
+              if order.index(h) > 0 else "")
+    out = [Finding("first_bad_hook", "error", f"{h} is the first hook with {what}{before}")]
+    if types:
+        quantized = [(k, t) for k in order[:order.index(h) + 1] for t in hook_weights(k, types)
+                     if types[t] not in _FLOAT_TYPES]
+        reads = [t for t in hook_weights(h, types) if types[t] not in _FLOAT_TYPES]
+        if reads and quantized and quantized[0][0] == h:
+            named = ", ".join(f"{t} ({types[t]})" for t in reads)
+            out.append(Finding("undequantized_weights", "hint",
+                               f"{h} is also the first hook that reads a quantized tensor: {named}. Huge or "
+                               "non-finite values from exactly there are how quantized blocks used as if they were "
+                               "FP16/FP32 weights look (no dequantization); compare Model.tensor(name) with "
+                               "gguf-py's dequantize"))
+    return out
+
+
 def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MAX_STD,
              min_entropy: float = MIN_MEAN_ENTROPY, flat_entropy: float = FLAT_NORMALIZED_ENTROPY,
-             same_argmax: float = SAME_ARGMAX_SHARE, min_positions: int = MIN_POSITIONS) -> Diagnosis:
+             same_argmax: float = SAME_ARGMAX_SHARE, min_positions: int = MIN_POSITIONS,
+             model: Any = None) -> Diagnosis:
     """Look for the symptoms of broken logits ([n_positions, n_vocab] or [n_vocab]).
+
+    `logits` may also be a whole trace ({hook: array} with "logits", Session.trace's output):
+    then the hooks are searched too, and `model` (an orc.Model, its .tensors, or {tensor name:
+    GGML type}) lets the report name the weight tensor behind the first bad hook:
+      first_bad_hook: error     the first hook, in execution order, with NaN/Inf or values beyond
+                                HUGE_ACTIVATION (float16's range)
+      undequantized_weights: hint   (with model) that hook is the first one reading a quantized
+                                tensor, which is named: the signature of raw quantized bytes
+                                used as FP16 weights
 
     Findings (code: severity):
       nonfinite: error          NaN or Inf anywhere (count, first position and token index)
@@ -665,6 +757,12 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
     positions: one confident prediction is normal. Statistics other than nonfinite use only the
     positions whose logits are all finite. The module constants document the thresholds.
     """
+    trace = None
+    if isinstance(logits, Mapping):
+        trace = logits
+        if "logits" not in trace:
+            raise KeyError("diagnose: the trace has no 'logits' (capture it)")
+        logits = trace["logits"]
     x = np.asarray(logits)
     if x.ndim not in (1, 2):
         raise ValueError(f"diagnose: logits are [n_vocab] or [n_positions, n_vocab], got shape {x.shape}")
@@ -776,11 +874,21 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
         else:
             skipped.append(f"same_argmax, entropy_collapse, position_independent (need >= {min_positions} positions)")
 
+    hook_findings = _first_bad_hook(trace, _tensor_types(model) if model is not None else None) \
+        if trace is not None else []
+    findings += [f for f in hook_findings if f.code == "first_bad_hook"]
+    named = [f for f in hook_findings if f.code == "undequantized_weights"]
     symptoms = [f.code for f in findings if f.code in _UNDEQUANT_SYMPTOMS]
-    if len(symptoms) >= 2:
+    if named:
+        findings += named
+    elif len(symptoms) >= 2:
         findings.append(Finding("undequantized_weights", "hint",
                                 f"{' + '.join(symptoms)} together look like quantized weight blocks used as if they "
                                 "were FP16/FP32 values (no dequantization), or a weight read with the wrong type "
                                 "or stride; compare Model.tensor(name) with gguf-py's dequantize and trace the "
                                 "forward pass (orc.compare.first_divergence) to find the first bad hook"))
     return Diagnosis(findings, stats, skipped)
+
+
+# Activation patching lives in its own module (it runs models); exposed here with the comparisons.
+from .patching import PatchBisect, patch_bisect  # noqa: E402

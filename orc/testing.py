@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _table
 from .compare import (DEFAULT_TRACE_TOL, Divergence, LogitsComparison, _argmax_rows, _diff_stats, _first_nonfinite,
-                      _nmse_from, _whole_nmse, compare_logits, first_divergence)
+                      _nmse_from, _whole_nmse, compare_logits, first_divergence, token_labeler)
 
 __all__ = ["assert_logits_close", "assert_trace_close", "assert_array_close", "GoldenStore"]
 
@@ -41,8 +41,8 @@ def _select_positions(x: np.ndarray, where: Any) -> np.ndarray:
 
 
 def assert_logits_close(actual: Any, expected: Any, nmse: float | None = 1e-4, top1: bool = True, where: Any = None,
-                        *, kl: float | None = None, top1_tie: float = 0.0, k: int = 5, msg: str | None = None
-                        ) -> LogitsComparison:
+                        *, kl: float | None = None, top1_tie: float = 0.0, k: int = 5, msg: str | None = None,
+                        tokenizer: Any = None) -> LogitsComparison:
     """Assert that logits `actual` match the reference `expected` ([n_positions, n_vocab] or
     [n_vocab]); returns the LogitsComparison when they do.
 
@@ -53,14 +53,15 @@ def assert_logits_close(actual: Any, expected: Any, nmse: float | None = 1e-4, t
     array or a slice), e.g. to skip padding. `msg` starts the failure message.
 
     The AssertionError lists what failed, the first NaN/Inf if any, and a table of the worst
-    positions: NMSE, max |a - e|, argmax of each, top-k overlap and KL.
+    positions: NMSE, max |a - e|, argmax of each (with its text when `tokenizer`, an
+    orc.Tokenizer or orc.Model, is given), top-k overlap and KL.
     """
     __tracebackhide__ = True  # pytest: show the caller's line, not ours
     a, e = np.asarray(actual), np.asarray(expected)
     if a.shape != e.shape:
         raise AssertionError(f"{msg + ': ' if msg else ''}logits shapes differ: actual {a.shape} vs expected {e.shape}")
     a, e = _select_positions(a, where), _select_positions(e, where)
-    r = compare_logits(a, e, k=k, nmse=nmse, top1=top1, top1_tie=top1_tie, kl=kl)
+    r = compare_logits(a, e, k=k, nmse=nmse, top1=top1, top1_tie=top1_tie, kl=kl, tokenizer=tokenizer)
     if not r.ok:
         raise AssertionError(_failure_message(r, msg))
     return r
@@ -97,11 +98,12 @@ def assert_trace_close(actual: Mapping[str, Any], expected: Mapping[str, Any],
 
 
 def assert_array_close(actual: Any, expected: Any, *, nmse: float | None = None, atol: float | None = None,
-                       exact: bool = False, top1: bool = False, msg: str | None = None) -> None:
+                       exact: bool = False, top1: bool = False, msg: str | None = None, tokenizer: Any = None) -> None:
     """Assert `actual` matches `expected`: bit-for-bit (same dtype, shape, values) if `exact`;
     otherwise within the whole-array NMSE `nmse` and/or max |a - e| <= `atol` (at least one must
     be given), plus equal argmax per row if `top1` (rows: axis 0, the other axes flattened).
-    NaN/Inf never pass. Failure messages carry a table of the worst rows."""
+    NaN/Inf never pass. Failure messages carry a table of the worst rows (with `top1`, the argmax
+    of each; with a `tokenizer`, the argmax token's text too)."""
     __tracebackhide__ = True
     prefix = msg + ": " if msg else ""
     a, e = np.asarray(actual), np.asarray(expected)
@@ -151,7 +153,9 @@ def assert_array_close(actual: Any, expected: Any, *, nmse: float | None = None,
         n = min(10, rows_a.shape[0])
         worst = np.argsort(-np.where(np.isnan(nmse_pos), np.inf, nmse_pos), kind="stable")[:n]
         headers = ["row", "NMSE", "max|a-b|"] + (["argmax a", "argmax b"] if top1 else [])
-        rows = [[int(i), nmse_pos[i], st.max_abs[i]] + ([int(ia[i]), int(ib[i])] if top1 else []) for i in worst]
+        tok = token_labeler(tokenizer)
+        rows = [[int(i), nmse_pos[i], st.max_abs[i]] + ([tok(int(ia[i])), tok(int(ib[i]))] if top1 else [])
+                for i in worst]
         lines.append(f"  worst {n} of {rows_a.shape[0]} row(s):")
         lines.append(_table.text_table(headers, rows))
         raise AssertionError("\n".join(lines))
@@ -169,10 +173,12 @@ class GoldenStore:
     for the wrong reason. `written` lists the files written by this store.
     """
 
-    def __init__(self, folder: str | os.PathLike, update: bool = False, how_to_update: str = "update=True"):
+    def __init__(self, folder: str | os.PathLike, update: bool = False, how_to_update: str = "update=True",
+                 tokenizer: Any = None):
         self.folder = os.fspath(folder)
         self.update = update
         self.how_to_update = how_to_update
+        self.tokenizer = tokenizer  # failure tables show argmax token texts (check(..., top1=True))
         self.written: list[str] = []
 
     def path(self, name: str, mapping: bool = False) -> str:
@@ -181,7 +187,7 @@ class GoldenStore:
         return os.path.join(self.folder, name + (".npz" if mapping else ".npy"))
 
     def check(self, name: str, array: Any, *, nmse: float | None = None, atol: float | None = None,
-              exact: bool = False, top1: bool = False) -> Any:
+              exact: bool = False, top1: bool = False, tokenizer: Any = None) -> Any:
         """Compare `array` (or a mapping {key: array}) with the golden `name`; returns the golden.
 
         Tolerances: `exact` compares dtype, shape and bits; otherwise `nmse` (whole-array
@@ -216,7 +222,8 @@ class GoldenStore:
                     tol = 1e-6
                 else:
                     ex = True
-            assert_array_close(a, g, nmse=tol, atol=atol, exact=ex, top1=top1, msg=label)
+            assert_array_close(a, g, nmse=tol, atol=atol, exact=ex, top1=top1, msg=label,
+                               tokenizer=tokenizer if tokenizer is not None else self.tokenizer)
         return {k: v for k, v in stored.items()} if is_map else stored[""]
 
     def _write(self, path: str, arrays: dict[str, np.ndarray], is_map: bool) -> None:

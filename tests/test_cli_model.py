@@ -62,7 +62,7 @@ def assert_one_line_error(r, command, *needles):
 
 def test_help_lists_the_commands():
     out = orc_cli("--help", check_rc=0).stdout.decode()
-    for c in ("info", "run", "logits", "diff"):
+    for c in ("info", "run", "logits", "diff", "kld", "invariance"):
         assert re.search(rf"\b{c}\b", out), c
 
 
@@ -334,18 +334,57 @@ def test_diff_catches_quantized_weights_used_as_float16(models):
     assert "fault raw_as_f16" in out and out.rstrip().endswith("DIVERGED")
     assert re.search(r"^\s+embd\s+1\s+0\s", out, flags=re.M), "the float32 embeddings are not affected"
     assert "B's logits look broken" in out and "[error] nonfinite" in out
+    assert "[error] first_bad_hook: blk.0.q is the first hook with" in out
+    assert "blk.0.q is also the first hook that reads a quantized tensor: blk.0.attn_q.weight (Q4_K)" in out
     doc = json.loads(orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cpu:float16", "--b-fault",
                              "raw_as_f16", "--json", check_rc=1).stdout)
     assert doc["first_divergence"]["hook"] == "blk.0.q"
     assert doc["logits"]["top1_agree"] == 0
     assert "nonfinite" in [f["code"] for f in doc["diagnosis"]["b"]] and doc["diagnosis"]["a"] is not None
-    assert "--b-fault" not in orc_cli("diff", "--help", check_rc=0).stdout.decode(), "a hidden testing switch"
+    helptext = " ".join(orc_cli("diff", "--help", check_rc=0).stdout.decode().split())
+    assert "--b-fault {raw_as_f16}" in helptext and "stored bytes as float16" in helptext, "shown, not hidden"
 
 
 @no_gpu
-def test_diff_default_b_is_cuda_and_says_what_to_do_without_a_gpu(models):
-    r = orc_cli("diff", models["qwen2"], PROMPT)
-    assert_one_line_error(r, "diff", "--b cuda", "--a cpu:float32 --b cpu:float16")
+def test_diff_defaults_run_without_a_gpu_and_say_which_b(models):
+    r = orc_cli("diff", models["qwen2"], PROMPT, check_rc=0)
+    out = r.stdout.decode()
+    assert "A (reference): cpu float32" in out
+    assert "B:             cpu float16   (default B on a machine without a usable GPU: the CPU with float16" in out
+    doc = json.loads(orc_cli("diff", models["qwen2"], PROMPT, "--json", check_rc=0).stdout)
+    assert doc["b"] == "cpu float16" and "without a usable GPU" in doc["b_note"]
+    helptext = " ".join(orc_cli("diff", "--help", check_rc=0).stdout.decode().split())
+    assert "default: cuda when a GPU is usable, else cpu:float16" in helptext
+    # asking for the GPU explicitly still says what to do without one
+    assert_one_line_error(orc_cli("diff", models["qwen2"], PROMPT, "--b", "cuda"), "diff", "--b cuda",
+                          "--a cpu:float32 --b cpu:float16")
+
+
+def test_diff_warns_when_the_capture_skips_earlier_hooks(models):
+    """The fault starts at blk.0.q; with --capture 'blk.1.*' the first divergence among the captured
+    hooks is in layer 1, and the warning says that earlier hooks were not looked at."""
+    path = models["llama"]
+    r = orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cpu:float16", "--b-fault", "raw_as_f16",
+                "--capture", "blk.1.*,logits", check_rc=1)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert re.search(r"^first divergence: blk\.1\.attn_norm at position 0", out, flags=re.M), out
+    assert ("orc diff: warning: --capture 'blk.1.*,logits' skips 16 hook(s) that run before blk.1.attn_norm "
+            "(embd, blk.0.attn_norm, blk.0.q, blk.0.k, ...)") in err
+    assert "warning: --capture" in out
+    # every hook captured, or nothing before the divergence skipped: no warning
+    r = orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cpu:float16", "--b-fault", "raw_as_f16",
+                "--capture", "embd,blk.0.*", check_rc=1)
+    assert "warning" not in r.stderr.decode()
+    doc = json.loads(orc_cli("diff", path, PROMPT, "--a", "cpu:float16", "--b", "cpu:float16", "--b-fault",
+                             "raw_as_f16", "--capture", "blk.0.v*", "--json", check_rc=1).stdout)
+    assert doc["first_divergence"]["hook"] == "blk.0.v" and "blk.0.q" in doc["warnings"][0]
+
+
+def test_chat_template_errors_name_the_flag(models):
+    for command in ("run", "logits"):
+        r = orc_cli(command, models["qwen2"], PROMPT, "--chat")
+        assert_one_line_error(r, command, "--chat-template NAME, one of chatml")
+        assert "template=" not in r.stderr.decode()
 
 
 def test_parse_backend():

@@ -412,3 +412,41 @@ def test_diagnose_rejects_bad_shapes_and_renders():
     assert "[error] constant" in str(d) and "<table>" in d._repr_html_() and "constant" in repr(d)
     with pytest.raises(KeyError):
         d["flat"]
+
+
+@pytest.mark.parametrize("arch, weight_type, embd_type, hook, tensor", [
+    ("llama", "Q4_K", "F32", "blk.0.q", "blk.0.attn_q.weight (Q4_K)"),   # float embeddings: the first matmul
+    ("qwen2", "Q8_0", None, "embd", "token_embd.weight (Q8_0)"),          # quantized embeddings: the lookup
+])
+def test_diagnose_names_the_quantized_tensor_read_as_float16(tmp_path, arch, weight_type, embd_type, hook, tensor):
+    """The raw_as_f16 fault: the logits only say 'nonfinite'; given the trace and the model, diagnose
+    names the first bad hook and the quantized tensor it reads."""
+    import orc
+    from orc import synth
+
+    path = synth.make_model(tmp_path / "m.gguf", synth.spec_for(arch, weight_type, embd_type=embd_type))
+    with orc.Model(path, device="cpu", dtype="float16", fault="raw_as_f16") as bad:
+        trace = orc.Session(bad, n_ctx=32).trace(bad.tokenize("hello world this is orc"))
+        logits_only = diagnose(trace["logits"])
+        d = diagnose(trace, model=bad)
+        by_types = diagnose(trace, model={t.name: t.type for t in bad.tensors})
+    assert logits_only.codes == ["nonfinite"]
+    assert d.codes == ["nonfinite", "first_bad_hook", "undequantized_weights"], str(d)
+    assert d["first_bad_hook"].message.startswith(f"{hook} is the first hook with ")
+    assert f"first hook that reads a quantized tensor: {tensor}" in d["undequantized_weights"].message
+    assert by_types.codes == d.codes
+    assert diagnose(trace).codes == ["nonfinite", "first_bad_hook"], "without the model: the hook, no tensor"
+    with orc.Model(path, device="cpu") as good:
+        healthy = orc.Session(good, n_ctx=32).trace(good.tokenize("hello world this is orc"))
+        assert diagnose(healthy, model=good).codes == []
+
+
+def test_diagnose_huge_activation_and_a_later_fault_is_not_called_undequantized():
+    trace = {"embd": np.ones((4, 8)), "blk.0.attn_norm": np.ones((4, 8)), "blk.0.q": np.ones((4, 8)),
+             "blk.0.attn_out": np.full((4, 8), 1e6), "logits": np.random.default_rng(0).standard_normal((4, 50))}
+    types = {"token_embd.weight": "Q8_0", "blk.0.attn_norm.weight": "F32", "blk.0.attn_q.weight": "Q4_K"}
+    d = diagnose(trace, model=types)
+    assert d["first_bad_hook"].message.startswith("blk.0.attn_out is the first hook with max |x| 1e+06")
+    assert "undequantized_weights" not in d, "attn_out reads no weight; earlier quantized reads were fine"
+    with pytest.raises(KeyError, match="no 'logits'"):
+        diagnose({"embd": np.ones((2, 2))})

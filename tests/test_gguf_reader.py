@@ -512,7 +512,7 @@ def test_info_reports_bad_files(tmp_path, capsys):
 
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGML" + b"\0" * 40)
-    assert main(["info", str(bad)]) == 1
+    assert main(["info", str(bad)]) == 2  # trouble, as every command reports it
     assert "magic at offset 0" in capsys.readouterr().err
-    assert main(["info", str(tmp_path / "missing.gguf")]) == 1
+    assert main(["info", str(tmp_path / "missing.gguf")]) == 2
     assert "missing.gguf" in capsys.readouterr().err

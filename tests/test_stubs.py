@@ -44,7 +44,8 @@ def test_package_is_marked_typed():
     assert os.path.exists(os.path.join(PKG, "py.typed"))
 
 
-@pytest.mark.parametrize("module", [orc.compare, orc.testing, orc.hooks])
+@pytest.mark.parametrize("module", [orc.compare, orc.testing, orc.hooks, orc.perplexity, orc.invariance,
+                                    orc.patching])
 def test_public_api_is_annotated_and_documented(module):
     for name in module.__all__:
         obj = getattr(module, name)

@@ -192,8 +192,8 @@ def test_plugin_missing_golden_fails_and_says_how_to_create_it(project):
 def test_plugin_update_then_compare(project, monkeypatch):
     res = _run(project, "--orc-update-golden")
     res.assert_outcomes(passed=1)
-    res.stdout.fnmatch_lines(["*orc: wrote 1 golden file(s)*", "tests/golden/test_mod/logits.npy"])
-    path = project.path / "tests" / "golden" / "test_mod" / "logits.npy"
+    res.stdout.fnmatch_lines(["*orc: wrote 1 golden file(s)*", "golden/test_mod/logits.npy"])
+    path = project.path / "golden" / "test_mod" / "logits.npy"  # beside the test file
     assert np.array_equal(np.load(path), np.random.default_rng(0).standard_normal((6, 32)))
 
     _run(project).assert_outcomes(passed=1)
@@ -203,6 +203,46 @@ def test_plugin_update_then_compare(project, monkeypatch):
     res.assert_outcomes(failed=1)
     res.stdout.fnmatch_lines(["*golden 'logits'*arrays not close*", "*NMSE*> 1e-06*", "*row*NMSE*max|a-b|*"])
     assert "wrote" not in res.stdout.str()
+
+
+def test_plugin_goldens_live_beside_the_test_file_or_in_the_configured_folder(pytester):
+    pytester.makeini("[pytest]\n")
+    sub = pytester.mkdir("deep")
+    (sub / "test_sub.py").write_text(TEST_FILE)
+    _run(pytester, "--orc-update-golden").assert_outcomes(passed=1)
+    assert (sub / "golden" / "test_sub" / "logits.npy").is_file()
+    assert not (pytester.path / "tests").exists()
+    # one folder for all, relative to the rootdir
+    pytester.makeini("[pytest]\norc_golden_dir = tests/golden\n")
+    res = _run(pytester, "--orc-update-golden")
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["tests/golden/test_sub/logits.npy"])
+    assert (pytester.path / "tests" / "golden" / "test_sub" / "logits.npy").is_file()
+    _run(pytester).assert_outcomes(passed=1)
+
+
+def test_failure_tables_show_token_text_with_a_tokenizer(tmp_path):
+    from orc import synth
+
+    path = synth.make_model(tmp_path / "m.gguf", synth.spec_for("qwen2", "Q8_0"))
+    with orc.Model(path, device="cpu") as m:
+        e = orc.Session(m, n_ctx=16).forward(m.tokenize("Hello world"))
+        a = e.copy()
+        a[1] *= -1  # position 1 is wrong: its argmax changes
+        ia, ie = int(a[1].argmax()), int(e[1].argmax())
+        text_a, text_e = repr(m.detokenize([ia])), repr(m.detokenize([ie]))
+        with pytest.raises(AssertionError) as ei:
+            assert_logits_close(a, e, tokenizer=m)
+        row = next(line for line in str(ei.value).splitlines() if line.split()[:1] == ["1"])
+        assert f"{ia} {text_a}" in row and f"{ie} {text_e}" in row, row
+        with pytest.raises(AssertionError) as ei:
+            assert_logits_close(a, e)
+        assert text_a not in str(ei.value), "no tokenizer: ids only"
+        store = GoldenStore(tmp_path / "g", update=True)
+        store.check("lg", e)
+        store = GoldenStore(tmp_path / "g", tokenizer=m.tokenizer)
+        with pytest.raises(AssertionError, match=f"{ia} {re.escape(text_a)}"):
+            store.check("lg", a, top1=True)
 
 
 def test_plugin_registers_the_option_and_markers(project):

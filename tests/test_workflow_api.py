@@ -84,6 +84,38 @@ def test_orc_model_fixture(pytester):
         r.stdout.fnmatch_lines(["*orc_model(device='cuda'): no usable CUDA GPU*"])
 
 
+REAL_FIXTURE_TESTS = '''
+import pytest
+import orc
+
+def test_real(orc_model):
+    m = orc_model("smollm2-135m-instruct")
+    assert m.arch == "llama" and m.synth_spec is None and m.tokenize("Hello")
+
+def test_real_takes_no_spec(orc_model):
+    with pytest.raises(TypeError, match="pinned real model"):
+        orc_model("smollm2-135m-instruct", "Q4_K")
+
+def test_real_absent_is_a_skip(orc_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("ORC_MODEL_CACHE", str(tmp_path))
+    monkeypatch.delenv("ORC_FETCH_MODELS", raising=False)
+    orc_model("gemma3-270m")
+'''
+
+
+def test_orc_model_gives_pinned_real_models(pytester):
+    from orc import fixtures
+
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_real=REAL_FIXTURE_TESTS)
+    r = pytester.runpytest("-p", "orc.pytest_plugin", "-rs")
+    if fixtures.available("smollm2-135m-instruct"):
+        r.assert_outcomes(passed=2, skipped=1)
+    else:
+        r.assert_outcomes(passed=1, skipped=2)
+    r.stdout.fnmatch_lines(["*orc_model('gemma3-270m'): real model not available*python -m orc.fixtures gemma3-270m*"])
+
+
 def test_orc_model_fixture_failure_is_reported(pytester):
     """A test using the fixture can fail (the fixture is not a blanket pass)."""
     pytester.makeini("[pytest]\n")
