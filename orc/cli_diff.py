@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     p.add_argument("--bisect", action="store_true",
                    help="when B diverges, patch A's residual stream into B layer by layer (blk.i.resid_post) to find "
                         "the layer whose patching removes the divergence of the logits, and the first hook inside it "
-                        "that differs (orc.compare.patch_bisect; needs activation patching in this build)")
+                        "that differs (orc.compare.patch_bisect)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
@@ -266,11 +266,8 @@ def _run(args) -> int:
 def _bisect(args, a_backend: Backend, b_backend: Backend, ids, trace_a) -> dict:
     """patch_bisect of B against A's trace (re-traced when --capture left out what it needs)."""
     import orc
-    from .patching import patch_bisect, patch_supported
+    from .patching import patch_bisect
 
-    if not patch_supported():
-        raise _cli.CliError("--bisect needs activation patching (Session.trace(..., patch=)), which this build of orc "
-                            "does not have yet")
     need = ["blk.*.resid_post", "logits"]
     names = None
     if not ("logits" in trace_a and any(k.endswith(".resid_post") for k in trace_a)):

@@ -214,20 +214,12 @@ def _other_ids(ids: list[int], n_vocab: int, n: int, seed: int) -> list[int]:
 
 
 def _batch_run(model, seqs: list[list[int]], capture, index: int):
-    """Sequence `index`'s trace from Model.forward_batch(seqs, logits="all", capture=capture).
-    Accepted results: a list with one {hook: array} per sequence (logits under "logits"), or a
-    pair (logits per sequence, {hook: array} per sequence). Anything else raises TypeError."""
+    """Sequence `index`'s trace from Model.forward_batch(seqs, logits="all", capture=capture): one
+    {hook: array} per sequence, the logits under "logits". Anything else raises TypeError."""
     out = model.forward_batch(seqs, logits="all", capture=list(capture))
-    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], (list, tuple)) and \
-            len(out[1]) == len(seqs):
-        logits, caps = out
-        t = dict(caps[index])
-        t.setdefault("logits", np.asarray(logits[index]))
-        return t
     if isinstance(out, (list, tuple)) and len(out) == len(seqs) and isinstance(out[index], Mapping):
         return dict(out[index])
-    raise TypeError(f"Model.forward_batch returned {type(out).__name__}; expected one {{hook: array}} per sequence "
-                    "or (logits, captures)")
+    raise TypeError(f"Model.forward_batch returned {type(out).__name__}; expected one {{hook: array}} per sequence")
 
 
 def check_invariance(model: Any, ids: Sequence[int] | np.ndarray, *, capture: str | Sequence[str] = ("*",),

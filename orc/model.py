@@ -169,8 +169,9 @@ class Model(_Closing, _orc.Model):
 
         seqs: a list of token id sequences of any lengths (each >= 1).
         logits: "all" -> float32 [len(seq), n_vocab] per sequence; "last" -> [n_vocab]; "none".
-        capture: glob patterns as Session.trace; then each result is (logits, {name: array})
-            with the sequence's activations (token position on axis 0).
+        capture: glob patterns as Session.trace; then each result is a {name: array} of the
+            sequence's activations (token position on axis 0), with its logits under "logits"
+            unless logits="none", as Session.trace returns them.
         n_batch: tokens per chunk of the whole batch (a chunk may hold several sequences).
 
         On the CPU every result is bit for bit what a Session running the sequence alone
@@ -206,7 +207,9 @@ class Model(_Closing, _orc.Model):
                     acts[name] = a.reshape(e - b, heads, -1)[:, :, :lens[i]].transpose(1, 0, 2)
                 else:
                     acts[name] = a.reshape(e - b, heads, hd) if heads else a
-            results.append((per_logits[i], acts))
+            if per_logits[i] is not None:
+                acts.setdefault("logits", per_logits[i])
+            results.append(acts)
         return results
 
     # -- tokenizer

@@ -19,12 +19,11 @@ same in A and B); search="scan" tries every point instead.
 
 Runs: an orc.Model (the shared `ids` are run on it), an (orc.Model, ids) pair, or a callable
 run(patch: dict | None) -> trace (an engine adapter; `patch` maps hook names to the arrays to
-put there). Run A may also be a trace mapping already computed. Patching needs orc's native
-patch support (Session.trace(..., patch=)): without it, model runs raise NotImplementedError.
+put there). Run A may also be a trace mapping already computed. Patches go through
+Session.trace(..., patch=), on CPU and GPU alike.
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,15 +34,7 @@ import numpy as np
 from . import _table
 from .hooks import hook_order, hook_sort_key, match_hooks, parse_hook
 
-__all__ = ["patch_bisect", "PatchBisect", "PatchTry", "patch_supported"]
-
-
-def patch_supported() -> bool:
-    """True when this build's Session.trace takes patch= (activation patching)."""
-    from .model import Session
-
-    return "patch" in inspect.signature(Session.trace).parameters
-
+__all__ = ["patch_bisect", "PatchBisect", "PatchTry"]
 
 @dataclass
 class PatchTry:
@@ -128,13 +119,7 @@ def _model_run(model, ids, capture) -> Callable[[dict | None], Mapping[str, np.n
 
     def run(patch):
         with Session(model, n_ctx=max(1, len(ids))) as s:
-            if patch:
-                if not patch_supported():
-                    raise NotImplementedError(
-                        "activation patching needs Session.trace(..., patch=), which this build of orc does not "
-                        "have yet")
-                return s.trace(ids, capture=capture, patch=patch)
-            return s.trace(ids, capture=capture)
+            return s.trace(ids, capture=capture, patch=patch or None)
     run.hook_names = model.hook_names  # type: ignore[attr-defined]
     return run
 

@@ -19,8 +19,6 @@ from orc import synth
 from orc.compare import patch_bisect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
-needs_patch = pytest.mark.skipif("patch" not in inspect.signature(orc.Session.trace).parameters,
-                                 reason="waits for activation patching in the C core: Session.trace(..., patch=)")
 TOKENS = np.random.default_rng(3).integers(0, numpy_lm.VOCAB, 12)
 
 
@@ -111,7 +109,6 @@ def one_quantized_layer(tmp_path_factory):
                             synth.spec_for("llama", "F32", n_layer=3), edit=edit)
 
 
-@needs_patch
 def test_patching_every_resid_post_of_layer_i_gives_the_other_runs_later_hooks(one_quantized_layer):
     with orc.Model(one_quantized_layer, device="cpu") as m:
         p1, p2 = list(range(5, 17)), list(range(40, 52))
@@ -125,7 +122,6 @@ def test_patching_every_resid_post_of_layer_i_gives_the_other_runs_later_hooks(o
             assert not np.array_equal(tb[f"blk.{i}.q"], ta[f"blk.{i}.q"]), "before the patch point B is itself"
 
 
-@needs_patch
 def test_bisect_finds_the_planted_fault(one_quantized_layer):
     ids = list(range(5, 17))
     with orc.Model(one_quantized_layer, device="cpu") as good, \
@@ -141,7 +137,6 @@ def orc_cli(*args):
                           timeout=120)
 
 
-@needs_patch
 def test_cli_diff_bisect(one_quantized_layer):
     r = orc_cli("diff", one_quantized_layer, "5 6 7 8 9 10 11 12", "--raw-ids", "--a", "cpu", "--b", "cpu",
                 "--b-fault", "raw_as_f16", "--bisect")
@@ -151,17 +146,3 @@ def test_cli_diff_bisect(one_quantized_layer):
     doc = json.loads(orc_cli("diff", one_quantized_layer, "5 6 7 8", "--raw-ids", "--a", "cpu", "--b", "cpu",
                              "--b-fault", "raw_as_f16", "--bisect", "--json").stdout)
     assert doc["bisect"]["hook"] == "blk.1.resid_post" and doc["bisect"]["culprit"]["hook"] == "blk.1.q"
-
-
-@pytest.mark.skipif("patch" in inspect.signature(orc.Session.trace).parameters,
-                    reason="this build has activation patching")
-def test_without_patch_support_the_error_says_so(one_quantized_layer):
-    ids = list(range(5, 17))
-    with orc.Model(one_quantized_layer, device="cpu") as good, \
-            orc.Model(one_quantized_layer, device="cpu", fault="raw_as_f16") as bad:
-        with pytest.raises(NotImplementedError, match=r"Session.trace\(\.\.\., patch=\)"):
-            patch_bisect(good, bad, ids)
-    r = orc_cli("diff", one_quantized_layer, "5 6 7 8", "--raw-ids", "--a", "cpu", "--b", "cpu", "--b-fault",
-                "raw_as_f16", "--bisect")
-    assert r.returncode == 2 and "--bisect needs activation patching" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
