@@ -9,8 +9,7 @@ logits = s.forward(ids)                                 # float32 [len(ids), n_v
 acts = s.trace([42], capture=["blk.*.attn_out", "logits"])   # {name: ndarray}, position on axis 0
 s.reset()                                               # generate() feeds the prompt itself: start empty
 for step in s.generate(ids, max_tokens=32, temperature=0):   # greedy; temperature=0.7, seed=1 samples
-    if not m.tokenizer.is_eog(step.token):              # the end-of-turn token ends generation: not text
-        print(step.text, end="")
+    print(step.text, end="")                            # the end-of-turn token ends it, with text ""
 print()
 ref = orc.Session(orc.Model(m.path, device="cpu"), n_ctx=256).trace(ids)    # the CPU float32 reference
 half = orc.Session(orc.Model(m.path, device="cpu", dtype="float16"), n_ctx=256).trace(ids)

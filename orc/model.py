@@ -479,9 +479,14 @@ class Session(_Closing, _orc.Session):
     def generate(self, ids, max_tokens: int, *, stop=None, return_logits: bool = False, seed: int = 0, **params):
         """Feed `ids`, then sample up to `max_tokens` tokens, yielding a Step for each.
 
-        stop: token ids and/or strings that end generation (default: the tokenizer's EOS/EOT,
-        when there is one). Sampling parameters as Session.sample (temperature=0 is greedy);
-        the same seed gives the same tokens on every run and platform. Ctrl-C stops promptly.
+        ids: the prompt to feed first; empty continues the session from its last token (its
+        logits are recomputed).
+        stop: token ids and/or strings that end generation (default: the tokenizer's
+        end-of-generation tokens, when there are any). The step of a stop token is yielded (its
+        `token` says why generation ended) with text "" (the stop token's own text, such as
+        "<|im_end|>", is not part of the reply). Sampling parameters as Session.sample
+        (temperature=0 is greedy); the same seed gives the same tokens on every run and platform.
+        Ctrl-C stops promptly.
         """
         ids = [int(t) for t in np.asarray(ids).reshape(-1)]
         if self.closed:
@@ -506,7 +511,9 @@ class Session(_Closing, _orc.Session):
         except Exception:  # a model without a usable tokenizer still generates ids
             tok = None
         if stop is None:
-            stop = [t for t in (getattr(tok, "eos", None), getattr(tok, "eot", None)) if t is not None]
+            eog = getattr(tok, "eog_ids", None)
+            stop = sorted(eog) if eog else [t for t in (getattr(tok, "eos", None), getattr(tok, "eot", None))
+                                            if t is not None]
         for s in stop:
             if isinstance(s, str):
                 stop_texts.append(s)
@@ -514,16 +521,18 @@ class Session(_Closing, _orc.Session):
                 stop_ids.add(int(s))
         sampler = Sampler(seed=seed, **params)
         decoder = tok.decode_stream() if tok is not None and hasattr(tok, "decode_stream") else None
-        if not ids:
-            raise ValueError("generate needs prompt ids")
+        if not ids:  # continue from the cache: recompute the last token's logits
+            ids = self.history[-1:]
+            self.rewind(1)
         logits = self.forward(ids, logits="last")
         text_so_far = ""
         for _ in range(max_tokens):
             token = sampler.sample(logits, history=self.history)
-            text = decoder.push(token) if decoder is not None else None
+            stopped = token in stop_ids
+            text = ("" if stopped else decoder.push(token)) if decoder is not None else None
             step = Step(token=token, position=self.n_past, logits=logits.copy() if return_logits else None, text=text)
             yield step
-            if token in stop_ids:
+            if stopped:
                 return
             if stop_texts and text:
                 text_so_far += text

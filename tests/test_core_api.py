@@ -407,3 +407,15 @@ def test_config_is_generated_from_the_one_table(mdir):
     assert c["swa_type"] == "pattern" and c["swa_period"] == 6 and c["sliding_window"] > 0
     assert c["n_expert"] == 0 and c["router"] == "none" and c["yarn_factor"] == 0.0
     assert orc._orc.architectures() == ["llama", "qwen2", "qwen3", "gemma3", "gpt-oss", "qwen3moe"]
+
+
+def test_generate_continues_the_cache_and_stops_without_the_stop_text(mdir):
+    with orc.Model(model_path(mdir, "qwen2")) as m:
+        s = orc.Session(m, n_ctx=64)
+        ref = [st.token for st in orc.Session(m, n_ctx=64).generate([3, 4, 5], max_tokens=6, temperature=0)]
+        s.forward([3, 4, 5])
+        cont = [st.token for st in s.generate([], max_tokens=6, temperature=0)]
+        assert cont == ref  # empty ids: the same continuation as feeding the prompt
+        stop = ref[2]
+        steps = list(orc.Session(m, n_ctx=64).generate([3, 4, 5], max_tokens=6, temperature=0, stop=[stop]))
+        assert [st.token for st in steps] == ref[:3] and steps[-1].token == stop
