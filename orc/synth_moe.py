@@ -375,8 +375,8 @@ def _metadata(w, s: MoeSpec, name: str):
     w.add_expert_used_count(s.n_expert_used)
     w.add_key_length(s.head_dim)
     w.add_value_length(s.head_dim)
-    ftype = FTYPE[s.expert_type] if s.expert_type in ("MXFP4", "Q4_K") else FTYPE[s.weight_type]
-    w.add_file_type(ftype)
+    # the type of most of the bytes: the experts', unless they are float32
+    w.add_file_type(FTYPE[s.expert_type] if s.expert_type != "F32" else FTYPE[s.weight_type])
     if a == "gpt-oss":
         w.add_sliding_window(s.sliding_window)
     w.add_expert_feed_forward_length(s.n_ff_exp)
