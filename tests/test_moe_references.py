@@ -408,3 +408,18 @@ def test_bench_specs_have_the_real_shapes():
                          for _, shape, t, _ in synth_moe.tensor_plan(s))
     assert 11.5e9 < size(g) < 12.5e9
     assert 17e9 < size(q) < 19e9
+
+
+def test_bench_cli(tmp_path):
+    """python -m tools.make_moe_bench_model with overrides: the real widths, fewer layers/experts."""
+    import importlib
+    cli = importlib.import_module("tools.make_moe_bench_model")
+    path = cli.main(["qwen3-30b-a3b", str(tmp_path / "q.gguf"), "--layers", "1", "--experts", "8", "--vocab", "1024",
+                     "--expert-type", "Q8_0", "--quiet"])
+    r, kv = fields(path)
+    assert kv["qwen3moe.embedding_length"] == 2048 and kv["qwen3moe.block_count"] == 1
+    assert kv["qwen3moe.expert_count"] == 8 and kv["qwen3moe.expert_used_count"] == 8
+    t = {x.name: x for x in r.tensors}
+    assert t["blk.0.ffn_down_exps.weight"].tensor_type.name == "Q8_0"
+    assert [int(v) for v in t["blk.0.ffn_down_exps.weight"].shape] == [768, 2048, 8]
+    assert [int(v) for v in t["blk.0.attn_q.weight"].shape] == [2048, 32 * 128]
