@@ -11,6 +11,8 @@ hook names: embd, blk.i.{attn_norm, q, k, v, [q_norm, k_norm,] q_rope, k_rope, a
 resid_mid, ffn_norm, moe_router, moe_topk_ids, moe_topk_w, ffn_out, resid_post}, output_norm,
 logits. moe_router is the router logits (with the bias for gpt-oss) [T, n_expert]; moe_topk_ids
 [T, k] the selected experts in decreasing router order; moe_topk_w [T, k] their weights.
+Float16Emulation is the same forward with float16 rounding of weights and matmul inputs (how
+float16 moves the router decisions; tools/make_moe_goldens.py uses it to choose the golden seeds).
 """
 from __future__ import annotations
 
