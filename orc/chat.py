@@ -8,9 +8,10 @@ and render messages the way transformers' apply_chat_template would with that te
 Recognised (the texts are in orc/_chat_templates.py): ChatML (plain, Qwen2/Qwen1.5, Qwen2.5; a
 different default system prompt is allowed), Llama 3, Llama 3.1/3.3, Llama 3.2, Gemma 2, Gemma 3
 and gpt-oss (OpenAI's harmony format: reasoning_effort=, model_identity=, date_string=; an
-assistant message may carry its analysis channel as "thinking"). A template is recognised only when its text is one of these (up to leading/trailing
-whitespace): anything else raises orc.OrcError rather than producing a prompt the model was not
-trained on. `template=` forces a renderer by name (or supplies a template text to recognise).
+assistant message may carry its analysis channel as "thinking"). A template is recognised only
+when its text is one of these (up to leading/trailing whitespace): anything else raises
+orc.OrcError rather than producing a prompt the model was not trained on. `template=` forces a
+renderer by name (or supplies a template text to recognise).
 Tool calls and tool messages are not supported (ValueError).
 
 Messages are mappings with "role" and "content" (str; Gemma 3 also takes a list of

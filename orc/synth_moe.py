@@ -30,12 +30,12 @@ Layouts (numpy shapes, rows first; ggml's ne is the reverse), docs/moe.md has th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from .synth import file_sha256
 
 __all__ = [
     "MoeSpec", "GOLDEN_SPECS", "BENCH_SPECS", "spec", "weights", "make_model", "hf_state_dict", "hf_config",
@@ -545,14 +545,6 @@ def write_bench_model(s: MoeSpec | str, path, seed: int = 0, chunk_bytes: int = 
         done += nbytes
     w.close()
     return str(path)
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use

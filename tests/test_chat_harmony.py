@@ -120,7 +120,8 @@ def test_detection_and_the_gguf_template(tmp_path):
 # --------------------------------------------------------------------------- openai-harmony
 
 def _harmony_encoding():
-    harmony = pytest.importorskip("openai_harmony", reason="openai-harmony is not installed (pip install openai-harmony)")
+    harmony = pytest.importorskip("openai_harmony",
+                                  reason="openai-harmony is not installed (pip install openai-harmony)")
     base = os.environ.get("TIKTOKEN_ENCODINGS_BASE") or os.path.expanduser("~/.cache/orc/tiktoken")
     vocab = os.path.join(base, "o200k_base.tiktoken")
     if not os.path.exists(vocab):

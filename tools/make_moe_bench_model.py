@@ -54,7 +54,8 @@ def main(argv=None) -> str:
             return
         last[0] = time.time()
         rate = done / max(time.time() - t0, 1e-9) / 2**20
-        print(f"\r{done / 2**30:6.2f} / {total / 2**30:.2f} GiB  {rate:7.1f} MiB/s", end="", file=sys.stderr, flush=True)
+        print(f"\r{done / 2**30:6.2f} / {total / 2**30:.2f} GiB  {rate:7.1f} MiB/s", end="", file=sys.stderr,
+              flush=True)
 
     path = synth_moe.write_bench_model(spec if kw else args.model, args.out, seed=args.seed, progress=progress)
     if not args.quiet:
