@@ -6,10 +6,12 @@ and render messages the way transformers' apply_chat_template would with that te
     ids = tok.apply_chat_template(messages, tokenize=True)                  # list[int]
 
 Recognised (the texts are in orc/_chat_templates.py): ChatML (plain, Qwen2/Qwen1.5, Qwen2.5; a
-different default system prompt is allowed), Llama 3, Llama 3.1/3.3, Llama 3.2, Gemma 2 and
-Gemma 3. A template is recognised only when its text is one of these (up to leading/trailing
-whitespace): anything else raises orc.OrcError rather than producing a prompt the model was not
-trained on. `template=` forces a renderer by name (or supplies a template text to recognise).
+different default system prompt is allowed), Llama 3, Llama 3.1/3.3, Llama 3.2, Gemma 2, Gemma 3
+and gpt-oss (OpenAI's harmony format: reasoning_effort=, model_identity=, date_string=; an
+assistant message may carry its analysis channel as "thinking"). A template is recognised only
+when its text is one of these (up to leading/trailing whitespace): anything else raises
+orc.OrcError rather than producing a prompt the model was not trained on. `template=` forces a
+renderer by name (or supplies a template text to recognise).
 Tool calls and tool messages are not supported (ValueError).
 
 Messages are mappings with "role" and "content" (str; Gemma 3 also takes a list of
@@ -185,17 +187,83 @@ def _gemma3(msgs, gen, bos_token="", **_):
     return "".join(out)
 
 
+_HARMONY_CHANNEL_TAGS = ("<|channel|>analysis<|message|>", "<|channel|>final<|message|>")
+
+
+def _harmony_messages(messages):
+    """(role, content, thinking or None) of gpt-oss messages; refuses tools like the other renderers."""
+    messages = list(messages) if not isinstance(messages, (str, bytes)) and hasattr(messages, "__iter__") else messages
+    out = []
+    for i, (role, content) in enumerate(_messages(messages)):
+        has_thinking = "thinking" in messages[i]
+        thinking = messages[i]["thinking"] if has_thinking else None
+        if has_thinking and not isinstance(thinking, str):
+            raise TypeError(f"messages[{i}]['thinking'] must be a str")
+        if role == "assistant":
+            for field, text in (("content", content), ("thinking", thinking)):
+                if text is not None and any(tag in text for tag in _HARMONY_CHANNEL_TAGS):
+                    raise ValueError(
+                        f"messages[{i}]: You have passed a message containing <|channel|> tags in the {field} field. "
+                        "Instead of doing this, you should pass analysis messages (the string between '<|message|>' "
+                        "and '<|end|>') in the 'thinking' field, and final messages (the string between "
+                        "'<|message|>' and '<|end|>') in the 'content' field.")
+        out.append((role, content, thinking))
+    return out
+
+
+def _gpt_oss(msgs, gen, reasoning_effort="medium", model_identity=None, date_string=None, builtin_tools=None, **_):
+    """The gpt-oss template (harmony format) without tools: one system message (identity, knowledge
+    cutoff, date, reasoning effort, channels), the first system/developer message as the developer
+    "# Instructions", then user turns and assistant final-channel turns; an assistant's thinking is
+    rendered only for the last message when no generation prompt follows (training layout), which
+    then ends in <|return|> instead of <|end|>. Later system/developer messages render nothing,
+    as in the template."""
+    if builtin_tools:
+        raise ValueError("builtin_tools (browser, python) are not supported by orc's gpt-oss renderer")
+    for name, v in (("reasoning_effort", reasoning_effort), ("model_identity", model_identity),
+                    ("date_string", date_string)):
+        if v is not None and not isinstance(v, str):
+            raise TypeError(f"{name} must be a str")
+    if model_identity is None:
+        model_identity = "You are ChatGPT, a large language model trained by OpenAI."
+    if date_string is None:
+        date_string = time.strftime("%Y-%m-%d")  # the template's strftime_now("%Y-%m-%d")
+    effort = "medium" if reasoning_effort is None else reasoning_effort
+    out = ["<|start|>system<|message|>", model_identity, "\n", "Knowledge cutoff: 2024-06\n",
+           f"Current date: {date_string}\n\n", f"Reasoning: {effort}\n\n",
+           "# Valid channels: analysis, commentary, final. Channel must be included for every message.", "<|end|>"]
+    developer = ""
+    if msgs[0][0] in ("developer", "system"):
+        developer, msgs = msgs[0][1], msgs[1:]
+    if developer:
+        out.append(f"<|start|>developer<|message|># Instructions\n\n{developer}\n\n<|end|>")
+    for k, (role, content, thinking) in enumerate(msgs):
+        if role == "assistant":
+            if k == len(msgs) - 1 and not gen:
+                if thinking is not None:
+                    out.append(f"<|start|>assistant<|channel|>analysis<|message|>{thinking}<|end|>")
+                out.append(f"<|start|>assistant<|channel|>final<|message|>{content}<|return|>")
+            else:
+                out.append(f"<|start|>assistant<|channel|>final<|message|>{content}<|end|>")
+        elif role == "user":
+            out.append(f"<|start|>user<|message|>{content}<|end|>")
+    if gen:
+        out.append("<|start|>assistant")
+    return "".join(out)
+
+
 _RENDER = {
     "chatml": _chatml, "qwen2": _chatml, "qwen2.5": _chatml,
     "llama3": _llama3, "llama3.1": _llama31, "llama3.2": lambda *a, **k: _llama31(*a, today=True, **k),
-    "gemma2": _gemma2, "gemma3": _gemma3,
+    "gemma2": _gemma2, "gemma3": _gemma3, "gpt-oss": _gpt_oss,
 }
 
 
 def render_chat(template, messages, add_generation_prompt=True, bos_token="", eos_token="", **kwargs):
     """Render `messages` with a recognised template: `template` is a name from TEMPLATE_NAMES or a
     template text. kwargs: date_string for Llama 3.1/3.2 (defaults as the templates do: "26 Jul
-    2024", and today's date for 3.2 as transformers' strftime_now gives it)."""
+    2024", and today's date for 3.2 as transformers' strftime_now gives it) and for gpt-oss (today,
+    "%Y-%m-%d"); reasoning_effort ("low", "medium" (default), "high") and model_identity for gpt-oss."""
     if template in _RENDER:
         name, params = template, dict(default_system=_DEFAULT_SYSTEM.get(template))
     else:
@@ -206,7 +274,7 @@ def render_chat(template, messages, add_generation_prompt=True, bos_token="", eo
                 f"({', '.join(TEMPLATE_NAMES)}); pass template=NAME to force one. Template starts: "
                 f"{(template or '')[:120]!r}")
         name, params = found
-    msgs = _messages(messages, allow_parts=(name == "gemma3"))
+    msgs = _harmony_messages(messages) if name == "gpt-oss" else _messages(messages, allow_parts=(name == "gemma3"))
     params.update(kwargs)
     return _RENDER[name](msgs, add_generation_prompt, bos_token=bos_token or "", eos_token=eos_token or "", **params)
 

@@ -28,7 +28,8 @@ CONVERSATIONS = [
     [{"role": "system", "content": "sys"}, {"role": "system", "content": "sys again"}, {"role": "user", "content": "u"}],
 ]
 BOS = {"chatml": "<s>", "qwen2": "<|endoftext|>", "qwen2.5": "<|endoftext|>", "llama3": "<|begin_of_text|>",
-       "llama3.1": "<|begin_of_text|>", "llama3.2": "<|begin_of_text|>", "gemma2": "<bos>", "gemma3": "<bos>"}
+       "llama3.1": "<|begin_of_text|>", "llama3.2": "<|begin_of_text|>", "gemma2": "<bos>", "gemma3": "<bos>",
+       "gpt-oss": "<|startoftext|>"}
 
 
 def jinja_render(template, messages, gen, bos, eos):
