@@ -39,6 +39,17 @@ def resolve_model_path(path) -> str:
         raise FileNotFoundError(f"pinned model {path!r} is not available: {e}") from e
 
 
+def _hook_array(info, a: np.ndarray) -> np.ndarray:
+    """A captured [n, width] float32 buffer in the hook's shape: per-head hooks [n, heads, head_dim],
+    attention weights [heads, n, keys], expert indices as int32."""
+    _name, _width, heads, hd, _layer, _on_request, per_key, index = info
+    if per_key:
+        return a.reshape(a.shape[0], heads, -1).transpose(1, 0, 2)
+    if index:
+        return a.astype(np.int32)
+    return a.reshape(a.shape[0], heads, hd) if heads else a
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -91,6 +102,10 @@ class Model(_Closing, _orc.Model):
     round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
         the GPU does (default: on for float16/bfloat16 weights on the CPU).
     profile: time each primitive of the forward pass (see Model.profile(); default: $ORC_PROFILE).
+    yarn: for YaRN-scaled RoPE (gpt-oss): "hf" (default) follows Hugging Face, which does not round
+        the correction range; "ggml" floors/ceils it as llama.cpp does. On gpt-oss the two differ
+        from ~9 to 17 of the 32 frequency pairs; docs/moe.md has the size (NMSE ~6e-5 on a
+        192-token prompt, a radian of phase by ~4,500 tokens).
     fault: testing only. "raw_as_f16" loads every quantized tensor's stored bytes as if they were
         float16 values (no dequantization): the bug orc was written to catch, for proving that a
         test or `python -m orc diff` notices it. repr() shows it.
@@ -111,7 +126,7 @@ class Model(_Closing, _orc.Model):
 
     def __init__(self, path, device: str = "auto", dtype: str | None = None, *, weights: str | None = None,
                  n_threads: int = 0, validate: bool = False, progress=None, round_matmul_inputs: bool | None = None,
-                 fault: str | None = None, profile: bool | None = None):
+                 fault: str | None = None, profile: bool | None = None, yarn: str = "hf"):
         path = resolve_model_path(path)
         self._fault = fault
         self._gguf = None
@@ -126,7 +141,8 @@ class Model(_Closing, _orc.Model):
             progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
         super().__init__(path, device=device, dtype=dtype, weights=weights, n_threads=n_threads,
                          round_matmul_inputs=round_matmul_inputs, fault=fault, progress=progress,
-                         profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile)
+                         profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile,
+                         yarn=yarn)
         self._gguf = self._gguf_file()
         self._hook_table = self._hooks()
 
@@ -201,12 +217,8 @@ class Model(_Closing, _orc.Model):
         for i, (b, e) in enumerate(zip(bounds[:-1], bounds[1:])):
             acts = {}
             for h in idx:
-                name, width, heads, hd, _layer, _on_request, per_key = table[h]
-                a = caps[h][b:e]
-                if per_key:
-                    acts[name] = a.reshape(e - b, heads, -1)[:, :, :lens[i]].transpose(1, 0, 2)
-                else:
-                    acts[name] = a.reshape(e - b, heads, hd) if heads else a
+                a = _hook_array(table[h], caps[h][b:e])
+                acts[table[h][0]] = a[:, :, :lens[i]] if table[h][6] else a
             if per_logits[i] is not None:
                 acts.setdefault("logits", per_logits[i])
             results.append(acts)
@@ -442,12 +454,7 @@ class Session(_Closing, _orc.Session):
         table = self.model._hook_table
         out = {}
         for i in idx:
-            name, width, heads, hd, _layer, _on_request, per_key = table[i]
-            a = caps[i]
-            if per_key:
-                out[name] = a.reshape(a.shape[0], heads, -1).transpose(1, 0, 2)
-            else:
-                out[name] = a.reshape(a.shape[0], heads, hd) if heads else a
+            out[table[i][0]] = _hook_array(table[i], caps[i])
         return out
 
     # -- cache management

@@ -184,6 +184,7 @@ static orc_status build_hooks(orc_model *m, orc_err *err) {
             hi->head_dim = (int32_t)hd;
             hi->on_request = d->on_request;
             hi->per_key = ORC_STEP_PER_KEY(s);
+            hi->index = ORC_STEP_INDEX(s);
             if (hi->per_key) hi->heads = (int32_t)heads; /* rows [heads][keys] */
         }
     }
@@ -251,6 +252,7 @@ orc_status orc_model_load(const char *path, const orc_model_params *params, orc_
 
     if ((st = orc_gguf_open(path, &m->gguf, err)) != ORC_OK) goto fail;
     if ((st = orc_config_from_gguf(m->gguf, &m->cfg, &m->desc, err)) != ORC_OK) goto fail;
+    m->cfg.yarn_round = params->yarn_ggml;
     for (int i = 0; i < m->desc->n_blocks; i++) {
         m->block_used |= 1u << m->desc->blocks[i].kind;
         m->block_opts[m->desc->blocks[i].kind] = m->desc->blocks[i].opts;

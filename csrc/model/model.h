@@ -47,6 +47,7 @@ typedef struct orc_model_params {
     int n_threads;            /* CPU backend; <= 0: all cores; at most ORC_MAX_THREADS */
     int round_matmul_inputs;  /* CPU: round activations to the weight dtype before matmuls as cuBLAS
                                  does; < 0: the default (on for float16/bfloat16 weights on the CPU) */
+    bool yarn_ggml;           /* YaRN's correction range rounded as ggml does (default: HF's, unrounded) */
     bool fault_raw_as_f16;    /* test-only: quantized weights used as float16 without dequantization */
     bool profile;             /* time each primitive of the forward pass (slows it: syncs around each) */
     orc_cancel_fn cancel;
@@ -104,6 +105,7 @@ typedef struct orc_hook_info {
     int32_t step;     /* orc_step, or -1 for embd/output_norm/logits */
     bool on_request;  /* costs extra work, computed only when captured */
     bool per_key;     /* attn_probs: a row is [heads][keys], keys = the call's key range */
+    bool index;       /* the values are indices (moe_topk_ids) */
 } orc_hook_info;
 
 int32_t orc_model_n_hooks(const orc_model *m);

@@ -66,6 +66,8 @@ extern const orc_step_desc orc_steps[ORC_S_COUNT];
 /* attn_probs rows are [heads][keys] with keys = the positions the call's queries can see:
  * the hook table gives its width per key (heads), and the capture buffer is sized per call. */
 #define ORC_STEP_PER_KEY(s) ((s) == ORC_S_ATTN_PROBS)
+/* moe_topk_ids holds expert indices: captured as float32 (exact), handed to Python as int32. */
+#define ORC_STEP_INDEX(s) ((s) == ORC_S_MOE_TOPK_IDS)
 
 #ifdef __cplusplus
 }

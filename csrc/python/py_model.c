@@ -190,16 +190,16 @@ static int model_check_open(ModelObject *self) {
 
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "device", "dtype", "weights", "n_threads", "round_matmul_inputs", "fault",
-                             "progress", "profile", NULL};
+                             "progress", "profile", "yarn", NULL};
     PyObject *path_o = NULL, *dtype_o = Py_None, *weights_o = Py_None, *round_o = Py_None, *progress = Py_None;
-    const char *device = "cpu", *fault = NULL, *dtype_s, *weights_s;
+    const char *device = "cpu", *fault = NULL, *dtype_s, *weights_s, *yarn = "hf";
     int n_threads = 0, profile = 0;
     if (self->m) {
         PyErr_SetString(PyExc_RuntimeError, "Model.__init__ called twice");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|sOOiOzOp", kwlist, PyUnicode_FSDecoder, &path_o, &device, &dtype_o,
-                                     &weights_o, &n_threads, &round_o, &fault, &progress, &profile))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|sOOiOzOps", kwlist, PyUnicode_FSDecoder, &path_o, &device, &dtype_o,
+                                     &weights_o, &n_threads, &round_o, &fault, &progress, &profile, &yarn))
         return -1;
     orc_state *state = orc_state_of_type(Py_TYPE(self));
     orc_model_params p;
@@ -229,6 +229,11 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     }
     p.profile = profile;
     p.n_threads = n_threads;
+    if (strcmp(yarn, "hf") && strcmp(yarn, "ggml")) {
+        PyErr_Format(PyExc_ValueError, "yarn must be 'hf' or 'ggml', not '%s'", yarn);
+        goto done;
+    }
+    p.yarn_ggml = !strcmp(yarn, "ggml");
     if (fault) {
         if (strcmp(fault, "raw_as_f16")) {
             PyErr_Format(PyExc_ValueError, "unknown fault '%s' (the only one is 'raw_as_f16')", fault);
@@ -394,8 +399,9 @@ static PyObject *Model_hooks(ModelObject *self, PyObject *unused) {
     if (!list) return NULL;
     for (int32_t i = 0; i < n; i++) {
         const orc_hook_info *h = orc_model_hook(self->m, i);
-        PyObject *item = Py_BuildValue("(sLiiiOO)", h->name, (long long)h->width, h->heads, h->head_dim, h->layer,
-                                       h->on_request ? Py_True : Py_False, h->per_key ? Py_True : Py_False);
+        PyObject *item = Py_BuildValue("(sLiiiOOO)", h->name, (long long)h->width, h->heads, h->head_dim, h->layer,
+                                       h->on_request ? Py_True : Py_False, h->per_key ? Py_True : Py_False,
+                                       h->index ? Py_True : Py_False);
         if (!item) {
             Py_DECREF(list);
             return NULL;
@@ -471,7 +477,7 @@ static PyMethodDef Model_methods[] = {
      "Bytes held on the model's device: weights (dense), quantized (kept blocks), kv_cache and scratch (all\n"
      "sessions), total (what the backend allocated)."},
     {"_hooks", (PyCFunction)Model_hooks, METH_NOARGS,
-     "[(name, width, heads, head_dim, layer, on_request, per_key)] in execution order."},
+     "[(name, width, heads, head_dim, layer, on_request, per_key, index)] in execution order."},
     {"_gguf_file", (PyCFunction)Model_gguf_file, METH_NOARGS, "The model's open file as an orc.GGUFFile."},
     {"_load_tokenizer", (PyCFunction)Model_tokenizer, METH_NOARGS, "A new orc.Tokenizer from the model's open file."},
     {NULL, NULL, 0, NULL},
@@ -497,7 +503,7 @@ static PyMemberDef Model_members[] = {
 
 static PyType_Slot Model_slots[] = {
     {Py_tp_doc, "Model(path, device='cpu', dtype=None, weights=None, n_threads=0, round_matmul_inputs=None,\n"
-                "      fault=None, progress=None, profile=False)\n\n"
+                "      fault=None, progress=None, profile=False, yarn='hf')\n\n"
                 "The native model: a GGUF file's weights on a backend. Use orc.Model."},
     {Py_tp_init, Model_init},
     {Py_tp_dealloc, Model_dealloc},
