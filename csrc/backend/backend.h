@@ -122,6 +122,8 @@ typedef struct orc_exec_shape {
     int64_t max_cols;   /* widest activation or weight row fed to a matmul */
     int64_t max_keys;   /* longest key range one query sees (the session's n_ctx) */
     int32_t n_head, head_dim_v;
+    int64_t moe_slots;  /* mixture of experts: (token, expert) slots of a step (0: none) */
+    int64_t moe_width;  /* widest expert input or output row */
 } orc_exec_shape;
 
 typedef struct orc_backend_ops {

@@ -159,6 +159,8 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         .max_cols = max64(max64(max64(E, F), max64(NQ, NK)),
                           max64(max64(NV, NO), moe ? KE * max64(E, FE) + NE : 0)),
         .max_keys = s->p.n_ctx,
+        .moe_slots = moe ? B * KE : 0,
+        .moe_width = moe ? max64(E, FE) : 0,
         .n_head = c->n_head,
         .head_dim_v = c->head_dim_v,
     };

@@ -80,6 +80,11 @@ cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_exper
 cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
                                  uint64_t row_bytes, const int32_t *ids, int64_t n, int32_t k, int64_t rows_per,
                                  int64_t cols, bool round_inputs, float *out, cudaStream_t s);
+/* Grouped expert products: gather x's slot rows in `order` (converted to dt), scatter results back. */
+cudaError_t orc_launch_moe_gather(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
+                                  int64_t cols, void *xg, orc_dtype dt, cudaStream_t s);
+cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows, float *out,
+                                   cudaStream_t s);
 cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
                                    cudaStream_t s);
 cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,

@@ -108,7 +108,39 @@ __global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, in
     }
 }
 
+/* Grouped products (many slots): rows of x in expert order, converted to the product's
+ * input dtype (as cuBLAS products round them), and the results back in slot order. */
+__global__ void moe_gather_kernel(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
+                                  int64_t cols, void *xg, int dt) {
+    const int64_t total = n_slots * cols;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t q = i / cols, c = i % cols, slot = order[q];
+        orc_store_from_f32(xg, (orc_dtype)dt, i, x[(per_slot ? slot : slot / k) * cols + c]);
+    }
+}
+
+__global__ void moe_scatter_kernel(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows,
+                                   float *out) {
+    const int64_t total = n_slots * rows;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+        out[(int64_t)order[i / rows] * rows + i % rows] = yg[i];
+}
+
 } /* namespace */
+
+cudaError_t orc_launch_moe_gather(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
+                                  int64_t cols, void *xg, orc_dtype dt, cudaStream_t s) {
+    if (n_slots <= 0) return cudaSuccess;
+    moe_gather_kernel<<<orc_grid_1d(n_slots * cols, 256), 256, 0, s>>>(x, per_slot, order, n_slots, k, cols, xg, (int)dt);
+    return cudaGetLastError();
+}
+
+cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows, float *out,
+                                   cudaStream_t s) {
+    if (n_slots <= 0) return cudaSuccess;
+    moe_scatter_kernel<<<orc_grid_1d(n_slots * rows, 256), 256, 0, s>>>(yg, order, n_slots, rows, out);
+    return cudaGetLastError();
+}
 
 cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w, cudaStream_t s) {

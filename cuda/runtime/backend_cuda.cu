@@ -47,6 +47,13 @@ typedef struct cuda_exec {
     float *d_part;    /* attention split partials for split mode */
     uint64_t part_bytes;
     int32_t max_splits;
+    /* grouped expert products (prefill): inputs in expert order, outputs, the order itself */
+    void *d_moe_x;
+    float *d_moe_y;
+    int32_t *d_moe_order;
+    uint64_t moe_x_bytes, moe_y_bytes, moe_order_bytes;
+    int32_t *h_moe; /* host: ids, order, counts */
+    int64_t moe_slots;
 } cuda_exec;
 
 static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
@@ -261,6 +268,10 @@ static void cu_exec_destroy(orc_exec *e) {
         cudaFree(x->d_part);
         c->allocated -= x->part_bytes;
     }
+    void *moe[] = {x->d_moe_x, x->d_moe_y, x->d_moe_order};
+    for (int i = 0; i < 3; i++) cudaFree(moe[i]);
+    c->allocated -= x->moe_x_bytes + x->moe_y_bytes + x->moe_order_bytes;
+    free(x->h_moe);
     (void)cudaGetLastError();
     free(x);
 }
@@ -284,6 +295,19 @@ static orc_status cu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_e
         x->part_bytes = (uint64_t)orc_attention_partials_floats(1, (int32_t)rows, sh->head_dim_v, x->max_splits) *
                         sizeof(float);
         st = dev_malloc(c, (void **)&x->d_part, x->part_bytes, "session scratch (attention splits)", err);
+    }
+    if (st == ORC_OK && sh->moe_slots > 0) {
+        x->moe_slots = sh->moe_slots;
+        x->moe_x_bytes = (uint64_t)sh->moe_slots * (uint64_t)sh->moe_width * 4u; /* up to float32 inputs */
+        x->moe_y_bytes = (uint64_t)sh->moe_slots * (uint64_t)sh->moe_width * 4u;
+        x->moe_order_bytes = (uint64_t)sh->moe_slots * 4u;
+        x->h_moe = (int32_t *)malloc((size_t)(3 * sh->moe_slots + 8192) * sizeof(int32_t));
+        if (!x->h_moe) st = orc_fail(err, ORC_E_NOMEM, "session scratch (expert grouping)");
+        if (st == ORC_OK) st = dev_malloc(c, &x->d_moe_x, x->moe_x_bytes, "session scratch (grouped expert inputs)", err);
+        if (st == ORC_OK)
+            st = dev_malloc(c, (void **)&x->d_moe_y, x->moe_y_bytes, "session scratch (grouped expert outputs)", err);
+        if (st == ORC_OK)
+            st = dev_malloc(c, (void **)&x->d_moe_order, x->moe_order_bytes, "session scratch (expert order)", err);
     }
     if (st != ORC_OK) {
         cu_exec_destroy(&x->base);
@@ -467,12 +491,73 @@ cleanup:
     return st;
 }
 
+/* Many slots (prefill): group them by expert on the host (one small copy of the ids and a
+ * sync: never inside a recorded step, whose slots are few), then one cuBLAS product per used
+ * expert over its rows, as dense products run. */
+#define MOE_GROUP_MIN_SLOTS 64
+
+static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
+                                    const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+    cuda_backend *c = cb_of(&x->base);
+    orc_status st = ORC_OK;
+    const int64_t slots = n * k, rows = out->cols, cols = w->cols, n_expert = w->rows / rows;
+    int32_t *h_ids = x->h_moe, *order = h_ids + slots, *start = order + slots;
+    const orc_dtype dt = w->qtype >= 0 ? ORC_DTYPE_F16 : w->dtype;
+    const float one = 1.0f, zero = 0.0f;
+    if (slots > x->moe_slots || n_expert + 1 > slots + 8192 ||
+        (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld slots past the session's grouping scratch",
+                        (long long)slots);
+    ORC_CUDA_CHECK(cudaMemcpyAsync(h_ids, ids->data, (size_t)slots * sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream));
+    ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    memset(start, 0, (size_t)(n_expert + 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < slots; i++) {
+        if (h_ids[i] < 0 || h_ids[i] >= n_expert)
+            return orc_fail(err, ORC_E_INTERNAL, "matmul_id: expert %d of %lld", (int)h_ids[i], (long long)n_expert);
+        start[h_ids[i] + 1]++;
+    }
+    for (int64_t ex = 0; ex < n_expert; ex++) start[ex + 1] += start[ex];
+    for (int64_t i = 0, fill; i < slots; i++) { /* stable: slots of an expert keep their order */
+        fill = start[h_ids[i]]++;
+        order[fill] = (int32_t)i;
+    }
+    for (int64_t ex = n_expert; ex > 0; ex--) start[ex] = start[ex - 1]; /* back to the group starts */
+    start[0] = 0;
+    ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                   c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)in->data, per_slot, x->d_moe_order, slots, k, cols, x->d_moe_x,
+                                         dt, c->stream));
+    ORC_CUBLAS_CHECK(cublasSetMathMode(c->blas, dt == ORC_DTYPE_F32 ? CUBLAS_PEDANTIC_MATH : CUBLAS_DEFAULT_MATH));
+    for (int64_t ex = 0; ex < n_expert; ex++) {
+        const int64_t m = start[ex + 1] - start[ex];
+        if (m == 0) continue;
+        const void *wd = (const char *)w->data + (uint64_t)ex * (uint64_t)rows * w->row_bytes;
+        if (w->qtype >= 0) {
+            st = orc_cuda_dequantize(w->qtype, wd, (uint64_t)rows * w->row_bytes, rows * cols, ORC_DTYPE_F16, c->d_wdeq,
+                                     c->stream, err);
+            if (st != ORC_OK) return st;
+            wd = c->d_wdeq;
+        }
+        const char *xg = (const char *)x->d_moe_x + (uint64_t)start[ex] * (uint64_t)cols * (uint64_t)orc_dtype_size(dt);
+        ORC_CUBLAS_CHECK(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)m, (int)cols, &one, wd,
+                                      blas_type(dt), (int)cols, xg, blas_type(dt), (int)cols, &zero,
+                                      x->d_moe_y + start[ex] * rows, CUDA_R_32F, (int)rows, CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+    }
+    ORC_CUDA_CHECK(orc_launch_moe_scatter(x->d_moe_y, x->d_moe_order, slots, rows, (float *)out->data, c->stream));
+cleanup:
+    return st;
+}
+
 static orc_status cu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
     orc_status st = ORC_OK;
     if (x->cols != w->cols || out->cols <= 0 || w->rows % out->cols)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: x has %lld cols, experts %lld x %lld, out %lld",
                         (long long)x->cols, (long long)w->rows, (long long)w->cols, (long long)out->cols);
+    cuda_exec *xe = (cuda_exec *)e;
+    if (n * k >= MOE_GROUP_MIN_SLOTS && !xe->recording && xe->moe_slots > 0)
+        return matmul_id_grouped(xe, x, x_per_slot, w, ids, n, k, out, err);
     /* float16/bfloat16 experts see their inputs rounded, as cuBLAS products do */
     ORC_CUDA_CHECK(orc_launch_matmul_id((const float *)x->data, x_per_slot, w->data, w->dtype, w->qtype, w->row_bytes,
                                         (const int32_t *)ids->data, n, k, out->cols, w->cols, true, (float *)out->data,
