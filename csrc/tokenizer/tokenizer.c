@@ -341,7 +341,7 @@ static orc_status build_merges(orc_tokenizer *t, const orc_tokenizer_spec *spec,
             continue;
         }
         uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-        uint64_t i = hash_u64(key) & t->merge_mask;
+        uint64_t i = hash_u64(&t->hkey, key) & t->merge_mask;
         while (t->merges[i].key != UINT64_MAX && t->merges[i].key != key) i = (i + 1) & t->merge_mask;
         if (t->merges[i].key == key) continue; /* a repeated pair keeps its first (best) rank */
         t->merges[i] = (merge_entry){.key = key, .rank = (int32_t)r, .result = c};
@@ -360,6 +360,7 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
 
     t = calloc(1, sizeof *t);
     if (!t) return orc_fail(err, ORC_E_NOMEM, "out of memory");
+    t->hkey = orc_hash_process_key();
 
     /* model and pre-tokenizer */
     if (!spec->model.ptr) {
@@ -465,7 +466,7 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
         size_t len;
         const char *s = tok_text(t, id, &len);
         if (len == 0) continue;
-        uint64_t i = hash_bytes(s, len) & t->map_mask;
+        uint64_t i = hash_bytes(&t->hkey, s, len) & t->map_mask;
         bool dup = false;
         while (t->map[i] >= 0) {
             size_t l2;

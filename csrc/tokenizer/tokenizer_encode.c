@@ -368,7 +368,7 @@ static orc_status bpe_word(const orc_tokenizer *t, work *w, const uint8_t *s, si
 static orc_status bpe_word_cached(const orc_tokenizer *t, work *w, const uint8_t *s, size_t n, idvec *out,
                                   orc_err *err) {
     if (!w->cache || n > 64) return bpe_word(t, w, s, n, out, err);
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = hash_bytes(&t->hkey, s, n);
     uint64_t i = h & w->cache_mask;
     while (w->cache[i].word) {
         struct cache_entry *e = &w->cache[i];

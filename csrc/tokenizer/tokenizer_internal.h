@@ -6,6 +6,7 @@
 #include <stdlib.h> /* realloc */
 #include <string.h> /* memcpy, memcmp */
 
+#include "core/hash.h" /* orc_siphash13, orc_hash_key */
 #include "tokenizer/tokenizer.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -64,27 +65,14 @@ static inline int bytebuf_add(bytebuf *b, const void *src, size_t n) {
     return 0;
 }
 
-static inline uint64_t hash_bytes(const void *p, size_t n) {
-    const uint8_t *s = p;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix so that low bits are good */
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
+/* Every table the tokenizer fills from a file or a text (token texts, merge pairs, the word
+ * cache of tokenize) is keyed by the process's SipHash key (core/hash.h): their contents
+ * choose the keys, so an unkeyed hash would let them choose the collisions too. */
+static inline uint64_t hash_bytes(const orc_hash_key *key, const void *p, size_t n) {
+    return orc_siphash13(key, p, n);
 }
 
-static inline uint64_t hash_u64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+static inline uint64_t hash_u64(const orc_hash_key *key, uint64_t x) { return orc_siphash13_u64(key, x); }
 
 static inline uint64_t pow2_at_least(uint64_t n) {
     uint64_t c = 16;
@@ -197,6 +185,8 @@ struct orc_tokenizer {
     uint8_t *type; /* orc_token_type */
     float *score;
 
+    orc_hash_key hkey; /* the key of map, merges and tokenize's word cache */
+
     int32_t *map; /* stored text -> id, open addressing, -1 empty */
     uint64_t map_mask;
 
@@ -233,7 +223,7 @@ static inline bool is_special_type(uint8_t ty) {
 
 /* Stored text -> id (first occurrence), or -1. */
 static inline int32_t map_find(const orc_tokenizer *t, const void *s, size_t n) {
-    uint64_t i = hash_bytes(s, n) & t->map_mask;
+    uint64_t i = hash_bytes(&t->hkey, s, n) & t->map_mask;
     for (;;) {
         int32_t id = t->map[i];
         if (id < 0) return -1;
@@ -251,7 +241,7 @@ static inline int32_t map_find_normal(const orc_tokenizer *t, const void *s, siz
 
 static inline bool merge_find(const orc_tokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *result) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    uint64_t i = hash_u64(key) & t->merge_mask;
+    uint64_t i = hash_u64(&t->hkey, key) & t->merge_mask;
     for (;;) {
         const merge_entry *e = &t->merges[i];
         if (e->key == UINT64_MAX) return false;
