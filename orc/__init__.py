@@ -23,7 +23,7 @@ from ._orc import Sampler, sample
 from ._orc import StreamDecoder, Tokenizer
 from .gguf import GGUFFile, TensorInfo
 from .model import Model, Session, Step
-from . import compare, hooks, testing
+from . import compare, hooks, testing, validate
 
 __all__ = [
     "__version__",
@@ -32,7 +32,7 @@ __all__ = [
     "GGUFFile", "TensorInfo", "QUANT_TYPES", "dequantize",
     "Sampler", "sample", "Tokenizer", "StreamDecoder",
     "Model", "Session", "Step",
-    "compare", "hooks", "testing",
+    "compare", "hooks", "testing", "validate",
 ]
 
 from . import _build

@@ -1,7 +1,7 @@
 # Type stubs for orc._orc, the compiled extension (csrc/python/module.c and csrc/py_*.c).
 # Keep in step with the module: tests/test_stubs.py fails when a name is missing on either side.
 import os
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +77,9 @@ class GGUFFile:
     def raw(self, name: str) -> np.ndarray: ...
     def value_type(self, key: str) -> str:
         """The GGUF type of a key's value: 'UINT32', 'STRING', 'ARRAY[FLOAT32]', ..."""
+    def nonfinite(self, tensors: Sequence[str | TensorInfo] | None = None, *, mode: str = "full",
+                  n_threads: int = 0) -> list[tuple[str, int, int, int]]:
+        """(name, count, first_index, first_block) of each tensor holding NaN/Inf values (dequantized)."""
     def close(self) -> None: ...
     def __enter__(self) -> GGUFFile: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -82,7 +82,9 @@ class Model(_Closing, _orc.Model):
         backends can be compared like for like.
     keep_quantized: also keep the stored quantized blocks on the device (Model.memory() counts them).
     n_threads: CPU threads for loading and the CPU backend (0: all cores).
-    validate: scan every weight for NaN/Inf before loading (names the tensor and block).
+    validate: scan every weight for NaN/Inf before loading (dequantizing every block) and raise
+        orc.GGUFError naming each bad tensor, its first bad element and block, and the count
+        (see orc.validate).
     progress: True for a progress bar on stderr when it is a terminal, or a
         callable(done_bytes, total_bytes) called while the weights load.
     round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
@@ -118,7 +120,7 @@ class Model(_Closing, _orc.Model):
         if validate:
             from .validate import validate_weights
 
-            validate_weights(self._gguf)
+            validate_weights(self._gguf, n_threads)
         if progress is True:
             progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
         super().__init__(path, device=dev, cuda_device=idx, dtype=dtype, keep_quantized=keep_quantized,
