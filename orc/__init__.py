@@ -23,11 +23,12 @@ from ._orc import Sampler, sample
 from ._orc import StreamDecoder, Tokenizer
 from .gguf import GGUFFile, TensorInfo
 from .model import Model, Session, Step
+from .validate import NonFiniteWeightWarning
 from . import compare, hooks, testing, validate
 
 __all__ = [
     "__version__",
-    "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
+    "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning", "NonFiniteWeightWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
     "GGUFFile", "TensorInfo", "QUANT_TYPES", "dequantize",
     "Sampler", "sample", "Tokenizer", "StreamDecoder",

@@ -83,8 +83,10 @@ class Model(_Closing, _orc.Model):
     keep_quantized: also keep the stored quantized blocks on the device (Model.memory() counts them).
     n_threads: CPU threads for loading and the CPU backend (0: all cores).
     validate: scan every weight for NaN/Inf before loading (dequantizing every block) and raise
-        orc.GGUFError naming each bad tensor, its first bad element and block, and the count
-        (see orc.validate).
+        orc.GGUFError naming each bad tensor, its first bad element and block, and the count.
+        Without it a model with NaN/Inf weights (or block scales), or an all-zero rope_freqs,
+        still loads, with one orc.NonFiniteWeightWarning naming them (a cheap scan of the
+        scales, always on; see orc.validate).
     progress: True for a progress bar on stderr when it is a terminal, or a
         callable(done_bytes, total_bytes) called while the weights load.
     round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
@@ -127,6 +129,9 @@ class Model(_Closing, _orc.Model):
                          n_threads=n_threads, round_matmul_inputs=bool(round_matmul_inputs), fault=fault,
                          progress=progress,
                          profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile)
+        from .validate import warn_nonfinite
+
+        self._nonfinite = warn_nonfinite(self._gguf, n_threads)  # NaN/Inf weights load, with a warning
         self._hook_table = self._hooks()
 
     # -- the file

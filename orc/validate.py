@@ -1,20 +1,31 @@
 """Weights that cannot be right: NaN/Inf values (HARDENING row 19) and an all-zero rope_freqs.
 
     orc.Model(path, validate=True)      # orc.GGUFError naming each bad tensor, element, block, count
+    orc.Model(path)                     # loads anyway, with one orc.NonFiniteWeightWarning
     orc.validate.nonfinite_weights(f)   # [BadWeight(name, type, count, first_index, block, reason)]
 
 The scan is native (GGUFFile.nonfinite, csrc/quant/scan.c): a value counts when its dequantized
-float32 is NaN or Inf, so a NaN block scale counts for every value of its block.
+float32 is NaN or Inf, so a NaN block scale counts for every value of its block. A debugging tool
+must still open a broken file, so Model loads warn instead of failing, after a cheap form of the
+scan that is always on (mode="scales": only the float16 scale fields of block types are read, and
+only blocks with a non-finite scale are dequantized; the same answer, about 2-4% of a load);
+validate=True runs the full form (every block dequantized) before loading and refuses the file.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from ._orc import QUANT_TYPES, GGUFError
 
-__all__ = ["BadWeight", "nonfinite_weights", "validate_weights"]
+__all__ = ["NonFiniteWeightWarning", "BadWeight", "nonfinite_weights", "describe", "validate_weights", "warn_nonfinite"]
+
+
+class NonFiniteWeightWarning(UserWarning):
+    """A model's weights hold NaN/Inf values (or an all-zero rope_freqs): it loaded, but its
+    outputs will be NaN or garbage. The message names every such tensor and the count."""
 
 
 class BadWeight(NamedTuple):
@@ -70,7 +81,8 @@ def nonfinite_weights(gguf, *, mode: str = "full", n_threads: int = 0, zero_divi
     return out
 
 
-def _listing(bad: list[BadWeight], limit: int = 8) -> str:
+def describe(bad: list[BadWeight], limit: int = 8) -> str:
+    """The tensors of nonfinite_weights() in one line (the first `limit`, then a count)."""
     lines = "; ".join(str(b) for b in bad[:limit])
     if len(bad) > limit:
         lines += f"; and {len(bad) - limit} more tensor(s)"
@@ -82,4 +94,15 @@ def validate_weights(gguf, n_threads: int = 0) -> None:
     NaN/Inf values, the first bad element and block, and the count; return None when clean."""
     bad = nonfinite_weights(gguf, mode="full", n_threads=n_threads, zero_divisors=False)
     if bad:
-        raise GGUFError(f"{len(bad)} tensor(s) hold NaN/Inf values: {_listing(bad)}")
+        raise GGUFError(f"{len(bad)} tensor(s) hold NaN/Inf values: {describe(bad)}")
+
+
+def warn_nonfinite(gguf, n_threads: int = 0, stacklevel: int = 3) -> list[BadWeight]:
+    """The load-time check: one NonFiniteWeightWarning listing every tensor with NaN/Inf values
+    (block scales included) or an all-zero rope_freqs; returns them (empty when clean)."""
+    bad = nonfinite_weights(gguf, mode="scales", n_threads=n_threads)
+    if bad:
+        warnings.warn(NonFiniteWeightWarning(
+            f"{gguf.path}: {len(bad)} tensor(s) cannot be right, outputs will be NaN/garbage: {describe(bad)} "
+            "(the model loaded anyway; Model(path, validate=True) refuses such a file)"), stacklevel=stacklevel)
+    return bad

@@ -219,3 +219,66 @@ def test_validate_passes_a_clean_model(clean_model):
         warnings.simplefilter("error")
         with orc.Model(clean_model, device="cpu", validate=True) as m:
             assert np.isfinite(orc.Session(m, n_ctx=16).forward([1, 2, 3])).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Without validate: the model loads (a debugging tool must open a broken file), with a warning
+
+
+def test_nonfinite_weights_load_with_one_warning(poisoned_model):
+    assert issubclass(orc.NonFiniteWeightWarning, UserWarning)
+    with pytest.warns(orc.NonFiniteWeightWarning) as rec:
+        m = orc.Model(poisoned_model, device="cpu")
+    ours = [w for w in rec if issubclass(w.category, orc.NonFiniteWeightWarning)]
+    assert len(ours) == 1
+    msg = str(ours[0].message)
+    assert "4 tensor(s) cannot be right" in msg and os.path.basename(poisoned_model) in msg
+    for name, typ, count, first, block in EXPECTED:
+        assert f"'{name}' ({typ}): {count} NaN/Inf value(s)" in msg, msg
+    assert ours[0].filename == __file__  # attributed to the caller of Model(), not to orc
+    with m:
+        assert [b.name for b in m._nonfinite] == [b.name for b in orc.validate.nonfinite_weights(m._gguf)]
+        logits = orc.Session(m, n_ctx=16).forward([1, 2, 3])
+        assert not np.isfinite(logits).all()  # the weights really are broken
+
+
+def rope_freqs_model(path, values):
+    spec = synth.spec_for("llama", weight_type="F32", head_dim=16)
+
+    def edit(metadata, tensors):
+        tensors.append(("rope_freqs.weight", "F32", (8,), np.asarray(values, "<f4").tobytes()))
+    return synth.make_model(path, spec, edit=edit)
+
+
+def test_all_zero_rope_freqs_warns(tmp_path):
+    path = rope_freqs_model(tmp_path / "zero.gguf", np.zeros(8))
+    with pytest.warns(orc.NonFiniteWeightWarning, match=r"'rope_freqs.weight' \(F32\) is all zeros \(8 values\)"):
+        orc.Model(path, device="cpu").close()
+    ok = rope_freqs_model(tmp_path / "ok.gguf", [1, 1, 1, 1, 2, 4, 8, 0])  # one zero is not "all zero"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        orc.Model(ok, device="cpu").close()
+
+
+def test_scale_scan_finds_what_the_full_scan_finds_in_a_model(poisoned_model):
+    with orc.GGUFFile(poisoned_model) as f:
+        assert f.nonfinite(mode="scales") == f.nonfinite(mode="full") != []
+
+
+def test_diagnose_names_the_nonfinite_tensor(poisoned_model, clean_model):
+    with pytest.warns(orc.NonFiniteWeightWarning):
+        m = orc.Model(poisoned_model, device="cpu")
+    with m:
+        logits = orc.Session(m, n_ctx=16).forward([1, 2, 3, 4])
+        assert "nonfinite_weights" not in orc.compare.diagnose(logits)  # only when given the model
+        d = orc.compare.diagnose(logits, model=m)
+        assert "nonfinite" in d  # the logits' own finding stays
+        msg = d["nonfinite_weights"].message
+        assert d["nonfinite_weights"].severity == "error" and not d.ok
+        for name, typ, count, first, block in EXPECTED:
+            assert f"'{name}' ({typ}): {count} NaN/Inf value(s)" in msg, msg
+        with orc.GGUFFile(poisoned_model) as f:  # a GGUFFile works too (scanned then)
+            assert orc.compare.diagnose(logits, model=f)["nonfinite_weights"].message == msg
+    with orc.Model(clean_model, device="cpu") as c:
+        logits = orc.Session(c, n_ctx=16).forward([1, 2, 3, 4])
+        assert "nonfinite_weights" not in orc.compare.diagnose(logits, model=c).codes
