@@ -303,7 +303,7 @@ static int gguffile_init(GGUFFileObject *self, PyObject *args, PyObject *kwds) {
     if (rc != ORC_OK) {
         if (rc == ORC_E_IO && saved_errno) {
             /* OSError(errno, ...) picks FileNotFoundError, IsADirectoryError, PermissionError... */
-            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", saved_errno, err.msg, self->path);
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "iNO", saved_errno, orc_py_message(err.msg), self->path);
             if (exc) {
                 PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
                 Py_DECREF(exc);

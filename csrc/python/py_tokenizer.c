@@ -181,7 +181,8 @@ static PyObject *Tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kwd
     if (s != ORC_OK) {
         if (opened) { /* the reader's own messages already name the file */
             if (s == ORC_E_NOT_FOUND || s == ORC_E_UNSUPPORTED || s == ORC_E_INVALID) s = ORC_E_FORMAT;
-            orc_err_prefix(&err, "'%s': ", PyBytes_AS_STRING(path));
+            char pbuf[ORC_ERR_PATH_MAX];
+            orc_err_prefix(&err, "'%s': ", orc_err_path(PyBytes_AS_STRING(path), pbuf, sizeof pbuf));
         }
         Py_DECREF(path);
         return orc_py_raise(st, s, err.msg);

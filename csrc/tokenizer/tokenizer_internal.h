@@ -7,6 +7,7 @@
 #include <string.h> /* memcpy, memcmp */
 
 #include "core/hash.h" /* orc_siphash13, orc_hash_key */
+#include "core/utf8.h" /* orc_utf8_check */
 #include "tokenizer/tokenizer.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -84,49 +85,11 @@ static inline uint64_t pow2_at_least(uint64_t n) {
  * UTF-8
  * ------------------------------------------------------------------------------------------ */
 
-enum { UTF8_INVALID = 0, UTF8_OK = 1, UTF8_TRUNCATED = 2 };
+/* Classification of a sequence: core/utf8.h (shared with the GGUF reader and error messages). */
+enum { UTF8_INVALID = ORC_UTF8_INVALID, UTF8_OK = ORC_UTF8_OK, UTF8_TRUNCATED = ORC_UTF8_TRUNCATED };
 
-/* Classify the sequence at s[0..n) (n >= 1): UTF8_OK with *len its length; UTF8_INVALID with
- * *len the length of its maximal ill-formed subpart (>= 1); UTF8_TRUNCATED when the n bytes are
- * a valid but incomplete prefix. Table 3-7 of the Unicode standard. */
 static inline int utf8_check(const uint8_t *s, size_t n, size_t *len, uint32_t *cp) {
-    uint8_t c = s[0];
-    if (c < 0x80) {
-        *len = 1;
-        *cp = c;
-        return UTF8_OK;
-    }
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) need = 1, v = c & 0x1F;
-    else if (c == 0xE0) need = 2, lo = 0xA0, v = c & 0x0F;
-    else if (c >= 0xE1 && c <= 0xEC) need = 2, v = c & 0x0F;
-    else if (c == 0xED) need = 2, hi = 0x9F, v = c & 0x0F;
-    else if (c >= 0xEE && c <= 0xEF) need = 2, v = c & 0x0F;
-    else if (c == 0xF0) need = 3, lo = 0x90, v = c & 0x07;
-    else if (c >= 0xF1 && c <= 0xF3) need = 3, v = c & 0x07;
-    else if (c == 0xF4) need = 3, hi = 0x8F, v = c & 0x07;
-    else {
-        *len = 1;
-        return UTF8_INVALID;
-    }
-    for (size_t k = 1; k <= need; k++) {
-        if (k >= n) {
-            *len = k;
-            return UTF8_TRUNCATED;
-        }
-        uint8_t b = s[k];
-        if (b < lo || b > hi) {
-            *len = k;
-            return UTF8_INVALID;
-        }
-        lo = 0x80, hi = 0xBF;
-        v = (v << 6) | (b & 0x3F);
-    }
-    *len = need + 1;
-    *cp = v;
-    return UTF8_OK;
+    return orc_utf8_check(s, n, len, cp);
 }
 
 static inline size_t utf8_put(uint8_t *o, uint32_t cp) {
