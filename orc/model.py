@@ -384,7 +384,8 @@ class Session(_Closing, _orc.Session):
 
     # -- sampling
     def sample(self, logits, *, seed: int | None = None, **params) -> int:
-        """Sample a token from `logits` (float32 [n_vocab]) with the session's sampler.
+        """Sample a token from `logits` (float32 [n_vocab]) with the session's sampler; logits of
+        another length than the model's n_vocab raise ValueError naming both.
 
         Parameters as orc.Sampler (temperature, top_k, top_p, min_p, repeat_penalty,
         frequency_penalty, presence_penalty, penalty_last_n); the penalties look at the session's
@@ -399,7 +400,7 @@ class Session(_Closing, _orc.Session):
             # new parameters, same random stream
             self._sampler = Sampler(seed=old.seed, **{**old.params, **params})
             self._sampler.set_state(old.get_state())
-        return self._sampler.sample(logits, history=self._history)
+        return self._sampler.sample(logits, history=self._history, n_vocab=self.model.config["n_vocab"])
 
     def generate(self, ids, max_tokens: int, *, stop=None, return_logits: bool = False, seed: int = 0, **params):
         """Feed `ids`, then sample up to `max_tokens` tokens, yielding a Step for each.
