@@ -2,10 +2,13 @@
  *
  * orc.Tokenizer(path) reads the tokenizer.ggml.* keys of a GGUF file;
  * orc.Tokenizer.from_metadata(dict) builds one from the same keys given as Python values.
- * Tokenizing and detokenizing release the GIL (the core tokenizer is immutable).
+ * Tokenizing and detokenizing release the GIL (the core tokenizer is immutable); Ctrl-C
+ * interrupts a long tokenize (the core polls tok_cancel every 64 KiB of text).
  * apply_chat_template is Python (orc/chat.py); the method here forwards to it.
  */
 #include "python/py_tokenizer.h"
+
+#include <time.h> /* clock_gettime: throttling the Ctrl-C poll */
 
 #include "gguf/gguf.h" /* orc_gguf_open: Tokenizer(path) */
 
@@ -420,6 +423,31 @@ static int Tokenizer_traverse(PyObject *self, visitproc visit, void *arg) {
 
 /* ---- methods ---- */
 
+/* Ctrl-C during a long tokenize: the core calls tok_cancel about every 64 KiB of text, without
+ * the GIL. Taking the GIL back costs nothing when no other thread wants it but can wait a
+ * switch interval (5 ms) when one does, so it is done at most every 20 ms of wall time. */
+typedef struct tok_call {
+    PyThreadState *ts;
+    struct timespec last;
+    int interrupted;
+} tok_call;
+
+static int tok_cancel(void *user) {
+    tok_call *c = user;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (c->last.tv_sec || c->last.tv_nsec) {
+        long long ms = (long long)(now.tv_sec - c->last.tv_sec) * 1000 + (now.tv_nsec - c->last.tv_nsec) / 1000000;
+        if (ms < 20) return 0;
+    }
+    c->last = now;
+    PyEval_RestoreThread(c->ts);
+    int stop = PyErr_CheckSignals() < 0;
+    c->ts = PyEval_SaveThread();
+    if (stop) c->interrupted = 1;
+    return stop;
+}
+
 static PyObject *ids_to_list(const int32_t *ids, size_t n) {
     PyObject *list = PyList_New((Py_ssize_t)n);
     if (!list) return NULL;
@@ -455,10 +483,13 @@ static PyObject *Tokenizer_tokenize(PyObject *self, PyObject *args, PyObject *kw
     size_t n = 0;
     orc_err err = {0};
     orc_status s;
-    Py_BEGIN_ALLOW_THREADS
-    s = orc_tokenize(t->tok, p, (size_t)len, add_special, special, &ids, &n, &err);
-    Py_END_ALLOW_THREADS
-    if (s != ORC_OK) return orc_py_raise(state_of(self), s, err.msg);
+    tok_call c = {.ts = PyEval_SaveThread()};
+    s = orc_tokenize_cancellable(t->tok, p, (size_t)len, add_special, special, tok_cancel, &c, &ids, &n, &err);
+    PyEval_RestoreThread(c.ts);
+    if (s != ORC_OK) {
+        if (c.interrupted && PyErr_Occurred()) return NULL; /* KeyboardInterrupt, from the signal handler */
+        return orc_py_raise(state_of(self), s, err.msg);
+    }
     PyObject *list = ids_to_list(ids, n);
     free(ids);
     return list;
@@ -703,7 +734,8 @@ static PyMethodDef Tokenizer_methods[] = {
      "tokenize(text, add_special=True, special=False) -> list[int]\n\n"
      "add_special: add BOS/EOS where the vocabulary asks for them (add_bos/add_eos).\n"
      "special: also recognise control tokens written in the text (<|im_start|>, <bos>, ...); "
-     "user-defined tokens are always recognised. text may be str or bytes."},
+     "user-defined tokens are always recognised. text may be str or bytes. The GIL is released while "
+     "it runs; Ctrl-C interrupts a long text promptly (KeyboardInterrupt)."},
     {"pre_tokenize", Tokenizer_pre_tokenize, METH_O,
      "pre_tokenize(text) -> list[str]\n\nThe words the pre-tokenizer (tokenizer.ggml.pre) splits text into before BPE "
      "(byte-level BPE vocabularies; special tokens are not looked for)."},

@@ -249,7 +249,22 @@ typedef struct work {
     uint64_t cache_mask;
     size_t cache_used;
     idvec cache_ids;
+    /* cancellation: cancel(user) every POLL_BYTES of text */
+    orc_tok_cancel_fn cancel;
+    void *user;
+    size_t since_poll;
 } work;
+
+#define POLL_BYTES ((size_t)1 << 16)
+
+/* Count `bytes` of text as done; every POLL_BYTES, ask the cancel callback. */
+static orc_status work_poll(work *w, size_t bytes, orc_err *err) {
+    if (!w->cancel) return ORC_OK;
+    w->since_poll += bytes;
+    if (w->since_poll < POLL_BYTES) return ORC_OK;
+    w->since_poll = 0;
+    return w->cancel(w->user) ? orc_fail(err, ORC_E_INTERRUPTED, "tokenize was interrupted") : ORC_OK;
+}
 
 static void work_free(work *w) {
     free(w->sym);
@@ -404,6 +419,7 @@ static orc_status bpe_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
         if (j <= i) j = i + 1; /* cannot happen; guards against a loop */
         uint32_t a = b->off[i], z = b->off[j];
         orc_status st = bpe_word_cached(t, w, s + a, z - a, out, err);
+        if (st == ORC_OK) st = work_poll(w, z - a, err);
         if (st) return st;
         i = j;
     }
@@ -586,6 +602,7 @@ static orc_status spm_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
         else if (utf8_check(e + i, n - i, &l, &cp) != UTF8_OK) cp = 0x110000u + e[i], l = 1;
         if (cp == 0x2581 && prev != 0x2581 && i > start && !spm_joins(t, prev)) {
             orc_status st = spm_chunk(t, w, start, i - start, out, err);
+            if (st == ORC_OK) st = work_poll(w, i - start, err);
             if (st) return st;
             start = i;
         }
@@ -608,9 +625,17 @@ static orc_status text_fragment(const orc_tokenizer *t, work *w, const uint8_t *
 
 orc_status orc_tokenize(const orc_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
                         int32_t **ids, size_t *n_ids, orc_err *err) {
+    return orc_tokenize_cancellable(t, text, len, add_special, parse_special, NULL, NULL, ids, n_ids, err);
+}
+
+orc_status orc_tokenize_cancellable(const orc_tokenizer *t, const char *text, size_t len, bool add_special,
+                                    bool parse_special, orc_tok_cancel_fn cancel, void *user, int32_t **ids,
+                                    size_t *n_ids, orc_err *err) {
     orc_status st = ORC_OK;
     idvec out = {0};
     work w = {0};
+    w.cancel = cancel;
+    w.user = user;
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return orc_fail(err, ORC_E_INVALID, "text is NULL");
@@ -647,6 +672,8 @@ orc_status orc_tokenize(const orc_tokenizer *t, const char *text, size_t len, bo
             st = orc_fail(err, ORC_E_NOMEM, "out of memory");
             goto cleanup;
         }
+        st = work_poll(&w, m, err);
+        if (st) goto cleanup;
         after_special = true;
         i += m;
         start = i;
