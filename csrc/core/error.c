@@ -13,6 +13,20 @@
 
 #include "core/utf8.h" /* orc_utf8_check */
 
+/* What the bytes at s[i..n) start with, for orc_err_store: 0 the end (an incomplete sequence
+ * at the end of a source that was cut), 1 a character of *len bytes to copy, 2 one byte to
+ * escape (*len = 1). */
+static int orc_err_unit(const uint8_t *s, size_t n, size_t i, bool cut, size_t *len) {
+    uint32_t cp;
+    *len = 1;
+    if (s[i] < 0x80) return 1;
+    int r = orc_utf8_check(s + i, n - i, len, &cp);
+    if (r == ORC_UTF8_OK) return 1;
+    if (r == ORC_UTF8_TRUNCATED && cut) return 0;
+    *len = 1;
+    return 2;
+}
+
 /* Store src[0..n) in dst (capacity cap >= 4) as valid UTF-8: bytes that are not part of a
  * well-formed sequence become "\xNN"; an incomplete sequence at the very end of a source that
  * was itself cut (`cut`) is dropped, not escaped. When the result does not fit (or `cut`), it
@@ -20,34 +34,25 @@
 static void orc_err_store(char *dst, size_t cap, const char *src, size_t n, bool cut) {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *s = (const uint8_t *)src;
-    /* pass 1: the length of the whole sanitized text, to know whether it must end in "..." */
-    size_t total = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = 1;
-        uint32_t cp;
-        int r = s[i] < 0x80 ? ORC_UTF8_OK : orc_utf8_check(s + i, n - i, &len, &cp);
-        if (r == ORC_UTF8_TRUNCATED && cut) break;
-        if (r == ORC_UTF8_OK) total += len, i += len;
-        else total += 4, i += 1;
+    size_t total = 0, len; /* pass 1: the whole sanitized length, to know whether "..." is due */
+    for (size_t i = 0; i < n; i += len) {
+        int u = orc_err_unit(s, n, i, cut, &len);
+        if (u == 0) break;
+        total += u == 1 ? len : 4;
     }
     const bool ellipsis = cut || total > cap - 1;
     const size_t room = ellipsis ? cap - 4 : cap - 1;
     size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = 1;
-        uint32_t cp;
-        int r = s[i] < 0x80 ? ORC_UTF8_OK : orc_utf8_check(s + i, n - i, &len, &cp);
-        if (r == ORC_UTF8_TRUNCATED && cut) break;
-        if (r != ORC_UTF8_OK) len = 1;
-        size_t need = r == ORC_UTF8_OK ? len : 4;
-        if (o + need > room) break;
-        if (r == ORC_UTF8_OK) {
+    for (size_t i = 0; i < n; i += len) {
+        int u = orc_err_unit(s, n, i, cut, &len);
+        if (u == 0 || o + (u == 1 ? len : 4) > room) break;
+        if (u == 1) {
             memcpy(dst + o, s + i, len);
+            o += len;
         } else {
             dst[o] = '\\', dst[o + 1] = 'x', dst[o + 2] = hex[s[i] >> 4], dst[o + 3] = hex[s[i] & 15];
+            o += 4;
         }
-        o += need;
-        i += len;
     }
     if (ellipsis) memcpy(dst + o, "...", 3), o += 3;
     dst[o] = '\0';

@@ -41,6 +41,18 @@ orc_hash_key orc_hash_process_key(void);
         v2 += v1, v1 = ORC_SIP_ROTL(v1, 17), v1 ^= v2, v2 = ORC_SIP_ROTL(v2, 32);                        \
     } while (0)
 
+/* The last block `b` (length << 56 | the tail bytes) and the three finalization rounds. */
+static inline uint64_t orc_sip_finish(uint64_t v0, uint64_t v1, uint64_t v2, uint64_t v3, uint64_t b) {
+    v3 ^= b;
+    ORC_SIP_ROUND(v0, v1, v2, v3);
+    v0 ^= b;
+    v2 ^= 0xff;
+    ORC_SIP_ROUND(v0, v1, v2, v3);
+    ORC_SIP_ROUND(v0, v1, v2, v3);
+    ORC_SIP_ROUND(v0, v1, v2, v3);
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
 /* SipHash-1-3 of n bytes at p (the reference algorithm; words are read little-endian on
  * little-endian machines, native order elsewhere: only the distribution matters here). */
 static inline uint64_t orc_siphash13(const orc_hash_key *key, const void *p, size_t n) {
@@ -66,14 +78,7 @@ static inline uint64_t orc_siphash13(const orc_hash_key *key, const void *p, siz
     case 1: b |= (uint64_t)s[i]; break;
     default: break;
     }
-    v3 ^= b;
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
+    return orc_sip_finish(v0, v1, v2, v3, b);
 }
 
 /* SipHash-1-3 of one 64-bit word (as the 8 bytes of x in native order): the same function as
@@ -81,18 +86,10 @@ static inline uint64_t orc_siphash13(const orc_hash_key *key, const void *p, siz
 static inline uint64_t orc_siphash13_u64(const orc_hash_key *key, uint64_t x) {
     uint64_t v0 = 0x736f6d6570736575ull ^ key->k0, v1 = 0x646f72616e646f6dull ^ key->k1;
     uint64_t v2 = 0x6c7967656e657261ull ^ key->k0, v3 = 0x7465646279746573ull ^ key->k1;
-    const uint64_t b = (uint64_t)8 << 56;
     v3 ^= x;
     ORC_SIP_ROUND(v0, v1, v2, v3);
     v0 ^= x;
-    v3 ^= b;
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    ORC_SIP_ROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
+    return orc_sip_finish(v0, v1, v2, v3, (uint64_t)8 << 56);
 }
 
 #undef ORC_SIP_ROUND
