@@ -9,10 +9,13 @@ Timings are the best of several runs, flood and control interleaved, on a shared
 (5x) is far above the noise and far below what the old tables did.
 """
 import os
+import shutil
+import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 import orc
 from orc import synth
 
@@ -157,3 +160,22 @@ def test_colliding_words_tokenize_as_fast_as_random_ones(tmp_path):
     # the cache does not change the ids: the same as each word on its own (no cache)
     words = [flood[i:i + 8] for i in range(0, n_bytes, 8)]
     assert tok.tokenize(flood) == [t for w in words for t in tok.tokenize(w)]
+
+
+# --------------------------------------------------------------------------------------------
+# The hash itself (csrc/core/hash.h): SipHash-1-3, a random key per process
+
+CC = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_siphash_vectors_and_process_key(tmp_path):
+    exe = str(tmp_path / "test_hash")
+    srcs = [os.path.join(ROOT, p) for p in ("tests/c/test_hash.c", "csrc/core/hash.c")]
+    flags = ["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "csrc")]
+    subprocess.run([CC, *flags, *srcs, "-o", exe, "-pthread"], check=True, capture_output=True, text=True)
+    runs = [subprocess.run([exe], capture_output=True, text=True, timeout=60) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0 and r.stdout.startswith("ok "), r.stdout + r.stderr
+    assert runs[0].stdout != runs[1].stdout  # each process draws its own key
