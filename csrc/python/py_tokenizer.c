@@ -448,10 +448,15 @@ static int tok_cancel(void *user) {
     return stop;
 }
 
+/* The ids as a list; tens of millions of ints take seconds, so Ctrl-C is looked for here too. */
 static PyObject *ids_to_list(const int32_t *ids, size_t n) {
     PyObject *list = PyList_New((Py_ssize_t)n);
     if (!list) return NULL;
     for (size_t i = 0; i < n; i++) {
+        if ((i & 0xFFFF) == 0xFFFF && PyErr_CheckSignals() < 0) {
+            Py_DECREF(list); /* the slots not yet set are NULL, which list_dealloc skips */
+            return NULL;
+        }
         PyObject *v = PyLong_FromLong(ids[i]);
         if (!v) {
             Py_DECREF(list);
