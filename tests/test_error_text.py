@@ -3,26 +3,18 @@ exception is the one orc means (GGUFError, OSError...) with a str message, never
 UnicodeDecodeError; invalid bytes show as \\xNN; a long path keeps the file's base name and the
 message its key information. The C side (csrc/core/error.c) is checked by tests/c/test_error_text.c."""
 import os
-import shutil
-import subprocess
 
 import pytest
 
 import gguf_craft as C
 import orc
+from cbuild import CC, run_c
 from orc import synth
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CC = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
 def test_c_error_records_are_valid_utf8(tmp_path):
-    exe = str(tmp_path / "test_error_text")
-    srcs = [os.path.join(ROOT, p) for p in ("tests/c/test_error_text.c", "csrc/core/error.c")]
-    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "csrc")]
-    subprocess.run([CC, *flags, *srcs, "-o", exe], check=True, capture_output=True, text=True)
-    r = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+    (r,) = run_c(tmp_path, "test_error_text", ["csrc/core/error.c"])
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 

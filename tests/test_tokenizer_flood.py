@@ -9,18 +9,18 @@ Timings are the best of several runs, flood and control interleaved, on a shared
 (5x) is far above the noise and far below what the old tables did.
 """
 import os
-import shutil
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+
 import orc
 from orc import synth
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hash_flood as F  # noqa: E402
+from cbuild import CC, run_c  # noqa: E402
 
 MAX_RATIO = 5.0
 MIN_CONTROL_S = 0.010  # a control faster than this is timer noise; count it as 10 ms
@@ -165,17 +165,9 @@ def test_colliding_words_tokenize_as_fast_as_random_ones(tmp_path):
 # --------------------------------------------------------------------------------------------
 # The hash itself (csrc/core/hash.h): SipHash-1-3, a random key per process
 
-CC = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 @pytest.mark.skipif(CC is None, reason="no C compiler")
 def test_siphash_vectors_and_process_key(tmp_path):
-    exe = str(tmp_path / "test_hash")
-    srcs = [os.path.join(ROOT, p) for p in ("tests/c/test_hash.c", "csrc/core/hash.c")]
-    flags = ["-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "csrc")]
-    subprocess.run([CC, *flags, *srcs, "-o", exe, "-pthread"], check=True, capture_output=True, text=True)
-    runs = [subprocess.run([exe], capture_output=True, text=True, timeout=60) for _ in range(2)]
+    runs = run_c(tmp_path, "test_hash", ["csrc/core/hash.c"], libs=["-pthread"], runs=2)
     for r in runs:
         assert r.returncode == 0 and r.stdout.startswith("ok "), r.stdout + r.stderr
     assert runs[0].stdout != runs[1].stdout  # each process draws its own key
