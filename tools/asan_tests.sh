@@ -4,7 +4,8 @@
 # HARDENING.md rows 1-14 and every agreement test also runs under the sanitizers.
 #   tools/asan_tests.sh [pytest args...]      (default: the reader's tests)
 # The in-place build in orc/ is left alone: the sanitized module is built into
-# build/asan-lib and run from a scratch copy of orc/ and tests/.
+# build/asan-lib and run from a scratch copy of orc/ and tests/ (with csrc/ and tools/, which
+# the tests that build C programs or check generated files read).
 # LeakSanitizer runs too, with CPython's own allocations at exit suppressed
 # (tools/lsan_python.supp); PYTHONMALLOC=malloc so ASan sees every Python allocation.
 # ORC_ASAN_EXTRA="opt=value:..." is appended to ASAN_OPTIONS (e.g. fast_unwind_on_malloc=0 for
