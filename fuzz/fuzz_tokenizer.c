@@ -7,6 +7,10 @@
  *         the pre-tokenizer, and SentencePiece), checking the invariants:
  *         byte-level BPE round-trips any bytes exactly; streaming detokenization in chunks
  *         (cut where the input says) equals detokenizing all at once; ids are in range.
+ * Every error message must be valid UTF-8. Odd inputs are also tokenized with a cancel callback
+ * that stops at the k-th poll (the input says k; built with ORC_TOK_POLL_BYTES=64, so short
+ * texts are polled too): either the same ids as without it, or ORC_E_INTERRUPTED with nothing
+ * returned.
  * A broken invariant traps, so the fuzzer reports it with its input.
  *
  * Build and run: fuzz/build_tokenizer.sh, then
@@ -18,6 +22,7 @@
 #include <stdlib.h> /* malloc, free */
 #include <string.h> /* memcmp */
 
+#include "core/utf8.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,6 +41,7 @@ static void exercise(const orc_tokenizer *tok, const uint8_t *text, size_t n, co
         orc_err err;
         if (orc_tokenize(tok, (const char *)text, n, add_special, parse_special, &ids, &nid, &err) != ORC_OK) {
             CHECK(ids == NULL);
+            CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
             continue;
         }
         int32_t nv = orc_tokenizer_vocab_size(tok);
@@ -161,6 +167,37 @@ static orc_tokenizer *make_spm(void) {
     return t;
 }
 
+static int cancel_after(void *user) {
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
+#ifndef ORC_TOK_POLL_BYTES
+#error "build with -DORC_TOK_POLL_BYTES=64 (fuzz/build_tokenizer.sh)"
+#endif
+
+/* Tokenize `text` with and without a cancel callback that stops at the k-th poll. */
+static void exercise_cancel(const orc_tokenizer *tok, const uint8_t *text, size_t n, int k) {
+    int32_t *want = NULL, *got = NULL;
+    size_t nwant = 0, ngot = 0;
+    orc_err err;
+    orc_status s0 = orc_tokenize(tok, (const char *)text, n, true, true, &want, &nwant, &err);
+    int left = k;
+    orc_status s1 =
+        orc_tokenize_cancellable(tok, (const char *)text, n, true, true, cancel_after, &left, &got, &ngot, &err);
+    if (s1 == ORC_E_INTERRUPTED) {
+        /* k + 1 polls happened: (k + 1) * ORC_TOK_POLL_BYTES bytes were done (SentencePiece counts
+         * the escaped text, where a space is 3 bytes, plus a 3-byte prefix) */
+        CHECK(got == NULL && ngot == 0 && (size_t)(k + 1) * ORC_TOK_POLL_BYTES <= 3 * n + 3);
+        CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
+    } else {
+        CHECK(s1 == s0);
+        if (s0 == ORC_OK) CHECK(ngot == nwant && memcmp(got, want, nwant * sizeof *want) == 0);
+    }
+    free(want);
+    free(got);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -181,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 orc_tokenizer_free(t);
             } else {
                 CHECK(t == NULL);
+                CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
             }
             orc_gguf_close(g);
         }
@@ -192,9 +230,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = size - 2;
     orc_tokenizer *bpe = make_bpe(pres[data[1] % 4]);
     exercise(bpe, text, n, data, size < 16 ? size : 16, 1);
-    orc_tokenizer_free(bpe);
     orc_tokenizer *spm = make_spm();
     exercise(spm, text, n, data, size < 16 ? size : 16, 0);
+    exercise_cancel(bpe, text, n, data[0] >> 4);
+    exercise_cancel(spm, text, n, (data[0] >> 1) & 7);
+    orc_tokenizer_free(bpe);
     orc_tokenizer_free(spm);
     return 0;
 }

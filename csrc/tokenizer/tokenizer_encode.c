@@ -255,7 +255,10 @@ typedef struct work {
     size_t since_poll;
 } work;
 
-#define POLL_BYTES ((size_t)1 << 16)
+#ifndef ORC_TOK_POLL_BYTES
+#define ORC_TOK_POLL_BYTES 65536 /* the fuzzer builds with a small value to reach the cancel path */
+#endif
+#define POLL_BYTES ((size_t)ORC_TOK_POLL_BYTES)
 
 /* Count `bytes` of text as done; every POLL_BYTES, ask the cancel callback. */
 static orc_status work_poll(work *w, size_t bytes, orc_err *err) {
