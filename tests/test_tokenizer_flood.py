@@ -171,3 +171,78 @@ def test_siphash_vectors_and_process_key(tmp_path):
     for r in runs:
         assert r.returncode == 0 and r.stdout.startswith("ok "), r.stdout + r.stderr
     assert runs[0].stdout != runs[1].stdout  # each process draws its own key
+
+
+# --------------------------------------------------------------------------------------------
+# Special tokens: leftmost-longest matching in linear time (tokenizer_special.c)
+
+
+def byte_vocab(specials):
+    """A byte-level vocabulary with no merges (so plain text is one token per byte) plus the given
+    (text, type) special tokens. Returns (tokenizer, GPT-2 byte -> id map)."""
+    b2u = synth._bytes_to_unicode()
+    tokens = [b2u[b] for b in range(256)]
+    types = [1] * 256
+    for text, typ in specials:
+        tokens.append(text)
+        types.append(typ)
+    tok = orc.Tokenizer.from_metadata({"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-2",
+                                       "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+                                       "tokenizer.ggml.merges": []})
+    return tok, {b: b for b in range(256)}
+
+
+def reference_special_split(text: bytes, specials, parse_special):
+    """Leftmost-longest, the way HF and llama.cpp cut special tokens: at each position the longest
+    special token starting there (control/unknown only with parse_special; a repeated text keeps
+    its first id); other bytes stay as bytes."""
+    first = {}
+    for k, (t, typ) in enumerate(specials):
+        first.setdefault(t.encode(), (256 + k, typ))
+    out, i = [], 0
+    while i < len(text):
+        best = None
+        for L in range(len(text) - i, 0, -1):
+            hit = first.get(text[i:i + L])
+            if hit and (parse_special or hit[1] == 4):
+                best = (hit[0], L)
+                break
+        if best:
+            out.append(best[0])
+            i += best[1]
+        else:
+            out.append(text[i])
+            i += 1
+    return out
+
+
+def test_special_tokens_match_the_reference_split():
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n_sp = int(rng.integers(1, 12))
+        specials = []
+        for _ in range(n_sp):
+            L = int(rng.integers(1, 7))
+            specials.append(("".join(rng.choice(list("abc"), L)), int(rng.choice([3, 4, 2]))))
+        if trial % 3 == 0:  # long tokens that share long prefixes and suffixes
+            specials += [("a" * 9 + "b", 4), ("a" * 5, 3), ("b" + "a" * 7, 4)]
+        tok, _ = byte_vocab(specials)
+        text = "".join(rng.choice(list("abcd"), int(rng.integers(0, 300))))
+        for parse_special in (False, True):
+            want = reference_special_split(text.encode(), specials, parse_special)
+            got = tok.tokenize(text, add_special=False, special=parse_special)
+            assert got == want, (specials, text, parse_special)
+
+
+def test_long_special_token_prefix_does_not_make_tokenize_quadratic():
+    # a user-defined token of L 'a's then 'b': a trie walk from every position of a text of 'a's
+    # goes L deep each time (O(text x L)); the reversed automaton reads each byte once
+    L, n = 8000, 200_000
+    hot, _ = byte_vocab([("a" * L + "b", 4)])
+    cold, _ = byte_vocab([("x" * L + "b", 4)])  # the same shape, never a partial match
+    text = "a" * n
+    assert hot.tokenize(text) == cold.tokenize(text) == [ord("a")] * n
+    assert hot.tokenize("a" * L + "b" + "a") == [256, ord("a")]
+    r, tf, tc = ratio(lambda: hot.tokenize(text), lambda: cold.tokenize(text), repeats=3)
+    print(f"special token of {L + 1} bytes over {n} 'a's: {tf * 1e3:.1f} ms vs {tc * 1e3:.1f} ms, ratio {r:.2f}")
+    assert r < MAX_RATIO, f"a long partial special-token match makes tokenize {r:.1f}x slower ({tf:.3f} s vs {tc:.3f} s)"

@@ -127,12 +127,18 @@ typedef struct merge_entry {
     int32_t result;
 } merge_entry;
 
-typedef struct trie_node {
-    int32_t child;   /* first child, -1 if none */
-    int32_t sibling; /* next sibling, -1 if none */
-    int32_t token;   /* token ending here, -1 if none */
-    uint8_t byte;
-} trie_node;
+/* The special-token matcher (tokenizer_special.c): an Aho-Corasick automaton over the special
+ * tokens' reversed texts. State 0 is the root; n == 0 when there are no special tokens. */
+typedef struct special_ac {
+    int32_t n;            /* states */
+    int32_t *child_start; /* [n + 1]: the children of s are entries child_start[s] .. child_start[s + 1] */
+    uint8_t *child_byte;  /* [n - 1], sorted within each state */
+    int32_t *child_node;
+    int32_t *fail;               /* the state of the longest proper suffix */
+    int32_t *out_all, *out_user; /* longest special / user-defined token that is a suffix, or -1 */
+    int32_t root_next[256];      /* the root's children (0: none) */
+    int32_t max_len;             /* the longest special token, in bytes */
+} special_ac;
 
 struct orc_tokenizer {
     orc_tok_model model;
@@ -160,9 +166,7 @@ struct orc_tokenizer {
     int32_t byte_tok[256]; /* the token of each single byte: GPT-2 byte alphabet / <0xNN> */
     uint32_t byte_enc[256]; /* BPE: GPT-2's byte -> code point map */
 
-    trie_node *trie; /* special and user-defined tokens */
-    size_t n_trie, cap_trie;
-    int32_t trie_root[256];
+    special_ac ac; /* special and user-defined tokens */
 
     uint32_t *spm_join; /* SPM: code points X such that some normal piece contains "X\u2581" */
     size_t n_spm_join;
@@ -216,5 +220,14 @@ static inline bool merge_find(const orc_tokenizer *t, int32_t a, int32_t b, int3
         i = (i + 1) & t->merge_mask;
     }
 }
+
+/* tokenizer_special.c */
+orc_status special_ac_build(orc_tokenizer *t, orc_err *err); /* after the texts and types are in */
+void special_ac_free(special_ac *a);
+/* ids[i - from] = the longest special token starting at s[i] (any kind with parse_special, else
+ * user-defined only), or -1, for i in [from, to); s[0..n) is the whole text. O(to - from +
+ * longest special token). */
+void special_ac_longest(const orc_tokenizer *t, const uint8_t *s, size_t n, size_t from, size_t to,
+                        bool parse_special, int32_t *ids);
 
 #endif /* ORC_TOKENIZER_INTERNAL_H */
