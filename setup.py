@@ -25,8 +25,29 @@ import subprocess
 import sys
 import time
 
-from setuptools import Extension, setup
-from setuptools.command.build_ext import build_ext
+import setuptools
+
+
+def check_setuptools(version=setuptools.__version__, need=77):
+    """pyproject.toml's license = "MIT" (PEP 639) needs setuptools 77; older ones fail deep inside
+    setup() with "invalid pyproject.toml config: `project.license`", which names neither. With
+    --no-build-isolation pip does not install the [build-system] requirements, so say it here."""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return  # an unusual version string: let setuptools speak for itself
+    if major < need:
+        raise SystemExit(
+            f"orc needs setuptools>={need} to build (pyproject.toml declares its license the PEP 639 way, "
+            f'license = "MIT"); this Python has setuptools {version} ({os.path.dirname(setuptools.__file__)}). '
+            f"Upgrade it: {sys.executable} -m pip install 'setuptools>={need}' "
+            "(or let pip build in isolation: leave out --no-build-isolation).")
+
+
+check_setuptools()
+
+from setuptools import Extension, setup  # noqa: E402
+from setuptools.command.build_ext import build_ext  # noqa: E402
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 

@@ -1,7 +1,9 @@
 /* fuzz_gguf.c - libFuzzer entry for the GGUF reader (csrc/gguf/gguf.c): open the input as a
  * buffer and, when it is accepted, touch everything the reader hands out (every key,
  * value, string byte, tensor info and tensor byte; every typed look-up), so the
- * sanitizers see any read the validation let through.
+ * sanitizers see any read the validation let through. Every tensor of a type orc can
+ * dequantize is also scanned for NaN/Inf (csrc/quant/scan.c) both ways, which must agree;
+ * every error message must be valid UTF-8 (csrc/core/error.c).
  *
  * Build and run: fuzz/build.sh, then fuzz/out/fuzz_gguf fuzz/corpus-run fuzz/corpus.
  * Built without -fsanitize=fuzzer (-DORC_FUZZ_MAIN) it is a reproducer:
@@ -12,7 +14,10 @@
 #include <stdlib.h>  /* malloc */
 #include <string.h>  /* memcpy */
 
+#include "core/utf8.h"
 #include "gguf/gguf.h"
+#include "quant/quant.h"
+#include "quant/scan.h"
 
 static volatile uint64_t g_sink; /* keeps the reads from being optimised away */
 
@@ -63,6 +68,17 @@ static void walk(const orc_gguf *g) {
         h += touch(t->data, t->nbytes) + t->offset + (uint64_t)t->type + (uint64_t)t->n_elements + t->info_offset;
         if (orc_gguf_find_tensor(g, t->name_z) != t) __builtin_trap();
         if (orc_gguf_tensor_index(g, t) != i) __builtin_trap();
+        if (orc_quant_supported(t->type) && t->n_elements <= (1 << 20)) {
+            orc_scan_result full, fast;
+            if (orc_scan_nonfinite(t->type, t->data, t->nbytes, t->n_elements, ORC_SCAN_FULL, NULL, &full, &err) !=
+                ORC_OK)
+                __builtin_trap(); /* the reader validated the size: the scan cannot refuse it */
+            if (orc_scan_nonfinite(t->type, t->data, t->nbytes, t->n_elements, ORC_SCAN_SCALES, NULL, &fast, &err) !=
+                    ORC_OK ||
+                full.count != fast.count || full.first_index != fast.first_index)
+                __builtin_trap();
+            h += full.count;
+        }
     }
     if (orc_gguf_kv_at(g, orc_gguf_n_kv(g)) || orc_gguf_tensor_at(g, orc_gguf_n_tensors(g))) __builtin_trap();
     h += orc_gguf_find_kv(g, "general.architecture") != NULL;
@@ -84,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         orc_gguf_close(g);
     } else {
         if (err.msg[0] == '\0' || err.status == ORC_OK) __builtin_trap(); /* every failure says why */
+        if (!orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg))) __builtin_trap(); /* in valid UTF-8 */
         g_sink += touch(err.msg, strlen(err.msg));
     }
     free(copy);

@@ -6,7 +6,13 @@
  *   odd:  text for two small built-in vocabularies (byte-level BPE with the next byte choosing
  *         the pre-tokenizer, and SentencePiece), checking the invariants:
  *         byte-level BPE round-trips any bytes exactly; streaming detokenization in chunks
- *         (cut where the input says) equals detokenizing all at once; ids are in range.
+ *         (cut where the input says) equals detokenizing all at once; ids are in range; the
+ *         special tokens cut out are those a slow leftmost-longest walk finds (built with
+ *         ORC_TOK_SPECIAL_BLOCK=16, so matches cross the matcher's block edges).
+ * Every error message must be valid UTF-8. Odd inputs are also tokenized with a cancel callback
+ * that stops at the k-th poll (the input says k; built with ORC_TOK_POLL_BYTES=64, so short
+ * texts are polled too): either the same ids as without it, or ORC_E_INTERRUPTED with nothing
+ * returned.
  * A broken invariant traps, so the fuzzer reports it with its input.
  *
  * Build and run: fuzz/build_tokenizer.sh, then
@@ -18,6 +24,7 @@
 #include <stdlib.h> /* malloc, free */
 #include <string.h> /* memcmp */
 
+#include "core/utf8.h"
 #include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,9 +33,47 @@
         if (!(c)) __builtin_trap();                                                                                   \
     } while (0)
 
+/* The special tokens the reference split finds in text (leftmost-longest, by trying every special
+ * token at every position: the slow way tokenizer_special.c's automaton must agree with), in
+ * order. */
+static size_t reference_specials(const orc_tokenizer *tok, const uint8_t *text, size_t n, bool parse_special,
+                                 int32_t *out) {
+    int32_t sp[64], nsp = 0, nv = orc_tokenizer_vocab_size(tok);
+    bool on[64];
+    orc_err err;
+    for (int32_t id = 0; id < nv && nsp < 64; id++) {
+        orc_token_type ty;
+        CHECK(orc_token_get_type(tok, id, &ty, &err) == ORC_OK);
+        if (ty == ORC_TOKEN_CONTROL || ty == ORC_TOKEN_USER_DEFINED || ty == ORC_TOKEN_UNKNOWN) {
+            on[nsp] = parse_special || ty == ORC_TOKEN_USER_DEFINED;
+            sp[nsp++] = id;
+        }
+    }
+    size_t k = 0, i = 0;
+    while (i < n) {
+        int32_t best = -1;
+        size_t best_len = 0, off_len[64], n_off = 0;
+        for (int32_t q = 0; q < nsp; q++) {
+            const char *p;
+            size_t len;
+            CHECK(orc_token_text(tok, sp[q], &p, &len, &err) == ORC_OK);
+            if (len == 0 || len > n - i || len <= best_len || memcmp(p, text + i, len) != 0) continue;
+            /* a text given twice keeps its first id, enabled or not: a later one is a duplicate */
+            bool dup = false;
+            for (size_t d = 0; d < n_off; d++) dup |= off_len[d] == len;
+            if (dup) continue;
+            if (on[q]) best = sp[q], best_len = len;
+            else off_len[n_off++] = len;
+        }
+        if (best >= 0) out[k++] = best, i += best_len;
+        else i++;
+    }
+    return k;
+}
+
 /* Tokenize, check ids, detokenize whole and in chunks (cut by `cuts`), compare. */
 static void exercise(const orc_tokenizer *tok, const uint8_t *text, size_t n, const uint8_t *cuts, size_t ncuts,
-                     int round_trip) {
+                     int round_trip, int32_t first_special) {
     for (int mode = 0; mode < 4; mode++) {
         bool add_special = mode & 1, parse_special = mode & 2;
         int32_t *ids = NULL;
@@ -36,10 +81,21 @@ static void exercise(const orc_tokenizer *tok, const uint8_t *text, size_t n, co
         orc_err err;
         if (orc_tokenize(tok, (const char *)text, n, add_special, parse_special, &ids, &nid, &err) != ORC_OK) {
             CHECK(ids == NULL);
+            CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
             continue;
         }
         int32_t nv = orc_tokenizer_vocab_size(tok);
         for (size_t i = 0; i < nid; i++) CHECK(ids[i] >= 0 && ids[i] < nv);
+        if (first_special >= 0) { /* the built-in vocabularies: specials are ids >= first_special */
+            int32_t *want = malloc((n + 1) * sizeof *want), k = 0;
+            CHECK(want != NULL);
+            size_t nw = reference_specials(tok, text, n, parse_special, want);
+            bool bos = add_special && orc_tokenizer_add_bos(tok);
+            for (size_t i = bos ? 1 : 0; i < nid; i++)
+                if (ids[i] >= first_special) CHECK((size_t)k < nw && ids[i] == want[k++]);
+            CHECK((size_t)k == nw);
+            free(want);
+        }
         char *raw = NULL, *whole = NULL;
         size_t nraw = 0, nwhole = 0;
         CHECK(orc_detokenize_bytes(tok, ids, nid, true, &raw, &nraw, &err) == ORC_OK);
@@ -161,6 +217,38 @@ static orc_tokenizer *make_spm(void) {
     return t;
 }
 
+static int cancel_after(void *user) {
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
+#ifndef ORC_TOK_POLL_BYTES
+#error "build with -DORC_TOK_POLL_BYTES=64 (fuzz/build_tokenizer.sh)"
+#endif
+
+/* Tokenize `text` with and without a cancel callback that stops at the k-th poll. */
+static void exercise_cancel(const orc_tokenizer *tok, const uint8_t *text, size_t n, int k) {
+    int32_t *want = NULL, *got = NULL;
+    size_t nwant = 0, ngot = 0;
+    orc_err err;
+    orc_status s0 = orc_tokenize(tok, (const char *)text, n, true, true, &want, &nwant, &err);
+    int left = k;
+    orc_status s1 =
+        orc_tokenize_cancellable(tok, (const char *)text, n, true, true, cancel_after, &left, &got, &ngot, &err);
+    if (s1 == ORC_E_INTERRUPTED) {
+        /* k + 1 polls happened, so (k + 1) * ORC_TOK_POLL_BYTES bytes were counted: each text byte
+         * at most 5 times (once by the special-token blocks, once as a special token or as at most
+         * 3 escaped bytes of a SentencePiece fragment, which also gets a 3-byte prefix) */
+        CHECK(got == NULL && ngot == 0 && (size_t)(k + 1) * ORC_TOK_POLL_BYTES <= 5 * n + 3 * (n + 1));
+        CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
+    } else {
+        CHECK(s1 == s0);
+        if (s0 == ORC_OK) CHECK(ngot == nwant && memcmp(got, want, nwant * sizeof *want) == 0);
+    }
+    free(want);
+    free(got);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -176,11 +264,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             orc_tokenizer *t = NULL;
             if (orc_tokenizer_from_gguf(g, &t, &err) == ORC_OK) {
                 static const char *texts[] = {"Hello world", " <|im_start|>x\n\n  y 123 \xf0\x9f\xa6\x99", ""};
-                for (int k = 0; k < 3; k++) exercise(t, (const uint8_t *)texts[k], strlen(texts[k]), NULL, 0, 0);
-                exercise(t, copy, size - 1 < 512 ? size - 1 : 512, data, size, 0);
+                for (int k = 0; k < 3; k++) exercise(t, (const uint8_t *)texts[k], strlen(texts[k]), NULL, 0, 0, -1);
+                exercise(t, copy, size - 1 < 512 ? size - 1 : 512, data, size, 0, -1);
                 orc_tokenizer_free(t);
             } else {
                 CHECK(t == NULL);
+                CHECK(orc_utf8_valid((const uint8_t *)err.msg, strlen(err.msg)));
             }
             orc_gguf_close(g);
         }
@@ -191,10 +280,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *text = data + 2;
     size_t n = size - 2;
     orc_tokenizer *bpe = make_bpe(pres[data[1] % 4]);
-    exercise(bpe, text, n, data, size < 16 ? size : 16, 1);
-    orc_tokenizer_free(bpe);
+    exercise(bpe, text, n, data, size < 16 ? size : 16, 1, 256 + 7);
     orc_tokenizer *spm = make_spm();
-    exercise(spm, text, n, data, size < 16 ? size : 16, 0);
+    exercise(spm, text, n, data, size < 16 ? size : 16, 0, -1);
+    exercise_cancel(bpe, text, n, data[0] >> 4);
+    exercise_cancel(spm, text, n, (data[0] >> 1) & 7);
+    orc_tokenizer_free(bpe);
     orc_tokenizer_free(spm);
     return 0;
 }

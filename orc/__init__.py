@@ -28,15 +28,17 @@ from . import perplexity
 from .perplexity import kld
 from . import invariance
 from .invariance import check_invariance
+from .validate import NonFiniteWeightWarning
+from . import validate
 
 __all__ = [
     "__version__",
-    "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning",
+    "OrcError", "GGUFError", "CudaError", "StaleBuildError", "StaleBuildWarning", "NonFiniteWeightWarning",
     "build_info", "check_build", "cuda_available", "cuda_status", "devices",
     "GGUFFile", "TensorInfo", "QUANT_TYPES", "dequantize",
     "Sampler", "sample", "Tokenizer", "StreamDecoder",
     "Model", "Session", "Step",
-    "compare", "hooks", "testing", "perplexity", "kld", "invariance", "check_invariance",
+    "compare", "hooks", "testing", "perplexity", "kld", "invariance", "check_invariance", "validate",
 ]
 
 from . import _build

@@ -721,6 +721,23 @@ def _first_bad_hook(trace: Mapping[str, Any], types: dict[str, str] | None) -> l
     return out
 
 
+def _weight_findings(model: Any) -> list[Finding]:
+    """nonfinite_weights: the model's tensors that cannot be right (NaN/Inf values or block
+    scales, an all-zero rope_freqs): from the scan a Model made at load, or a scan of a GGUFFile."""
+    from . import validate
+
+    if isinstance(model, Mapping):  # only tensor types (orc diff): nothing to scan
+        return []
+    bad = getattr(model, "_nonfinite", None)
+    if bad is None:
+        bad = validate.nonfinite_weights(getattr(model, "_gguf", model), mode="scales")
+    if not bad:
+        return []
+    return [Finding("nonfinite_weights", "error",
+                    f"{len(bad)} weight tensor(s) of the file cannot be right (NaN/Inf logits start there, not "
+                    f"in the engine): {validate.describe(bad)}")]
+
+
 def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MAX_STD,
              min_entropy: float = MIN_MEAN_ENTROPY, flat_entropy: float = FLAT_NORMALIZED_ENTROPY,
              same_argmax: float = SAME_ARGMAX_SHARE, min_positions: int = MIN_POSITIONS,
@@ -753,6 +770,9 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
                                 how quantized
                                 blocks used as if they were FP16/FP32 weights look (the bug orc
                                 was written to catch)
+      nonfinite_weights: error  (only with model=, an orc.Model or orc.GGUFFile) tensors of the
+                                file hold NaN/Inf values or an all-zero rope_freqs: each named,
+                                with the count and first element (orc.validate)
     same_argmax, entropy_collapse and position_independent need at least min_positions (4)
     positions: one confident prediction is normal. Statistics other than nonfinite use only the
     positions whose logits are all finite. The module constants document the thresholds.
@@ -878,6 +898,8 @@ def diagnose(logits: Any, *, max_abs: float = MAX_ABS_LOGIT, max_std: float = MA
         if trace is not None else []
     findings += [f for f in hook_findings if f.code == "first_bad_hook"]
     named = [f for f in hook_findings if f.code == "undequantized_weights"]
+    if model is not None:
+        findings.extend(_weight_findings(model))
     symptoms = [f.code for f in findings if f.code in _UNDEQUANT_SYMPTOMS]
     if named:
         findings += named

@@ -96,7 +96,11 @@ class Model(_Closing, _orc.Model):
         reference path) or "quantized" (matrices kept as their GGUF blocks and dequantized inside
         the products; on the CPU a quantized product is bit for bit the float32 product).
     n_threads: CPU threads for loading and the CPU backend (0: all cores; at most 1024).
-    validate: scan every weight for NaN/Inf before loading (names the tensor and block).
+    validate: scan every weight for NaN/Inf before loading (dequantizing every block) and raise
+        orc.GGUFError naming each bad tensor, its first bad element and block, and the count.
+        Without it a model with NaN/Inf weights (or block scales), or an all-zero rope_freqs,
+        still loads, with one orc.NonFiniteWeightWarning naming them (a cheap scan of the
+        scales, always on; see orc.validate).
     progress: True for a progress bar on stderr when it is a terminal, or a
         callable(done_bytes, total_bytes) called while the weights load.
     round_matmul_inputs: CPU only; round activations to the weight dtype before each matmul, as
@@ -136,7 +140,7 @@ class Model(_Closing, _orc.Model):
             from .validate import validate_weights
 
             with GGUFFile(path) as g:
-                validate_weights(g)
+                validate_weights(g, n_threads)
         if progress is True:
             progress = _ProgressBar(f"loading {os.path.basename(path)}") if sys.stderr.isatty() else None
         super().__init__(path, device=device, dtype=dtype, weights=weights, n_threads=n_threads,
@@ -144,6 +148,9 @@ class Model(_Closing, _orc.Model):
                          profile=bool(int(os.environ.get("ORC_PROFILE", "0"))) if profile is None else profile,
                          yarn=yarn)
         self._gguf = self._gguf_file()
+        from .validate import warn_nonfinite
+
+        self._nonfinite = warn_nonfinite(self._gguf, n_threads)  # NaN/Inf weights load, with a warning
         self._hook_table = self._hooks()
 
     # -- the file
@@ -466,7 +473,8 @@ class Session(_Closing, _orc.Session):
 
     # -- sampling
     def sample(self, logits, *, seed: int | None = None, **params) -> int:
-        """Sample a token from `logits` (float32 [n_vocab]) with the session's sampler.
+        """Sample a token from `logits` (float32 [n_vocab]) with the session's sampler; logits of
+        another length than the model's n_vocab raise ValueError naming both.
 
         Parameters as orc.Sampler (temperature, top_k, top_p, min_p, repeat_penalty,
         frequency_penalty, presence_penalty, penalty_last_n); the penalties look at the session's
@@ -481,7 +489,7 @@ class Session(_Closing, _orc.Session):
             # new parameters, same random stream
             self._sampler = Sampler(seed=old.seed, **{**old.params, **params})
             self._sampler.set_state(old.get_state())
-        return self._sampler.sample(logits, history=self.history)
+        return self._sampler.sample(logits, history=self.history, n_vocab=self.model.config["n_vocab"])
 
     def generate(self, ids, max_tokens: int, *, stop=None, return_logits: bool = False, seed: int = 0, **params):
         """Feed `ids`, then sample up to `max_tokens` tokens, yielding a Step for each.

@@ -4,9 +4,12 @@
 # HARDENING.md rows 1-14 and every agreement test also runs under the sanitizers.
 #   tools/asan_tests.sh [pytest args...]      (default: the reader's tests)
 # The in-place build in orc/ is left alone: the sanitized module is built into
-# build/asan-lib and run from a scratch copy of orc/ and tests/.
+# build/asan-lib and run from a scratch copy of orc/ and tests/ (with csrc/ and tools/, which
+# the tests that build C programs or check generated files read).
 # LeakSanitizer runs too, with CPython's own allocations at exit suppressed
 # (tools/lsan_python.supp); PYTHONMALLOC=malloc so ASan sees every Python allocation.
+# ORC_ASAN_EXTRA="opt=value:..." is appended to ASAN_OPTIONS (e.g. fast_unwind_on_malloc=0 for
+# full leak stacks, detect_leaks=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,7 +19,7 @@ trap 'rm -rf "$SCRATCH"' EXIT
 ORC_SANITIZE=address,undefined ORC_CUDA=0 ORC_WERROR=1 ORC_DEBUG=1 \
     python setup.py build_ext --build-temp build/asan-temp --build-lib build/asan-lib -q >"$SCRATCH/build.log" 2>&1 \
     || { tail -40 "$SCRATCH/build.log"; exit 1; }
-cp -r orc tests "$SCRATCH/"
+cp -r orc tests csrc tools "$SCRATCH/"  # csrc, tools: for the tests that build C programs or check generated files
 rm -f "$SCRATCH"/orc/_orc*.so
 cp build/asan-lib/orc/_orc*.so "$SCRATCH/orc/"
 
@@ -31,7 +34,7 @@ fi
 cd "$SCRATCH"
 export LD_PRELOAD="$LIBASAN $LIBUBSAN"
 export PYTHONMALLOC=malloc
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1${ORC_ASAN_EXTRA:+:$ORC_ASAN_EXTRA}"
 export LSAN_OPTIONS="suppressions=$ROOT/tools/lsan_python.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export ORC_STALE_CHECK=0

@@ -59,6 +59,16 @@ orc_status orc_err_prefix(orc_err *err, const char *fmt, ...)
 
 void orc_err_clear(orc_err *err);
 
+/* Messages are valid UTF-8 whatever they are built from: orc_fail and orc_err_prefix escape
+ * bytes that are not part of a well-formed sequence as \xNN, and a message cut at
+ * ORC_ERR_MSG_MAX ends at a character boundary with "...". */
+
+/* A path for a message, at most cap - 1 bytes (cap >= 32): as is when short enough, else its
+ * start, "..." and its end, which keeps the file's base name (all of it when it takes at most
+ * 3/4 of the room), cut at UTF-8 character boundaries. Returns buf. */
+#define ORC_ERR_PATH_MAX 192
+const char *orc_err_path(const char *path, char *buf, size_t cap);
+
 /* "ORC_E_FORMAT" etc.; never NULL. */
 const char *orc_status_name(orc_status status);
 

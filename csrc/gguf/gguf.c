@@ -32,6 +32,7 @@
 #include <sys/stat.h>  /* fstat */
 #include <unistd.h>    /* close */
 
+#include "core/utf8.h"       /* orc_utf8_valid: keys and names */
 #include "gguf/ggml_types.h"
 
 #define GGUF_HEADER_SIZE 24
@@ -127,30 +128,7 @@ static const char *printable(char *buf, size_t buf_size, const char *s, uint64_t
 }
 
 /* Strict UTF-8 (what Python's decoder accepts): no overlongs, no surrogates, <= U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, uint64_t len) {
-    uint64_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        unsigned n;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; min = 0x10000; }
-        else return false;
-        if (len - i - 1 < n) return false;
-        for (unsigned k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += n + 1;
-    }
-    return true;
-}
+static bool utf8_valid(const uint8_t *s, uint64_t len) { return len <= SIZE_MAX && orc_utf8_valid(s, (size_t)len); }
 
 static int name_cmp(const char *a, uint64_t alen, const char *b, uint64_t blen) {
     uint64_t n = alen < blen ? alen : blen;
@@ -742,6 +720,8 @@ orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err) {
     if (!out) return orc_fail(err, ORC_E_INVALID, "orc_gguf_open: out is NULL");
     *out = NULL;
     if (!path) return orc_fail(err, ORC_E_INVALID, "orc_gguf_open: path is NULL");
+    char pbuf[ORC_ERR_PATH_MAX];
+    const char *pshow = orc_err_path(path, pbuf, sizeof pbuf); /* a long path keeps its base name */
     orc_status st = ORC_OK;
     int saved = 0;
     void *map = NULL;
@@ -749,28 +729,28 @@ orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         saved = errno;
-        st = orc_fail(err, ORC_E_IO, "cannot open '%s': %s", path, strerror(saved));
+        st = orc_fail(err, ORC_E_IO, "cannot open '%s': %s", pshow, strerror(saved));
         goto cleanup;
     }
     if (fstat(fd, &sb) != 0) {
         saved = errno;
-        st = orc_fail(err, ORC_E_IO, "cannot stat '%s': %s", path, strerror(saved));
+        st = orc_fail(err, ORC_E_IO, "cannot stat '%s': %s", pshow, strerror(saved));
         goto cleanup;
     }
     if (S_ISDIR(sb.st_mode)) {
         saved = EISDIR;
-        st = orc_fail(err, ORC_E_IO, "'%s' is a directory, not a GGUF file", path);
+        st = orc_fail(err, ORC_E_IO, "'%s' is a directory, not a GGUF file", pshow);
         goto cleanup;
     }
     if (!S_ISREG(sb.st_mode)) {
         saved = EINVAL;
-        st = orc_fail(err, ORC_E_IO, "'%s' is not a regular file", path);
+        st = orc_fail(err, ORC_E_IO, "'%s' is not a regular file", pshow);
         goto cleanup;
     }
     uint64_t size = (uint64_t)sb.st_size;
     if (size > SIZE_MAX) {
         saved = EFBIG;
-        st = orc_fail(err, ORC_E_IO, "'%s' is too large to map (%" PRIu64 " bytes)", path, size);
+        st = orc_fail(err, ORC_E_IO, "'%s' is too large to map (%" PRIu64 " bytes)", pshow, size);
         goto cleanup;
     }
     if (size > 0) {
@@ -778,7 +758,7 @@ orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err) {
         if (map == MAP_FAILED) {
             saved = errno;
             map = NULL;
-            st = orc_fail(err, ORC_E_IO, "cannot map '%s' (%" PRIu64 " bytes): %s", path, size, strerror(saved));
+            st = orc_fail(err, ORC_E_IO, "cannot map '%s' (%" PRIu64 " bytes): %s", pshow, size, strerror(saved));
             goto cleanup;
         }
     }
@@ -787,7 +767,7 @@ orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err) {
     /* open_common owns the map from here, also on failure */
     if (map) st = open_common(map, size, map, out, err);
     else st = orc_gguf_open_buffer(NULL, 0, out, err);
-    if (st != ORC_OK) orc_err_prefix(err, "'%s': ", path);
+    if (st != ORC_OK) orc_err_prefix(err, "'%s': ", pshow);
 
 cleanup:
     if (fd >= 0) close(fd);

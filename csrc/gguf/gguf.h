@@ -91,7 +91,8 @@ typedef struct orc_gguf_tensor {
 
 typedef struct orc_gguf orc_gguf;
 
-/* Open and fully validate a file (mmap, read-only). Messages start with the quoted path.
+/* Open and fully validate a file (mmap, read-only). Messages start with the quoted path (a long
+ * one shortened in the middle, keeping the base name: orc_err_path).
  * On ORC_E_IO, errno holds the cause (ENOENT, EISDIR, EACCES, ...). */
 orc_status orc_gguf_open(const char *path, orc_gguf **out, orc_err *err);
 /* The same over a caller-owned buffer (fuzzing, tests); the buffer must outlive the handle. */

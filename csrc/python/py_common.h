@@ -44,6 +44,8 @@ static inline orc_state *orc_state_of_type(PyTypeObject *type) {
 /* Raise the exception that `status` maps to, with `msg`; returns NULL.
  * The one place where core statuses become Python exceptions. */
 PyObject *orc_py_raise(orc_state *st, orc_status status, const char *msg);
+/* A core message as a str, never failing on its bytes (a new reference, or NULL on MemoryError). */
+PyObject *orc_py_message(const char *msg);
 static inline PyObject *orc_py_raise_err(orc_state *st, const orc_err *err) {
     return orc_py_raise(st, err->status, err->msg);
 }

@@ -1,6 +1,13 @@
 /* py_errors.c - the one map from core status codes to Python exceptions. */
 #include "python/py_common.h"
 
+#include <string.h> /* strlen */
+
+PyObject *orc_py_message(const char *msg) {
+    /* core messages are valid UTF-8 (error.c); backslashreplace keeps any other text readable */
+    return PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "backslashreplace");
+}
+
 PyObject *orc_py_raise(orc_state *st, orc_status status, const char *msg) {
     PyObject *exc;
     switch (status) {
@@ -23,15 +30,11 @@ PyObject *orc_py_raise(orc_state *st, orc_status status, const char *msg) {
     case ORC_E_INTERNAL:
     default: exc = st ? st->OrcError : PyExc_RuntimeError; break;
     }
-    if (exc == PyExc_KeyError) {
-        /* KeyError repr()s its argument; pass the message as a str anyway. */
-        PyObject *s = PyUnicode_FromString(msg && *msg ? msg : orc_status_name(status));
-        if (s) {
-            PyErr_SetObject(exc, s);
-            Py_DECREF(s);
-        }
-        return NULL;
+    /* KeyError repr()s its argument; pass the message as a str anyway. */
+    PyObject *s = orc_py_message(msg && *msg ? msg : orc_status_name(status));
+    if (s) {
+        PyErr_SetObject(exc, s);
+        Py_DECREF(s);
     }
-    PyErr_SetString(exc, msg && *msg ? msg : orc_status_name(status));
     return NULL;
 }

@@ -17,8 +17,10 @@
 #include <string.h>        /* strlen */
 #include <structmember.h>  /* PyMemberDef, T_* */
 
+#include "core/threadpool.h" /* orc_pool: nonfinite() */
 #include "gguf/ggml_types.h"
 #include "gguf/gguf.h"
+#include "quant/scan.h" /* orc_scan_nonfinite: nonfinite() */
 
 #define OWNER_NAME "orc._gguf_map"
 
@@ -301,7 +303,7 @@ static int gguffile_init(GGUFFileObject *self, PyObject *args, PyObject *kwds) {
     if (rc != ORC_OK) {
         if (rc == ORC_E_IO && saved_errno) {
             /* OSError(errno, ...) picks FileNotFoundError, IsADirectoryError, PermissionError... */
-            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", saved_errno, err.msg, self->path);
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "iNO", saved_errno, orc_py_message(err.msg), self->path);
             if (exc) {
                 PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
                 Py_DECREF(exc);
@@ -446,6 +448,106 @@ static PyObject *gguffile_value_type(GGUFFileObject *self, PyObject *arg) {
     return PyUnicode_FromString(orc_gguf_vtype_name(kv->type));
 }
 
+/* nonfinite(tensors=None, *, mode="full", n_threads=0): the tensors with NaN/Inf values. The
+ * scan runs without the GIL on a pool of threads, holding a reference to the map's owner so a
+ * close() from another thread cannot unmap it; Ctrl-C is looked for between tensors. */
+static PyObject *gguffile_nonfinite(GGUFFileObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"tensors", "mode", "n_threads", NULL};
+    PyObject *which = Py_None, *ret = NULL, *owner = NULL;
+    const char *mode_s = "full";
+    int n_threads = 0;
+    const orc_gguf_tensor **list = NULL;
+    orc_scan_result *res = NULL;
+    orc_pool *pool = NULL;
+    orc_gguf *g = live(self);
+    if (!g) return NULL;
+    orc_state *st = state_of((PyObject *)self);
+    if (!st) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$si:nonfinite", kwlist, &which, &mode_s, &n_threads)) return NULL;
+    orc_scan_mode mode;
+    if (strcmp(mode_s, "full") == 0) mode = ORC_SCAN_FULL;
+    else if (strcmp(mode_s, "scales") == 0) mode = ORC_SCAN_SCALES;
+    else return PyErr_Format(PyExc_ValueError, "mode must be 'full' or 'scales', not '%s'", mode_s);
+
+    Py_ssize_t n = 0;
+    if (which == Py_None) {
+        n = (Py_ssize_t)orc_gguf_n_tensors(g);
+        list = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *list);
+        if (!list) return PyErr_NoMemory();
+        for (Py_ssize_t i = 0; i < n; i++) list[i] = orc_gguf_tensor_at(g, (uint64_t)i);
+    } else {
+        if (PyUnicode_Check(which)) { /* one name: a str is iterable, but surely not meant so */
+            PyErr_SetString(PyExc_TypeError, "tensors must be a list of names or TensorInfo, not a str");
+            return NULL;
+        }
+        PyObject *seq = PySequence_Fast(which, "tensors must be a sequence of names or TensorInfo");
+        if (!seq) return NULL;
+        n = PySequence_Fast_GET_SIZE(seq);
+        list = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *list);
+        if (!list) {
+            Py_DECREF(seq);
+            return PyErr_NoMemory();
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            list[i] = find_tensor_arg(self, g, PySequence_Fast_GET_ITEM(seq, i));
+            if (!list[i]) {
+                Py_DECREF(seq);
+                goto done;
+            }
+        }
+        Py_DECREF(seq);
+    }
+    res = PyMem_Calloc((size_t)(n ? n : 1), sizeof *res);
+    if (!res) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    orc_err err;
+    orc_err_clear(&err);
+    orc_status rc = orc_pool_create(n_threads, &pool, &err);
+    if (rc) {
+        orc_py_raise_err(st, &err);
+        goto done;
+    }
+    owner = Py_NewRef(self->owner);
+    int interrupted = 0;
+    PyThreadState *ts = PyEval_SaveThread();
+    for (Py_ssize_t i = 0; i < n && rc == ORC_OK; i++) {
+        const orc_gguf_tensor *t = list[i];
+        rc = orc_scan_nonfinite(t->type, t->data, t->nbytes, t->n_elements, mode, pool, &res[i], &err);
+        if (rc) {
+            orc_err_prefix(&err, "tensor '%s': ", t->name_z);
+            break;
+        }
+        PyEval_RestoreThread(ts);
+        interrupted = PyErr_CheckSignals() < 0;
+        ts = PyEval_SaveThread();
+        if (interrupted) break;
+    }
+    PyEval_RestoreThread(ts);
+    if (interrupted) goto done;
+    if (rc) {
+        orc_py_raise_err(st, &err);
+        goto done;
+    }
+    ret = PyList_New(0);
+    for (Py_ssize_t i = 0; ret && i < n; i++) {
+        if (!res[i].count) continue;
+        PyObject *name = PyUnicode_DecodeUTF8(list[i]->name.ptr, (Py_ssize_t)list[i]->name.len, "replace");
+        PyObject *item = name ? Py_BuildValue("(NKLL)", name, (unsigned long long)res[i].count,
+                                              (long long)res[i].first_index, (long long)res[i].first_block)
+                              : NULL;
+        if (!item || PyList_Append(ret, item) < 0) Py_CLEAR(ret);
+        Py_XDECREF(item);
+    }
+done:
+    orc_pool_destroy(pool);
+    Py_XDECREF(owner);
+    PyMem_Free(res);
+    PyMem_Free(list);
+    return ret;
+}
+
 static PyObject *gguffile_repr(GGUFFileObject *self) {
     if (!self->g) return PyUnicode_FromFormat("<orc.GGUFFile %R (closed)>", self->path ? self->path : Py_None);
     return PyUnicode_FromFormat("<orc.GGUFFile %R: GGUF v%u, %llu keys, %llu tensors, %llu bytes>", self->path,
@@ -495,6 +597,16 @@ static PyMethodDef gguffile_methods[] = {
     {"raw", (PyCFunction)gguffile_raw, METH_O,
      "raw(name or TensorInfo) -> the stored bytes as a read-only 1-D uint8 array that shares memory with the "
      "file's map (zero copy) and keeps it alive."},
+    {"nonfinite", (PyCFunction)(void (*)(void))gguffile_nonfinite, METH_VARARGS | METH_KEYWORDS,
+     "nonfinite(tensors=None, *, mode='full', n_threads=0) -> list of (name, count, first_index, "
+     "first_block)\n\n"
+     "The tensors (all, or the given names / TensorInfo) holding NaN or Inf values, in file order: how "
+     "many values, the flat element index (storage order) of the first and the block it is in (the "
+     "element index for F32/F16/BF16). A value counts when its dequantized float32 is NaN/Inf: F32/F16/BF16 values, and for "
+     "quantized types every value of a block whose scale is NaN/Inf. mode='scales' gives the same "
+     "answer faster for types whose only float fields are float16 scales (it dequantizes only blocks "
+     "with a non-finite scale). Runs on n_threads threads (0: all cores) without the GIL; Ctrl-C "
+     "interrupts between tensors. A type orc cannot dequantize raises orc.GGUFError naming the tensor."},
     {"value_type", (PyCFunction)gguffile_value_type, METH_O,
      "value_type(key) -> the GGUF type of a key's value: 'UINT32', 'STRING', 'ARRAY[FLOAT32]', ..."},
     {NULL, NULL, 0, NULL},

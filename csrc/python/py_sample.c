@@ -299,16 +299,45 @@ static void raise_busy(orc_state *st) {
                     "this Sampler is in use by another thread; give each thread its own (Sampler.copy())");
 }
 
+/* The optional n_vocab= of the sampling calls: None -> -1, else an int >= 1. 0 or -1. */
+static int n_vocab_arg(PyObject *obj, long long *out) {
+    *out = -1;
+    if (!obj || obj == Py_None) return 0;
+    if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "n_vocab must be an int or None, not %.100s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow || v < 1 || v > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "n_vocab = %R is not a vocabulary size (1 .. 2**31 - 1)", obj);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* One orc_sample (probs == 0) or orc_sampler_probs (probs == 1) call on
  * Python arguments, with the GIL released for large inputs. busy: the
- * Sampler's in-use flag (NULL for a private RNG). */
+ * Sampler's in-use flag (NULL for a private RNG). n_vocab >= 0: the logits
+ * must have exactly that many entries (a model's vocabulary: a longer row
+ * would let the sampler return an id the model does not have). */
 static PyObject *run(orc_state *st, const orc_sampler_params *p, orc_rng *rng, int *busy, PyObject *logits_obj,
-                     PyObject *history_obj, int want_probs) {
+                     PyObject *history_obj, int want_probs, long long n_vocab) {
     const char *converted_from = "";
     PyArrayObject *logits = NULL, *hist = NULL, *probs = NULL;
     PyObject *result = NULL;
     logits = orc_py_logits_arg(logits_obj, &converted_from);
     if (!logits) return NULL;
+    if (n_vocab >= 0 && (long long)PyArray_SIZE(logits) != n_vocab) {
+        PyErr_Format(PyExc_ValueError,
+                     "logits have %zd entries but the model's vocabulary has n_vocab = %lld tokens (pass one row of "
+                     "the model's logits, e.g. logits[-1])",
+                     (Py_ssize_t)PyArray_SIZE(logits), n_vocab);
+        Py_DECREF(logits);
+        return NULL;
+    }
     const int32_t n = (int32_t)PyArray_SIZE(logits);
     if (orc_py_history_arg(history_obj, n, &hist) < 0) goto done;
     if (want_probs) {
@@ -402,17 +431,21 @@ static void Sampler_dealloc(PyObject *self) {
 }
 
 static PyObject *Sampler_sample(SamplerObject *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"logits", "history", NULL};
-    PyObject *logits, *history = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:sample", kwlist, &logits, &history)) return NULL;
-    return run(orc_state_of_type(Py_TYPE(self)), &self->params, &self->rng, &self->busy, logits, history, 0);
+    static char *kwlist[] = {"logits", "history", "n_vocab", NULL};
+    PyObject *logits, *history = Py_None, *nv = Py_None;
+    long long n_vocab;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$O:sample", kwlist, &logits, &history, &nv)) return NULL;
+    if (n_vocab_arg(nv, &n_vocab) < 0) return NULL;
+    return run(orc_state_of_type(Py_TYPE(self)), &self->params, &self->rng, &self->busy, logits, history, 0, n_vocab);
 }
 
 static PyObject *Sampler_probs(SamplerObject *self, PyObject *args, PyObject *kwargs) {
-    static char *kwlist[] = {"logits", "history", NULL};
-    PyObject *logits, *history = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:probs", kwlist, &logits, &history)) return NULL;
-    return run(orc_state_of_type(Py_TYPE(self)), &self->params, NULL, NULL, logits, history, 1);
+    static char *kwlist[] = {"logits", "history", "n_vocab", NULL};
+    PyObject *logits, *history = Py_None, *nv = Py_None;
+    long long n_vocab;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O$O:probs", kwlist, &logits, &history, &nv)) return NULL;
+    if (n_vocab_arg(nv, &n_vocab) < 0) return NULL;
+    return run(orc_state_of_type(Py_TYPE(self)), &self->params, NULL, NULL, logits, history, 1, n_vocab);
 }
 
 static PyObject *Sampler_get_state(SamplerObject *self, PyObject *unused) {
@@ -536,13 +569,15 @@ done:
 }
 
 PyDoc_STRVAR(Sampler_sample_doc,
-             "sample($self, logits, history=None)\n--\n\n"
+             "sample($self, logits, history=None, *, n_vocab=None)\n--\n\n"
              "Draw one token id (an int) from `logits` (1-D, n_vocab; converted to float32), advancing this\n"
              "sampler's RNG by one uniform draw (not at all for greedy, temperature=0). `history`: the\n"
              "token ids seen so far (prompt + generated), which the penalties look at. NaN/Inf logits\n"
-             "and ids outside [0, n_vocab) raise ValueError naming the first bad position.");
+             "and ids outside [0, n_vocab) raise ValueError naming the first bad position. `n_vocab`: the\n"
+             "model's vocabulary size; logits of another length raise ValueError naming both (without it\n"
+             "any length is accepted and the id is an index into the logits given).");
 PyDoc_STRVAR(Sampler_probs_doc,
-             "probs($self, logits, history=None)\n--\n\n"
+             "probs($self, logits, history=None, *, n_vocab=None)\n--\n\n"
              "The float64 numpy array of the distribution sample() draws from after penalties, top-k, top-p, min-p and\n"
              "temperature (zeros for removed tokens; one-hot for greedy). Does not touch the RNG.");
 PyDoc_STRVAR(Sampler_get_state_doc,
@@ -616,10 +651,12 @@ static PyObject *py_sample(PyObject *m, PyObject *args, PyObject *kwargs) {
     }
     orc_sampler_params p;
     orc_sampler_params_default(&p);
-    static const char *const extra[] = {"seed", "history", NULL};
-    PyObject *given[2] = {NULL, NULL};
+    static const char *const extra[] = {"seed", "history", "n_vocab", NULL};
+    PyObject *given[3] = {NULL, NULL, NULL};
     if (orc_py_sampler_kwargs("sample", kwargs, &p, extra, given) < 0) return NULL;
     PyObject *seed_obj = given[0], *history = given[1] ? given[1] : Py_None;
+    long long n_vocab;
+    if (n_vocab_arg(given[2], &n_vocab) < 0) return NULL;
     uint64_t seed = 0;
     if (seed_obj == Py_None && p.temperature != 0.0f) {
         PyErr_SetString(PyExc_TypeError,
@@ -630,7 +667,7 @@ static PyObject *py_sample(PyObject *m, PyObject *args, PyObject *kwargs) {
     if (seed_obj && seed_obj != Py_None && parse_seed(seed_obj, &seed) < 0) return NULL;
     orc_rng rng;
     orc_rng_seed(&rng, seed);
-    return run(orc_state_of_module(m), &p, &rng, NULL, PyTuple_GET_ITEM(args, 0), history, 0);
+    return run(orc_state_of_module(m), &p, &rng, NULL, PyTuple_GET_ITEM(args, 0), history, 0, n_vocab);
 }
 
 /* Private test hooks: the raw generator and exp, checked by tests/test_sample.py
@@ -676,11 +713,12 @@ static PyObject *py_sample_exp(PyObject *m, PyObject *x) {
 }
 
 PyDoc_STRVAR(py_sample_doc,
-             "sample(logits, *, seed=0, history=None, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
+             "sample(logits, *, seed=0, history=None, n_vocab=None, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
              "repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64)\n--\n\n"
              "One token id (an int) from `logits` with a fresh Sampler(seed, ...): the same arguments always give the same\n"
              "token. seed defaults to 0, so sampling is reproducible unless you vary it; seed=None is accepted\n"
-             "only for greedy (temperature=0). For a sequence of draws keep one orc.Sampler instead.");
+             "only for greedy (temperature=0). n_vocab: as Sampler.sample (the logits must have that length).\n"
+             "For a sequence of draws keep one orc.Sampler instead.");
 
 static PyMethodDef sample_functions[] = {
     {"sample", (PyCFunction)(void (*)(void))py_sample, METH_VARARGS | METH_KEYWORDS, py_sample_doc},

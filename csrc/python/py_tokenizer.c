@@ -2,10 +2,13 @@
  *
  * orc.Tokenizer(path) reads the tokenizer.ggml.* keys of a GGUF file;
  * orc.Tokenizer.from_metadata(dict) builds one from the same keys given as Python values.
- * Tokenizing and detokenizing release the GIL (the core tokenizer is immutable).
+ * Tokenizing and detokenizing release the GIL (the core tokenizer is immutable); Ctrl-C
+ * interrupts a long tokenize (the core polls tok_cancel every 64 KiB of text).
  * apply_chat_template is Python (orc/chat.py); the method here forwards to it.
  */
 #include "python/py_tokenizer.h"
+
+#include <time.h> /* clock_gettime: throttling the Ctrl-C poll */
 
 #include "gguf/gguf.h" /* orc_gguf_open: Tokenizer(path) */
 
@@ -181,7 +184,8 @@ static PyObject *Tokenizer_new(PyTypeObject *type, PyObject *args, PyObject *kwd
     if (s != ORC_OK) {
         if (opened) { /* the reader's own messages already name the file */
             if (s == ORC_E_NOT_FOUND || s == ORC_E_UNSUPPORTED || s == ORC_E_INVALID) s = ORC_E_FORMAT;
-            orc_err_prefix(&err, "'%s': ", PyBytes_AS_STRING(path));
+            char pbuf[ORC_ERR_PATH_MAX];
+            orc_err_prefix(&err, "'%s': ", orc_err_path(PyBytes_AS_STRING(path), pbuf, sizeof pbuf));
         }
         Py_DECREF(path);
         return orc_py_raise(st, s, err.msg);
@@ -419,10 +423,40 @@ static int Tokenizer_traverse(PyObject *self, visitproc visit, void *arg) {
 
 /* ---- methods ---- */
 
+/* Ctrl-C during a long tokenize: the core calls tok_cancel about every 64 KiB of text, without
+ * the GIL. Taking the GIL back costs nothing when no other thread wants it but can wait a
+ * switch interval (5 ms) when one does, so it is done at most every 20 ms of wall time. */
+typedef struct tok_call {
+    PyThreadState *ts;
+    struct timespec last;
+    int interrupted;
+} tok_call;
+
+static int tok_cancel(void *user) {
+    tok_call *c = user;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (c->last.tv_sec || c->last.tv_nsec) {
+        long long ms = (long long)(now.tv_sec - c->last.tv_sec) * 1000 + (now.tv_nsec - c->last.tv_nsec) / 1000000;
+        if (ms < 20) return 0;
+    }
+    c->last = now;
+    PyEval_RestoreThread(c->ts);
+    int stop = PyErr_CheckSignals() < 0;
+    c->ts = PyEval_SaveThread();
+    if (stop) c->interrupted = 1;
+    return stop;
+}
+
+/* The ids as a list; tens of millions of ints take seconds, so Ctrl-C is looked for here too. */
 static PyObject *ids_to_list(const int32_t *ids, size_t n) {
     PyObject *list = PyList_New((Py_ssize_t)n);
     if (!list) return NULL;
     for (size_t i = 0; i < n; i++) {
+        if ((i & 0xFFFF) == 0xFFFF && PyErr_CheckSignals() < 0) {
+            Py_DECREF(list); /* the slots not yet set are NULL, which list_dealloc skips */
+            return NULL;
+        }
         PyObject *v = PyLong_FromLong(ids[i]);
         if (!v) {
             Py_DECREF(list);
@@ -454,10 +488,13 @@ static PyObject *Tokenizer_tokenize(PyObject *self, PyObject *args, PyObject *kw
     size_t n = 0;
     orc_err err = {0};
     orc_status s;
-    Py_BEGIN_ALLOW_THREADS
-    s = orc_tokenize(t->tok, p, (size_t)len, add_special, special, &ids, &n, &err);
-    Py_END_ALLOW_THREADS
-    if (s != ORC_OK) return orc_py_raise(state_of(self), s, err.msg);
+    tok_call c = {.ts = PyEval_SaveThread()};
+    s = orc_tokenize_cancellable(t->tok, p, (size_t)len, add_special, special, tok_cancel, &c, &ids, &n, &err);
+    PyEval_RestoreThread(c.ts);
+    if (s != ORC_OK) {
+        if (c.interrupted && PyErr_Occurred()) return NULL; /* KeyboardInterrupt, from the signal handler */
+        return orc_py_raise(state_of(self), s, err.msg);
+    }
     PyObject *list = ids_to_list(ids, n);
     free(ids);
     return list;
@@ -702,7 +739,8 @@ static PyMethodDef Tokenizer_methods[] = {
      "tokenize(text, add_special=True, special=False) -> list[int]\n\n"
      "add_special: add BOS/EOS where the vocabulary asks for them (add_bos/add_eos).\n"
      "special: also recognise control tokens written in the text (<|im_start|>, <bos>, ...); "
-     "user-defined tokens are always recognised. text may be str or bytes."},
+     "user-defined tokens are always recognised. text may be str or bytes. The GIL is released while "
+     "it runs; Ctrl-C interrupts a long text promptly (KeyboardInterrupt)."},
     {"pre_tokenize", Tokenizer_pre_tokenize, METH_O,
      "pre_tokenize(text) -> list[str]\n\nThe words the pre-tokenizer (tokenizer.ggml.pre) splits text into before BPE "
      "(byte-level BPE vocabularies; special tokens are not looked for)."},

@@ -1,6 +1,7 @@
 /* tokenizer.c - building a tokenizer from GGUF tokenizer metadata (or a spec of plain arrays):
  * validation of every key (HARDENING row 18), the vocabulary and merge hash tables, the
- * special-token trie, each token's decoded bytes; and the read-only accessors.
+ * special-token matcher (tokenizer_special.c), each token's decoded bytes; and the read-only
+ * accessors.
  * Encoding is in tokenizer_encode.c, decoding in tokenizer_decode.c; tokenizer.h has the model.
  */
 #include "tokenizer/tokenizer.h"
@@ -46,7 +47,7 @@ void orc_tokenizer_free(orc_tokenizer *t) {
     free(t->score);
     free(t->map);
     free(t->merges);
-    free(t->trie);
+    special_ac_free(&t->ac);
     free(t->eog);
     free(t->spm_join);
     free(t->chat_template);
@@ -101,36 +102,6 @@ static void gpt2_byte_map(uint32_t enc[256]) {
         bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
         enc[b] = keep ? (uint32_t)b : next++;
     }
-}
-
-static orc_status trie_add(orc_tokenizer *t, int32_t id, orc_err *err) {
-    size_t len;
-    const uint8_t *s = (const uint8_t *)tok_text(t, id, &len);
-    int32_t node = -1; /* -1: the root, whose children are trie_root[byte] */
-    for (size_t i = 0; i < len; i++) {
-        int32_t c = node < 0 ? t->trie_root[s[i]] : t->trie[node].child, last = -1;
-        while (c >= 0 && t->trie[c].byte != s[i]) {
-            last = c;
-            c = t->trie[c].sibling;
-        }
-        if (c < 0) {
-            if (t->n_trie == t->cap_trie) {
-                size_t cap = t->cap_trie ? t->cap_trie * 2 : 1024;
-                trie_node *p = realloc(t->trie, cap * sizeof *p);
-                if (!p) return orc_fail(err, ORC_E_NOMEM, "out of memory building the special-token trie");
-                t->trie = p;
-                t->cap_trie = cap;
-            }
-            c = (int32_t)t->n_trie++;
-            t->trie[c] = (trie_node){.child = -1, .sibling = -1, .token = -1, .byte = s[i]};
-            if (node < 0) t->trie_root[s[i]] = c;
-            else if (last >= 0) t->trie[last].sibling = c;
-            else t->trie[node].child = c;
-        }
-        node = c;
-    }
-    if (node >= 0 && t->trie[node].token < 0) t->trie[node].token = id;
-    return ORC_OK;
 }
 
 static int cmp_i32(const void *a, const void *b) {
@@ -341,7 +312,7 @@ static orc_status build_merges(orc_tokenizer *t, const orc_tokenizer_spec *spec,
             continue;
         }
         uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-        uint64_t i = hash_u64(key) & t->merge_mask;
+        uint64_t i = hash_u64(&t->hkey, key) & t->merge_mask;
         while (t->merges[i].key != UINT64_MAX && t->merges[i].key != key) i = (i + 1) & t->merge_mask;
         if (t->merges[i].key == key) continue; /* a repeated pair keeps its first (best) rank */
         t->merges[i] = (merge_entry){.key = key, .rank = (int32_t)r, .result = c};
@@ -360,6 +331,7 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
 
     t = calloc(1, sizeof *t);
     if (!t) return orc_fail(err, ORC_E_NOMEM, "out of memory");
+    t->hkey = orc_hash_process_key();
 
     /* model and pre-tokenizer */
     if (!spec->model.ptr) {
@@ -465,7 +437,7 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
         size_t len;
         const char *s = tok_text(t, id, &len);
         if (len == 0) continue;
-        uint64_t i = hash_bytes(s, len) & t->map_mask;
+        uint64_t i = hash_bytes(&t->hkey, s, len) & t->map_mask;
         bool dup = false;
         while (t->map[i] >= 0) {
             size_t l2;
@@ -563,13 +535,9 @@ orc_status orc_tokenizer_from_spec(const orc_tokenizer_spec *spec, orc_tokenizer
         if (st) goto fail;
     }
 
-    /* special-token trie */
-    for (int b = 0; b < 256; b++) t->trie_root[b] = -1;
-    for (int32_t id = 0; id < t->n_vocab; id++) {
-        if (!is_special_type(t->type[id])) continue;
-        st = trie_add(t, id, err);
-        if (st) goto fail;
-    }
+    /* special-token matcher */
+    st = special_ac_build(t, err);
+    if (st) goto fail;
 
     st = build_pieces(t, err);
     if (st) goto fail;

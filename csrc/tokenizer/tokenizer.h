@@ -126,6 +126,15 @@ int32_t orc_token_lookup(const orc_tokenizer *tok, const char *text, size_t len)
 orc_status orc_tokenize(const orc_tokenizer *tok, const char *text, size_t len, bool add_special,
                         bool parse_special, int32_t **ids, size_t *n_ids, orc_err *err);
 
+/* A cancel callback: called about every 64 KiB of text tokenized; nonzero stops the call with
+ * ORC_E_INTERRUPTED (the binding looks for Ctrl-C there). */
+typedef int (*orc_tok_cancel_fn)(void *user);
+
+/* orc_tokenize, polling `cancel(user)` as it goes (cancel may be NULL). */
+orc_status orc_tokenize_cancellable(const orc_tokenizer *tok, const char *text, size_t len, bool add_special,
+                                    bool parse_special, orc_tok_cancel_fn cancel, void *user, int32_t **ids,
+                                    size_t *n_ids, orc_err *err);
+
 /* The words the pre-tokenizer cuts `text` into (byte-level BPE only; no special-token
  * handling): *ends is a malloc'd array of each word's end offset in bytes. For debugging
  * tokenization and for testing the split rules against a regex engine. */

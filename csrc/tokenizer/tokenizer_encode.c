@@ -1,5 +1,5 @@
-/* tokenizer_encode.c - text to token ids: special tokens cut out by a trie, the pre-tokenizers'
- * split rules, byte-level BPE per word, SentencePiece BPE per fragment.
+/* tokenizer_encode.c - text to token ids: special tokens cut out (tokenizer_special.c), the
+ * pre-tokenizers' split rules, byte-level BPE per word, SentencePiece BPE per fragment.
  *
  * The pre-tokenizer regexes (Hugging Face tokenizer.json) are not interpreted: each one is written
  * out below as the sequence of alternatives a backtracking regex engine tries, over code points
@@ -13,27 +13,6 @@
 
 #include "tokenizer/tokenizer_internal.h" /* struct orc_tokenizer, look-ups, UTF-8 helpers */
 #include "tokenizer/unicode_tables.h"     /* orc_unicode_class */
-
-/* Longest special token starting at s[i] that may be cut here (user-defined always, control
- * and unknown only when parse_special); returns its length, 0 if none. */
-static size_t special_match(const orc_tokenizer *t, const uint8_t *s, size_t n, size_t i, bool parse_special,
-                            int32_t *id) {
-    int32_t node = t->trie_root[s[i]];
-    size_t j = i + 1, best = 0;
-    while (node >= 0) {
-        int32_t tk = t->trie[node].token;
-        if (tk >= 0 && (parse_special || t->type[tk] == ORC_TOKEN_USER_DEFINED)) {
-            best = j - i;
-            *id = tk;
-        }
-        if (j == n) break;
-        int32_t c = t->trie[node].child;
-        while (c >= 0 && t->trie[c].byte != s[j]) c = t->trie[c].sibling;
-        node = c;
-        j++;
-    }
-    return best;
-}
 
 /* ------------------------------------------------------------------------------------------
  * Pre-tokenizers: where each word of a text fragment ends
@@ -249,7 +228,32 @@ typedef struct work {
     uint64_t cache_mask;
     size_t cache_used;
     idvec cache_ids;
+    /* cancellation: cancel(user) every POLL_BYTES of text */
+    orc_tok_cancel_fn cancel;
+    void *user;
+    size_t since_poll;
 } work;
+
+#ifndef ORC_TOK_POLL_BYTES
+#define ORC_TOK_POLL_BYTES 65536 /* the fuzzer builds with a small value to reach the cancel path */
+#endif
+#define POLL_BYTES ((size_t)ORC_TOK_POLL_BYTES)
+
+/* Text positions the special-token matcher handles at a time (at least the longest special
+ * token); the fuzzer makes it small so that tokens cross block boundaries. */
+#ifndef ORC_TOK_SPECIAL_BLOCK
+#define ORC_TOK_SPECIAL_BLOCK 65536
+#endif
+#define SPECIAL_BLOCK ((size_t)ORC_TOK_SPECIAL_BLOCK)
+
+/* Count `bytes` of text as done; every POLL_BYTES, ask the cancel callback. */
+static orc_status work_poll(work *w, size_t bytes, orc_err *err) {
+    if (!w->cancel) return ORC_OK;
+    w->since_poll += bytes;
+    if (w->since_poll < POLL_BYTES) return ORC_OK;
+    w->since_poll = 0;
+    return w->cancel(w->user) ? orc_fail(err, ORC_E_INTERRUPTED, "tokenize was interrupted") : ORC_OK;
+}
 
 static void work_free(work *w) {
     free(w->sym);
@@ -368,7 +372,7 @@ static orc_status bpe_word(const orc_tokenizer *t, work *w, const uint8_t *s, si
 static orc_status bpe_word_cached(const orc_tokenizer *t, work *w, const uint8_t *s, size_t n, idvec *out,
                                   orc_err *err) {
     if (!w->cache || n > 64) return bpe_word(t, w, s, n, out, err);
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = hash_bytes(&t->hkey, s, n);
     uint64_t i = h & w->cache_mask;
     while (w->cache[i].word) {
         struct cache_entry *e = &w->cache[i];
@@ -404,6 +408,7 @@ static orc_status bpe_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
         if (j <= i) j = i + 1; /* cannot happen; guards against a loop */
         uint32_t a = b->off[i], z = b->off[j];
         orc_status st = bpe_word_cached(t, w, s + a, z - a, out, err);
+        if (st == ORC_OK) st = work_poll(w, z - a, err);
         if (st) return st;
         i = j;
     }
@@ -586,6 +591,7 @@ static orc_status spm_fragment(const orc_tokenizer *t, work *w, const uint8_t *s
         else if (utf8_check(e + i, n - i, &l, &cp) != UTF8_OK) cp = 0x110000u + e[i], l = 1;
         if (cp == 0x2581 && prev != 0x2581 && i > start && !spm_joins(t, prev)) {
             orc_status st = spm_chunk(t, w, start, i - start, out, err);
+            if (st == ORC_OK) st = work_poll(w, i - start, err);
             if (st) return st;
             start = i;
         }
@@ -608,9 +614,17 @@ static orc_status text_fragment(const orc_tokenizer *t, work *w, const uint8_t *
 
 orc_status orc_tokenize(const orc_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
                         int32_t **ids, size_t *n_ids, orc_err *err) {
+    return orc_tokenize_cancellable(t, text, len, add_special, parse_special, NULL, NULL, ids, n_ids, err);
+}
+
+orc_status orc_tokenize_cancellable(const orc_tokenizer *t, const char *text, size_t len, bool add_special,
+                                    bool parse_special, orc_tok_cancel_fn cancel, void *user, int32_t **ids,
+                                    size_t *n_ids, orc_err *err) {
     orc_status st = ORC_OK;
     idvec out = {0};
     work w = {0};
+    w.cancel = cancel;
+    w.user = user;
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return orc_fail(err, ORC_E_INVALID, "text is NULL");
@@ -631,25 +645,47 @@ orc_status orc_tokenize(const orc_tokenizer *t, const char *text, size_t len, bo
         st = orc_fail(err, ORC_E_NOMEM, "out of memory");
         goto cleanup;
     }
-    /* cut special tokens out (leftmost-longest), tokenize the text between them */
+    /* cut special tokens out (leftmost-longest), tokenize the text between them; the longest
+     * special token starting at each position comes from the matcher, a block at a time */
     size_t start = 0;
     bool after_special = true;
-    for (size_t i = 0; i < len;) {
-        int32_t id;
-        size_t m = t->trie_root[s[i]] >= 0 ? special_match(t, s, len, i, parse_special, &id) : 0;
-        if (!m) {
-            i++;
-            continue;
-        }
-        st = text_fragment(t, &w, s + start, i - start, after_special, &out, err);
-        if (st) goto cleanup;
-        if (idvec_push(&out, id) < 0) {
+    if (t->ac.n > 0 && len > 0) {
+        size_t block = (size_t)t->ac.max_len > SPECIAL_BLOCK ? (size_t)t->ac.max_len : SPECIAL_BLOCK;
+        if (block > len) block = len;
+        int32_t *longest = malloc(block * sizeof *longest);
+        if (!longest) {
             st = orc_fail(err, ORC_E_NOMEM, "out of memory");
             goto cleanup;
         }
-        after_special = true;
-        i += m;
-        start = i;
+        size_t i = 0;
+        for (size_t from = 0; from < len && st == ORC_OK; from += block) {
+            size_t to = len - from < block ? len : from + block;
+            if (i >= to) continue; /* inside a token that started in an earlier block */
+            special_ac_longest(t, s, len, from, to, parse_special, longest);
+            while (i < to) {
+                int32_t id = longest[i - from];
+                if (id < 0) {
+                    i++;
+                    continue;
+                }
+                st = text_fragment(t, &w, s + start, i - start, after_special, &out, err);
+                if (st) break;
+                if (idvec_push(&out, id) < 0) {
+                    st = orc_fail(err, ORC_E_NOMEM, "out of memory");
+                    break;
+                }
+                size_t m;
+                (void)tok_text(t, id, &m);
+                st = work_poll(&w, m, err);
+                if (st) break;
+                after_special = true;
+                i += m;
+                start = i;
+            }
+            if (st == ORC_OK) st = work_poll(&w, to - from, err);
+        }
+        free(longest);
+        if (st) goto cleanup;
     }
     if (start < len) {
         st = text_fragment(t, &w, s + start, len - start, after_special, &out, err);

@@ -6,6 +6,8 @@
 #include <stdlib.h> /* realloc */
 #include <string.h> /* memcpy, memcmp */
 
+#include "core/hash.h" /* orc_siphash13, orc_hash_key */
+#include "core/utf8.h" /* orc_utf8_check */
 #include "tokenizer/tokenizer.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -64,27 +66,14 @@ static inline int bytebuf_add(bytebuf *b, const void *src, size_t n) {
     return 0;
 }
 
-static inline uint64_t hash_bytes(const void *p, size_t n) {
-    const uint8_t *s = p;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix so that low bits are good */
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
+/* Every table the tokenizer fills from a file or a text (token texts, merge pairs, the word
+ * cache of tokenize) is keyed by the process's SipHash key (core/hash.h): their contents
+ * choose the keys, so an unkeyed hash would let them choose the collisions too. */
+static inline uint64_t hash_bytes(const orc_hash_key *key, const void *p, size_t n) {
+    return orc_siphash13(key, p, n);
 }
 
-static inline uint64_t hash_u64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
+static inline uint64_t hash_u64(const orc_hash_key *key, uint64_t x) { return orc_siphash13_u64(key, x); }
 
 static inline uint64_t pow2_at_least(uint64_t n) {
     uint64_t c = 16;
@@ -96,49 +85,11 @@ static inline uint64_t pow2_at_least(uint64_t n) {
  * UTF-8
  * ------------------------------------------------------------------------------------------ */
 
-enum { UTF8_INVALID = 0, UTF8_OK = 1, UTF8_TRUNCATED = 2 };
+/* Classification of a sequence: core/utf8.h (shared with the GGUF reader and error messages). */
+enum { UTF8_INVALID = ORC_UTF8_INVALID, UTF8_OK = ORC_UTF8_OK, UTF8_TRUNCATED = ORC_UTF8_TRUNCATED };
 
-/* Classify the sequence at s[0..n) (n >= 1): UTF8_OK with *len its length; UTF8_INVALID with
- * *len the length of its maximal ill-formed subpart (>= 1); UTF8_TRUNCATED when the n bytes are
- * a valid but incomplete prefix. Table 3-7 of the Unicode standard. */
 static inline int utf8_check(const uint8_t *s, size_t n, size_t *len, uint32_t *cp) {
-    uint8_t c = s[0];
-    if (c < 0x80) {
-        *len = 1;
-        *cp = c;
-        return UTF8_OK;
-    }
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xBF;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) need = 1, v = c & 0x1F;
-    else if (c == 0xE0) need = 2, lo = 0xA0, v = c & 0x0F;
-    else if (c >= 0xE1 && c <= 0xEC) need = 2, v = c & 0x0F;
-    else if (c == 0xED) need = 2, hi = 0x9F, v = c & 0x0F;
-    else if (c >= 0xEE && c <= 0xEF) need = 2, v = c & 0x0F;
-    else if (c == 0xF0) need = 3, lo = 0x90, v = c & 0x07;
-    else if (c >= 0xF1 && c <= 0xF3) need = 3, v = c & 0x07;
-    else if (c == 0xF4) need = 3, hi = 0x8F, v = c & 0x07;
-    else {
-        *len = 1;
-        return UTF8_INVALID;
-    }
-    for (size_t k = 1; k <= need; k++) {
-        if (k >= n) {
-            *len = k;
-            return UTF8_TRUNCATED;
-        }
-        uint8_t b = s[k];
-        if (b < lo || b > hi) {
-            *len = k;
-            return UTF8_INVALID;
-        }
-        lo = 0x80, hi = 0xBF;
-        v = (v << 6) | (b & 0x3F);
-    }
-    *len = need + 1;
-    *cp = v;
-    return UTF8_OK;
+    return orc_utf8_check(s, n, len, cp);
 }
 
 static inline size_t utf8_put(uint8_t *o, uint32_t cp) {
@@ -176,12 +127,18 @@ typedef struct merge_entry {
     int32_t result;
 } merge_entry;
 
-typedef struct trie_node {
-    int32_t child;   /* first child, -1 if none */
-    int32_t sibling; /* next sibling, -1 if none */
-    int32_t token;   /* token ending here, -1 if none */
-    uint8_t byte;
-} trie_node;
+/* The special-token matcher (tokenizer_special.c): an Aho-Corasick automaton over the special
+ * tokens' reversed texts. State 0 is the root; n == 0 when there are no special tokens. */
+typedef struct special_ac {
+    int32_t n;            /* states */
+    int32_t *child_start; /* [n + 1]: the children of s are entries child_start[s] .. child_start[s + 1] */
+    uint8_t *child_byte;  /* [n - 1], sorted within each state */
+    int32_t *child_node;
+    int32_t *fail;               /* the state of the longest proper suffix */
+    int32_t *out_all, *out_user; /* longest special / user-defined token that is a suffix, or -1 */
+    int32_t root_next[256];      /* the root's children (0: none) */
+    int32_t max_len;             /* the longest special token, in bytes */
+} special_ac;
 
 struct orc_tokenizer {
     orc_tok_model model;
@@ -197,6 +154,8 @@ struct orc_tokenizer {
     uint8_t *type; /* orc_token_type */
     float *score;
 
+    orc_hash_key hkey; /* the key of map, merges and tokenize's word cache */
+
     int32_t *map; /* stored text -> id, open addressing, -1 empty */
     uint64_t map_mask;
 
@@ -207,9 +166,7 @@ struct orc_tokenizer {
     int32_t byte_tok[256]; /* the token of each single byte: GPT-2 byte alphabet / <0xNN> */
     uint32_t byte_enc[256]; /* BPE: GPT-2's byte -> code point map */
 
-    trie_node *trie; /* special and user-defined tokens */
-    size_t n_trie, cap_trie;
-    int32_t trie_root[256];
+    special_ac ac; /* special and user-defined tokens */
 
     uint32_t *spm_join; /* SPM: code points X such that some normal piece contains "X\u2581" */
     size_t n_spm_join;
@@ -233,7 +190,7 @@ static inline bool is_special_type(uint8_t ty) {
 
 /* Stored text -> id (first occurrence), or -1. */
 static inline int32_t map_find(const orc_tokenizer *t, const void *s, size_t n) {
-    uint64_t i = hash_bytes(s, n) & t->map_mask;
+    uint64_t i = hash_bytes(&t->hkey, s, n) & t->map_mask;
     for (;;) {
         int32_t id = t->map[i];
         if (id < 0) return -1;
@@ -251,7 +208,7 @@ static inline int32_t map_find_normal(const orc_tokenizer *t, const void *s, siz
 
 static inline bool merge_find(const orc_tokenizer *t, int32_t a, int32_t b, int32_t *rank, int32_t *result) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
-    uint64_t i = hash_u64(key) & t->merge_mask;
+    uint64_t i = hash_u64(&t->hkey, key) & t->merge_mask;
     for (;;) {
         const merge_entry *e = &t->merges[i];
         if (e->key == UINT64_MAX) return false;
@@ -263,5 +220,14 @@ static inline bool merge_find(const orc_tokenizer *t, int32_t a, int32_t b, int3
         i = (i + 1) & t->merge_mask;
     }
 }
+
+/* tokenizer_special.c */
+orc_status special_ac_build(orc_tokenizer *t, orc_err *err); /* after the texts and types are in */
+void special_ac_free(special_ac *a);
+/* ids[i - from] = the longest special token starting at s[i] (any kind with parse_special, else
+ * user-defined only), or -1, for i in [from, to); s[0..n) is the whole text. O(to - from +
+ * longest special token). */
+void special_ac_longest(const orc_tokenizer *t, const uint8_t *s, size_t n, size_t from, size_t to,
+                        bool parse_special, int32_t *ids);
 
 #endif /* ORC_TOKENIZER_INTERNAL_H */
