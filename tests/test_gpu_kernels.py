@@ -245,6 +245,50 @@ def test_gemv_decoders_match_quant_decode():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 
+# ---- the kernels on the host SIMT emulator (tests/c/simt_emu.h) -------------------------------------
+
+SLOW = os.environ.get("ORC_SLOW") == "1"
+
+
+def _run_emulated(source, args=(), defines=(), sanitize=False, timeout=900):
+    """Compile tests/c/<source> with the kernel sources (ORC_SIMT_EMU) and run it; "ok" or the failures."""
+    if orc.cuda_available() and os.environ.get("ORC_EMU") != "1":
+        pytest.skip("a GPU is usable: the kernels run for real in the gpu tests (ORC_EMU=1 runs the emulator too)")
+    cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "emu")
+        flags = ["-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
+                 "-I" + os.path.join(ROOT, "csrc"), "-I" + os.path.join(ROOT, "cuda"),
+                 "-I" + os.path.join(ROOT, "tests", "c"), *("-D" + x for x in defines)]
+        if sanitize:
+            flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+        r = subprocess.run([cxx, *flags, os.path.join(ROOT, "tests", "c", source), "-o", exe], capture_output=True,
+                           text=True, timeout=timeout)
+        assert r.returncode == 0, r.stderr[-4000:]
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:detect_stack_use_after_return=0")
+        r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.stdout + r.stderr)[-6000:]
+
+
+def test_gemv_kernels_emulated():
+    """The real GEMV kernel source, every lane emulated on the host (barriers, shuffles, deferred
+    cp.async, checked copy sources): a type of each block layout by default, all types with
+    AddressSanitizer and UBSan when ORC_SLOW=1. See tests/c/test_gemv_emu.cpp for the cases."""
+    if SLOW:
+        _run_emulated("test_gemv_emu.cpp", sanitize=True)
+    else:
+        _run_emulated("test_gemv_emu.cpp", defines=["ORC_EMU_QUICK"])
+
+
+def test_attention_flash_emulated():
+    """The real flash-attention kernel source on the host emulator (ldmatrix and mma.sync with the
+    PTX fragment layouts): head sizes, dtypes, GQA, windows, softcap, sinks, later chunks."""
+    _run_emulated("test_attn_emu.cpp", sanitize=SLOW)
+
+
 # ---- GEMV on the GPU ---------------------------------------------------------------------------------
 
 @pytest.mark.gpu

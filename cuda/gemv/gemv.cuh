@@ -31,7 +31,9 @@
 #ifndef ORC_GEMV_CUH
 #define ORC_GEMV_CUH
 
+#ifndef ORC_SIMT_EMU /* the host emulator (tests/c/simt_emu.h) defines cudaError_t & co. */
 #include <cuda_runtime.h>
+#endif
 #include <stddef.h>
 #include <stdint.h>
 

@@ -25,14 +25,12 @@
 #ifndef ORC_GEMV_KERNEL_CUH
 #define ORC_GEMV_KERNEL_CUH
 
-#include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
-#include <atomic>
-
 #include "gemv/gemv.cuh"
 #include "gemv/gemv_decode.cuh"
+#include "runtime/simt.cuh" /* orc_cp16 & co., ORC_SHARED_ARRAY: also emulated on the host */
 
 namespace orc_gv {
 
@@ -63,7 +61,7 @@ struct cfg {
  * decoders' realigning reads (up to 4 bytes past the last byte). */
 __host__ __device__ constexpr int piece_bytes(int ts, int nblk) { return (nblk * ts + 46 + 15) / 16 * 16; }
 
-/* What a launch needs on the device side; filled by orc_gv_make_plan (gemv.cu). */
+/* What a launch needs on the device side; filled by make_plan (gemv_plan.cuh). */
 struct kparams {
     const uint8_t *w0, *w1;   /* gate/plain and up matrices (expert 0) */
     int64_t rows, row_bytes;  /* row stride in bytes */
@@ -86,7 +84,7 @@ struct kparams {
     int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
 };
 
-/* The host-side plan of one launch (gemv.cu). */
+/* The host-side plan of one launch (gemv_plan.cuh). */
 struct plan {
     kparams kp;
     int nt, jobs, glu;
@@ -94,22 +92,7 @@ struct plan {
     size_t scratch;
 };
 
-/* gemv.cu */
-int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t why_size);
-cudaError_t launch_combine(const plan &pl, cudaStream_t s);
-int sm_count(int *out);
-
 /* ---- device helpers --------------------------------------------------------------- */
-
-__device__ __forceinline__ void cp16(void *smem, const void *gmem, uint32_t src_bytes) {
-    const uint32_t d = (uint32_t)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(gmem), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 __device__ __forceinline__ float4 load4(const float *p, int vec) {
     if (vec) return __ldg(reinterpret_cast<const float4 *>(p));
@@ -167,9 +150,9 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
     using C = cfg<NT, GLU>;
     constexpr int M = C::M, R = C::R, NR = C::NR, ST = C::STAGES;
     constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
-    extern __shared__ float4 orc_gv_smem[];
-    __shared__ float inv_rms[NT];
-    __shared__ float red[kWarps][NT];
+    ORC_EXTERN_SHARED(float4, orc_gv_smem);
+    ORC_SHARED_ARRAY(float, inv_rms, NT);
+    ORC_SHARED_ARRAY(float, red, kWarps * NT);
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int s = blockIdx.y;
@@ -215,13 +198,13 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
         for (int t = 0; t < NT; t++) {
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1) ss[t] += __shfl_xor_sync(0xffffffffu, ss[t], off);
-            if (lane == 0) red[warp][t] = ss[t];
+            if (lane == 0) red[warp * NT + t] = ss[t];
         }
         __syncthreads();
         if (threadIdx.x < NT) {
-            float a = red[0][threadIdx.x];
+            float a = red[threadIdx.x];
 #pragma unroll
-            for (int w = 1; w < kWarps; w++) a = __fadd_rn(a, red[w][threadIdx.x]);
+            for (int w = 1; w < kWarps; w++) a = __fadd_rn(a, red[w * NT + threadIdx.x]);
             inv_rms[threadIdx.x] =
                 __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(a, (float)p.cols), p.eps)));
         }
@@ -320,13 +303,13 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
                 uint8_t *dst = ring + stage * slot_bytes + j * PB + 16 * li;
                 if (ilast[j] && (bytes & 15u) != 0) {
                     for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR)
-                        cp16(dst, src, c == nch - 1 ? bytes & 15u : 16u);
+                        orc_cp16(dst, src, c == nch - 1 ? bytes & 15u : 16u);
                 } else {
-                    for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR) cp16(dst, src, 16u);
+                    for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR) orc_cp16(dst, src, 16u);
                 }
             }
         }
-        cp_commit();
+        orc_cp_commit();
     };
 
     float2 acc[NR][NT];
@@ -448,18 +431,44 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
     for (int f = 0; f < total; f++) {
         issue(ti_i, sp_i, st_i); /* into the stage computed in the previous step */
         advance(ti_i, sp_i, st_i);
-        cp_wait<ST - 1>(); /* this thread's copies of step f have landed ... */
+        orc_cp_wait<ST - 1>(); /* this thread's copies of step f have landed ... */
         __syncwarp();      /* ... and so have the other lanes' */
         compute(ti, sp, stg);
         if (sp == nsteps - 1) finish(ti);
         __syncwarp(); /* every lane is done with stage stg before it is refilled */
         advance(ti, sp, stg);
     }
-    cp_wait<0>();
+    orc_cp_wait<0>();
 }
 
-/* ---- the per-type launcher ------------------------------------------------------------ */
+/* y = epilogue(sum over slices, in slice order): one thread per output element. */
+template <bool GLU>
+__global__ void orc_gemv_combine_kernel(const kparams p) {
+    constexpr int M = GLU ? 2 : 1;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)p.nvec * p.rows) return;
+    const int64_t o = i / p.rows, r = i - o * p.rows;
+    const float *b0 = p.bias0, *b1 = p.bias1;
+    bool bad = false;
+    if (p.ids) {
+        const int e = expert_of(p, o, &bad);
+        if (!bad) {
+            if (b0) b0 += (int64_t)e * p.bias_estride;
+            if (b1) b1 += (int64_t)e * p.bias_estride;
+        }
+    }
+    const int64_t slice = (int64_t)p.nvec * M * p.rows;
+    const float *q = p.partial + o * M * p.rows + r;
+    float g = q[0], u = GLU ? q[p.rows] : 0.0f;
+    for (int s = 1; s < p.S; s++) {
+        q += slice;
+        g = __fadd_rn(g, q[0]);
+        if (GLU) u = __fadd_rn(u, q[p.rows]);
+    }
+    store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+}
 
+/* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
 template <class Q, int NT, bool GLU>
 size_t smem_bytes(const kparams &kp) {
     using C = cfg<NT, GLU>;
@@ -468,6 +477,16 @@ size_t smem_bytes(const kparams &kp) {
     const size_t ring = (size_t)kWarps * C::STAGES * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
     return xs + ring;
 }
+
+#ifndef ORC_SIMT_EMU /* the emulator runs the kernels itself */
+} /* namespace orc_gv */
+#include <atomic>
+namespace orc_gv {
+
+cudaError_t launch_combine(const plan &pl, cudaStream_t s);
+int sm_count(int *out);
+
+/* ---- the per-type launcher ------------------------------------------------------------ */
 
 /* Lets each instantiation use all the shared memory the device allows, once per device. */
 template <class Q, int NT, bool GLU>
@@ -535,6 +554,8 @@ cudaError_t launch(const plan &pl, cudaStream_t s) {
 #define ORC_GV_DECLARE(NAME) cudaError_t launch_##NAME(const plan &pl, cudaStream_t s);
 ORC_GV_FOREACH_TYPE(ORC_GV_DECLARE)
 #undef ORC_GV_DECLARE
+
+#endif /* ORC_SIMT_EMU */
 
 } /* namespace orc_gv */
 

@@ -19,7 +19,9 @@
 #ifndef ORC_ATTENTION_FLASH_CUH
 #define ORC_ATTENTION_FLASH_CUH
 
+#ifndef ORC_SIMT_EMU /* the host emulator (tests/c/simt_emu.h) defines cudaError_t & co. */
 #include <cuda_runtime.h>
+#endif
 #include <stdint.h>
 
 #include "core/dtype.h" /* orc_dtype */
