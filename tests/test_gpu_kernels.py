@@ -99,6 +99,11 @@ def weights_f64(name, w, n_mat, rows, cols):
 
 
 def act_ref(which, g, u):
+    with np.errstate(over="ignore"):  # exp of very negative gates: inf, giving the exact limit 0
+        return _act_ref(which, g, u)
+
+
+def _act_ref(which, g, u):
     if which == 0:
         return g / (1.0 + np.exp(-g)) * u
     if which == 1:
@@ -508,6 +513,35 @@ def test_attention_flash_errors():
         _orc._gpu_attention_flash(q, k, v, np.array([0, 9], np.int32), kvb, 1, 1, 64, "float16", 1.0)
     with pytest.raises(ValueError, match="n_head"):
         _orc._gpu_attention_flash(q, k, v, pos, kvb, 1, 2, 64, "float16", 1.0)
+
+
+def test_kernel_entries_parse_every_keyword():
+    """Every keyword of every entry point parses (CPython checks the keyword lists only when
+    keywords are used); without a GPU each call then fails with CudaError, after the checks."""
+    if orc.cuda_available():
+        pytest.skip("a GPU is usable here: the gpu tests call these entries for real")
+    w = np.zeros(2 * 144, np.uint8)
+    x = np.zeros((2, 256), np.float32)
+    y = np.zeros((2, 2), np.float32)
+    common = dict(w_up=w, bias=np.zeros(2, np.float32), bias_up=np.zeros(2, np.float32),
+                  res=np.zeros((2, 2), np.float32), res_in_y=False, norm_w=np.ones(256, np.float32), eps=1e-5,
+                  act=2, ids=None, n_expert=0)
+    q, kc = np.zeros((3, 128), np.float32), np.zeros((8, 64), np.uint16)
+    pos, kvb = np.arange(3, dtype=np.int32), np.zeros(3, np.int32)
+    akw = dict(softcap=30.0, window=4, sinks=np.zeros(2, np.float32), out=np.zeros((3, 128), np.float32))
+    calls = [
+        lambda: _orc._gpu_gemv(w, "Q4_K", 2, 256, x, y, **common),
+        lambda: _orc._gpu_gemv_bench(w, "Q4_K", 2, 256, x, y, repeats=3, **common),
+        lambda: _orc._gpu_gemv(np.zeros(6 * 144, np.uint8), "Q4_K", 2, 256, x, np.zeros((4, 2), np.float32),
+                               ids=np.array([[0, 1], [2, 2]], np.int32), n_expert=3),
+        lambda: _orc._gpu_attention_flash(q, kc, kc, pos, kvb, 2, 1, 64, "bfloat16", 0.125, **akw),
+        lambda: _orc._gpu_attention_flash_bench(q, kc, kc, pos, kvb, 2, 1, 64, "float16", 0.125, repeats=2, **akw),
+        lambda: _orc._gpu_copy_bench(1 << 20, 3),
+        lambda: _orc._gpu_gemm_bench(256, 256, 256, 3),
+    ]
+    for call in calls:
+        with pytest.raises(orc.CudaError):
+            call()
 
 
 def test_kernel_entries_without_gpu_say_why():

@@ -65,8 +65,12 @@ static void gemv_refs_clear(gemv_refs *r) {
 /* The arguments of _gpu_gemv and _gpu_gemv_bench into a job; 0, or -1 with an exception. */
 static int parse_gemv(PyObject *args, PyObject *kwargs, const char *fmt, orc_gpu_gemv_job *j, gemv_refs *r,
                       int *repeats) {
-    static char *kwlist[] = {"w", "type", "rows", "cols", "x", "y", "w_up", "bias", "bias_up", "res",
-                             "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", "repeats", NULL};
+    /* the bench takes one more keyword, `repeats` (CPython wants one entry per format unit) */
+    static char *kw_bench[] = {"w", "type", "rows", "cols", "x", "y", "w_up", "bias", "bias_up", "res",
+                               "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", "repeats", NULL};
+    static char *kw_run[] = {"w", "type", "rows", "cols", "x", "y", "w_up", "bias", "bias_up", "res",
+                             "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", NULL};
+    char **kwlist = repeats ? kw_bench : kw_run;
     PyObject *w_o, *type_o, *x_o, *y_o, *wu_o = NULL, *b_o = NULL, *bu_o = NULL, *res_o = NULL, *nw_o = NULL,
                                           *ids_o = NULL;
     long long rows, cols;
@@ -232,8 +236,11 @@ static void attn_refs_clear(attn_refs *r) {
 
 static int parse_attn(PyObject *args, PyObject *kwargs, const char *fmt, orc_gpu_attn_job *j, attn_refs *r,
                       int *repeats) {
-    static char *kwlist[] = {"q", "k", "v", "pos", "kv_base", "n_head", "n_head_kv", "head_dim", "dtype",
-                             "scale", "softcap", "window", "sinks", "out", "repeats", NULL};
+    static char *kw_bench[] = {"q", "k", "v", "pos", "kv_base", "n_head", "n_head_kv", "head_dim", "dtype",
+                               "scale", "softcap", "window", "sinks", "out", "repeats", NULL};
+    static char *kw_run[] = {"q", "k", "v", "pos", "kv_base", "n_head", "n_head_kv", "head_dim", "dtype",
+                             "scale", "softcap", "window", "sinks", "out", NULL};
+    char **kwlist = repeats ? kw_bench : kw_run;
     PyObject *q_o, *k_o, *v_o, *pos_o, *kvb_o, *dtype_o, *sinks_o = NULL, *out_o = NULL;
     int n_head, n_head_kv, head_dim, window = 0, rep = 5;
     float scale, softcap = 0.0f;

@@ -303,6 +303,7 @@ struct orc_gv_Q4_K {
 /* Q5_K, 176 bytes: header as Q4_K, qh[32] @16, qs[128] @48. The 5th bit of element i of
  * sub-block s is bit s of qh[i]; ds * q has at most 17 + 5 bits: exact, one FMA as Q4_K. */
 struct orc_gv_Q5_K {
+    enum { BIG = 1 }; /* decoder state too large for 128 registers x 4 rows */
     enum { BS = 256, TS = 176, E = 64, LPB = 4, G = 16, A = 16 };
     ORC_GVD int col(int p, int g) { return 64 * p + 4 * g; }
     struct st {
@@ -343,6 +344,7 @@ ORC_GVD int orc_gv_col_i32(int p, int g) { return 128 * (p >> 1) + 16 * (p & 1) 
  * (q = 1, 3), qh 32h + i0.. and scales 8h + i0/16 + 2q. Every field is at a multiple of 4
  * from the block, so one funnel shift (b & 3) realigns them all. */
 struct orc_gv_Q6_K {
+    enum { BIG = 1 }; /* decoder state too large for 128 registers x 4 rows */
     enum { BS = 256, TS = 210, E = 64, LPB = 4, G = 16, A = 2 };
     ORC_GVD int col(int p, int g) { return orc_gv_col_i32(p, g); }
     struct st {
@@ -410,6 +412,7 @@ struct orc_gv_Q2_K {
  * scale of sub-block s = j/16 (quant_decode.h's packing); value = fl(dl * q) with
  * dl = fl(d * (scale - 32)). Fields at multiples of 4 from the block: one realignment. */
 struct orc_gv_Q3_K {
+    enum { BIG = 1 }; /* decoder state too large for 128 registers x 4 rows */
     enum { BS = 256, TS = 110, E = 64, LPB = 4, G = 16, A = 2 };
     ORC_GVD int col(int p, int g) { return orc_gv_col_i32(p, g); }
     struct st {

@@ -52,9 +52,22 @@ struct cfg {
     static constexpr int R = 4 / M;
     static constexpr int NR = R * M;
     static constexpr int STAGES = 2;
-    static constexpr int MINB = NT == 1 ? 2 : 1;
     static constexpr bool ACC2 = NR * NT < 4;
 };
+
+/* Blocks per SM the register allocation must allow: 2 (at most 128 registers) for one token,
+ * unless the type's decoder state is too large for that (Q::BIG: Q3_K, Q5_K, Q6_K would spill);
+ * 1 (255 registers) otherwise. One block of 8 warps still keeps 40+ KB in flight per SM. */
+template <class Q>
+struct is_big {
+    template <class T>
+    static constexpr bool get(decltype(T::BIG) *) { return T::BIG != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+template <class Q, int NT>
+constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
 
 /* Bytes of one ring slot holding nblk blocks of TS bytes: the 16-byte chunks from the
  * first block's chunk start (up to 15 bytes early) to past its end, and room for the
@@ -97,6 +110,22 @@ struct plan {
 __device__ __forceinline__ float4 load4(const float *p, int vec) {
     if (vec) return __ldg(reinterpret_cast<const float4 *>(p));
     return make_float4(__ldg(p), __ldg(p + 1), __ldg(p + 2), __ldg(p + 3));
+}
+
+/* acc += w . x over 4 columns; ACC2: alternate columns into two accumulators (shorter chains). */
+template <bool ACC2>
+__device__ __forceinline__ void fma4(float2 &acc, const orc_gv_f4 &w, const float4 &x) {
+    if (ACC2) {
+        acc.x = __fmaf_rn(w.x, x.x, acc.x);
+        acc.y = __fmaf_rn(w.y, x.y, acc.y);
+        acc.x = __fmaf_rn(w.z, x.z, acc.x);
+        acc.y = __fmaf_rn(w.w, x.w, acc.y);
+    } else {
+        acc.x = __fmaf_rn(w.x, x.x, acc.x);
+        acc.x = __fmaf_rn(w.y, x.y, acc.x);
+        acc.x = __fmaf_rn(w.z, x.z, acc.x);
+        acc.x = __fmaf_rn(w.w, x.w, acc.x);
+    }
 }
 
 /* act(g) * u, the float operations of elementwise.cu's GLU (SILU, GELU_TANH) and of
@@ -146,7 +175,7 @@ __device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad)
 
 /* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
 template <class Q, int NT, bool GLU>
-__global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(const kparams p) {
+__global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
     using C = cfg<NT, GLU>;
     constexpr int M = C::M, R = C::R, NR = C::NR, ST = C::STAGES;
     constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
@@ -284,22 +313,18 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
     bool ilast[NR];
     auto issue = [&](int ti, int sp, int stage) {
         if (ti < my_tasks && !bad) {
-            if (sp == 0) {
-                rows_of(ti, ia, ilast);
-            } else {
-#pragma unroll
-                for (int j = 0; j < NR; j++)
-                    if (ia[j]) ia[j] += sbytes;
-            }
+            if (sp == 0) rows_of(ti, ia, ilast);
+            const int64_t boff = (int64_t)sp * sbytes;
             const uint32_t nbytes = (uint32_t)(sp == nsteps - 1 ? last_bytes : sbytes);
 #pragma unroll
             for (int j = 0; j < NR; j++) {
                 if (!ia[j]) continue;
-                const uint32_t mis = (uint32_t)(uintptr_t)ia[j] & 15u;
+                const uint8_t *a = ia[j] + boff;
+                const uint32_t mis = (uint32_t)(uintptr_t)a & 15u;
                 const uint32_t bytes = mis + nbytes; /* from the first chunk to the step's end */
                 const int nch = (int)((bytes + 15u) >> 4);
                 if (li >= nch) continue;
-                const uint8_t *src = ia[j] - mis + 16 * li;
+                const uint8_t *src = a - mis + 16 * li;
                 uint8_t *dst = ring + stage * slot_bytes + j * PB + 16 * li;
                 if (ilast[j] && (bytes & 15u) != 0) {
                     for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR)
@@ -346,25 +371,25 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
             const float4 *xp = xs + ((q * G) << lg) + li;
 #pragma unroll
             for (int g = 0; g < G; g++) {
-                float4 xv[NT];
+                if (NT <= 4) { /* the group's x for every token, then row by row */
+                    float4 xv[NT];
 #pragma unroll
-                for (int t = 0; t < NT; t++) xv[t] = xp[((t * np * G) + g) << lg];
+                    for (int t = 0; t < NT; t++) xv[t] = xp[((t * np * G) + g) << lg];
 #pragma unroll
-                for (int j = 0; j < NR; j++) {
-                    const orc_gv_f4 wv = Q::group(st[j], g);
+                    for (int j = 0; j < NR; j++) {
+                        const orc_gv_f4 wv = Q::group(st[j], g);
+#pragma unroll
+                        for (int t = 0; t < NT; t++) fma4<C::ACC2>(acc[j][t], wv, xv[t]);
+                    }
+                } else { /* many tokens: every row's weights, then x token by token (fewer registers) */
+                    orc_gv_f4 wv[NR];
+#pragma unroll
+                    for (int j = 0; j < NR; j++) wv[j] = Q::group(st[j], g);
 #pragma unroll
                     for (int t = 0; t < NT; t++) {
-                        if (C::ACC2) {
-                            acc[j][t].x = __fmaf_rn(wv.x, xv[t].x, acc[j][t].x);
-                            acc[j][t].y = __fmaf_rn(wv.y, xv[t].y, acc[j][t].y);
-                            acc[j][t].x = __fmaf_rn(wv.z, xv[t].z, acc[j][t].x);
-                            acc[j][t].y = __fmaf_rn(wv.w, xv[t].w, acc[j][t].y);
-                        } else {
-                            acc[j][t].x = __fmaf_rn(wv.x, xv[t].x, acc[j][t].x);
-                            acc[j][t].x = __fmaf_rn(wv.y, xv[t].y, acc[j][t].x);
-                            acc[j][t].x = __fmaf_rn(wv.z, xv[t].z, acc[j][t].x);
-                            acc[j][t].x = __fmaf_rn(wv.w, xv[t].w, acc[j][t].x);
-                        }
+                        const float4 xv = xp[((t * np * G) + g) << lg];
+#pragma unroll
+                        for (int j = 0; j < NR; j++) fma4<C::ACC2>(acc[j][t], wv[j], xv);
                     }
                 }
                 /* Several tokens: keep the next group's x loads after this group's FMAs,
@@ -393,24 +418,33 @@ __global__ void __launch_bounds__(kThreads, cfg<NT, GLU>::MINB) orc_gemv_kernel(
 #pragma unroll
                 for (int t = 0; t < NT; t++) v[j][t] = __fadd_rn(v[j][t], __shfl_xor_sync(0xffffffffu, v[j][t], off));
         }
+        /* Every lane of the subgroup now holds all R * NT sums (per matrix); lane li stores
+         * outputs li, li + LPR, ..., picked with predicated moves, so that the store path runs
+         * once for all lanes instead of once per output. */
+#pragma unroll 1
+        for (int idx = li; idx < R * NT; idx += LPR) { /* one pass unless LPR < R * NT */
+            float g = 0.0f, u = 0.0f;
 #pragma unroll
-        for (int rr = 0; rr < R; rr++)
+            for (int rr = 0; rr < R; rr++)
 #pragma unroll
-            for (int t = 0; t < NT; t++) {
-                if (((rr * NT + t) & (LPR - 1)) != li) continue; /* spread the stores over the lanes */
-                const int64_t r = r0 + rr;
-                if (r >= p.rows) continue;
-                const int64_t o = p.ids ? (int64_t)job : (int64_t)t;
-                const float g = v[rr * M][t], u = GLU ? v[rr * M + M - 1][t] : 0.0f;
-                if (p.S == 1) {
-                    store_out<GLU>(p, o, r, g, u, b0, b1, bad);
-                } else {
-                    const float nan = __int_as_float(0x7fc00000);
-                    float *q = p.partial + (((int64_t)s * p.nvec + o) * M) * p.rows + r;
-                    q[0] = bad ? nan : g;
-                    if (GLU) q[p.rows] = bad ? nan : u;
-                }
+                for (int t = 0; t < NT; t++)
+                    if (rr * NT + t == idx) {
+                        g = v[rr * M][t];
+                        if (GLU) u = v[rr * M + M - 1][t];
+                    }
+            const int rr = idx / NT, t = idx - rr * NT;
+            const int64_t r = r0 + rr;
+            if (r >= p.rows) continue;
+            const int64_t o = p.ids ? (int64_t)job : (int64_t)t;
+            if (p.S == 1) {
+                store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+            } else {
+                const float nan = __int_as_float(0x7fc00000);
+                float *q = p.partial + (((int64_t)s * p.nvec + o) * M) * p.rows + r;
+                q[0] = bad ? nan : g;
+                if (GLU) q[p.rows] = bad ? nan : u;
             }
+        }
     };
 
     /* The pipeline: the issue cursor runs ST - 1 steps ahead of the compute cursor. */
@@ -484,42 +518,59 @@ size_t smem_bytes(const kparams &kp) {
 namespace orc_gv {
 
 cudaError_t launch_combine(const plan &pl, cudaStream_t s);
-int sm_count(int *out);
 
 /* ---- the per-type launcher ------------------------------------------------------------ */
 
-/* Lets each instantiation use all the shared memory the device allows, once per device. */
+/* What the grid size needs to know, queried once (per device / per kernel and device) so that
+ * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. */
+struct dev_facts {
+    int nsm, smem_per_sm, regs_per_sm, optin;
+};
+cudaError_t device_facts(dev_facts *out); /* gemv.cu */
+
+/* This instantiation: allowed all the shared memory the device has (once per device), and its
+ * registers per thread. */
 template <class Q, int NT, bool GLU>
-cudaError_t allow_smem() {
-    static std::atomic<unsigned long long> done{0};
-    int dev = 0, optin = 0;
+cudaError_t kernel_facts(int *regs) {
+    static std::atomic<int> nregs[64];
+    int dev = 0;
     cudaError_t e = cudaGetDevice(&dev);
     if (e != cudaSuccess) return e;
-    const unsigned long long bit = 1ull << (dev & 63);
-    if (done.load(std::memory_order_acquire) & bit) return cudaSuccess;
-    e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    if (e != cudaSuccess) return e;
-    e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
-    if (e != cudaSuccess) return e;
-    done.fetch_or(bit, std::memory_order_release);
+    std::atomic<int> &slot = nregs[dev & 63];
+    int r = slot.load(std::memory_order_acquire);
+    if (r == 0) {
+        dev_facts f;
+        cudaFuncAttributes fa;
+        if ((e = device_facts(&f)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, f.optin);
+        if (e != cudaSuccess) return e;
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU>)) != cudaSuccess) return e;
+        r = fa.numRegs > 0 ? fa.numRegs : 255;
+        slot.store(r, std::memory_order_release);
+    }
+    *regs = r;
     return cudaSuccess;
 }
 
 template <class Q, int NT, bool GLU>
 cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
     const size_t smem = smem_bytes<Q, NT, GLU>(pl.kp);
-    cudaError_t e = allow_smem<Q, NT, GLU>();
+    int regs = 0;
+    dev_facts f;
+    cudaError_t e = kernel_facts<Q, NT, GLU>(&regs);
     if (e != cudaSuccess) return e;
-    int per_sm = 0, nsm = 0;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, orc_gemv_kernel<Q, NT, GLU>, kThreads, smem);
-    if (e != cudaSuccess) return e;
-    if (per_sm < 1) return cudaErrorInvalidConfiguration; /* the shared memory does not fit */
-    e = (cudaError_t)sm_count(&nsm);
-    if (e != cudaSuccess) return e;
-    /* One wave of resident blocks, each warp looping over row groups: fewer blocks means
-     * fewer copies of x staged; the results do not depend on the grid. */
+    if ((e = device_facts(&f)) != cudaSuccess) return e;
+    if (smem > (size_t)f.optin) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
+    /* Resident blocks per SM (shared memory with its 1 KiB reserve, registers, 2048 threads),
+     * then one wave of them, each warp looping over row groups: fewer blocks means fewer
+     * copies of x staged. The results do not depend on the grid. */
+    int per_sm = 2048 / kThreads;
+    const int by_smem = f.smem_per_sm / (int)(smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
+    per_sm = by_smem < per_sm ? by_smem : per_sm;
+    per_sm = by_regs < per_sm ? by_regs : per_sm;
+    if (per_sm < 1) per_sm = 1;
     const int64_t per_job = (int64_t)pl.kp.S * pl.jobs;
-    int64_t gx = ((int64_t)per_sm * nsm + per_job - 1) / per_job;
+    int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
     const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
     if (gx > need) gx = need;
     if (gx < 1) gx = 1;

@@ -231,6 +231,17 @@ inline void lane_entry(int i) {
 #endif
 }
 
+/* A fiber for thread i (its own function: getcontext is setjmp-like for the compiler). */
+__attribute__((noinline)) inline void init_lane(Block &b, int i) {
+    Lane &l = b.lanes[i];
+    l.stack = static_cast<char *>(malloc(kStack));
+    getcontext(&l.ctx);
+    l.ctx.uc_stack.ss_sp = l.stack;
+    l.ctx.uc_stack.ss_size = kStack;
+    l.ctx.uc_link = &b.sched;
+    makecontext(&l.ctx, (void (*)())lane_entry, 1, i);
+}
+
 /* Run fn as one block of `block` threads, block index bid of grid, with dyn_smem bytes of
  * dynamic shared memory (filled with a pattern: kernels must not rely on zeros). */
 inline void run_block(dim3 grid, dim3 block, dim3 bid, size_t dyn_smem, const std::function<void()> &fn) {
@@ -254,15 +265,7 @@ inline void run_block(dim3 grid, dim3 block, dim3 bid, size_t dyn_smem, const st
     g_grid = grid;
     g_bdim = block;
     g_bid = bid;
-    for (int i = 0; i < n; i++) {
-        Lane &l = b.lanes[i];
-        l.stack = static_cast<char *>(malloc(kStack));
-        getcontext(&l.ctx);
-        l.ctx.uc_stack.ss_sp = l.stack;
-        l.ctx.uc_stack.ss_size = kStack;
-        l.ctx.uc_link = &b.sched;
-        makecontext(&l.ctx, (void (*)())lane_entry, 1, i);
-    }
+    for (int i = 0; i < n; i++) init_lane(b, i);
     while (b.alive > 0) {
         const uint64_t before = b.events;
         for (int i = 0; i < n; i++) {
