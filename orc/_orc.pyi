@@ -99,6 +99,39 @@ def _cuda_dequantize_at(data: npt.ArrayLike, type: str, n: int, dtype: str, src_
 def _cuda_dequant_bench(data: npt.ArrayLike, type: str, n: int, dtype: str, iters: int) -> dict[str, float]:
     """GPU dequantization and device-to-device copy timings (bench/bench_dequant.py)."""
 
+# -- the fast GPU path's kernels, test and benchmark entries (csrc/python/py_kernels.c)
+def _gpu_gemv(w: np.ndarray, type: str | int, rows: int, cols: int, x: np.ndarray, y: np.ndarray, *,
+              w_up: np.ndarray | None = None, bias: np.ndarray | None = None, bias_up: np.ndarray | None = None,
+              res: np.ndarray | None = None, res_in_y: bool = False, norm_w: np.ndarray | None = None,
+              eps: float = 1e-6, act: int = 0, ids: np.ndarray | None = None, n_expert: int = 0) -> np.ndarray:
+    """One fused dequantize-GEMV launch on the GPU from host arrays (y: the output's initial content)."""
+
+def _gpu_gemv_bench(w: np.ndarray, type: str | int, rows: int, cols: int, x: np.ndarray, y: np.ndarray, *,
+                    w_up: np.ndarray | None = None, bias: np.ndarray | None = None,
+                    bias_up: np.ndarray | None = None, res: np.ndarray | None = None, res_in_y: bool = False,
+                    norm_w: np.ndarray | None = None, eps: float = 1e-6, act: int = 0,
+                    ids: np.ndarray | None = None, n_expert: int = 0, repeats: int = 7) -> dict[str, float]:
+    """Per-launch timings of the GEMV with its weights rotated over copies larger than the L2."""
+
+def _gpu_attention_flash(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos: np.ndarray, kv_base: np.ndarray,
+                         n_head: int, n_head_kv: int, head_dim: int, dtype: str, scale: float, *,
+                         softcap: float = 0.0, window: int = 0, sinks: np.ndarray | None = None,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """The flash-attention kernel on host arrays (k, v: float16/bfloat16 bits as uint16)."""
+
+def _gpu_attention_flash_bench(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos: np.ndarray,
+                               kv_base: np.ndarray, n_head: int, n_head_kv: int, head_dim: int, dtype: str,
+                               scale: float, *, softcap: float = 0.0, window: int = 0,
+                               sinks: np.ndarray | None = None, out: np.ndarray | None = None,
+                               repeats: int = 5) -> dict[str, float]:
+    """Timings (and flops per launch) of the flash-attention kernel."""
+
+def _gpu_copy_bench(bytes: int, repeats: int) -> dict[str, float]:
+    """The device-to-device copy ceiling (bytes = read + written)."""
+
+def _gpu_gemm_bench(m: int, n: int, k: int, repeats: int) -> dict[str, float]:
+    """The cuBLAS float16 GEMM ceiling (float32 accumulation)."""
+
 # -- sampling (csrc/python/py_sample.c)
 class Sampler:
     """A token sampler with its own seeded PCG32 stream."""

@@ -66,6 +66,7 @@ static int module_exec(PyObject *m) {
     if (orc_py_sample_exec(m) < 0) return -1;
     if (orc_py_tokenizer_exec(m) < 0) return -1;
     if (orc_py_model_exec(m) < 0) return -1;
+    if (orc_py_kernels_exec(m) < 0) return -1;
     return 0;
 }
 

@@ -67,5 +67,9 @@ int orc_py_quant_exec(PyObject *m);     /* py_quant.c: dequantize */
 int orc_py_sample_exec(PyObject *m);    /* py_sample.c: samplers */
 int orc_py_tokenizer_exec(PyObject *m); /* py_tokenizer.c: Tokenizer */
 int orc_py_model_exec(PyObject *m);     /* py_model.c: Model, Session */
+int orc_py_kernels_exec(PyObject *m);   /* py_kernels.c: GPU kernel test/bench entries */
+
+/* py_quant.c: a ggml type from a name ("Q4_K", any case) or an id; -1 with an exception set. */
+int32_t orc_py_quant_type(PyObject *obj);
 
 #endif /* ORC_PY_COMMON_H */

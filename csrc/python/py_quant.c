@@ -14,7 +14,7 @@
 
 /* A ggml type from a name ("Q4_K", any case) or an id (int, or gguf's
  * GGMLQuantizationType, an IntEnum). -1 with an exception set on failure. */
-static int32_t orc_py_quant_type(PyObject *obj) {
+int32_t orc_py_quant_type(PyObject *obj) {
     char buf[64];
     if (PyUnicode_Check(obj)) {
         const char *s = PyUnicode_AsUTF8(obj);

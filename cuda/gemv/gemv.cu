@@ -1,0 +1,74 @@
+/* gemv.cu - orc_launch_gemv and the rest of gemv.cuh's API: the plan (gemv_plan.cuh),
+ * the per-type dispatch and the split-K combine launch. The kernels are gemv_kernel.cuh,
+ * instantiated by gemv_legacy.cu, gemv_q4k.cu, gemv_q5k.cu, gemv_q6k.cu, gemv_q23k.cu,
+ * gemv_iq.cu and gemv_float.cu. */
+#include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
+
+namespace orc_gv {
+
+cudaError_t device_facts(dev_facts *out) {
+    static std::atomic<int> known[64]; /* 1: facts[dev] filled */
+    static dev_facts facts[64];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    dev &= 63;
+    if (!known[dev].load(std::memory_order_acquire)) {
+        dev_facts f;
+        if ((e = cudaDeviceGetAttribute(&f.nsm, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev)) !=
+                cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.regs_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess)
+            return e;
+        facts[dev] = f; /* the same values whoever writes them */
+        known[dev].store(1, std::memory_order_release);
+    }
+    *out = facts[dev];
+    return cudaSuccess;
+}
+
+cudaError_t launch_combine(const plan &pl, cudaStream_t s) {
+    const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
+    const unsigned blocks = (unsigned)((n + 255) / 256);
+    if (pl.glu)
+        orc_gemv_combine_kernel<true><<<blocks, 256, 0, s>>>(pl.kp);
+    else
+        orc_gemv_combine_kernel<false><<<blocks, 256, 0, s>>>(pl.kp);
+    return cudaGetLastError();
+}
+
+} /* namespace orc_gv */
+
+bool orc_gemv_supported(int32_t ggml_type) { return orc_gv::info_of(ggml_type) != nullptr; }
+
+cudaError_t orc_gemv_check(const orc_gemv_args *a, char *why, size_t why_size) {
+    orc_gv::plan pl{};
+    if (a && !orc_gv::info_of(a->type)) {
+        orc_gv::fail(why, why_size, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
+        return cudaErrorNotSupported;
+    }
+    return orc_gv::make_plan(a, &pl, why, why_size) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+size_t orc_gemv_scratch_bytes(const orc_gemv_args *a) {
+    orc_gv::plan pl{};
+    return orc_gv::make_plan(a, &pl, nullptr, 0) == 0 ? pl.scratch : 0;
+}
+
+cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
+    orc_gv::plan pl{};
+    if (orc_gv::make_plan(a, &pl, nullptr, 0) != 0) return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported
+                                                                                            : cudaErrorInvalidValue;
+    if (pl.scratch) {
+        if (!a->scratch || a->scratch_bytes < pl.scratch) return cudaErrorInvalidValue;
+        pl.kp.partial = static_cast<float *>(a->scratch);
+    }
+    switch (a->type) {
+#define ORC_GV_CASE(NAME) \
+    case ORC_TYPE_##NAME: return orc_gv::launch_##NAME(pl, s);
+        ORC_GV_FOREACH_TYPE(ORC_GV_CASE)
+#undef ORC_GV_CASE
+    default: return cudaErrorNotSupported;
+    }
+}

@@ -1,0 +1,101 @@
+/* gemv.cuh - fused dequantize + matrix-vector products on the stored GGUF blocks, for
+ * small batches (decode, speculative verification, MoE experts):
+ *
+ *     y[t][r] = sum_c W[r][c] * x'[t][c]      t < n (1..8), r < rows
+ *
+ * with W in its ggml blocks (row r at w + r * row_bytes), float32 x, y and float32
+ * accumulation; each weight is exactly the value orc.dequantize gives it (gemv_decode.cuh),
+ * so the result differs from "dequantize, then multiply in float64" by float32 summation
+ * only. Optional parts, all in the same launch (plus one small combine launch when the
+ * columns are split, see below):
+ *   prologue   x' = (x * inv_rms(x)) * norm_w, inv_rms = 1 / sqrt(mean(x^2) + eps), in float32
+ *              (norm_w != NULL); else x' = x
+ *   GLU        w_up != NULL: out = act(W x' + bias) * (W_up x' + bias_up)
+ *   epilogue   out += bias[r] (plain), then out += res[t][r] (res may alias y)
+ *   MoE        ids != NULL: W is [n_expert][rows][cols] (expert e at w + e * expert_stride),
+ *              output vector o = t * k + j is expert ids[t * ids_stride + j] applied to x[t];
+ *              bias / bias_up are [n_expert][bias_expert_stride]. An id outside
+ *              [0, n_expert) makes its output vector NaN (the kernel reads no weights for it).
+ *
+ * Determinism: every output element is reduced by one warp in a fixed order; when the
+ * columns are split over S slices (narrow matrices, or n * cols too large for shared
+ * memory), the slices' partial sums go to the caller's scratch and a second kernel adds
+ * them in slice order. S depends only on the shape (type, rows, cols, n, MoE k): results are
+ * bitwise identical run to run, whatever the stream, grid or GPU occupancy. No atomics.
+ *
+ * Memory: 16-byte cp.async copies of whole 16-byte chunks of the matrix into per-warp
+ * shared-memory rings (several steps in flight), never reading outside
+ * [w + e * expert_stride, that + (rows - 1) * row_bytes + packed row bytes): the last
+ * chunk is zero-filled past the end. docs/perf_kernels.md has the design and the numbers.
+ */
+#ifndef ORC_GEMV_CUH
+#define ORC_GEMV_CUH
+
+#ifndef ORC_SIMT_EMU /* the host emulator (tests/c/simt_emu.h) defines cudaError_t & co. */
+#include <cuda_runtime.h>
+#endif
+#include <stddef.h>
+#include <stdint.h>
+
+/* GLU activations: act(g) * u. 0 and 1 are backend.h's ORC_BACKEND_ACT_SILU / _GELU_TANH. */
+enum {
+    ORC_GEMV_ACT_SILU = 0,       /* g / (1 + exp(-g)) * u                                      */
+    ORC_GEMV_ACT_GELU_TANH = 1,  /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) * u          */
+    ORC_GEMV_ACT_SWIGLU_OAI = 2, /* gpt-oss: g = min(g, 7), u = clamp(u, -7, 7), g / (1 + exp(-1.702 g)) * (u + 1) */
+};
+
+#define ORC_GEMV_MAX_N 8 /* tokens per launch */
+#define ORC_GEMV_MAX_K 8 /* experts per token (MoE) */
+
+typedef struct orc_gemv_args {
+    int32_t type;         /* ggml type of W (and W_up): see orc_gemv_supported */
+    const void *w;        /* device; 16-byte aligned */
+    const void *w_up;     /* GLU: the up matrix, same type/shape/strides; NULL: plain product */
+    int64_t rows, cols;   /* cols a multiple of the block size (F16/BF16: of 16, F32: of 8) */
+    int64_t row_bytes;    /* bytes from one row to the next; 0: packed (cols / block * type size);
+                           * else >= packed and a multiple of gcd(type size, 16) */
+    int32_t n;            /* tokens, 1..ORC_GEMV_MAX_N */
+    const float *x;       /* [n][x_stride]; must not overlap y, res or the scratch */
+    int64_t x_stride;     /* floats, >= cols */
+    float *y;             /* [n or n*k][y_stride] */
+    int64_t y_stride;     /* floats, >= rows */
+    const float *bias;    /* [rows] (MoE: [n_expert][bias_expert_stride]) or NULL; GLU: the gate's */
+    const float *bias_up; /* GLU: the up matrix's bias, or NULL */
+    const float *res;     /* [n or n*k][res_stride] added last, or NULL; may equal y (in place) */
+    int64_t res_stride;
+    const float *norm_w;  /* [cols]: RMSNorm prologue with these weights; NULL: none */
+    float norm_eps;
+    int32_t act;          /* GLU only: ORC_GEMV_ACT_* */
+    /* mixture of experts (ids != NULL): */
+    const int32_t *ids;   /* device [n][ids_stride], the first k of each row used */
+    int32_t k;            /* experts per token, 1..ORC_GEMV_MAX_K */
+    int64_t ids_stride;   /* ints, >= k */
+    int32_t n_expert;
+    int64_t expert_stride;      /* bytes between experts; a multiple of 16 */
+    int64_t bias_expert_stride; /* floats between experts' biases */
+    /* split-K partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if 0) */
+    void *scratch;
+    size_t scratch_bytes;
+} orc_gemv_args;
+
+/* Does the GEMV handle weights of ggml type `ggml_type`? F32, F16, BF16, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4. */
+bool orc_gemv_supported(int32_t ggml_type);
+
+/* cudaSuccess if `a` describes a launch orc_launch_gemv accepts (ignoring the scratch);
+ * else cudaErrorInvalidValue (or cudaErrorNotSupported for an unsupported type) with the
+ * reason in why[why_size] when why is not NULL. Checks shapes, strides, alignment (w,
+ * expert_stride, row_bytes), n, k, act; not the device pointers' validity. */
+cudaError_t orc_gemv_check(const orc_gemv_args *a, char *why, size_t why_size);
+
+/* Bytes of scratch a launch with these arguments needs (0 when the columns are not
+ * split). A function of type, rows, cols, n, GLU and MoE k only: allocate the maximum
+ * over a session's shapes once. */
+size_t orc_gemv_scratch_bytes(const orc_gemv_args *a);
+
+/* Queue the product on stream s; returns the launch status (cudaErrorInvalidValue for
+ * arguments orc_gemv_check refuses or too little scratch). Allocates nothing, so it can be
+ * captured into a CUDA graph. */
+cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s);
+
+#endif /* ORC_GEMV_CUH */

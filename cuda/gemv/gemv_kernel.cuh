@@ -1,0 +1,613 @@
+/* gemv_kernel.cuh - the GEMV kernel template behind orc_launch_gemv (gemv.cuh), included
+ * by the per-type files (gemv_legacy.cu, gemv_kquant.cu, ...) that instantiate it, and by
+ * gemv.cu (the plan, the dispatch and the split-K combine kernel).
+ *
+ * Work decomposition (docs/perf_kernels.md has the reasoning and numbers):
+ *   - A lane unit (LU) is E elements of one block that one lane decodes (gemv_decode.cuh).
+ *     A row is n_lu = cols / BS * LPB LUs; the columns may be split into S slices of L LUs
+ *     (grid.y), each slice's partial sums combined afterwards in slice order.
+ *   - A warp splits into 32 / LPR subgroups of LPR lanes (LPR = 4..32, a power of two
+ *     chosen from L so that short rows keep lanes busy); each subgroup owns R rows (R = 1
+ *     for n = 1, else 2, so each x value loaded feeds several rows) of each matrix (two for
+ *     GLU: gate and up). One step = one "piece" of LPR LUs of each of those rows: lane li
+ *     decodes LU li of the piece.
+ *   - Pieces are copied global -> shared with 16-byte cp.async into a per-warp ring of
+ *     STAGES slots, STAGES - 1 steps ahead of the decoding; a warp's steps run over all the
+ *     row groups it owns (grid-stride), so the ring stays full across row groups. Warps never
+ *     synchronize with each other after the prologue.
+ *   - The block first stages its slice of x (RMSNorm applied) in shared memory in the
+ *     order lanes consume it ([token][piece][group][lane], float4), so that the lanes of a
+ *     subgroup read consecutive 16-byte words (no bank conflicts) and the subgroups of a
+ *     warp read the same ones (broadcast).
+ *   - At the last piece of a row group: butterfly reduction over the subgroup's lanes,
+ *     then the epilogue (bias, activation, residual) or the partial-sum store.
+ */
+#ifndef ORC_GEMV_KERNEL_CUH
+#define ORC_GEMV_KERNEL_CUH
+
+#include <math.h>
+#include <stdint.h>
+
+#include "gemv/gemv.cuh"
+#include "gemv/gemv_decode.cuh"
+#include "runtime/simt.cuh" /* orc_cp16 & co., ORC_SHARED_ARRAY: also emulated on the host */
+
+namespace orc_gv {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kMaxXFloats = 16384; /* shared memory for the staged x slice: 64 KiB */
+constexpr int U = 1;               /* pieces (of LPR lane units) per pipeline step */
+
+/* Per (NT, GLU) compile-time shape: M matrices (gate, up), R rows per subgroup and
+ * matrix, NR = R * M = 4 rows decoded per lane and step. Four rows share each x value a
+ * lane loads from shared memory: with one row per lane, x alone would need 4 bytes of
+ * shared-memory bandwidth per weight (~31 TB/s at the H200's HBM rate for Q4_K, about
+ * the whole of it). STAGES = 2: one step (4 rows x one piece) in flight while the
+ * previous one is decoded. MINB: blocks per SM the register allocation must allow.
+ * ACC2: two accumulators per output when there would be fewer than 4 FMA chains. */
+template <int NT, bool GLU>
+struct cfg {
+    static constexpr int M = GLU ? 2 : 1;
+    static constexpr int R = 4 / M;
+    static constexpr int NR = R * M;
+    static constexpr int STAGES = 2;
+    static constexpr bool ACC2 = NR * NT < 4;
+};
+
+/* Blocks per SM the register allocation must allow: 2 (at most 128 registers) for one token,
+ * unless the type's decoder state is too large for that (Q::BIG: Q3_K, Q5_K, Q6_K would spill);
+ * 1 (255 registers) otherwise. One block of 8 warps still keeps 40+ KB in flight per SM. */
+template <class Q>
+struct is_big {
+    template <class T>
+    static constexpr bool get(decltype(T::BIG) *) { return T::BIG != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+template <class Q, int NT>
+constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
+
+/* Bytes of one ring slot holding nblk blocks of TS bytes: the 16-byte chunks from the
+ * first block's chunk start (up to 15 bytes early) to past its end, and room for the
+ * decoders' realigning reads (up to 4 bytes past the last byte). */
+__host__ __device__ constexpr int piece_bytes(int ts, int nblk) { return (nblk * ts + 46 + 15) / 16 * 16; }
+
+/* What a launch needs on the device side; filled by make_plan (gemv_plan.cuh). */
+struct kparams {
+    const uint8_t *w0, *w1;   /* gate/plain and up matrices (expert 0) */
+    int64_t rows, row_bytes;  /* row stride in bytes */
+    int64_t expert_stride;    /* bytes */
+    const float *x;
+    int64_t x_stride;
+    float *y;
+    int64_t y_stride;
+    const float *bias0, *bias1;
+    int64_t bias_estride;
+    const float *res;
+    int64_t res_stride;
+    const float *norm_w;
+    float eps;
+    const int32_t *ids;
+    int64_t ids_stride;
+    int k, n_expert;
+    float *partial;           /* [S][nvec][M][rows] when S > 1 */
+    int cols, act, S, L, n_lu, lpr_log2, np_max, nvec;
+    int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
+};
+
+/* The host-side plan of one launch (gemv_plan.cuh). */
+struct plan {
+    kparams kp;
+    int nt, jobs, glu;
+    int64_t n_tasks_max; /* row groups (for the grid) */
+    size_t scratch;
+};
+
+/* ---- device helpers --------------------------------------------------------------- */
+
+__device__ __forceinline__ float4 load4(const float *p, int vec) {
+    if (vec) return __ldg(reinterpret_cast<const float4 *>(p));
+    return make_float4(__ldg(p), __ldg(p + 1), __ldg(p + 2), __ldg(p + 3));
+}
+
+/* acc += w . x over 4 columns; ACC2: alternate columns into two accumulators (shorter chains). */
+template <bool ACC2>
+__device__ __forceinline__ void fma4(float2 &acc, const orc_gv_f4 &w, const float4 &x) {
+    if (ACC2) {
+        acc.x = __fmaf_rn(w.x, x.x, acc.x);
+        acc.y = __fmaf_rn(w.y, x.y, acc.y);
+        acc.x = __fmaf_rn(w.z, x.z, acc.x);
+        acc.y = __fmaf_rn(w.w, x.w, acc.y);
+    } else {
+        acc.x = __fmaf_rn(w.x, x.x, acc.x);
+        acc.x = __fmaf_rn(w.y, x.y, acc.x);
+        acc.x = __fmaf_rn(w.z, x.z, acc.x);
+        acc.x = __fmaf_rn(w.w, x.w, acc.x);
+    }
+}
+
+/* act(g) * u, the float operations of elementwise.cu's GLU (SILU, GELU_TANH) and of
+ * llama.cpp's swiglu_oai; comparisons written so that a NaN propagates. */
+__device__ __forceinline__ float act(int which, float g, float u) {
+    if (which == ORC_GEMV_ACT_SWIGLU_OAI) {
+        g = 7.0f < g ? 7.0f : g;
+        u = u < -7.0f ? -7.0f : (7.0f < u ? 7.0f : u);
+        return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(__fmul_rn(-1.702f, g)))), __fadd_rn(u, 1.0f));
+    }
+    if (which == ORC_GEMV_ACT_GELU_TANH) {
+        const float k = 0.7978845608028654f;
+        const float inner = __fmul_rn(k, __fadd_rn(g, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g)));
+        return __fmul_rn(__fmul_rn(__fmul_rn(0.5f, g), __fadd_rn(1.0f, tanhf(inner))), u);
+    }
+    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), u);
+}
+
+/* The epilogue of output vector o, row r: bias, activation (GLU), residual; NaN for an
+ * expert id out of range. b0/b1 are this vector's (expert's) biases. */
+template <bool GLU>
+__device__ __forceinline__ void store_out(const kparams &p, int64_t o, int64_t r, float g, float u,
+                                          const float *b0, const float *b1, bool bad) {
+    float out;
+    if (bad) {
+        out = __int_as_float(0x7fc00000);
+    } else if (GLU) {
+        if (b0) g = __fadd_rn(g, b0[r]);
+        if (b1) u = __fadd_rn(u, b1[r]);
+        out = act(p.act, g, u);
+    } else {
+        out = b0 ? __fadd_rn(g, b0[r]) : g;
+    }
+    if (p.res) out = __fadd_rn(out, p.res[o * p.res_stride + r]);
+    p.y[o * p.y_stride + r] = out;
+}
+
+/* The expert of output vector o (MoE) and whether it is out of range. */
+__device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad) {
+    const int64_t t = o / p.k;
+    const int e = p.ids[t * p.ids_stride + (o - t * p.k)];
+    *bad = e < 0 || e >= p.n_expert;
+    return e;
+}
+
+/* ---- the kernel ---------------------------------------------------------------------- */
+
+/* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
+template <class Q, int NT, bool GLU>
+__global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
+    using C = cfg<NT, GLU>;
+    constexpr int M = C::M, R = C::R, NR = C::NR, ST = C::STAGES;
+    constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
+    ORC_EXTERN_SHARED(float4, orc_gv_smem);
+    ORC_SHARED_ARRAY(float, inv_rms, NT);
+    ORC_SHARED_ARRAY(float, red, kWarps * NT);
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int s = blockIdx.y;
+    const int job = blockIdx.z;
+    const int lu_begin = s * p.L;
+    const int lu_end = min(lu_begin + p.L, p.n_lu);
+    const int lg = p.lpr_log2, LPR = 1 << lg;
+    const int np = (lu_end - lu_begin + LPR - 1) >> lg;
+
+    /* The job: its x rows, matrices and biases. */
+    const float *xb = p.x;
+    const uint8_t *w0 = p.w0, *w1 = p.w1;
+    const float *b0 = p.bias0, *b1 = p.bias1;
+    bool bad = false;
+    if (p.ids) {
+        const int e = expert_of(p, job, &bad);
+        xb += (int64_t)(job / p.k) * p.x_stride;
+        if (!bad) {
+            w0 += (int64_t)e * p.expert_stride;
+            if (GLU) w1 += (int64_t)e * p.expert_stride;
+            if (b0) b0 += (int64_t)e * p.bias_estride;
+            if (b1) b1 += (int64_t)e * p.bias_estride;
+        }
+    }
+
+    /* Prologue 1: inv_rms of each token over the whole row (the same sum, in the same
+     * order, in every block). */
+    if (p.norm_w) {
+        float ss[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++) ss[t] = 0.0f;
+        for (int c = 4 * threadIdx.x; c < p.cols; c += 4 * kThreads) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                const float4 v = load4(xb + t * p.x_stride + c, p.x_vec);
+                ss[t] = __fmaf_rn(v.x, v.x, ss[t]);
+                ss[t] = __fmaf_rn(v.y, v.y, ss[t]);
+                ss[t] = __fmaf_rn(v.z, v.z, ss[t]);
+                ss[t] = __fmaf_rn(v.w, v.w, ss[t]);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) ss[t] += __shfl_xor_sync(0xffffffffu, ss[t], off);
+            if (lane == 0) red[warp * NT + t] = ss[t];
+        }
+        __syncthreads();
+        if (threadIdx.x < NT) {
+            float a = red[threadIdx.x];
+#pragma unroll
+            for (int w = 1; w < kWarps; w++) a = __fadd_rn(a, red[w * NT + threadIdx.x]);
+            inv_rms[threadIdx.x] =
+                __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(a, (float)p.cols), p.eps)));
+        }
+        __syncthreads();
+    }
+
+    /* Prologue 2: the slice of x (normalized), float4 [NT][np][G][LPR]. */
+    float4 *xs = orc_gv_smem;
+    {
+        const int total4 = NT * np * G * LPR;
+        for (int i = threadIdx.x; i < total4; i += kThreads) {
+            const int li = i & (LPR - 1);
+            int rest = i >> lg;
+            const int g = rest % G;
+            rest /= G;
+            const int pp = rest % np, t = rest / np;
+            const int u = lu_begin + (pp << lg) + li;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (u < lu_end) {
+                const int col = (u / LPB) * Q::BS + Q::col(u % LPB, g);
+                v = load4(xb + t * p.x_stride + col, p.x_vec);
+                if (p.norm_w) {
+                    const float4 nw = load4(p.norm_w + col, p.nw_vec);
+                    const float ir = inv_rms[t];
+                    v.x = __fmul_rn(__fmul_rn(v.x, ir), nw.x);
+                    v.y = __fmul_rn(__fmul_rn(v.y, ir), nw.y);
+                    v.z = __fmul_rn(__fmul_rn(v.z, ir), nw.z);
+                    v.w = __fmul_rn(__fmul_rn(v.w, ir), nw.w);
+                }
+            }
+            xs[i] = v;
+        }
+    }
+    __syncthreads(); /* the last block-wide barrier: warps run independently from here */
+
+    const int SG = 32 >> lg;              /* subgroups per warp */
+    const int sub = lane >> lg, li = lane & (LPR - 1);
+    const int RW = SG * R;                /* rows per row group (per matrix) */
+    const int64_t n_tasks = (p.rows + RW - 1) / RW;
+    const int64_t wg = (int64_t)blockIdx.x * kWarps + warp, wstride = (int64_t)gridDim.x * kWarps;
+    if (wg >= n_tasks) return;
+    const int my_tasks = (int)((n_tasks - 1 - wg) / wstride + 1);
+    const int nsteps = (np + U - 1) / U; /* steps per row group: U pieces each */
+    const int total = my_tasks * nsteps; /* the plan keeps this below 2^30 */
+    const int nbp = LPR / LPB;           /* blocks in a piece */
+    const int sbytes = U * nbp * TS;     /* bytes of a full step's blocks in one row */
+    const int PB = piece_bytes(TS, U * nbp);
+    const int slot_bytes = SG * NR * PB; /* one ring stage of the warp */
+    uint8_t *ring = reinterpret_cast<uint8_t *>(xs + NT * p.np_max * G * LPR) + (size_t)warp * ST * slot_bytes +
+                    sub * NR * PB;
+    const int64_t slice_boff = (int64_t)(lu_begin / LPB) * TS; /* the slice's first block in a row */
+    const int part = li & (LPB - 1), lane_boff = (li / LPB) * TS; /* this lane's LU in a piece */
+    const int nl = lu_end - lu_begin;                              /* LUs in the slice */
+    const int last_bytes = (nl - (nsteps - 1) * U * LPR) / LPB * TS; /* the last step's, per row */
+    const uint8_t *mbase[2] = {w0, w1};
+
+    /* Row group ti of this subgroup: each row's slice start (NULL past the last row) and
+     * whether it is the matrix's last row. */
+    auto rows_of = [&](int ti, const uint8_t **rp, bool *last) {
+        const int64_t r0 = (wg + (int64_t)ti * wstride) * RW + sub * R;
+#pragma unroll
+        for (int rr = 0; rr < R; rr++) {
+            const int64_t r = r0 + rr;
+#pragma unroll
+            for (int m = 0; m < M; m++) {
+                rp[rr * M + m] = r < p.rows ? mbase[m] + r * p.row_bytes + slice_boff : nullptr;
+                last[rr * M + m] = r == p.rows - 1;
+            }
+        }
+    };
+
+    /* Issue the copies of step (ti, sp) into ring stage `stage`, then commit a group
+     * (always, so that wait_group counts steps). A step's bytes are copied as the 16-byte
+     * chunks that hold them; only on the matrix's last row can the last chunk run past the
+     * end, and there it is zero-filled past the step's bytes. */
+    const uint8_t *ia[NR];
+    bool ilast[NR];
+    auto issue = [&](int ti, int sp, int stage) {
+        if (ti < my_tasks && !bad) {
+            if (sp == 0) rows_of(ti, ia, ilast);
+            const int64_t boff = (int64_t)sp * sbytes;
+            const uint32_t nbytes = (uint32_t)(sp == nsteps - 1 ? last_bytes : sbytes);
+#pragma unroll
+            for (int j = 0; j < NR; j++) {
+                if (!ia[j]) continue;
+                const uint8_t *a = ia[j] + boff;
+                const uint32_t mis = (uint32_t)(uintptr_t)a & 15u;
+                const uint32_t bytes = mis + nbytes; /* from the first chunk to the step's end */
+                const int nch = (int)((bytes + 15u) >> 4);
+                if (li >= nch) continue;
+                const uint8_t *src = a - mis + 16 * li;
+                uint8_t *dst = ring + stage * slot_bytes + j * PB + 16 * li;
+                if (ilast[j] && (bytes & 15u) != 0) {
+                    for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR)
+                        orc_cp16(dst, src, c == nch - 1 ? bytes & 15u : 16u);
+                } else {
+                    for (int c = li; c < nch; c += LPR, src += 16 * LPR, dst += 16 * LPR) orc_cp16(dst, src, 16u);
+                }
+            }
+        }
+        orc_cp_commit();
+    };
+
+    float2 acc[NR][NT];
+#pragma unroll
+    for (int j = 0; j < NR; j++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[j][t] = make_float2(0.0f, 0.0f);
+
+    /* Decode step (ti, sp) from ring stage `stage` and accumulate: LU u * LPR + li of the
+     * step for u < U. Only the low bits of the rows' addresses matter here (the step's
+     * misalignment in the ring). Rows past the last are decoded from stale shared memory
+     * and never stored. */
+    uint32_t cpos[NR];
+    auto compute = [&](int ti, int sp, int stage) {
+        if (sp == 0) {
+            const uint8_t *rp[NR];
+            bool last[NR];
+            rows_of(ti, rp, last);
+#pragma unroll
+            for (int j = 0; j < NR; j++) cpos[j] = (uint32_t)(uintptr_t)rp[j];
+        } else {
+#pragma unroll
+            for (int j = 0; j < NR; j++) cpos[j] += (uint32_t)sbytes;
+        }
+        if (bad) return;
+        const uint8_t *slot = ring + stage * slot_bytes + lane_boff;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int q = sp * U + u; /* the piece */
+            if ((q << lg) + li >= nl) break;
+            typename Q::st st[NR];
+#pragma unroll
+            for (int j = 0; j < NR; j++) Q::prepare(st[j], slot + j * PB + (cpos[j] & 15u) + u * nbp * TS, part);
+            const float4 *xp = xs + ((q * G) << lg) + li;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                if (NT <= 4) { /* the group's x for every token, then row by row */
+                    float4 xv[NT];
+#pragma unroll
+                    for (int t = 0; t < NT; t++) xv[t] = xp[((t * np * G) + g) << lg];
+#pragma unroll
+                    for (int j = 0; j < NR; j++) {
+                        const orc_gv_f4 wv = Q::group(st[j], g);
+#pragma unroll
+                        for (int t = 0; t < NT; t++) fma4<C::ACC2>(acc[j][t], wv, xv[t]);
+                    }
+                } else { /* many tokens: every row's weights, then x token by token (fewer registers) */
+                    orc_gv_f4 wv[NR];
+#pragma unroll
+                    for (int j = 0; j < NR; j++) wv[j] = Q::group(st[j], g);
+#pragma unroll
+                    for (int t = 0; t < NT; t++) {
+                        const float4 xv = xp[((t * np * G) + g) << lg];
+#pragma unroll
+                        for (int j = 0; j < NR; j++) fma4<C::ACC2>(acc[j][t], wv[j], xv);
+                    }
+                }
+                /* Several tokens: keep the next group's x loads after this group's FMAs,
+                 * or the scheduler hoists them all and runs out of registers. */
+                if (NT > 1) asm volatile("" ::: "memory");
+            }
+        }
+    };
+
+    /* The row group's sums: reduce over the subgroup's lanes, store, reset. */
+    auto finish = [&](int ti) {
+        const int64_t r0 = (wg + (int64_t)ti * wstride) * RW + sub * R;
+        float v[NR][NT];
+#pragma unroll
+        for (int j = 0; j < NR; j++)
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                v[j][t] = C::ACC2 ? __fadd_rn(acc[j][t].x, acc[j][t].y) : acc[j][t].x;
+                acc[j][t] = make_float2(0.0f, 0.0f);
+            }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) {
+            if (off >= LPR) continue; /* uniform: stay within the subgroup */
+#pragma unroll
+            for (int j = 0; j < NR; j++)
+#pragma unroll
+                for (int t = 0; t < NT; t++) v[j][t] = __fadd_rn(v[j][t], __shfl_xor_sync(0xffffffffu, v[j][t], off));
+        }
+        /* Every lane of the subgroup now holds all R * NT sums (per matrix); lane li stores
+         * outputs li, li + LPR, ..., picked with predicated moves, so that the store path runs
+         * once for all lanes instead of once per output. */
+#pragma unroll 1
+        for (int idx = li; idx < R * NT; idx += LPR) { /* one pass unless LPR < R * NT */
+            float g = 0.0f, u = 0.0f;
+#pragma unroll
+            for (int rr = 0; rr < R; rr++)
+#pragma unroll
+                for (int t = 0; t < NT; t++)
+                    if (rr * NT + t == idx) {
+                        g = v[rr * M][t];
+                        if (GLU) u = v[rr * M + M - 1][t];
+                    }
+            const int rr = idx / NT, t = idx - rr * NT;
+            const int64_t r = r0 + rr;
+            if (r >= p.rows) continue;
+            const int64_t o = p.ids ? (int64_t)job : (int64_t)t;
+            if (p.S == 1) {
+                store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+            } else {
+                const float nan = __int_as_float(0x7fc00000);
+                float *q = p.partial + (((int64_t)s * p.nvec + o) * M) * p.rows + r;
+                q[0] = bad ? nan : g;
+                if (GLU) q[p.rows] = bad ? nan : u;
+            }
+        }
+    };
+
+    /* The pipeline: the issue cursor runs ST - 1 steps ahead of the compute cursor. */
+    auto advance = [&](int &ti, int &sp, int &stg) {
+        if (++sp == nsteps) {
+            sp = 0;
+            ++ti;
+        }
+        if (++stg == ST) stg = 0;
+    };
+    int ti_i = 0, sp_i = 0, st_i = 0;
+#pragma unroll
+    for (int i = 0; i < ST - 1; i++) {
+        issue(ti_i, sp_i, st_i);
+        advance(ti_i, sp_i, st_i);
+    }
+    int ti = 0, sp = 0, stg = 0;
+    for (int f = 0; f < total; f++) {
+        issue(ti_i, sp_i, st_i); /* into the stage computed in the previous step */
+        advance(ti_i, sp_i, st_i);
+        orc_cp_wait<ST - 1>(); /* this thread's copies of step f have landed ... */
+        __syncwarp();      /* ... and so have the other lanes' */
+        compute(ti, sp, stg);
+        if (sp == nsteps - 1) finish(ti);
+        __syncwarp(); /* every lane is done with stage stg before it is refilled */
+        advance(ti, sp, stg);
+    }
+    orc_cp_wait<0>();
+}
+
+/* y = epilogue(sum over slices, in slice order): one thread per output element. */
+template <bool GLU>
+__global__ void orc_gemv_combine_kernel(const kparams p) {
+    constexpr int M = GLU ? 2 : 1;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)p.nvec * p.rows) return;
+    const int64_t o = i / p.rows, r = i - o * p.rows;
+    const float *b0 = p.bias0, *b1 = p.bias1;
+    bool bad = false;
+    if (p.ids) {
+        const int e = expert_of(p, o, &bad);
+        if (!bad) {
+            if (b0) b0 += (int64_t)e * p.bias_estride;
+            if (b1) b1 += (int64_t)e * p.bias_estride;
+        }
+    }
+    const int64_t slice = (int64_t)p.nvec * M * p.rows;
+    const float *q = p.partial + o * M * p.rows + r;
+    float g = q[0], u = GLU ? q[p.rows] : 0.0f;
+    for (int s = 1; s < p.S; s++) {
+        q += slice;
+        g = __fadd_rn(g, q[0]);
+        if (GLU) u = __fadd_rn(u, q[p.rows]);
+    }
+    store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+}
+
+/* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
+template <class Q, int NT, bool GLU>
+size_t smem_bytes(const kparams &kp) {
+    using C = cfg<NT, GLU>;
+    const int lpr = 1 << kp.lpr_log2;
+    const size_t xs = (size_t)NT * kp.np_max * Q::G * lpr * 16;
+    const size_t ring = (size_t)kWarps * C::STAGES * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
+    return xs + ring;
+}
+
+#ifndef ORC_SIMT_EMU /* the emulator runs the kernels itself */
+} /* namespace orc_gv */
+#include <atomic>
+namespace orc_gv {
+
+cudaError_t launch_combine(const plan &pl, cudaStream_t s);
+
+/* ---- the per-type launcher ------------------------------------------------------------ */
+
+/* What the grid size needs to know, queried once (per device / per kernel and device) so that
+ * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. */
+struct dev_facts {
+    int nsm, smem_per_sm, regs_per_sm, optin;
+};
+cudaError_t device_facts(dev_facts *out); /* gemv.cu */
+
+/* This instantiation: allowed all the shared memory the device has (once per device), and its
+ * registers per thread. */
+template <class Q, int NT, bool GLU>
+cudaError_t kernel_facts(int *regs) {
+    static std::atomic<int> nregs[64];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    std::atomic<int> &slot = nregs[dev & 63];
+    int r = slot.load(std::memory_order_acquire);
+    if (r == 0) {
+        dev_facts f;
+        cudaFuncAttributes fa;
+        if ((e = device_facts(&f)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, f.optin);
+        if (e != cudaSuccess) return e;
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU>)) != cudaSuccess) return e;
+        r = fa.numRegs > 0 ? fa.numRegs : 255;
+        slot.store(r, std::memory_order_release);
+    }
+    *regs = r;
+    return cudaSuccess;
+}
+
+template <class Q, int NT, bool GLU>
+cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
+    const size_t smem = smem_bytes<Q, NT, GLU>(pl.kp);
+    int regs = 0;
+    dev_facts f;
+    cudaError_t e = kernel_facts<Q, NT, GLU>(&regs);
+    if (e != cudaSuccess) return e;
+    if ((e = device_facts(&f)) != cudaSuccess) return e;
+    if (smem > (size_t)f.optin) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
+    /* Resident blocks per SM (shared memory with its 1 KiB reserve, registers, 2048 threads),
+     * then one wave of them, each warp looping over row groups: fewer blocks means fewer
+     * copies of x staged. The results do not depend on the grid. */
+    int per_sm = 2048 / kThreads;
+    const int by_smem = f.smem_per_sm / (int)(smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
+    per_sm = by_smem < per_sm ? by_smem : per_sm;
+    per_sm = by_regs < per_sm ? by_regs : per_sm;
+    if (per_sm < 1) per_sm = 1;
+    const int64_t per_job = (int64_t)pl.kp.S * pl.jobs;
+    int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
+    const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
+    if (gx > need) gx = need;
+    if (gx < 1) gx = 1;
+    const dim3 grid((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
+    orc_gemv_kernel<Q, NT, GLU><<<grid, kThreads, smem, s>>>(pl.kp);
+    e = cudaGetLastError();
+    if (e != cudaSuccess || pl.kp.S == 1) return e;
+    return launch_combine(pl, s);
+}
+
+template <class Q, bool GLU>
+cudaError_t launch_glu(const plan &pl, cudaStream_t s) {
+    switch (pl.nt) {
+    case 1: return launch_nt<Q, 1, GLU>(pl, s);
+    case 2: return launch_nt<Q, 2, GLU>(pl, s);
+    case 3: return launch_nt<Q, 3, GLU>(pl, s);
+    case 4: return launch_nt<Q, 4, GLU>(pl, s);
+    case 5: return launch_nt<Q, 5, GLU>(pl, s);
+    case 6: return launch_nt<Q, 6, GLU>(pl, s);
+    case 7: return launch_nt<Q, 7, GLU>(pl, s);
+    case 8: return launch_nt<Q, 8, GLU>(pl, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+template <class Q>
+cudaError_t launch(const plan &pl, cudaStream_t s) {
+    return pl.glu ? launch_glu<Q, true>(pl, s) : launch_glu<Q, false>(pl, s);
+}
+
+/* One launcher per type, defined by the per-type files. */
+#define ORC_GV_DECLARE(NAME) cudaError_t launch_##NAME(const plan &pl, cudaStream_t s);
+ORC_GV_FOREACH_TYPE(ORC_GV_DECLARE)
+#undef ORC_GV_DECLARE
+
+#endif /* ORC_SIMT_EMU */
+
+} /* namespace orc_gv */
+
+#endif /* ORC_GEMV_KERNEL_CUH */

@@ -1,0 +1,461 @@
+/* test_gemv_emu.cpp - the GEMV kernels (cuda/gemv/gemv_kernel.cuh, planned by gemv_plan.cuh)
+ * run on the host SIMT emulator (simt_emu.h), against a float64 reference of the weights
+ * quant_decode.h decodes: every type, 1..8 tokens, shapes that take every path (1 to 32
+ * lanes per row, rows not a multiple of a row group, column splits with the combine
+ * kernel, padded row strides), each fused variant, MoE with repeated, distinct and bad
+ * expert ids. Checks: NMSE <= 1e-10, every output written (NaN poison) and nothing past
+ * `rows` in a strided output, cp.async sources inside the matrices (the emulator checks
+ * each copy), and bitwise-equal results for two different grids (one block per row-group
+ * batch, and a single block whose warps loop over all row groups). Compiled and run by
+ * tests/test_gpu_kernels.py; prints "ok" or the failures. Argument: the types to run,
+ * comma-separated, or "all" (the default). */
+#define ORC_SIMT_EMU 1
+#include "simt_emu.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "gemv/gemv_plan.cuh"
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+static uint64_t rnd() {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+static double unif() { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
+static float gauss() {
+    double u = unif() + 1e-12, v = unif();
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+static uint16_t half_bits(float f) { return orc_qd_f2h(f); }
+
+/* The types instantiated here: ORC_EMU_QUICK (the default test run) keeps one of each kind of
+ * block alignment and layout, to compile in seconds; ORC_SLOW=1 runs build them all. */
+#ifdef ORC_EMU_QUICK
+#define EMU_TYPES(X) X(Q4_K) X(Q8_0) X(MXFP4) X(Q6_K) X(Q5_0) X(F16)
+#else
+#define EMU_TYPES(X) ORC_GV_FOREACH_TYPE(X)
+#endif
+
+static int32_t type_id(const char *s) {
+#define ID(NAME) \
+    if (!strcmp(s, #NAME)) return ORC_TYPE_##NAME;
+    ORC_GV_FOREACH_TYPE(ID)
+#undef ID
+    return -1;
+}
+
+static int failures = 0;
+static void fail(const std::string &what) {
+    if (failures++ < 30) printf("FAIL %s\n", what.c_str());
+}
+
+/* ---- weights ---------------------------------------------------------------------------------- */
+
+struct field {
+    const char *name;
+    int off[2], n;
+};
+static const field kFields[] = {{"Q4_0", {0, 0}, 1}, {"Q4_1", {0, 2}, 2},   {"Q5_0", {0, 0}, 1}, {"Q5_1", {0, 2}, 2},
+                                {"Q8_0", {0, 0}, 1}, {"IQ4_NL", {0, 0}, 1}, {"Q2_K", {80, 82}, 2}, {"Q3_K", {108, 0}, 1},
+                                {"Q4_K", {0, 2}, 2}, {"Q5_K", {0, 2}, 2},   {"Q6_K", {208, 0}, 1}, {"IQ4_XS", {0, 0}, 1}};
+
+/* One row of `cols` random valid elements of `name` into dst (row_bytes bytes, padding random). */
+static void make_row(const char *name, int bs, int ts, int64_t cols, uint8_t *dst) {
+    const int64_t nb = cols / bs;
+    if (!strcmp(name, "F32") || !strcmp(name, "F16") || !strcmp(name, "BF16")) {
+        for (int64_t i = 0; i < cols; i++) {
+            const float v = gauss() * 0.5f;
+            if (!strcmp(name, "F32")) {
+                memcpy(dst + 4 * i, &v, 4);
+            } else {
+                const uint16_t h = !strcmp(name, "F16") ? half_bits(v) : orc_qd_f2bf(v);
+                memcpy(dst + 2 * i, &h, 2);
+            }
+        }
+        return;
+    }
+    for (int64_t i = 0; i < nb * ts; i++) dst[i] = (uint8_t)(rnd() >> 56);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *blk = dst + b * ts;
+        for (const field &f : kFields)
+            if (!strcmp(f.name, name))
+                for (int k = 0; k < f.n; k++) {
+                    const float d = (float)((0.5 + unif()) / 128.0 * (rnd() & 1 ? -1 : 1) /
+                                            (!strcmp(name, "Q6_K") || !strcmp(name, "IQ4_XS") ? 32 : 1));
+                    const uint16_t h = half_bits(d);
+                    memcpy(blk + f.off[k], &h, 2);
+                }
+        if (!strcmp(name, "MXFP4")) blk[0] = (uint8_t)(118 + rnd() % 12);
+    }
+}
+
+/* Decode one row into floats with quant_decode.h (what orc.dequantize gives). */
+static void decode_row(int32_t type, int bs, int ts, int64_t cols, const uint8_t *src, double *out) {
+    float y[8];
+    switch (type) {
+    case ORC_TYPE_F32:
+        for (int64_t i = 0; i < cols; i++) out[i] = orc_qd_from_bits(orc_qd_rd32(src + 4 * i));
+        return;
+    case ORC_TYPE_F16:
+        for (int64_t i = 0; i < cols; i++) out[i] = orc_qd_h2f((uint16_t)orc_qd_rd16(src + 2 * i));
+        return;
+    case ORC_TYPE_BF16:
+        for (int64_t i = 0; i < cols; i++) out[i] = orc_qd_bf2f((uint16_t)orc_qd_rd16(src + 2 * i));
+        return;
+    default: break;
+    }
+    for (int64_t b = 0; b < cols / bs; b++)
+        for (int c = 0; c < bs / 8; c++) {
+            switch (type) {
+#define DEC(NAME, FN, BS_, TS_) \
+    case ORC_TYPE_##NAME: FN(src + b * ts, c, y); break;
+                ORC_QD_FOREACH_BLOCK_TYPE(DEC)
+#undef DEC
+            default: fail("decode_row: no decoder"); return;
+            }
+            for (int k = 0; k < 8; k++) out[b * bs + 8 * c + k] = y[k];
+        }
+}
+
+/* ---- one case ------------------------------------------------------------------------------------ */
+
+struct Case {
+    const char *type;
+    int64_t rows, cols;
+    int n;
+    bool glu = false;
+    int act = 0;
+    bool bias = false, bias_up = false, norm = false;
+    int res = 0;          /* 0 none, 1 separate, 2 in place */
+    int n_expert = 0, k = 0, ids_kind = 0; /* MoE: ids 0 distinct, 1 repeated, 2 with bad ids */
+    int64_t row_pad = 0;  /* extra bytes per row (multiples of 16) */
+    int64_t x_pad = 0, y_pad = 0;
+};
+
+static double act_ref(int a, double g, double u) {
+    if (a == 0) return g / (1.0 + exp(-g)) * u;
+    if (a == 1) return 0.5 * g * (1.0 + tanh(sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g))) * u;
+    g = g < 7.0 ? g : 7.0;
+    u = u < -7.0 ? -7.0 : (u > 7.0 ? 7.0 : u);
+    return g / (1.0 + exp(-1.702 * g)) * (u + 1.0);
+}
+
+template <class Q, int NT, bool GLU>
+static void launch_emu(orc_gv::plan pl, int64_t gx) {
+    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU>(pl.kp);
+    emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem,
+                [&] { orc_gv::orc_gemv_kernel<Q, NT, GLU>(pl.kp); });
+    if (pl.kp.S > 1) {
+        const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
+        emu::launch(dim3((unsigned)((n + 255) / 256)), dim3(256), 0,
+                    [&] { orc_gv::orc_gemv_combine_kernel<GLU>(pl.kp); });
+    }
+}
+
+template <class Q, bool GLU>
+static void launch_nt(int nt, const orc_gv::plan &pl, int64_t gx) {
+    switch (nt) {
+    case 1: launch_emu<Q, 1, GLU>(pl, gx); break;
+    case 2: launch_emu<Q, 2, GLU>(pl, gx); break;
+    case 3: launch_emu<Q, 3, GLU>(pl, gx); break;
+    case 5: launch_emu<Q, 5, GLU>(pl, gx); break;
+    case 8: launch_emu<Q, 8, GLU>(pl, gx); break;
+    default: fail("launch_nt: n not instantiated in the emulator test"); break;
+    }
+}
+
+template <class Q>
+static void run_case(const Case &cs, const std::string &label) {
+    const int32_t type = type_id(cs.type);
+    const bool moe = cs.n_expert > 0;
+    const int64_t rows = cs.rows, cols = cs.cols;
+    const int64_t packed = cols / Q::BS * Q::TS;
+    const int64_t row_bytes = packed + cs.row_pad;
+    const int n_mat = moe ? cs.n_expert : 1;
+    const int64_t mat = (rows - 1) * row_bytes + packed;
+    const int64_t estride = (mat + 15) / 16 * 16;
+    const int nm = cs.glu ? 2 : 1;
+    /* weights: each matrix in its own buffer of exactly the readable bytes (16-aligned base) */
+    std::vector<std::vector<uint8_t>> wbuf(nm);
+    std::vector<std::vector<double>> W(nm);
+    for (int m = 0; m < nm; m++) {
+        wbuf[m].assign((size_t)(n_mat * estride + 16), 0xEE);
+        W[m].resize((size_t)n_mat * rows * cols);
+    }
+    std::vector<uint8_t *> base(nm);
+    emu::g_readable.clear();
+    for (int m = 0; m < nm; m++) {
+        base[m] = reinterpret_cast<uint8_t *>(((uintptr_t)wbuf[m].data() + 15) & ~(uintptr_t)15);
+        for (int e = 0; e < n_mat; e++) {
+            uint8_t *mb = base[m] + e * estride;
+            for (int64_t r = 0; r < rows; r++) {
+                make_row(cs.type, Q::BS == 16 || Q::BS == 8 ? 1 : Q::BS, Q::TS, cols, mb + r * row_bytes);
+                decode_row(type, Q::BS, Q::TS, cols, mb + r * row_bytes, &W[m][((size_t)e * rows + r) * cols]);
+            }
+            emu::g_readable.push_back({(const char *)mb, (const char *)mb + mat});
+        }
+    }
+    const int n = cs.n, k = moe ? cs.k : 1, nvec = moe ? n * k : n;
+    const int64_t xs = cols + cs.x_pad, ys = rows + cs.y_pad;
+    std::vector<float> x((size_t)n * xs), y((size_t)nvec * ys), res, bias, bias_up, norm;
+    for (float &v : x) v = gauss() * (cs.glu ? 2.0f : 1.0f);
+    std::vector<int32_t> ids;
+    if (moe) {
+        ids.resize((size_t)n * k);
+        for (int t = 0; t < n; t++) {
+            int perm[64];
+            for (int e = 0; e < cs.n_expert; e++) perm[e] = e;
+            for (int e = cs.n_expert - 1; e > 0; e--) std::swap(perm[e], perm[rnd() % (uint64_t)(e + 1)]);
+            for (int j = 0; j < k; j++) {
+                int id = cs.ids_kind == 1 ? (int)(rnd() % 2) : perm[j % cs.n_expert];
+                if (cs.ids_kind == 2 && (t * k + j) % 3 == 1) id = (t + j) % 2 ? cs.n_expert + 3 : -1;
+                ids[(size_t)t * k + j] = id;
+            }
+        }
+    }
+    const size_t nbias = (size_t)n_mat * rows;
+    if (cs.bias) {
+        bias.resize(nbias);
+        for (float &v : bias) v = gauss();
+    }
+    if (cs.bias_up) {
+        bias_up.resize(nbias);
+        for (float &v : bias_up) v = gauss();
+    }
+    if (cs.norm) {
+        norm.resize(cols);
+        for (float &v : norm) v = (float)(0.5 + unif());
+    }
+    if (cs.res) {
+        res.resize(y.size());
+        for (float &v : res) v = gauss();
+    }
+
+    orc_gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.type = type;
+    a.w = base[0];
+    a.w_up = cs.glu ? base[1] : nullptr;
+    a.rows = rows;
+    a.cols = cols;
+    a.row_bytes = cs.row_pad ? row_bytes : 0;
+    a.n = n;
+    a.x = x.data();
+    a.x_stride = xs;
+    a.y = y.data();
+    a.y_stride = ys;
+    a.bias = cs.bias ? bias.data() : nullptr;
+    a.bias_up = cs.bias_up ? bias_up.data() : nullptr;
+    a.res = cs.res == 1 ? res.data() : cs.res == 2 ? y.data() : nullptr;
+    a.res_stride = ys;
+    a.norm_w = cs.norm ? norm.data() : nullptr;
+    a.norm_eps = 1e-5f;
+    a.act = cs.act;
+    if (moe) {
+        a.ids = ids.data();
+        a.k = k;
+        a.ids_stride = k;
+        a.n_expert = cs.n_expert;
+        a.expert_stride = estride;
+        a.bias_expert_stride = rows;
+    }
+    orc_gv::plan pl;
+    char why[256] = "";
+    if (orc_gv::make_plan(&a, &pl, why, sizeof why) != 0) {
+        fail(label + ": plan refused: " + why);
+        return;
+    }
+    std::vector<float> scratch(pl.scratch / sizeof(float) + 1);
+    pl.kp.partial = scratch.data();
+
+    /* float64 reference */
+    std::vector<double> ref((size_t)nvec * rows, 0.0);
+    std::vector<double> xn((size_t)n * cols);
+    for (int t = 0; t < n; t++) {
+        double ss = 0;
+        for (int64_t c = 0; c < cols; c++) ss += (double)x[t * xs + c] * x[t * xs + c];
+        const double inv = 1.0 / sqrt(ss / (double)cols + (double)a.norm_eps);
+        for (int64_t c = 0; c < cols; c++) xn[t * cols + c] = cs.norm ? x[t * xs + c] * inv * norm[c] : x[t * xs + c];
+    }
+    std::vector<bool> bad_vec(nvec, false);
+    std::vector<float> y0;
+    for (int o = 0; o < nvec; o++) {
+        const int t = moe ? o / k : o;
+        const int e = moe ? ids[o] : 0;
+        if (e < 0 || e >= n_mat) {
+            bad_vec[o] = true;
+            continue;
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            double g = 0, u = 0;
+            const double *wr = &W[0][((size_t)e * rows + r) * cols], *ur = cs.glu ? &W[1][((size_t)e * rows + r) * cols] : nullptr;
+            for (int64_t c = 0; c < cols; c++) {
+                g += wr[c] * xn[t * cols + c];
+                if (ur) u += ur[c] * xn[t * cols + c];
+            }
+            if (cs.bias) g += bias[(size_t)e * rows + r];
+            if (cs.bias_up) u += bias_up[(size_t)e * rows + r];
+            ref[(size_t)o * rows + r] = cs.glu ? act_ref(cs.act, g, u) : g;
+        }
+    }
+    /* poison, or the residual in place */
+    for (size_t i = 0; i < y.size(); i++) y[i] = cs.res == 2 ? res[i] : __int_as_float(0x7fc00000);
+    if (cs.res)
+        for (int o = 0; o < nvec; o++)
+            for (int64_t r = 0; r < rows; r++) ref[(size_t)o * rows + r] += res[(size_t)o * ys + r];
+    y0 = y;
+
+    const int64_t n_tasks = pl.n_tasks_max, gx_full = (n_tasks + orc_gv::kWarps - 1) / orc_gv::kWarps;
+    std::vector<float> first;
+    for (int pass = 0; pass < 2; pass++) {
+        y = y0;
+        emu::g_errors = 0;
+        const int64_t gx = pass == 0 ? gx_full : 1; /* 2nd: one block, each warp loops over many row groups */
+        if (cs.glu)
+            launch_nt<Q, true>(pl.nt, pl, gx);
+        else
+            launch_nt<Q, false>(pl.nt, pl, gx);
+        if (emu::g_errors) {
+            fail(label + ": the emulator reported errors (above)");
+            return;
+        }
+        double num = 0, den = 0;
+        for (int o = 0; o < nvec; o++) {
+            for (int64_t r = 0; r < rows; r++) {
+                const float v = y[(size_t)o * ys + r];
+                if (bad_vec[o]) {
+                    if (!isnan(v)) fail(label + ": an out-of-range expert id did not give NaN");
+                    continue;
+                }
+                if (!isfinite(v)) {
+                    fail(label + ": output " + std::to_string(o) + "," + std::to_string(r) + " not finite (unwritten?)");
+                    return;
+                }
+                const double d = v - ref[(size_t)o * rows + r];
+                num += d * d;
+                den += ref[(size_t)o * rows + r] * ref[(size_t)o * rows + r];
+            }
+            for (int64_t r = rows; r < ys; r++)
+                if (memcmp(&y[(size_t)o * ys + r], &y0[(size_t)o * ys + r], 4) != 0)
+                    fail(label + ": wrote past rows into the output's padding");
+        }
+        if (!(num <= 1e-10 * den)) {
+            char b[128];
+            snprintf(b, sizeof b, ": NMSE %.3e (pass %d)", num / den, pass);
+            fail(label + b);
+            return;
+        }
+        if (pass == 0)
+            first = y;
+        else if (memcmp(first.data(), y.data(), y.size() * sizeof(float)) != 0)
+            fail(label + ": results differ between grids (not deterministic)");
+    }
+}
+
+static void dispatch(const Case &cs) {
+    char b[320];
+    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld", cs.type,
+             (long long)cs.rows, (long long)cs.cols, cs.n, cs.glu ? " glu" : "", cs.glu ? (cs.act == 0 ? "-silu" : cs.act == 1 ? "-gelu" : "-oai") : "",
+             cs.bias ? " bias" : "", cs.bias_up ? " bias_up" : "", cs.norm ? " norm" : "",
+             cs.res == 1 ? " res" : cs.res == 2 ? " res-in-place" : "", cs.n_expert, cs.k, cs.ids_kind,
+             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad);
+    const int32_t t = type_id(cs.type);
+    switch (t) {
+#define RUN(NAME) \
+    case ORC_TYPE_##NAME: run_case<orc_gv_##NAME>(cs, b); break;
+        EMU_TYPES(RUN)
+#undef RUN
+    default: fail(std::string("no such type ") + cs.type);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : "all";
+#define NAME_OF(NAME) #NAME,
+    const char *types[] = {EMU_TYPES(NAME_OF)};
+#undef NAME_OF
+    std::vector<Case> cases;
+    for (const char *ty : types) {
+        if (filter && strcmp(filter, "all")) { /* a comma-separated list of type names */
+            const std::string list = std::string(",") + filter + ",";
+            if (list.find(std::string(",") + ty + ",") == std::string::npos) continue;
+        }
+        const int32_t id = type_id(ty);
+        const orc_gv::type_info *ti = orc_gv::info_of(id);
+        const int64_t u = ti->bs; /* the kernels' block (lane unit * LUs per block) */
+        const int64_t a16 = 16;
+        /* shapes: 1 block per row (LPR 1..4), a few blocks, ~1.3 pieces, a column split */
+        const int64_t c1 = u, c3 = 3 * u, c10 = (u >= 256 ? 5 : 40) * u, cs = (u >= 256 ? 16 : u == 32 ? 64 : 256) * u;
+        Case c;
+        c.type = ty;
+        auto add = [&](Case x) { cases.push_back(x); };
+        for (int n : {1, 2, 3, 5, 8}) {
+            c = Case{ty, 5, c1, n};
+            add(c);
+            c = Case{ty, 37, c3, n};
+            c.bias = n % 2;
+            add(c);
+            c = Case{ty, 70, c10, n};
+            c.res = 1 + (n % 2);
+            c.norm = n != 2;
+            add(c);
+        }
+        c = Case{ty, 16, cs, 1};               /* split for parallelism */
+        add(c);
+        c = Case{ty, 16, cs, 8};               /* split for shared memory */
+        c.bias = true;
+        c.res = 2;
+        add(c);
+        c = Case{ty, 9, c10, 3};               /* padded rows and strides */
+        c.row_pad = 3 * a16;
+        c.x_pad = 5;
+        c.y_pad = 3;
+        add(c);
+        for (int act = 0; act < 3; act++) {
+            c = Case{ty, 33, c3, act == 1 ? 2 : 1};
+            c.glu = true;
+            c.act = act;
+            c.norm = act == 2;
+            c.bias = c.bias_up = act == 2;
+            add(c);
+        }
+        c = Case{ty, 21, cs, 5};               /* GLU with a column split */
+        c.glu = true;
+        c.act = 2;
+        c.bias = c.bias_up = true;
+        add(c);
+        for (int kind = 0; kind < 3; kind++) { /* MoE plain and GLU */
+            c = Case{ty, 19, c3, kind == 2 ? 3 : 2};
+            c.n_expert = 5;
+            c.k = kind == 0 ? 4 : 8;
+            c.ids_kind = kind;
+            c.bias = kind != 1;
+            add(c);
+            c.glu = true;
+            c.act = kind;
+            c.bias_up = kind == 0;
+            c.norm = kind == 1;
+            add(c);
+        }
+        c = Case{ty, 12, cs, 1};               /* MoE with a column split */
+        c.n_expert = 3;
+        c.k = 2;
+        c.glu = true;
+        add(c);
+    }
+    for (const Case &c : cases) dispatch(c);
+    if (failures) {
+        printf("%d failures in %zu cases\n", failures, cases.size());
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
