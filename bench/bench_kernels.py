@@ -83,13 +83,27 @@ def random_blocks(name, n_rows, cols, rng):
     return blocks.reshape(-1)
 
 
+_WEIGHTS = {}
+
+
+def weights(name, n_rows, cols, rng, which):
+    """Random blocks, made once per shape and type (the large ones take seconds on the host)."""
+    shape = (name, n_rows, cols)
+    if _WEIGHTS.get("shape") != shape:  # keep one shape's weights (w and up) at a time
+        _WEIGHTS.clear()
+        _WEIGHTS["shape"] = shape
+    if which not in _WEIGHTS:
+        _WEIGHTS[which] = random_blocks(name, n_rows, cols, rng)
+    return _WEIGHTS[which]
+
+
 def bench_gemv(rows, cols, name, n, copy_gbs, rng, repeats, moe=None):
     n_expert, k, glu, act, bias = moe if moe else (1, 0, False, 0, False)
     n_mat = n_expert if moe else 1
-    w = random_blocks(name, n_mat * rows, cols, rng)
     kw = {}
     if glu:
-        kw.update(w_up=random_blocks(name, n_mat * rows, cols, rng), act=act)
+        kw.update(w_up=weights(name, n_mat * rows, cols, rng, "up"), act=act)
+    w = weights(name, n_mat * rows, cols, rng, "w")
     if bias:
         kw["bias"] = rng.standard_normal(n_mat * rows).astype(np.float32)
         if glu:
