@@ -8,6 +8,7 @@ stderr, `orc <command>: <what went wrong>`, never a traceback.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -16,9 +17,26 @@ EXIT_OK, EXIT_DIFFER, EXIT_TROUBLE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
-DTYPES = {"float32": "float32", "f32": "float32", "fp32": "float32",
-          "float16": "float16", "f16": "float16", "fp16": "float16",
-          "bfloat16": "bfloat16", "bf16": "bfloat16"}
+def parse_dtype(name: str) -> str:
+    """A dtype name or alias ('f16') -> the canonical name, as the core parses it; else CliError."""
+    from . import _orc
+
+    try:
+        return _orc.parse_dtype(name)
+    except (ValueError, TypeError) as e:
+        raise CliError(str(e)) from None
+
+
+def dtype_arg(name: str) -> str:
+    """argparse type= for dtype options."""
+    try:
+        return parse_dtype(name)
+    except CliError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+#: Weight modes a command line may ask for: the stored blocks (the fast path) or dequantized copies.
+WEIGHTS = {"quantized": "quantized", "fast": "quantized", "dequantized": "dequantized", "reference": "dequantized"}
 
 
 class CliError(Exception):
@@ -76,8 +94,11 @@ def add_model_args(p, device_default: str = "auto") -> None:
                                   "separated by commas or spaces")
     p.add_argument("--device", default=device_default,
                    help="auto (CUDA when usable, else CPU), cpu, cuda or cuda:N (default: %(default)s)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=None, metavar="{float32,float16,bfloat16}",
+    p.add_argument("--dtype", type=dtype_arg, default=None, metavar="{float32,float16,bfloat16}",
                    help="how dequantized weights are stored (default: float32 on the CPU, float16 on CUDA)")
+    p.add_argument("--weights", choices=sorted(WEIGHTS), default=None,
+                   help="quantized (alias fast: the stored blocks, fused kernels) or dequantized (alias reference: "
+                        "copies in --dtype, the reference path); default: dequantized")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
 
@@ -99,12 +120,7 @@ def add_prompt_args(p) -> None:
 # models and prompts
 
 def resolve_dtype(dtype: str | None) -> str | None:
-    if dtype is None:
-        return None
-    try:
-        return DTYPES[dtype]
-    except KeyError:
-        raise CliError(f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16") from None
+    return None if dtype is None else parse_dtype(dtype)
 
 
 def resolve_model_file(path: str) -> str:
@@ -125,7 +141,7 @@ def resolve_model_file(path: str) -> str:
 
 
 def load_model(path: str, device: str = "auto", dtype: str | None = None, *, threads: int = 0,
-               progress: bool = True, fault: str | None = None):
+               progress: bool = True, fault: str | None = None, weights: str | None = None):
     """orc.Model(path, ...) with a progress bar on a terminal; a missing file, a malformed GGUF or a
     GPU that is not there become CliError (one line, exit code 2)."""
     import orc
@@ -134,6 +150,8 @@ def load_model(path: str, device: str = "auto", dtype: str | None = None, *, thr
     if threads < 0:
         raise CliError(f"--threads must be >= 0, got {threads}")
     kw = {"fault": fault} if fault else {}
+    if weights:
+        kw["weights"] = WEIGHTS[weights]
     try:
         return orc.Model(path, device=device, dtype=resolve_dtype(dtype), n_threads=threads,
                          progress=True if progress else None, **kw)

@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--b", default=None, metavar="BACKEND",
                    help="the backend under test; e.g. cuda:1, cuda:float32, cpu:float16 (default: cuda when a GPU is "
                         "usable, else cpu:float16, the CPU computing with the GPU's float16 weights and matmul inputs)")
-    p.add_argument("--kv-dtype", choices=sorted(_cli.DTYPES), default=None, metavar="{float32,float16,bfloat16}",
+    p.add_argument("--kv-dtype", type=_cli.dtype_arg, default=None, metavar="{float32,float16,bfloat16}",
                    help="KV cache dtype of both sessions (default: each backend's own, float32 on the CPU and "
                         "float16 on CUDA); give float16 with --a cpu:float16 --b cuda:float16 to compare like "
                         "for like")
@@ -79,31 +79,41 @@ class Backend:
     spec: str
     device: str       # as orc.Model takes it: cpu, cuda, cuda:N
     dtype: str | None
+    weights: str | None = None  # "quantized" (the fast path) or "dequantized" (the reference)
 
     def label(self, model=None) -> str:
         if model is not None:
-            return f"{model.device} {model.dtype}"
-        return self.device + (f" {self.dtype}" if self.dtype else "")
+            return f"{model.device} {model.dtype}" + (" quantized weights" if model.weights == "quantized" else "")
+        return self.device + (f" {self.dtype}" if self.dtype else "") + (f" {self.weights}" if self.weights else "")
 
 
 def parse_backend(spec: str) -> Backend:
-    """'cpu' | 'cpu:float16' | 'cuda' | 'cuda:1' | 'cuda:bf16' | 'cuda:1:float32' | 'auto'."""
+    """DEVICE[:INDEX][:DTYPE][:WEIGHTS]: 'cpu' | 'cpu:float16' | 'cuda' | 'cuda:1' | 'cuda:bf16' |
+    'cuda:1:float32' | 'cuda:fast' (weights="quantized", the fast path) | 'cuda:reference'
+    (weights="dequantized") | 'auto'."""
     parts = spec.split(":")
     dev = parts[0]
     if dev not in ("cpu", "cuda", "auto"):
-        raise _cli.CliError(f"backend {spec!r}: the device must be cpu, cuda or auto (DEVICE[:INDEX][:DTYPE])")
+        raise _cli.CliError(f"backend {spec!r}: the device must be cpu, cuda or auto (DEVICE[:INDEX][:DTYPE][:WEIGHTS])")
     rest = parts[1:]
     device = dev
     if dev == "cuda" and rest and rest[0].isdigit():
         device = f"cuda:{int(rest[0])}"
         rest = rest[1:]
-    dtype = None
-    if rest:
-        if len(rest) > 1 or rest[0] not in _cli.DTYPES:
-            raise _cli.CliError(f"backend {spec!r}: expected DEVICE[:INDEX][:DTYPE] with DTYPE one of "
-                                "float32, float16, bfloat16")
-        dtype = _cli.DTYPES[rest[0]]
-    return Backend(spec, device, dtype)
+    dtype = weights = None
+    for tok in rest:
+        if tok in _cli.WEIGHTS and weights is None:
+            weights = _cli.WEIGHTS[tok]
+            continue
+        if dtype is not None:
+            raise _cli.CliError(f"backend {spec!r}: expected DEVICE[:INDEX][:DTYPE][:WEIGHTS]")
+        try:
+            dtype = _cli.parse_dtype(tok)
+        except _cli.CliError:
+            raise _cli.CliError(f"backend {spec!r}: expected DEVICE[:INDEX][:DTYPE][:WEIGHTS] with DTYPE one of "
+                                f"float32, float16, bfloat16 and WEIGHTS one of {', '.join(sorted(_cli.WEIGHTS))}") \
+                from None
+    return Backend(spec, device, dtype, weights)
 
 
 def _trace(args, backend: Backend, fault: str | None, capture: list[str], which: str, info: dict | None = None):
@@ -112,7 +122,7 @@ def _trace(args, backend: Backend, fault: str | None, capture: list[str], which:
     import orc
 
     try:
-        model = _cli.load_model(args.file, backend.device, backend.dtype, threads=args.threads,
+        model = _cli.load_model(args.file, backend.device, backend.dtype, weights=backend.weights, threads=args.threads,
                                 progress=not args.no_progress, fault=fault)
     except _cli.CliError as e:
         hint = ("; without a GPU, compare two CPU dtypes: --a cpu:float32 --b cpu:float16"
@@ -272,7 +282,7 @@ def _bisect(args, a_backend: Backend, b_backend: Backend, ids, trace_a) -> dict:
     names = None
     if not ("logits" in trace_a and any(k.endswith(".resid_post") for k in trace_a)):
         _, trace_a, _ = _trace(args, a_backend, args.a_fault, need, "a")
-    model = _cli.load_model(args.file, b_backend.device, b_backend.dtype, threads=args.threads,
+    model = _cli.load_model(args.file, b_backend.device, b_backend.dtype, weights=b_backend.weights, threads=args.threads,
                             progress=not args.no_progress, fault=args.b_fault)
     try:
         names = model.hook_names

@@ -49,7 +49,8 @@ def _run(args) -> int:
         raise _cli.CliError("--n-batch sizes must be >= 1")
     if args.tol is not None and not args.tol >= 0:
         raise _cli.CliError(f"--tol must be >= 0, got {args.tol}")
-    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress)
+    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress,
+                            weights=getattr(args, "weights", None))
     try:
         ids = _cli.prompt_ids(model, args)
         if len(ids) < 2:

@@ -68,7 +68,8 @@ def _run(args) -> int:
 
     if args.top < 1:
         raise _cli.CliError(f"--top must be >= 1, got {args.top}")
-    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress)
+    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress,
+                            weights=getattr(args, "weights", None))
     try:
         ids = _cli.prompt_ids(model, args)
         positions = _positions(args.positions, len(ids))

@@ -47,7 +47,8 @@ def _run(args) -> int:
     if args.max_tokens < 0:
         raise _cli.CliError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     t0 = time.perf_counter()
-    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress)
+    model = _cli.load_model(args.file, args.device, args.dtype, threads=args.threads, progress=not args.no_progress,
+                            weights=getattr(args, "weights", None))
     t_load = time.perf_counter() - t0
     try:
         ids = _cli.prompt_ids(model, args)

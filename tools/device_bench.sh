@@ -15,6 +15,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site
 fi
+[ -d .models ] && export ORC_MODEL_CACHE="$PWD/.models" ORC_FIXTURES_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 ( time python3 setup.py build_ext --inplace -j 12 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 python3 -m orc --version

@@ -114,6 +114,7 @@ typedef struct orc_attn_params {
 typedef enum orc_op {
     ORC_OP_GRAPHS = 0,   /* record_begin/record_end/graph_launch/graph_free */
     ORC_OP_ATTN_PROBS,   /* attention can also write its probabilities */
+    ORC_OP_FUSED,        /* the fused products (matvec*) may run: worth trying for a few tokens */
     ORC_OP_COUNT
 } orc_op;
 
@@ -205,6 +206,26 @@ typedef struct orc_backend_ops {
                                 int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
                                 orc_err *err);
 
+    /* Optional fused products for a few tokens (NULL where absent; a backend returns
+     * ORC_E_UNSUPPORTED, err untouched, for a shape or type it has no fused kernel for, and
+     * the program then runs the unfused primitives; the answer depends on shapes and types
+     * only). Prologue: x' = rms_norm(x[t]) * norm_w when norm_w is set, else x[t].
+     * matvec:         out[t] = W . x'[t] (+ bias) (+ res[t]); res may be out (in place).
+     * matvec_glu:     out[t] = act(Wg . x'[t]) * (Wu . x'[t]).
+     * matvec_glu_id:  out[t*k + j] = act(Wg[e] . x[t] + bg[e]) * (Wu[e] . x[t] + bu[e]), e = ids[t][j]
+     *                 (biases [n_expert][rows] or NULL).
+     * matvec_slots:   out[s] = W[ids[s]] . x[s] + b[ids[s]] over the n*k slots (x per slot). */
+    orc_status (*matvec)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps, const orc_tensor *w,
+                         const orc_tensor *bias, const orc_tensor *res, int64_t n, orc_tensor *out, orc_err *err);
+    orc_status (*matvec_glu)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                             const orc_tensor *wg, const orc_tensor *wu, int act, int64_t n, orc_tensor *out,
+                             orc_err *err);
+    orc_status (*matvec_glu_id)(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
+                                const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *ids, int64_t n, int32_t k,
+                                int act, orc_tensor *out, orc_err *err);
+    orc_status (*matvec_slots)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                               const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
+
     /* ---- mixture of experts. Router: from logits [n][n_expert], the k experts of each token
      * t (ids, int32 [n][k]) and their weights (w, float32 [n][k]) by `kind` (orc_router_kind):
      * SOFTMAX_TOPK: p = softmax(logits), the k largest p, weights p (divided by their sum when
@@ -249,6 +270,7 @@ typedef struct orc_backend_params {
     int device;               /* CUDA device index */
     int n_threads;            /* CPU: <= 0 one per online CPU */
     bool round_matmul_inputs; /* CPU: round activations to the weight dtype before matmuls, as cuBLAS does */
+    bool fast;                /* weights="quantized": fused kernels on the stored blocks, flash attention */
 } orc_backend_params;
 
 orc_status orc_backend_create(orc_backend_kind kind, const orc_backend_params *p, orc_backend **out, orc_err *err);

@@ -261,7 +261,8 @@ orc_status orc_model_load(const char *path, const orc_model_params *params, orc_
     if ((st = build_hooks(m, err)) != ORC_OK) goto fail;
     const orc_backend_params bp = {.device = params->device,
                                    .n_threads = params->n_threads,
-                                   .round_matmul_inputs = m->params.round_matmul_inputs > 0};
+                                   .round_matmul_inputs = m->params.round_matmul_inputs > 0,
+                                   .fast = params->weights == ORC_WEIGHTS_QUANTIZED};
     if ((st = orc_backend_create(params->backend, &bp, &m->be, err)) != ORC_OK) goto fail;
     if ((st = load_weights(m, err)) != ORC_OK) goto fail;
     if ((st = load_rope_tables(m, err)) != ORC_OK) goto fail;

@@ -76,6 +76,7 @@ struct orc_session {
     uint64_t kv_bytes, scratch_bytes;
     /* The recorded one-token step (backends with graphs). */
     void *graph;
+    int eager_steps; /* one-token steps run eagerly before the recording */
     bool graph_failed;
     const char *last_path;
 };
@@ -96,6 +97,7 @@ typedef struct orc_fwd {
     bool lrows_contiguous;
     float *logits;
     bool keep_logits;           /* leave the logits on the device (a recorded step) */
+    bool norm_in_logits;        /* the final norm is fused into the output product */
     orc_cancel_fn cancel;
     void *user;
     orc_err *err;

@@ -95,6 +95,53 @@ static orc_status hook_at(orc_fwd *f, int32_t index, orc_tensor *t, int64_t n) {
 #define HOOK(step, t) CHECK(hook_at(f, m->hook_index[il * ORC_S_COUNT + ORC_S_##step], (t), n))
 #define W(slot) orc_model_w(m, ORC_T_##slot, il)
 
+/* ---- fused products (backends with ORC_OP_FUSED, a few tokens: the fast path)
+ *
+ * A fused launch replaces a run of primitives only when no hook inside the run is captured
+ * or patched; the choice depends on the call's hooks and shapes alone, so a recorded step
+ * and an eager step without hooks launch the same kernels. A backend may still refuse a
+ * launch (ORC_E_UNSUPPORTED for a type or shape it has no kernel for): the primitives run. */
+#define FUSE_MAX_TOKENS 8
+
+static bool fusing(const orc_fwd *f) {
+    return f->bt.n <= FUSE_MAX_TOKENS && orc_backend_supports(f->s->m->be, ORC_OP_FUSED);
+}
+
+static bool step_on(const orc_fwd *f, int32_t il, orc_step step) {
+    const int32_t index = il < 0 ? -1 : f->s->m->hook_index[il * ORC_S_COUNT + step];
+    bool captured, patched;
+    return hook_wanted(f, index, &captured, &patched);
+}
+
+/* out = W . x' (+ bias) (+ res), x' = rms_norm(x) * norm when norm is set (else x): one fused
+ * launch, or the primitives. `xn` holds rms_norm(x) once computed here (*xn_done). */
+static orc_status linear_n(orc_fwd *f, int64_t n, const orc_tensor *x, const orc_tensor *norm, bool *xn_done,
+                           const orc_tensor *w, const orc_tensor *bias, orc_tensor *res, orc_tensor *out) {
+    orc_session *s = f->s;
+    orc_model *m = s->m;
+    const orc_backend_ops *o = m->be->ops;
+    if (fusing(f) && o->matvec) {
+        orc_status st = o->matvec(s->ex, x, norm, m->cfg.rms_eps, w, bias, res, n, out, f->err);
+        if (st != ORC_E_UNSUPPORTED) return st;
+    }
+    const orc_tensor *in = x;
+    if (norm) {
+        if (!*xn_done) OP(RMS_NORM, o->rms_norm(s->ex, x, norm, n, m->cfg.n_embd, m->cfg.rms_eps, &s->xn, f->err));
+        *xn_done = true;
+        in = &s->xn;
+    }
+    OP(MATMUL, o->matmul(s->ex, in, w, n, out, f->err));
+    if (bias) OP(ADD_BIAS, o->add_bias(s->ex, out, bias, n, f->err));
+    if (res) OP(ADD, o->add(s->ex, res, out, n, out, f->err));
+    return ORC_OK;
+}
+
+/* linear() over the chunk's tokens. */
+static orc_status linear(orc_fwd *f, const orc_tensor *x, const orc_tensor *norm, bool *xn_done, const orc_tensor *w,
+                         const orc_tensor *bias, orc_tensor *res, orc_tensor *out) {
+    return linear_n(f, f->bt.n, x, norm, xn_done, w, bias, res, out);
+}
+
 /* The attention primitive on layer il's cache (a function of its own: the caller frees
  * the probabilities buffer whatever happens). */
 static orc_status attention(orc_fwd *f, int32_t il, const orc_attn_params *ap, orc_tensor *probs) {
@@ -125,16 +172,20 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
         .scale = c->attn_scale, .softcap = c->attn_softcap, .window = swa ? c->sliding_window : 0,
         .sinks = (opts & ORC_OPT_SINKS) ? W(SINKS) : NULL,
     };
-    OP(RMS_NORM, o->rms_norm(e, &s->x, W(ATTN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
-    HOOK(ATTN_NORM, &s->xn);
-    OP(MATMUL, o->matmul(e, &s->xn, W(WQ), n, &s->q, f->err));
-    if (W(BQ)) OP(ADD_BIAS, o->add_bias(e, &s->q, W(BQ), n, f->err));
+    /* q, k, v: the norm fused into each product's input unless attn_norm is hooked */
+    bool xn_done = false;
+    const orc_tensor *norm = W(ATTN_NORM);
+    if (!fusing(f) || step_on(f, il, ORC_S_ATTN_NORM)) {
+        OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
+        HOOK(ATTN_NORM, &s->xn);
+        xn_done = true;
+    }
+    const orc_tensor *qkv_in = xn_done ? &s->xn : &s->x, *qkv_norm = xn_done ? NULL : norm;
+    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WQ), W(BQ), NULL, &s->q));
     HOOK(Q, &s->q);
-    OP(MATMUL, o->matmul(e, &s->xn, W(WK), n, &s->k, f->err));
-    if (W(BK)) OP(ADD_BIAS, o->add_bias(e, &s->k, W(BK), n, f->err));
+    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WK), W(BK), NULL, &s->k));
     HOOK(K, &s->k);
-    OP(MATMUL, o->matmul(e, &s->xn, W(WV), n, &s->v, f->err));
-    if (W(BV)) OP(ADD_BIAS, o->add_bias(e, &s->v, W(BV), n, f->err));
+    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WV), W(BV), NULL, &s->v));
     HOOK(V, &s->v);
     if (opts & ORC_OPT_QK_NORM) {
         OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
@@ -173,29 +224,48 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     o->free(m->be, &probs);
     CHECK(st);
     HOOK(ATTN_OUT, &s->att);
-    OP(MATMUL, o->matmul(e, &s->att, W(WO), n, &s->proj, f->err));
-    if (W(BO)) OP(ADD_BIAS, o->add_bias(e, &s->proj, W(BO), n, f->err));
-    HOOK(ATTN_PROJ, &s->proj);
-    if (opts & ORC_OPT_POST_NORM) {
-        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(ATTN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
-        HOOK(ATTN_POST_NORM, &s->proj);
+    bool unused = true;
+    if (!(opts & ORC_OPT_POST_NORM) && fusing(f) && !step_on(f, il, ORC_S_ATTN_PROJ)) {
+        CHECK(linear(f, &s->att, NULL, &unused, W(WO), W(BO), &s->x, &s->x)); /* x += W . att + b */
+    } else {
+        CHECK(linear(f, &s->att, NULL, &unused, W(WO), W(BO), NULL, &s->proj));
+        HOOK(ATTN_PROJ, &s->proj);
+        if (opts & ORC_OPT_POST_NORM) {
+            OP(RMS_NORM, o->rms_norm(e, &s->proj, W(ATTN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
+            HOOK(ATTN_POST_NORM, &s->proj);
+        }
+        OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
     }
-    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
     HOOK(RESID_MID, &s->x);
     return ORC_OK;
 }
 
 static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
     PROGRAM_LOCALS(f);
-    OP(RMS_NORM, o->rms_norm(e, &s->x, W(FFN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
-    HOOK(FFN_NORM, &s->xn);
-    OP(MATMUL, o->matmul(e, &s->xn, W(W_GATE), n, &s->gate, f->err));
-    HOOK(FFN_GATE, &s->gate);
-    OP(MATMUL, o->matmul(e, &s->xn, W(W_UP), n, &s->up, f->err));
-    HOOK(FFN_UP, &s->up);
-    OP(GLU, o->glu(e, &s->gate, &s->up, n, c->ffn_act, &s->act, f->err));
+    /* norm, gate, up and the activation in one launch unless one of them is hooked */
+    orc_status st = ORC_E_UNSUPPORTED;
+    if (fusing(f) && o->matvec_glu && !step_on(f, il, ORC_S_FFN_NORM) && !step_on(f, il, ORC_S_FFN_GATE) &&
+        !step_on(f, il, ORC_S_FFN_UP))
+        st = o->matvec_glu(e, &s->x, W(FFN_NORM), c->rms_eps, W(W_GATE), W(W_UP), c->ffn_act, n, &s->act, f->err);
+    if (st == ORC_E_UNSUPPORTED) {
+        OP(RMS_NORM, o->rms_norm(e, &s->x, W(FFN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
+        HOOK(FFN_NORM, &s->xn);
+        bool done = true;
+        CHECK(linear(f, &s->xn, NULL, &done, W(W_GATE), NULL, NULL, &s->gate));
+        HOOK(FFN_GATE, &s->gate);
+        CHECK(linear(f, &s->xn, NULL, &done, W(W_UP), NULL, NULL, &s->up));
+        HOOK(FFN_UP, &s->up);
+        OP(GLU, o->glu(e, &s->gate, &s->up, n, c->ffn_act, &s->act, f->err));
+    } else {
+        CHECK(st);
+    }
     HOOK(FFN_ACT, &s->act);
-    OP(MATMUL, o->matmul(e, &s->act, W(W_DOWN), n, &s->proj, f->err));
+    bool unused = true;
+    if (!(opts & ORC_OPT_POST_NORM) && fusing(f) && !step_on(f, il, ORC_S_FFN_OUT)) {
+        CHECK(linear(f, &s->act, NULL, &unused, W(W_DOWN), NULL, &s->x, &s->x)); /* x += W . act */
+        return ORC_OK;
+    }
+    CHECK(linear(f, &s->act, NULL, &unused, W(W_DOWN), NULL, NULL, &s->proj));
     HOOK(FFN_OUT, &s->proj);
     if (opts & ORC_OPT_POST_NORM) {
         OP(RMS_NORM, o->rms_norm(e, &s->proj, W(FFN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
@@ -221,13 +291,28 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
     HOOK(MOE_TOPK_IDS, &s->topk_ids);
     HOOK(MOE_TOPK_W, &s->topk_w);
-    OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
-    if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));
-    OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), &s->topk_ids, n, K, &s->eup, f->err));
-    if (W(UP_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->eup, W(UP_EXPS_B), &s->topk_ids, n, K, f->err));
-    OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
-    OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), &s->topk_ids, n, K, &s->ey, f->err));
-    if (W(DOWN_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->ey, W(DOWN_EXPS_B), &s->topk_ids, n, K, f->err));
+    /* the selected experts: fused launches that read only their blocks, or the primitives */
+    const bool fuse = fusing(f) && NS <= FUSE_MAX_TOKENS && o->matvec_glu_id && o->matvec_slots;
+    orc_status st = fuse ? o->matvec_glu_id(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B),
+                                            &s->topk_ids, n, K, c->ffn_act, &s->eact, f->err)
+                         : ORC_E_UNSUPPORTED;
+    if (st == ORC_E_UNSUPPORTED) {
+        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
+        if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));
+        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), &s->topk_ids, n, K, &s->eup, f->err));
+        if (W(UP_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->eup, W(UP_EXPS_B), &s->topk_ids, n, K, f->err));
+        OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
+    } else {
+        CHECK(st);
+    }
+    st = fuse ? o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err)
+              : ORC_E_UNSUPPORTED;
+    if (st == ORC_E_UNSUPPORTED) {
+        OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), &s->topk_ids, n, K, &s->ey, f->err));
+        if (W(DOWN_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->ey, W(DOWN_EXPS_B), &s->topk_ids, n, K, f->err));
+    } else {
+        CHECK(st);
+    }
     /* moe_experts: each selected expert's output before weighting, a token's K rows side by side */
     orc_tensor per_token = s->ey;
     per_token.rows = n;
@@ -259,6 +344,12 @@ static orc_status logits_out(orc_fwd *f) {
     for (int64_t j0 = 0; j0 < f->n_lrows; j0 += s->logits.rows) {
         const int64_t k = f->n_lrows - j0 < s->logits.rows ? f->n_lrows - j0 : s->logits.rows;
         orc_tensor xin;
+        if (f->norm_in_logits) { /* rows of the residual stream, the norm in the product */
+            xin = orc_tensor_rows(&s->x, f->lrow[j0], k);
+            bool unused = true;
+            CHECK(linear_n(f, k, &xin, orc_model_w(m, ORC_T_OUTPUT_NORM, 0), &unused, out_w, NULL, NULL, &s->logits));
+            goto computed;
+        }
         if (f->lrows_contiguous) {
             xin = orc_tensor_rows(&s->xn, f->lrow[j0], k);
         } else {
@@ -267,6 +358,7 @@ static orc_status logits_out(orc_fwd *f) {
             xin = orc_tensor_rows(&s->lrows, 0, k);
         }
         OP(MATMUL, o->matmul(e, &xin, out_w, k, &s->logits, f->err));
+    computed:
         if (c->final_softcap > 0) OP(SOFTCAP, o->softcap(e, &s->logits, k, c->final_softcap, f->err));
         /* The logits hook sees every row of the chunk in order (then lrow is 0..n-1). */
         const int64_t saved_row0 = f->row0;
@@ -309,8 +401,13 @@ orc_status orc_program_run(orc_fwd *f) {
         if (f->cancel && f->cancel(f->user))
             return orc_fail(f->err, ORC_E_INTERRUPTED, "forward interrupted at layer %d", (int)il);
     }
-    OP(RMS_NORM, o->rms_norm(e, &s->x, orc_model_w(m, ORC_T_OUTPUT_NORM, 0), n, c->n_embd, c->rms_eps, &s->xn,
-                             f->err));
-    CHECK(hook_at(f, m->hook_output_norm, &s->xn, n));
+    /* the final norm is fused into the output product unless output_norm is hooked */
+    bool captured, patched;
+    f->norm_in_logits = fusing(f) && f->lrows_contiguous && !hook_wanted(f, m->hook_output_norm, &captured, &patched);
+    if (!f->norm_in_logits) {
+        OP(RMS_NORM, o->rms_norm(e, &s->x, orc_model_w(m, ORC_T_OUTPUT_NORM, 0), n, c->n_embd, c->rms_eps, &s->xn,
+                                 f->err));
+        CHECK(hook_at(f, m->hook_output_norm, &s->xn, n));
+    }
     return logits_out(f);
 }

@@ -354,9 +354,19 @@ static orc_status chunk_inputs(orc_session *s, const call *c, const int32_t *pos
 static orc_status step_graph(orc_session *s, const call *c, orc_err *err) {
     orc_model *m = s->m;
     const orc_backend_ops *o = m->be->ops;
-    if (!s->p.graphs || s->graph_failed || s->p.n_seq != 1 || c->n != 1 || c->mode == ORC_LOGITS_NONE || c->cap ||
-        c->patch || m->params.profile || !orc_backend_supports(m->be, ORC_OP_GRAPHS))
+    const char *why = c->cap || c->patch              ? "eager (hooks captured or patched)"
+                      : m->params.profile             ? "eager (profiling)"
+                      : s->p.n_seq != 1               ? "eager (batch)"
+                      : c->n > 1                      ? "eager (more than one token)"
+                      : !s->p.graphs                  ? "eager (graphs=False)"
+                      : c->mode == ORC_LOGITS_NONE    ? "eager (no logits)"
+                      : s->graph_failed               ? "eager (recording a graph failed once)"
+                      : !orc_backend_supports(m->be, ORC_OP_GRAPHS) ? "eager (the backend records no graphs)"
+                                                                    : NULL;
+    if (why) {
+        s->last_path = why;
         return ORC_E_UNSUPPORTED;
+    }
     const int32_t pos = s->n_past[0];
     orc_fwd f = {.s = s, .keep_logits = true, .err = err};
     static const int32_t zero = 0;
@@ -366,6 +376,13 @@ static orc_status step_graph(orc_session *s, const call *c, orc_err *err) {
     f.lrows_contiguous = true;
     orc_status st = chunk_inputs(s, c, &pos, 0, 1, &f, err);
     if (st != ORC_OK) return st;
+    if (!s->graph && s->eager_steps == 0) {
+        /* The first one-token step runs eagerly: kernels that set themselves up on their first
+         * launch (device queries) do so outside the recording. Same kernels, same results. */
+        s->eager_steps++;
+        s->last_path = "eager (the first one-token step; the next ones replay a recorded graph)";
+        return ORC_E_UNSUPPORTED;
+    }
     if (!s->graph) {
         f.bt.n_keys_max = s->p.n_ctx; /* one recording serves every position */
         orc_err rec_err = {0};
@@ -380,6 +397,7 @@ static orc_status step_graph(orc_session *s, const call *c, orc_err *err) {
             if (s->graph) o->graph_free(s->ex, s->graph);
             s->graph = NULL;
             s->graph_failed = true;
+            s->last_path = "eager (recording a graph failed once)";
             orc_err_clear(err);
             return ORC_E_UNSUPPORTED;
         }
@@ -456,13 +474,7 @@ static orc_status run_call(orc_session *s, const call *c, orc_err *err) {
                 if (i == c->n - 1 || c->seq[i + 1] != c->seq[i]) ldst[i] = c->seq[i];
         }
     }
-    s->last_path = c->cap || c->patch ? "eager (hooks captured or patched)"
-                   : m->params.profile ? "eager (profiling)"
-                   : c->seq             ? "eager (batch)"
-                   : c->n > 1           ? "eager (more than one token)"
-                   : !s->p.graphs       ? "eager (graphs=False)"
-                   : c->mode == ORC_LOGITS_NONE ? "eager (no logits)"
-                                                : "eager (the backend records no graphs)";
+    if (c->seq) s->last_path = "eager (batch)"; /* else step_graph said why */
     orc_fwd f = {.s = s, .cap = c->cap, .patch = c->patch, .call_keys = c->cap ? c->cap->keys : call_keys,
                  .logits = c->logits,
                  .cancel = c->cancel, .user = c->user, .err = err};

@@ -17,6 +17,8 @@
 #include "backend/backend.h"
 #include "backend/gpu.h"
 #include "gguf/ggml_types.h"
+#include "gemv/gemv.cuh"
+#include "kernels/attention_flash.cuh"
 #include "kernels/kernels.cuh"
 #include "quant/gpu_dequant.h"
 #include "quant/quant.h"
@@ -25,6 +27,7 @@
 typedef struct cuda_backend {
     orc_backend base;
     int device;
+    bool fast; /* weights="quantized": fused GEMV on the stored blocks, flash attention in prefill */
     cudaStream_t stream;
     cublasHandle_t blas;
     uint64_t allocated;
@@ -54,6 +57,9 @@ typedef struct cuda_exec {
     uint64_t moe_x_bytes, moe_y_bytes, moe_order_bytes;
     int32_t *h_moe; /* host: ids, order, counts */
     int64_t moe_slots;
+    void *d_gemv;     /* split-K partial sums of the fused GEMV (a launch needing more falls back) */
+    uint64_t gemv_bytes;
+    int32_t *d_ids1;  /* MoE slots as single-expert rows: ids of [n*k][1] */
 } cuda_exec;
 
 static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
@@ -268,9 +274,9 @@ static void cu_exec_destroy(orc_exec *e) {
         cudaFree(x->d_part);
         c->allocated -= x->part_bytes;
     }
-    void *moe[] = {x->d_moe_x, x->d_moe_y, x->d_moe_order};
-    for (int i = 0; i < 3; i++) cudaFree(moe[i]);
-    c->allocated -= x->moe_x_bytes + x->moe_y_bytes + x->moe_order_bytes;
+    void *moe[] = {x->d_moe_x, x->d_moe_y, x->d_moe_order, x->d_gemv};
+    for (int i = 0; i < 4; i++) cudaFree(moe[i]);
+    c->allocated -= x->moe_x_bytes + x->moe_y_bytes + x->moe_order_bytes + x->gemv_bytes;
     free(x->h_moe);
     (void)cudaGetLastError();
     free(x);
@@ -295,6 +301,10 @@ static orc_status cu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_e
         x->part_bytes = (uint64_t)orc_attention_partials_floats(1, (int32_t)rows, sh->head_dim_v, x->max_splits) *
                         sizeof(float);
         st = dev_malloc(c, (void **)&x->d_part, x->part_bytes, "session scratch (attention splits)", err);
+    }
+    if (st == ORC_OK && c->fast) {
+        x->gemv_bytes = 32u << 20;
+        st = dev_malloc(c, &x->d_gemv, x->gemv_bytes, "session scratch (fused products)", err);
     }
     if (st == ORC_OK && sh->moe_slots > 0) {
         x->moe_slots = sh->moe_slots;
@@ -347,6 +357,110 @@ static cudaDataType_t blas_type(orc_dtype d) {
     return d == ORC_DTYPE_F16 ? CUDA_R_16F : d == ORC_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
+/* ---- the fused GEMV of the fast path (gemv/gemv.cuh) */
+
+/* The ggml type a weight's bytes are in: its blocks' type, or its dense dtype's. */
+static int32_t stored_type(const orc_tensor *w) {
+    if (w->qtype >= 0) return w->qtype;
+    return w->dtype == ORC_DTYPE_F16 ? ORC_TYPE_F16 : w->dtype == ORC_DTYPE_BF16 ? ORC_TYPE_BF16 : ORC_TYPE_F32;
+}
+
+static orc_gemv_args gemv_args(cuda_exec *x, const orc_tensor *in, const orc_tensor *w, int64_t rows, int64_t n,
+                               orc_tensor *out) {
+    orc_gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.type = stored_type(w);
+    a.w = w->data;
+    a.rows = rows;
+    a.cols = w->cols;
+    a.row_bytes = (int64_t)w->row_bytes;
+    a.n = (int32_t)n;
+    a.x = (const float *)in->data;
+    a.x_stride = in->cols;
+    a.y = (float *)out->data;
+    a.y_stride = out->cols;
+    a.scratch = x->d_gemv;
+    a.scratch_bytes = x->gemv_bytes;
+    return a;
+}
+
+/* Launch if the fast path has a kernel for this launch (ORC_E_UNSUPPORTED otherwise, err untouched). */
+static orc_status gemv_launch(cuda_exec *x, orc_gemv_args *a, orc_err *err) {
+    cuda_backend *c = cb_of(&x->base);
+    orc_status st = ORC_OK;
+    if (!c->fast || a->n < 1 || a->n > ORC_GEMV_MAX_N || !orc_gemv_supported(a->type) ||
+        orc_gemv_check(a, NULL, 0) != cudaSuccess || orc_gemv_scratch_bytes(a) > a->scratch_bytes)
+        return ORC_E_UNSUPPORTED;
+    ORC_CUDA_CHECK(orc_launch_gemv(a, c->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_matvec(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps, const orc_tensor *w,
+                            const orc_tensor *bias, const orc_tensor *res, int64_t n, orc_tensor *out, orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    orc_gemv_args a = gemv_args(xe, x, w, w->rows, n, out);
+    a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
+    a.norm_eps = eps;
+    a.bias = bias ? (const float *)bias->data : NULL;
+    a.res = res ? (const float *)res->data : NULL;
+    a.res_stride = res ? res->cols : 0;
+    return gemv_launch(xe, &a, err);
+}
+
+static orc_status cu_matvec_glu(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                const orc_tensor *wg, const orc_tensor *wu, int act, int64_t n, orc_tensor *out,
+                                orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    if (stored_type(wg) != stored_type(wu) || wg->rows != wu->rows || wg->row_bytes != wu->row_bytes)
+        return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = gemv_args(xe, x, wg, wg->rows, n, out);
+    a.w_up = wu->data;
+    a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
+    a.norm_eps = eps;
+    a.act = act;
+    return gemv_launch(xe, &a, err);
+}
+
+static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
+                                   const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *ids, int64_t n,
+                                   int32_t k, int act, orc_tensor *out, orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    const int64_t rows = out->cols;
+    if (stored_type(wg) != stored_type(wu) || wg->rows != wu->rows || k > ORC_GEMV_MAX_K || rows <= 0 ||
+        wg->rows % rows)
+        return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = gemv_args(xe, x, wg, rows, n, out);
+    a.w_up = wu->data;
+    a.act = act;
+    a.ids = (const int32_t *)ids->data;
+    a.k = k;
+    a.ids_stride = ids->cols;
+    a.n_expert = (int32_t)(wg->rows / rows);
+    a.expert_stride = (int64_t)(rows * wg->row_bytes);
+    a.bias = bg ? (const float *)bg->data : NULL;
+    a.bias_up = bu ? (const float *)bu->data : NULL;
+    a.bias_expert_stride = rows;
+    return gemv_launch(xe, &a, err);
+}
+
+/* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. */
+static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                                  const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    const int64_t rows = out->cols;
+    if (rows <= 0 || w->rows % rows) return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = gemv_args(xe, x, w, rows, n * k, out);
+    a.ids = (const int32_t *)ids->data;
+    a.k = 1;
+    a.ids_stride = 1;
+    a.n_expert = (int32_t)(w->rows / rows);
+    a.expert_stride = (int64_t)(rows * w->row_bytes);
+    a.bias = b ? (const float *)b->data : NULL;
+    a.bias_expert_stride = rows;
+    return gemv_launch(xe, &a, err);
+}
+
 static orc_status cu_matmul(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
                             orc_err *err) {
     cuda_exec *xe = (cuda_exec *)e;
@@ -358,6 +472,11 @@ static orc_status cu_matmul(orc_exec *e, const orc_tensor *x, const orc_tensor *
     if (x->cols != k || out->cols != m)
         return orc_fail(err, ORC_E_INTERNAL, "matmul: x has %lld cols, w is %lld x %lld", (long long)x->cols,
                         (long long)m, (long long)k);
+    if (c->fast && n <= ORC_GEMV_MAX_N) { /* a few tokens: the fused GEMV on the stored form */
+        orc_gemv_args a = gemv_args(xe, x, w, m, n, out);
+        if ((st = gemv_launch(xe, &a, err)) != ORC_E_UNSUPPORTED) return st;
+        st = ORC_OK;
+    }
     if (w->qtype >= 0) {
         /* Blocks without a fused kernel: dequantize into the model's buffer (sized at load). */
         if ((uint64_t)(m * k) * 2u > c->wdeq_bytes)
@@ -435,6 +554,44 @@ static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tenso
     if (splits > x->max_splits || orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, splits) *
                                           (int64_t)sizeof(float) > (int64_t)x->part_bytes)
         return orc_fail(err, ORC_E_INTERNAL, "attention: %d splits past the session's scratch", (int)splits);
+    /* Fast path, many queries: FlashAttention-style tiles with tensor-core products, one launch
+     * per run of consecutive positions of one sequence (its contract). */
+    if (c->fast && splits == 0 && !probs && orc_attention_flash_supported(kc->dtype, ap->head_dim, ap->head_dim_v)) {
+        bool all = true;
+        for (int32_t r = 0; r < bt->n_runs && all; r++) {
+            const int64_t t0 = bt->run_start[r], t1 = bt->run_start[r + 1];
+            orc_attn_flash_args fa;
+            memset(&fa, 0, sizeof fa);
+            fa.q = (const float *)q->data + t0 * q->cols;
+            fa.q_stride = q->cols;
+            fa.k_cache = kc->data;
+            fa.v_cache = vc->data;
+            fa.kv_dtype = kc->dtype;
+            fa.k_stride = kc->cols;
+            fa.v_stride = vc->cols;
+            fa.out = (float *)out->data + t0 * out->cols;
+            fa.out_stride = out->cols;
+            fa.pos = pos + t0;
+            fa.kv_base = base + t0;
+            fa.n = t1 - t0;
+            fa.n_head = ap->n_head;
+            fa.n_head_kv = ap->n_head_kv;
+            fa.head_dim = ap->head_dim;
+            fa.head_dim_v = ap->head_dim_v;
+            fa.scale = ap->scale;
+            fa.softcap = ap->softcap;
+            fa.window = ap->window;
+            fa.sinks = sinks;
+            const cudaError_t ce = orc_launch_attention_flash(&fa, c->stream);
+            if (ce == cudaErrorNotSupported && r == 0) {
+                (void)cudaGetLastError();
+                all = false;
+                break;
+            }
+            ORC_CUDA_CHECK(ce);
+        }
+        if (all) return ORC_OK;
+    }
     ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
                                         vc->cols, (float *)out->data, out->cols, x->d_part, splits, bt->n, pos, base,
                                         ap->n_head, ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap,
@@ -626,8 +783,7 @@ static void cu_graph_free(orc_exec *e, void *graph) {
 }
 
 static bool cu_supports(const orc_backend *b, orc_op op) {
-    (void)b;
-    return op == ORC_OP_GRAPHS || op == ORC_OP_ATTN_PROBS;
+    return op == ORC_OP_GRAPHS || op == ORC_OP_ATTN_PROBS || (op == ORC_OP_FUSED && cb((orc_backend *)b)->fast);
 }
 
 /* Free the backend's own scratch, and the cuBLAS handle with its workspace. Errors here
@@ -688,6 +844,10 @@ static const orc_backend_ops k_cuda_ops = {
     /* .glu = */ cu_glu,
     /* .softcap = */ cu_softcap,
     /* .rope_kv_store = */ cu_rope_kv_store,
+    /* .matvec = */ cu_matvec,
+    /* .matvec_glu = */ cu_matvec_glu,
+    /* .matvec_glu_id = */ cu_matvec_glu_id,
+    /* .matvec_slots = */ cu_matvec_slots,
     /* .moe_route = */ cu_moe_route,
     /* .matmul_id = */ cu_matmul_id,
     /* .add_bias_id = */ cu_add_bias_id,
@@ -707,6 +867,7 @@ extern "C" orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_b
     if (!c) return orc_fail(err, ORC_E_NOMEM, "allocating the CUDA backend");
     c->base.ops = &k_cuda_ops;
     c->device = device;
+    c->fast = p->fast;
     st = orc_cuda_probe(&count, err);
     if (st != ORC_OK) goto cleanup;
     if (device < 0 || device >= count) {
