@@ -81,6 +81,7 @@ def make_model(path: str, kind: str) -> tuple[str, int]:
           ("qwen2.block_count", "u32", L), ("qwen2.feed_forward_length", "u32", F),
           ("qwen2.attention.head_count", "u32", H), ("qwen2.attention.head_count_kv", "u32", HKV),
           ("qwen2.attention.layer_norm_rms_epsilon", "f32", 1e-6), ("qwen2.rope.freq_base", "f32", 1e6)]
+    md += synth.tokenizer_metadata("gpt2", V)  # llama.cpp loads no file without a vocabulary
     synth.write_gguf(path, md, tensors)
     return path, nbytes
 

@@ -7,6 +7,7 @@ Models (random weights of true shapes, written here unless present; llama.cpp re
   qwen05-*     Qwen2.5-0.5B shape (bench/bench_model.py's writer): F16, Q8_0, Q4_K_M mix
   llama8b-q4_k Llama-3-8B shape, every matrix Q4_K (4.6 GB)
   llama70b-q4_k Llama-3-70B shape, every matrix Q4_K (~39 GB; only with enough disk)
+  gpt-oss-20b, qwen3-30b-a3b  the MoE shapes of orc.synth_moe.BENCH_SPECS (MXFP4 / Q4_K experts)
 For each: llama-bench -ngl 99 -p 512 -n 128 -r REPS (median of its samples), and orc's prefill of
 512 tokens (fresh session, last logits) and decode of 128 greedy steps after a 512-token prompt
 (logits copied to the host each step, the argmax taken there, as a sampler would), median of
@@ -61,6 +62,7 @@ def llama_shape_model(path, E, L, H, HKV, F, V, wtype="Q4_K"):
           ("llama.feed_forward_length", "u32", F), ("llama.attention.head_count", "u32", H),
           ("llama.attention.head_count_kv", "u32", HKV), ("llama.rope.dimension_count", "u32", HD),
           ("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5), ("llama.rope.freq_base", "f32", 500000.0)]
+    md += synth.tokenizer_metadata("gpt2", V, pre="llama-bpe")  # llama.cpp loads no file without a vocabulary
     synth.write_gguf(path, md, tensors)
     return path
 
@@ -71,7 +73,15 @@ MODELS = {
     "qwen05-q4_k_m": lambda p: bench_model.make_model(p, "Q4_K_M")[0],
     "llama8b-q4_k": lambda p: llama_shape_model(p, 4096, 32, 32, 8, 14336, 128256),
     "llama70b-q4_k": lambda p: llama_shape_model(p, 8192, 80, 64, 8, 28672, 128256),
+    "gpt-oss-20b": lambda p: _moe(p, "gpt-oss-20b"),
+    "qwen3-30b-a3b": lambda p: _moe(p, "qwen3-30b-a3b"),
 }
+
+
+def _moe(path, name):
+    from orc import synth_moe
+
+    return synth_moe.write_bench_model(name, path, tile=True)
 
 
 def weight_bytes(path):

@@ -425,29 +425,34 @@ def _metadata(spec: ModelSpec):
         md += [(f"{a}.attention.key_length", "u32", hd), (f"{a}.attention.value_length", "u32", hd)]
     if a == "gemma3":
         md += [(f"{a}.attention.sliding_window", "u32", spec.sliding_window)]
-    if a == "llama" or a == "gemma3":
-        tokens, types, scores = spm_vocab(spec.n_vocab)
-        md += [("tokenizer.ggml.model", "str", "llama"),
-               ("tokenizer.ggml.tokens", "arr:str", tokens),
-               ("tokenizer.ggml.scores", "arr:f32", scores),
-               ("tokenizer.ggml.token_type", "arr:i32", types),
-               ("tokenizer.ggml.bos_token_id", "u32", 1),
-               ("tokenizer.ggml.eos_token_id", "u32", 2),
-               ("tokenizer.ggml.unknown_token_id", "u32", 0),
-               ("tokenizer.ggml.add_bos_token", "bool", True),
-               ("tokenizer.ggml.add_eos_token", "bool", False)]
-    else:
-        tokens, types, merges = gpt2_vocab(spec.n_vocab)
-        md += [("tokenizer.ggml.model", "str", "gpt2"),
-               ("tokenizer.ggml.pre", "str", "qwen2"),
-               ("tokenizer.ggml.tokens", "arr:str", tokens),
-               ("tokenizer.ggml.token_type", "arr:i32", types),
-               ("tokenizer.ggml.merges", "arr:str", merges),
-               ("tokenizer.ggml.eos_token_id", "u32", tokens.index("<|im_end|>")),
-               ("tokenizer.ggml.padding_token_id", "u32", tokens.index("<|endoftext|>")),
-               ("tokenizer.ggml.bos_token_id", "u32", tokens.index("<|endoftext|>")),
-               ("tokenizer.ggml.add_bos_token", "bool", False)]
+    md += tokenizer_metadata("llama" if a in ("llama", "gemma3") else "gpt2", spec.n_vocab)
     return md + list(spec.extra_metadata)
+
+
+def tokenizer_metadata(model: str, n_vocab: int, pre: str = "qwen2") -> list[tuple[str, str, object]]:
+    """The tokenizer keys of a synthetic vocabulary of n_vocab tokens: "llama" (SentencePiece
+    style) or "gpt2" (byte-level BPE, pre-tokenizer `pre`); what orc and llama.cpp both load."""
+    if model == "llama":
+        tokens, types, scores = spm_vocab(n_vocab)
+        return [("tokenizer.ggml.model", "str", "llama"),
+                ("tokenizer.ggml.tokens", "arr:str", tokens),
+                ("tokenizer.ggml.scores", "arr:f32", scores),
+                ("tokenizer.ggml.token_type", "arr:i32", types),
+                ("tokenizer.ggml.bos_token_id", "u32", 1),
+                ("tokenizer.ggml.eos_token_id", "u32", 2),
+                ("tokenizer.ggml.unknown_token_id", "u32", 0),
+                ("tokenizer.ggml.add_bos_token", "bool", True),
+                ("tokenizer.ggml.add_eos_token", "bool", False)]
+    tokens, types, merges = gpt2_vocab(n_vocab)
+    return [("tokenizer.ggml.model", "str", "gpt2"),
+            ("tokenizer.ggml.pre", "str", pre),
+            ("tokenizer.ggml.tokens", "arr:str", tokens),
+            ("tokenizer.ggml.token_type", "arr:i32", types),
+            ("tokenizer.ggml.merges", "arr:str", merges),
+            ("tokenizer.ggml.eos_token_id", "u32", tokens.index("<|im_end|>")),
+            ("tokenizer.ggml.padding_token_id", "u32", tokens.index("<|endoftext|>")),
+            ("tokenizer.ggml.bos_token_id", "u32", tokens.index("<|endoftext|>")),
+            ("tokenizer.ggml.add_bos_token", "bool", False)]
 
 
 def _store_type(name: str, spec: ModelSpec) -> str:

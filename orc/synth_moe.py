@@ -500,10 +500,13 @@ def hf_state_dict(s: MoeSpec | str) -> dict:
 
 # --------------------------------------------------------------------------- benchmark models
 
-def write_bench_model(s: MoeSpec | str, path, seed: int = 0, chunk_bytes: int = 64 << 20, progress=None) -> str:
+def write_bench_model(s: MoeSpec | str, path, seed: int = 0, chunk_bytes: int = 64 << 20, progress=None,
+                      tile: bool = False) -> str:
     """Write a random model of spec `s` (a BENCH_SPECS name, or any spec) to `path`, streaming:
     metadata and tensor infos first, then each tensor's random blocks in chunks of about
-    `chunk_bytes`. Peak memory is one chunk. progress(bytes_written, total) is called per chunk."""
+    `chunk_bytes`. Peak memory is one chunk. progress(bytes_written, total) is called per chunk.
+    tile: repeat one chunk of random rows per (type, width, scale) instead of drawing every chunk
+    (seconds instead of minutes for a 12 GB file: for benchmarks, where only bytes and shapes matter)."""
     import gguf
 
     label = s if isinstance(s, str) else None
@@ -528,6 +531,7 @@ def write_bench_model(s: MoeSpec | str, path, seed: int = 0, chunk_bytes: int = 
     f = w.fout[0]
     w.write_padding(f, f.tell())
     total, done = sum(sizes), 0
+    pools = {}
     for (name, shape, t, kind), nbytes in zip(plan, sizes):
         cols = shape[-1]
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
@@ -538,7 +542,14 @@ def write_bench_model(s: MoeSpec | str, path, seed: int = 0, chunk_bytes: int = 
             row_bytes = nbytes // rows
             step = max(1, chunk_bytes // row_bytes)
             for r0 in range(0, rows, step):
-                f.write(_random_blocks(rng, t, min(step, rows - r0), cols, std).tobytes())
+                k = min(step, rows - r0)
+                if tile:
+                    key = (t, cols, float(std))
+                    if key not in pools or len(pools[key]) < k * row_bytes:
+                        pools[key] = _random_blocks(rng, t, step, cols, std).tobytes()
+                    f.write(memoryview(pools[key])[:k * row_bytes])
+                else:
+                    f.write(_random_blocks(rng, t, k, cols, std).tobytes())
                 if progress is not None:
                     progress(done + min(rows, r0 + step) * row_bytes, total)
         w.write_padding(f, nbytes)

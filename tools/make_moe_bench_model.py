@@ -38,6 +38,7 @@ def main(argv=None) -> str:
     ap.add_argument("--weight-type", choices=["Q8_0", "F16", "F32"], help="ggml type of the other matrices")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--tile", action="store_true", help="repeat one random chunk per tensor shape (seconds, not minutes)")
     args = ap.parse_args(argv)
 
     kw = {}
@@ -57,7 +58,8 @@ def main(argv=None) -> str:
         print(f"\r{done / 2**30:6.2f} / {total / 2**30:.2f} GiB  {rate:7.1f} MiB/s", end="", file=sys.stderr,
               flush=True)
 
-    path = synth_moe.write_bench_model(spec if kw else args.model, args.out, seed=args.seed, progress=progress)
+    path = synth_moe.write_bench_model(spec if kw else args.model, args.out, seed=args.seed, progress=progress,
+                                       tile=args.tile)
     if not args.quiet:
         print(f"\r{path}: {os.path.getsize(path) / 2**30:.2f} GiB in {time.time() - t0:.1f} s" + " " * 20,
               file=sys.stderr)

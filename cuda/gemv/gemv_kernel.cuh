@@ -542,9 +542,11 @@ cudaError_t kernel_facts(int *regs) {
         dev_facts f;
         cudaFuncAttributes fa;
         if ((e = device_facts(&f)) != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, f.optin);
-        if (e != cudaSuccess) return e;
+        /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
         if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU>)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 f.optin - (int)fa.sharedSizeBytes);
+        if (e != cudaSuccess) return e;
         r = fa.numRegs > 0 ? fa.numRegs : 255;
         slot.store(r, std::memory_order_release);
     }
@@ -558,9 +560,12 @@ cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
     int regs = 0;
     dev_facts f;
     cudaError_t e = kernel_facts<Q, NT, GLU>(&regs);
-    if (e != cudaSuccess) return e;
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* a failed attribute call leaves a sticky error for the next launch */
+        return e;
+    }
     if ((e = device_facts(&f)) != cudaSuccess) return e;
-    if (smem > (size_t)f.optin) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
+    if (smem + 1024 > (size_t)f.optin) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
     /* Resident blocks per SM (shared memory with its 1 KiB reserve, registers, 2048 threads),
      * then one wave of them, each warp looping over row groups: fewer blocks means fewer
      * copies of x staged. The results do not depend on the grid. */
