@@ -1,13 +1,15 @@
 """The fast GPU path (weights="quantized": the stored blocks read by fused GEMV kernels, the
 norm and the residual fused into the products, flash attention in prefill, CUDA graphs)
-against the reference path (weights="dequantized", float16 weights and KV cache), hook by
-hook, in prefill and in decode, on synthetic files of the types real files use and on a real
-model slice. Run with `pytest -m gpu`; skipped without a GPU.
+against the float32 reference path (weights="dequantized", dtype="float32": float32 weights,
+KV cache and products), hook by hook, in prefill and in decode, on synthetic files of the
+types real files use and on a real model slice. Run with `pytest -m gpu`; skipped without a GPU.
 
 Tolerances: the fast path multiplies float32 activations by the exact dequantized weights;
-the reference rounds activations to float16 for cuBLAS and attention's probabilities are
-float16 in flash attention: NMSE <= 1e-5 at every hook (the issue's bound), argmax identical
-away from near-ties (the rule of the other GPU tests).
+its own roundings are the float16 KV cache and flash attention's float16 probabilities:
+NMSE <= 1e-5 at every hook (the issue's bound), argmax identical away from near-ties (the rule
+of the other GPU tests). The float32 reference, not the float16 one, is the yardstick: the
+float16 path rounds every product's activations, and over a few MoE layers its own error
+reaches 1e-5 (device run 3: gpt-oss blk.3.ffn_out 1.07e-5 between the fast and the float16 path).
 """
 import os
 
@@ -73,8 +75,9 @@ def test_fast_path_matches_the_reference_at_every_hook(files, name):
     (the GEMV), every hook, then 24 teacher-forced decode steps without hooks (fused launches,
     graph replay): logits within the bound, argmax equal where it is decided."""
     path = files[name]
-    with orc.Model(path, device="cuda", weights="quantized") as fm, orc.Model(path, device="cuda") as rm:
-        assert fm.weights == "quantized" and rm.weights == "dequantized"
+    with orc.Model(path, device="cuda", weights="quantized") as fm, \
+            orc.Model(path, device="cuda", dtype="float32") as rm:
+        assert fm.weights == "quantized" and rm.weights == "dequantized" and rm.dtype == "float32"
         n_ctx = len(IDS) + 40
         fs, rs = orc.Session(fm, n_ctx=n_ctx), orc.Session(rm, n_ctx=n_ctx)
         assert_close(fs.trace(IDS), rs.trace(IDS), "prefill")

@@ -14,7 +14,8 @@
 #define ORC_PROFILE_OPS(X) \
     X(GET_ROWS, "get_rows") X(RMS_NORM, "rms_norm") X(MATMUL, "matmul") X(ADD_BIAS, "add_bias") X(ADD, "add") \
     X(ROPE, "rope") X(KV_STORE, "kv_store") X(ATTENTION, "attention") X(GLU, "glu") X(SOFTCAP, "softcap")    \
-    X(MOE, "moe") X(DOWNLOAD, "download")
+    X(MOE, "moe") X(DOWNLOAD, "download") X(FUSED, "fused")                    \
+    X(FUSED_REFUSED, "fused_refused")
 typedef enum orc_prof_op {
 #define ORC_P_ENUM(op, name) ORC_P_##op,
     ORC_PROFILE_OPS(ORC_P_ENUM)

@@ -40,6 +40,25 @@ static double now_seconds(void) {
         }                                                             \
     } while (0)
 
+/* A fused launch: `st = call`, timed as "fused" when profiling; a launch the backend refused
+ * (ORC_E_UNSUPPORTED: the primitives run instead) is counted as "fused_refused". */
+#define FUSED(st, call)                                                             \
+    do {                                                                            \
+        double t0_ = 0;                                                             \
+        if (m->params.profile) {                                                    \
+            CHECK(m->be->ops->sync(m->be, f->err));                                 \
+            t0_ = now_seconds();                                                    \
+        }                                                                           \
+        (st) = (call);                                                              \
+        if (m->params.profile && (st) == ORC_OK) {                                  \
+            CHECK(m->be->ops->sync(m->be, f->err));                                 \
+            m->prof_seconds[ORC_P_FUSED] += now_seconds() - t0_;                    \
+            m->prof_calls[ORC_P_FUSED]++;                                           \
+        } else if (m->params.profile && (st) == ORC_E_UNSUPPORTED) {                \
+            m->prof_calls[ORC_P_FUSED_REFUSED]++;                                   \
+        }                                                                           \
+    } while (0)
+
 static bool hook_wanted(const orc_fwd *f, int32_t index, bool *captured, bool *patched) {
     *captured = f->cap && index >= 0 && index < f->cap->n_hooks && f->cap->dst[index];
     *patched = f->patch && index >= 0 && index < f->patch->n_hooks &&
@@ -121,7 +140,8 @@ static orc_status linear_n(orc_fwd *f, int64_t n, const orc_tensor *x, const orc
     orc_model *m = s->m;
     const orc_backend_ops *o = m->be->ops;
     if (fusing(f) && o->matvec) {
-        orc_status st = o->matvec(s->ex, x, norm, m->cfg.rms_eps, w, bias, res, n, out, f->err);
+        orc_status st;
+        FUSED(st, o->matvec(s->ex, x, norm, m->cfg.rms_eps, w, bias, res, n, out, f->err));
         if (st != ORC_E_UNSUPPORTED) return st;
     }
     const orc_tensor *in = x;
@@ -246,7 +266,7 @@ static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
     orc_status st = ORC_E_UNSUPPORTED;
     if (fusing(f) && o->matvec_glu && !step_on(f, il, ORC_S_FFN_NORM) && !step_on(f, il, ORC_S_FFN_GATE) &&
         !step_on(f, il, ORC_S_FFN_UP))
-        st = o->matvec_glu(e, &s->x, W(FFN_NORM), c->rms_eps, W(W_GATE), W(W_UP), c->ffn_act, n, &s->act, f->err);
+        FUSED(st, o->matvec_glu(e, &s->x, W(FFN_NORM), c->rms_eps, W(W_GATE), W(W_UP), c->ffn_act, n, &s->act, f->err));
     if (st == ORC_E_UNSUPPORTED) {
         OP(RMS_NORM, o->rms_norm(e, &s->x, W(FFN_NORM), n, c->n_embd, c->rms_eps, &s->xn, f->err));
         HOOK(FFN_NORM, &s->xn);
@@ -293,9 +313,10 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     HOOK(MOE_TOPK_W, &s->topk_w);
     /* the selected experts: fused launches that read only their blocks, or the primitives */
     const bool fuse = fusing(f) && NS <= FUSE_MAX_TOKENS && o->matvec_glu_id && o->matvec_slots;
-    orc_status st = fuse ? o->matvec_glu_id(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B),
-                                            &s->topk_ids, n, K, c->ffn_act, &s->eact, f->err)
-                         : ORC_E_UNSUPPORTED;
+    orc_status st = ORC_E_UNSUPPORTED;
+    if (fuse)
+        FUSED(st, o->matvec_glu_id(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B), &s->topk_ids, n,
+                                   K, c->ffn_act, &s->eact, f->err));
     if (st == ORC_E_UNSUPPORTED) {
         OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
         if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));
@@ -305,8 +326,8 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     } else {
         CHECK(st);
     }
-    st = fuse ? o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err)
-              : ORC_E_UNSUPPORTED;
+    st = ORC_E_UNSUPPORTED;
+    if (fuse) FUSED(st, o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
     if (st == ORC_E_UNSUPPORTED) {
         OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), &s->topk_ids, n, K, &s->ey, f->err));
         if (W(DOWN_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->ey, W(DOWN_EXPS_B), &s->topk_ids, n, K, f->err));

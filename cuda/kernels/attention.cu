@@ -2,8 +2,11 @@
  * with float32 scores and softmax, grouped-query heads.
  *
  * Grid: (query token x head, key split). A block walks its range of keys in tiles
- * of ATTN_TILE; each warp takes every ATTN_WARPS-th key of a tile, its lanes
- * spanning the head dimension, so K and V rows are read coalesced. An online
+ * of ATTN_TILE. Scores: each thread takes one key of the tile and reads its whole K
+ * row (16-byte loads where aligned), so a tile's dot products run side by side
+ * rather than one warp reduction per key (decode is latency-bound, not bandwidth-
+ * bound). Values: each warp takes every ATTN_WARPS-th key, its lanes spanning the
+ * value dimension, so V rows are read coalesced. An online
  * softmax (running max, rescaling the accumulators when the max grows) folds each
  * tile into float32 accumulators held in registers (ATTN_MAX_DV/32 per lane).
  *
@@ -29,11 +32,53 @@
 #define ATTN_THREADS (32 * ATTN_WARPS)
 #define ATTN_TILE 256
 #define ATTN_MAX_DV 512 /* largest value head size: 16 accumulators per lane */
-#define ATTN_SPLIT_KEYS 256 /* keys per split in split mode (a fixed rule: see above) */
+#define ATTN_SPLIT_KEYS 128 /* keys per split in split mode (a fixed rule: see above) */
 
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+
+/* Eight consecutive elements as floats (p 16-byte aligned). */
+__device__ __forceinline__ void ld8(const float *p, float *o) {
+    const float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+__device__ __forceinline__ void ld8(const __half *p, float *o) {
+    const uint4 u = *(const uint4 *)p;
+    const __half2 *h = (const __half2 *)&u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void ld8(const __nv_bfloat16 *p, float *o) {
+    const uint4 u = *(const uint4 *)p;
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __bfloat1622float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+
+/* q . k over hd elements, one thread: q in shared memory (every thread of a warp reads the
+ * same word: a broadcast), k one cache row. Four partial sums, added in a fixed order. */
+template <typename T>
+__device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t hd) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t d = 0;
+    if (((uintptr_t)kr & 15u) == 0) {
+        for (; d + 8 <= hd; d += 8) {
+            float k8[8];
+            ld8(kr + d, k8);
+#pragma unroll
+            for (int i = 0; i < 8; i++) s[i & 3] = fmaf(qs[d + i], k8[i], s[i & 3]);
+        }
+    }
+    for (; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
@@ -97,20 +142,19 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     for (int64_t k0 = kb; k0 < ke; k0 += ATTN_TILE) {
         const int32_t tn = (int32_t)(ke - k0 < ATTN_TILE ? ke - k0 : ATTN_TILE);
         float wmax = -FLT_MAX;
-        for (int32_t j = warp; j < tn; j += ATTN_WARPS) {
-            const T *kr = kc + (k0 + j) * k_stride + (int64_t)g * hd;
-            float s = 0.0f;
-            for (int32_t d = lane; d < hd; d += 32) s += qs[d] * ld(kr, d);
-            s = warp_sum(s) * scale;
+        for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
+            float s = dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd) * scale;
             if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-            if (lane == 0) sc[j] = s;
+            sc[j] = s;
             wmax = fmaxf(wmax, s);
         }
+        wmax = warp_max(wmax);
         const float m_new = fmaxf(m, block_reduce_warps<true>(wmax, red)); /* its barriers publish sc[] */
         const float corr = expf(m - m_new);
 #pragma unroll
         for (int r = 0; r < ATTN_MAX_DV / 32; r++) acc[r] *= corr;
         float wsum = 0.0f;
+#pragma unroll 4
         for (int32_t j = warp; j < tn; j += ATTN_WARPS) {
             const float e = expf(sc[j] - m_new);
             wsum += e;

@@ -11,7 +11,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <atomic>
 #include <string.h>
 
 #include "backend/backend.h"
@@ -384,13 +387,33 @@ static orc_gemv_args gemv_args(cuda_exec *x, const orc_tensor *in, const orc_ten
     return a;
 }
 
+/* ORC_DEBUG_FAST=1: say on stderr why the fast path refused a launch (its first 64 refusals). */
+static void gemv_refused(const orc_gemv_args *a, const char *why) {
+    static std::atomic<int> told{0};
+    const char *env = getenv("ORC_DEBUG_FAST");
+    if (!env || !*env || *env == '0' || told.fetch_add(1) >= 64) return;
+    fprintf(stderr, "orc fast path: no GEMV for type %d, %lld x %lld, n = %d, k = %d: %s\n", (int)a->type,
+            (long long)a->rows, (long long)a->cols, (int)a->n, (int)a->k, why);
+}
+
 /* Launch if the fast path has a kernel for this launch (ORC_E_UNSUPPORTED otherwise, err untouched). */
 static orc_status gemv_launch(cuda_exec *x, orc_gemv_args *a, orc_err *err) {
     cuda_backend *c = cb_of(&x->base);
     orc_status st = ORC_OK;
-    if (!c->fast || a->n < 1 || a->n > ORC_GEMV_MAX_N || !orc_gemv_supported(a->type) ||
-        orc_gemv_check(a, NULL, 0) != cudaSuccess || orc_gemv_scratch_bytes(a) > a->scratch_bytes)
+    char why[160] = "";
+    if (!c->fast) return ORC_E_UNSUPPORTED;
+    if (a->n < 1 || a->n > ORC_GEMV_MAX_N || !orc_gemv_supported(a->type)) {
+        gemv_refused(a, "token count or type");
         return ORC_E_UNSUPPORTED;
+    }
+    if (orc_gemv_check(a, why, sizeof why) != cudaSuccess) {
+        gemv_refused(a, why);
+        return ORC_E_UNSUPPORTED;
+    }
+    if (orc_gemv_scratch_bytes(a) > a->scratch_bytes) {
+        gemv_refused(a, "split-K scratch too small");
+        return ORC_E_UNSUPPORTED;
+    }
     ORC_CUDA_CHECK(orc_launch_gemv(a, c->stream));
 cleanup:
     return st;
