@@ -85,17 +85,23 @@ def _moe(path, name):
 
 
 def weight_bytes(path):
-    """(bytes of the matrices a decode step reads as stored, parameters of those matrices)."""
+    """(bytes of the matrices a decode step reads as stored, parameters of those matrices).
+    MoE expert tensors count the used share (expert_used_count / expert_count): a token reads
+    only its experts' blocks, and its products are the active parameters' flops."""
     g = orc.GGUFFile(path)
-    stored = params = 0
+    md = g.metadata
+    arch = md["general.architecture"]
+    used, count = md.get(f"{arch}.expert_used_count"), md.get(f"{arch}.expert_count")
+    stored = params = 0.0
     tied = not any(t.name == "output.weight" for t in g.tensors)
     for t in g.tensors:
         if len(t.shape) < 2 or (t.name == "token_embd.weight" and not tied):
             continue  # norms; the embedding is a lookup unless it is also the output
-        stored += t.nbytes
-        params += int(np.prod(t.shape))
+        share = used / count if "_exps" in t.name and used and count else 1.0
+        stored += t.nbytes * share
+        params += int(np.prod(t.shape)) * share
     g.close()
-    return stored, params
+    return int(stored), int(params)
 
 
 def llama_bench(exe, path, reps):
