@@ -18,7 +18,7 @@
  * Pre-tokenizers: where each word of a text fragment ends
  * ------------------------------------------------------------------------------------------ */
 
-enum { C_L = ORC_UC_L, C_N = ORC_UC_N, C_M = ORC_UC_M, C_WS = ORC_UC_WS, C_RN = 16 };
+enum { C_L = ORC_UC_L, C_N = ORC_UC_N, C_M = ORC_UC_M, C_WS = ORC_UC_WS, C_RN = 16, C_LU = ORC_UC_LU, C_LL = ORC_UC_LL };
 
 typedef struct cpbuf {
     uint32_t *cp;  /* code points (an invalid byte b becomes 0x110000 + b: class "other") */
@@ -184,6 +184,83 @@ static size_t next_llama3(const cpbuf *b, size_t i, size_t max_digits, bool mark
     return ws_run(b, i);
 }
 
+/* o200k (tokenizer.ggml.pre "gpt-4o": tiktoken's o200k_base and o200k_harmony, gpt-oss):
+ *   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *  |[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * "Upper" below is the first bracket (Lu Lt Lm Lo M), "lower" the second (Ll Lm Lo M): modifier
+ * and other letters and marks are both, so a backtracking engine can give them back. */
+static inline bool o200k_upper(uint8_t c) { return (c & C_M) || ((c & C_L) && !(c & C_LL)); }
+static inline bool o200k_lower(uint8_t c) { return (c & C_M) || ((c & C_L) && !(c & C_LU)); }
+
+/* The contraction suffix (?i:'s|...)? after a word that ends at k. */
+static size_t o200k_suffix(const cpbuf *b, size_t k) {
+    size_t e = k < b->n ? contraction_ci(b, k) : 0;
+    return e ? e : k;
+}
+
+/* First alternative from j (after the optional prefix): upper* lower+ suffix?, or 0.
+ * upper* first takes the whole run [j, u); the engine then gives characters back until one
+ * that is "lower" can start lower+: the last such position p in [j, u] (u itself only for an
+ * Ll, since it is not "upper"), from where lower+ runs greedily. */
+static size_t o200k_alt1(const cpbuf *b, size_t j) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n, u = j;
+    while (u < n && o200k_upper(cl[u])) u++;
+    size_t p;
+    if (u < n && (cl[u] & C_LL)) {
+        p = u;
+    } else {
+        p = u;
+        while (p > j && !o200k_lower(cl[p - 1])) p--;
+        if (p == j) return 0;
+        p--;
+    }
+    size_t k = p;
+    while (k < n && o200k_lower(cl[k])) k++;
+    return o200k_suffix(b, k);
+}
+
+/* Second alternative from j: upper+ lower* suffix?, or 0. */
+static size_t o200k_alt2(const cpbuf *b, size_t j) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n, k = j;
+    while (k < n && o200k_upper(cl[k])) k++;
+    if (k == j) return 0;
+    while (k < n && o200k_lower(cl[k])) k++;
+    return o200k_suffix(b, k);
+}
+
+static size_t next_o200k(const cpbuf *b, size_t i) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n;
+    uint8_t c = cl[i];
+    /* [^\r\n\p{L}\p{N}]? is tried with the character first, then without */
+    bool prefix = !(c & (C_L | C_N | C_RN)) && i + 1 < n;
+    size_t e;
+    if ((prefix && (e = o200k_alt1(b, i + 1))) || (e = o200k_alt1(b, i))) return e;
+    if ((prefix && (e = o200k_alt2(b, i + 1))) || (e = o200k_alt2(b, i))) return e;
+    if (c & C_N) {
+        size_t k = i + 1;
+        while (k < n && k - i < 3 && (cl[k] & C_N)) k++;
+        return k;
+    }
+    const uint8_t not_punct = C_WS | C_L | C_N; /* marks are punctuation here */
+    size_t k = i;
+    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
+    if (!(cl[k] & not_punct)) {
+        while (++k < n && !(cl[k] & not_punct)) {}
+        while (k < n && ((cl[k] & C_RN) || b->cp[k] == '/')) k++;
+        return k;
+    }
+    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
+    size_t j = i;
+    while (j < n && (cl[j] & C_WS)) j++;
+    for (size_t q = j; q > i; q--)
+        if (cl[q - 1] & C_RN) return q;
+    return ws_run(b, i);
+}
+
 static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
     switch (t->pre) {
     case PRE_GPT2: return next_gpt2(b, i);
@@ -191,6 +268,7 @@ static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
     case PRE_QWEN2: return next_llama3(b, i, 1, false);
     case PRE_QWEN35: return next_llama3(b, i, 1, true);
     case PRE_SMOLLM: return next_smollm(b, i);
+    case PRE_O200K: return next_o200k(b, i);
     default: return b->n; /* unreachable: the constructor refuses other kinds */
     }
 }
