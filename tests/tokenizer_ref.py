@@ -334,9 +334,32 @@ POOL = (
 )
 
 
-def random_text(rng):
-    """A random string of 1 to 40 pieces from POOL."""
+def random_text(rng, pool=POOL):
+    """A random string of 1 to 40 pieces from `pool`."""
     n = rng.choice([1, 2, 3, 5, 8, 13, 21, 40])
-    return "".join(rng.choice(POOL) for _ in range(n))
+    return "".join(rng.choice(pool) for _ in range(n))
+
+
+# o200k's word rule (gpt-4o) tells letters apart by case: an "upper" run (Lu Lt Lm Lo and marks)
+# then a "lower" one (Ll Lm Lo and marks), so modifier and other letters and marks belong to both
+# and a backtracking engine gives them back. Letters of each category in several scripts (all
+# assigned long before Unicode 14, so every engine's tables agree), marks of the three kinds,
+# contractions in every letter case, '/' (o200k's punctuation tail), CRLF and whitespace runs.
+CASE_POOL = (
+    list("aAzZqQ") + ["ǅ", "ᾈ", "ǈ", "ǲ"] + list("ßðµſıℓﬀ") + list("ÀÉİℌ") + ["K", "Å"]
+    + list("ʰˇˆー々ꟸᴬ") + list("ªº你اאก") + ["\u0301", "\u0308", "\u0903", "\u20dd", "\u0e31", "\u093f"]
+    + list("ΣσςЖжႠაᎠꭰ") + ["𐐀", "𐐨", "𝐀", "𝐚"] + list("ⒶⓐⅫⅻ²٣0123456789")
+    + ["'", "'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'rE", "'ve", "'VE", "'vE", "'m", "'M", "'ll", "'LL",
+       "'lL", "'Ll", "'d", "'D", "'ſ", "'x", "’s", "''"]
+    + ["/", "//", "!/", "\n/", "\r\n/", ".", "-", "\"", "@", "#", "🦙", "(", ")"]
+    + [" ", " ", " ", "  ", "   ", "\t", "\n", "\r\n", "\r", "\n\n", " \n", "\u00a0", "\u3000", "\u2028", "\x0b"]
+    + ["Hello", "WORLD", "McDonald", "iPhone", "DON'T", "don't", "ÉCOLE", "École", "ΣΟΦΊΑ", "Σοφία", "ǅungla"]
+)
+
+
+def random_case_text(rng):
+    """A random string from CASE_POOL, with some of POOL."""
+    n = rng.choice([1, 2, 3, 5, 8, 13, 21, 40])
+    return "".join(rng.choice(CASE_POOL if rng.random() < 0.8 else POOL) for _ in range(n))
 
 
