@@ -141,6 +141,33 @@ static size_t contraction_ci(const cpbuf *b, size_t i) {
     return 0;
 }
 
+/* The alternatives after the words, shared by Llama 3's family and o200k, at i:
+ *   \p{N}{1,max_digits}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * not_punct: what ends the punctuation run (\s, \p{L}, \p{N}; Qwen3.5 adds \p{M}); slash: the
+ * run's tail is [\r\n/]* (o200k) instead of [\r\n]*. */
+static size_t digits_punct_space(const cpbuf *b, size_t i, size_t max_digits, uint8_t not_punct, bool slash) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n;
+    if (cl[i] & C_N) {
+        size_t k = i + 1;
+        while (k < n && k - i < max_digits && (cl[k] & C_N)) k++;
+        return k;
+    }
+    size_t k = i;
+    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
+    if (!(cl[k] & not_punct)) {
+        while (++k < n && !(cl[k] & not_punct)) {}
+        while (k < n && ((cl[k] & C_RN) || (slash && b->cp[k] == '/'))) k++;
+        return k;
+    }
+    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
+    size_t j = i;
+    while (j < n && (cl[j] & C_WS)) j++;
+    for (size_t p = j; p > i; p--)
+        if (cl[p - 1] & C_RN) return p;
+    return ws_run(b, i);
+}
+
 /* Llama 3 (max_digits 3), Qwen2 (max_digits 1):
  *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max}| ?[^\s\p{L}\p{N}]+[\r\n]*
  *   |\s*[\r\n]+|\s+(?!\S)|\s+
@@ -163,25 +190,7 @@ static size_t next_llama3(const cpbuf *b, size_t i, size_t max_digits, bool mark
         while (++k < n && (cl[k] & letter)) {}
         return k;
     }
-    if (c & C_N) {
-        size_t k = i + 1;
-        while (k < n && k - i < max_digits && (cl[k] & C_N)) k++;
-        return k;
-    }
-    uint8_t not_punct = C_WS | C_L | C_N | (marks ? C_M : 0);
-    size_t k = i;
-    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
-    if (!(cl[k] & not_punct)) {
-        while (++k < n && !(cl[k] & not_punct)) {}
-        while (k < n && (cl[k] & C_RN)) k++;
-        return k;
-    }
-    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
-    size_t j = i;
-    while (j < n && (cl[j] & C_WS)) j++;
-    for (size_t p = j; p > i; p--)
-        if (cl[p - 1] & C_RN) return p;
-    return ws_run(b, i);
+    return digits_punct_space(b, i, max_digits, C_WS | C_L | C_N | (marks ? C_M : 0), false);
 }
 
 /* o200k (tokenizer.ggml.pre "gpt-4o": tiktoken's o200k_base and o200k_harmony, gpt-oss):
@@ -240,25 +249,7 @@ static size_t next_o200k(const cpbuf *b, size_t i) {
     size_t e;
     if ((prefix && (e = o200k_alt1(b, i + 1))) || (e = o200k_alt1(b, i))) return e;
     if ((prefix && (e = o200k_alt2(b, i + 1))) || (e = o200k_alt2(b, i))) return e;
-    if (c & C_N) {
-        size_t k = i + 1;
-        while (k < n && k - i < 3 && (cl[k] & C_N)) k++;
-        return k;
-    }
-    const uint8_t not_punct = C_WS | C_L | C_N; /* marks are punctuation here */
-    size_t k = i;
-    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
-    if (!(cl[k] & not_punct)) {
-        while (++k < n && !(cl[k] & not_punct)) {}
-        while (k < n && ((cl[k] & C_RN) || b->cp[k] == '/')) k++;
-        return k;
-    }
-    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
-    size_t j = i;
-    while (j < n && (cl[j] & C_WS)) j++;
-    for (size_t q = j; q > i; q--)
-        if (cl[q - 1] & C_RN) return q;
-    return ws_run(b, i);
+    return digits_punct_space(b, i, 3, C_WS | C_L | C_N, true); /* marks are punctuation here */
 }
 
 static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
