@@ -5,7 +5,7 @@ from the same vocabulary (tests/tokenizer_ref.py). Prints a table; no assertions
 orc and HF agreeing on the ids.
 
 The text: docstrings of the Python standard library (English prose with some code), in a
-fixed module order, cut to 1 MB (1,000,000 bytes, on a character boundary).
+fixed module order, cut to 1 MB (1,000,000 bytes, on a character boundary): tokenizer_ref.english_text.
 
     python tools/fetch_tokenizer_vocabs.py   # once
     python bench/bench_tokenize.py [--vocab qwen2 ...] [--repeat 5] [--mb 1]
@@ -14,8 +14,6 @@ fixed module order, cut to 1 MB (1,000,000 bytes, on a character boundary).
 (tools/fetch_o200k_vocab.py), and is also timed against tiktoken when it is installed.
 """
 import argparse
-import importlib
-import inspect
 import os
 import platform
 import sys
@@ -27,38 +25,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import orc  # noqa: E402
 import tokenizer_ref as R  # noqa: E402
-
-MODULES = ["collections", "json", "os", "re", "string", "textwrap", "typing", "argparse", "logging", "pathlib",
-           "subprocess", "threading", "asyncio", "email", "http.client", "unittest", "inspect", "functools",
-           "itertools", "datetime", "decimal", "fractions", "statistics", "random", "socket", "ssl", "sqlite3",
-           "csv", "configparser", "shutil", "tarfile", "zipfile", "pickle", "copy", "enum", "dataclasses", "abc",
-           "contextlib", "heapq", "bisect", "array", "struct", "codecs", "locale", "gettext", "calendar",
-           "difflib", "pprint", "reprlib", "doctest", "pdb", "timeit", "trace", "tracemalloc", "urllib.parse",
-           "urllib.request", "xml.dom.minidom", "html.parser", "mailbox", "smtplib", "ftplib", "imaplib"]
-
-
-def english_text(n_bytes):
-    parts = []
-    total = 0
-    for name in MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        objs = [mod] + [getattr(mod, a) for a in sorted(dir(mod)) if not a.startswith("_")]
-        for o in objs:
-            doc = inspect.getdoc(o) if (inspect.ismodule(o) or inspect.isclass(o) or inspect.isroutine(o)) else None
-            if doc:
-                parts.append(doc + "\n\n")
-                total += len(parts[-1].encode())
-        if total >= n_bytes:
-            break
-    text = "".join(parts)
-    while len(text.encode()) < n_bytes:
-        text += text
-    b = text.encode()[:n_bytes]
-    return b.decode("utf-8", "ignore")
-
 
 def timeit(fn, repeat):
     best = float("inf")
@@ -90,7 +56,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--mb", type=float, default=1.0)
     args = ap.parse_args()
-    text = english_text(int(args.mb * 1_000_000))
+    text = R.english_text(int(args.mb * 1_000_000))
     nb = len(text.encode())
     lines = text.splitlines(keepends=True)
     print(f"text: {nb:,} bytes, {len(lines):,} lines; python {platform.python_version()}, "

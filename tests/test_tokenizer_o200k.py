@@ -210,30 +210,9 @@ def test_rendered_conversations_match_openai_harmony(o200k):
     assert n == len(TH.CONVERSATIONS) * len(TH.OPTIONS)
 
 
-def _english(nbytes, seed=0):
-    """Pseudo-English from the repository's own prose (README, docs): its words in random
-    sentences, so the text does not simply repeat."""
-    words = []
-    for root, _, files in os.walk(os.path.join(R.REPO, "docs")):
-        for f in sorted(files):
-            if f.endswith(".md"):
-                with open(os.path.join(root, f), encoding="utf-8") as fh:
-                    words += fh.read().split()
-    vocab = sorted(set(words))
-    assert len(vocab) > 2000
-    rng = random.Random(seed)
-    out, size = [], 0
-    while size < nbytes:
-        s = " ".join(rng.choice(vocab) for _ in range(rng.randint(4, 20)))
-        s = s[:1].upper() + s[1:] + rng.choice([". ", ", ", "? ", ".\n", ".\n\n", "! "])
-        out.append(s)
-        size += len(s.encode())
-    return "".join(out)
-
-
 def test_speed_1mb_english(o200k, enc):
     tok = o200k[1]
-    text = _english(1 << 20)
+    text = R.english_text(1 << 20)  # Python's docstrings: prose with some code
     t0 = time.perf_counter()
     ids = tok.tokenize(text, add_special=False)
     dt = time.perf_counter() - t0

@@ -363,3 +363,44 @@ def random_case_text(rng):
     return "".join(rng.choice(CASE_POOL if rng.random() < 0.8 else POOL) for _ in range(n))
 
 
+# --- English text for speed tests and the benchmark ---
+
+ENGLISH_MODULES = ["collections", "json", "os", "re", "string", "textwrap", "typing", "argparse", "logging", "pathlib",
+                   "subprocess", "threading", "asyncio", "email", "http.client", "unittest", "inspect", "functools",
+                   "itertools", "datetime", "decimal", "fractions", "statistics", "random", "socket", "ssl", "sqlite3",
+                   "csv", "configparser", "shutil", "tarfile", "zipfile", "pickle", "copy", "enum", "dataclasses", "abc",
+                   "contextlib", "heapq", "bisect", "array", "struct", "codecs", "locale", "gettext", "calendar",
+                   "difflib", "pprint", "reprlib", "doctest", "pdb", "timeit", "trace", "tracemalloc", "urllib.parse",
+                   "urllib.request", "xml.dom.minidom", "html.parser", "mailbox", "smtplib", "ftplib", "imaplib"]
+
+
+def english_text(n_bytes):
+    """English prose with some code: docstrings of the Python standard library in a fixed module
+    order, cut to n_bytes (on a character boundary). Used by bench/bench_tokenize.py and the speed
+    tests."""
+    import importlib
+    import inspect
+    import warnings
+
+    parts = []
+    total = 0
+    with warnings.catch_warnings():  # typing.io and typing.re warn when touched
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in ENGLISH_MODULES:
+            try:
+                mod = importlib.import_module(name)
+            except ImportError:
+                continue
+            objs = [mod] + [getattr(mod, a) for a in sorted(dir(mod)) if not a.startswith("_")]
+            for o in objs:
+                doc = inspect.getdoc(o) if (inspect.ismodule(o) or inspect.isclass(o) or inspect.isroutine(o)) else None
+                if doc:
+                    parts.append(doc + "\n\n")
+                    total += len(parts[-1].encode())
+            if total >= n_bytes:
+                break
+    text = "".join(parts)
+    while len(text.encode()) < n_bytes:
+        text += text
+    b = text.encode()[:n_bytes]
+    return b.decode("utf-8", "ignore")
