@@ -216,11 +216,8 @@ static size_t o200k_alt1(const cpbuf *b, size_t j) {
     const uint8_t *cl = b->cls;
     size_t n = b->n, u = j;
     while (u < n && o200k_upper(cl[u])) u++;
-    size_t p;
-    if (u < n && (cl[u] & C_LL)) {
-        p = u;
-    } else {
-        p = u;
+    size_t p = u;
+    if (!(u < n && (cl[u] & C_LL))) {
         while (p > j && !o200k_lower(cl[p - 1])) p--;
         if (p == j) return 0;
         p--;
