@@ -217,6 +217,16 @@ static orc_tokenizer *make_spm(void) {
     return t;
 }
 
+/* The pre-tokenizer's words cover the text: ends strictly increasing, the last at n. */
+static void exercise_pretokenize(const orc_tokenizer *tok, const uint8_t *text, size_t n) {
+    size_t *ends = NULL, nw = 0;
+    orc_err err;
+    CHECK(orc_pretokenize(tok, (const char *)text, n, &ends, &nw, &err) == ORC_OK);
+    for (size_t i = 0; i < nw; i++) CHECK(ends[i] > (i ? ends[i - 1] : 0) && ends[i] <= n);
+    CHECK(nw ? ends[nw - 1] == n : n == 0);
+    free(ends);
+}
+
 static int cancel_after(void *user) {
     int *left = user;
     return (*left)-- <= 0;
@@ -276,11 +286,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(copy);
         return 0;
     }
-    static const char *pres[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35"};
+    static const char *pres[] = {"gpt-2", "llama-bpe", "qwen2", "qwen35", "smollm", "gpt-4o"};
     const uint8_t *text = data + 2;
     size_t n = size - 2;
-    orc_tokenizer *bpe = make_bpe(pres[data[1] % 4]);
+    orc_tokenizer *bpe = make_bpe(pres[data[1] % (sizeof pres / sizeof pres[0])]);
     exercise(bpe, text, n, data, size < 16 ? size : 16, 1, 256 + 7);
+    exercise_pretokenize(bpe, text, n);
     orc_tokenizer *spm = make_spm();
     exercise(spm, text, n, data, size < 16 ? size : 16, 0, -1);
     exercise_cancel(bpe, text, n, data[0] >> 4);

@@ -13,7 +13,7 @@ out = os.path.join(ROOT, "fuzz", "corpus-tok-seeds")
 os.makedirs(out, exist_ok=True)
 for i, text in enumerate(R.load_corpus()):
     with open(os.path.join(out, f"text{i:03d}"), "wb") as f:
-        f.write(bytes([1, i % 4]) + text.encode())
+        f.write(bytes([1, i % 6]) + text.encode())  # i % 6: the pre-tokenizer (pres in fuzz_tokenizer.c)
 for name, md in [("bpe", R.train_bpe_metadata("qwen2", vocab_size=300)),
                  ("spm", R.train_spm_metadata(vocab_size=300))]:
     path = os.path.join(out, f"vocab_{name}.gguf")

@@ -21,13 +21,17 @@ REGEX = {
     "llama3": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen2": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
     "qwen35": r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    # gpt-oss (o200k_harmony) and tiktoken's o200k_base: tiktoken_ext/openai_public.py's pat_str
+    "o200k": (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+              r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+              r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
 }
 # tokenizer.ggml.pre -> (regex name or "gpt2" for ByteLevel's own regex, ignore_merges)
 PRE = {
     "gpt-2": ("gpt2", False), "gpt2": ("gpt2", False),
     "llama-bpe": ("llama3", True), "llama3": ("llama3", True), "llama-v3": ("llama3", True),
     "qwen2": ("qwen2", False), "deepseek-r1-qwen": ("qwen2", False), "qwen35": ("qwen35", False),
-    "smollm": ("smollm", False),
+    "smollm": ("smollm", False), "gpt-4o": ("o200k", False),
 }
 
 
@@ -330,9 +334,73 @@ POOL = (
 )
 
 
-def random_text(rng):
-    """A random string of 1 to 40 pieces from POOL."""
+def random_text(rng, pool=POOL):
+    """A random string of 1 to 40 pieces from `pool`."""
     n = rng.choice([1, 2, 3, 5, 8, 13, 21, 40])
-    return "".join(rng.choice(POOL) for _ in range(n))
+    return "".join(rng.choice(pool) for _ in range(n))
 
 
+# o200k's word rule (gpt-4o) tells letters apart by case: an "upper" run (Lu Lt Lm Lo and marks)
+# then a "lower" one (Ll Lm Lo and marks), so modifier and other letters and marks belong to both
+# and a backtracking engine gives them back. Letters of each category in several scripts (all
+# assigned long before Unicode 14, so every engine's tables agree), marks of the three kinds,
+# contractions in every letter case, '/' (o200k's punctuation tail), CRLF and whitespace runs.
+CASE_POOL = (
+    list("aAzZqQ") + ["ǅ", "ᾈ", "ǈ", "ǲ"] + list("ßðµſıℓﬀ") + list("ÀÉİℌ") + ["K", "Å"]
+    + list("ʰˇˆー々ꟸᴬ") + list("ªº你اאก") + ["\u0301", "\u0308", "\u0903", "\u20dd", "\u0e31", "\u093f"]
+    + list("ΣσςЖжႠაᎠꭰ") + ["𐐀", "𐐨", "𝐀", "𝐚"] + list("ⒶⓐⅫⅻ²٣0123456789")
+    + ["'", "'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'rE", "'ve", "'VE", "'vE", "'m", "'M", "'ll", "'LL",
+       "'lL", "'Ll", "'d", "'D", "'ſ", "'x", "’s", "''"]
+    + ["/", "//", "!/", "\n/", "\r\n/", ".", "-", "\"", "@", "#", "🦙", "(", ")"]
+    + [" ", " ", " ", "  ", "   ", "\t", "\n", "\r\n", "\r", "\n\n", " \n", "\u00a0", "\u3000", "\u2028", "\x0b"]
+    + ["Hello", "WORLD", "McDonald", "iPhone", "DON'T", "don't", "ÉCOLE", "École", "ΣΟΦΊΑ", "Σοφία", "ǅungla"]
+)
+
+
+def random_case_text(rng):
+    """A random string from CASE_POOL, with some of POOL."""
+    n = rng.choice([1, 2, 3, 5, 8, 13, 21, 40])
+    return "".join(rng.choice(CASE_POOL if rng.random() < 0.8 else POOL) for _ in range(n))
+
+
+# --- English text for speed tests and the benchmark ---
+
+ENGLISH_MODULES = ["collections", "json", "os", "re", "string", "textwrap", "typing", "argparse", "logging", "pathlib",
+                   "subprocess", "threading", "asyncio", "email", "http.client", "unittest", "inspect", "functools",
+                   "itertools", "datetime", "decimal", "fractions", "statistics", "random", "socket", "ssl", "sqlite3",
+                   "csv", "configparser", "shutil", "tarfile", "zipfile", "pickle", "copy", "enum", "dataclasses", "abc",
+                   "contextlib", "heapq", "bisect", "array", "struct", "codecs", "locale", "gettext", "calendar",
+                   "difflib", "pprint", "reprlib", "doctest", "pdb", "timeit", "trace", "tracemalloc", "urllib.parse",
+                   "urllib.request", "xml.dom.minidom", "html.parser", "mailbox", "smtplib", "ftplib", "imaplib"]
+
+
+def english_text(n_bytes):
+    """English prose with some code: docstrings of the Python standard library in a fixed module
+    order, cut to n_bytes (on a character boundary). Used by bench/bench_tokenize.py and the speed
+    tests."""
+    import importlib
+    import inspect
+    import warnings
+
+    parts = []
+    total = 0
+    with warnings.catch_warnings():  # typing.io and typing.re warn when touched
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in ENGLISH_MODULES:
+            try:
+                mod = importlib.import_module(name)
+            except ImportError:
+                continue
+            objs = [mod] + [getattr(mod, a) for a in sorted(dir(mod)) if not a.startswith("_")]
+            for o in objs:
+                doc = inspect.getdoc(o) if (inspect.ismodule(o) or inspect.isclass(o) or inspect.isroutine(o)) else None
+                if doc:
+                    parts.append(doc + "\n\n")
+                    total += len(parts[-1].encode())
+            if total >= n_bytes:
+                break
+    text = "".join(parts)
+    while len(text.encode()) < n_bytes:
+        text += text
+    b = text.encode()[:n_bytes]
+    return b.decode("utf-8", "ignore")

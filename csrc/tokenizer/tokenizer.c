@@ -18,8 +18,9 @@ static const struct {
 } pre_names[] = {
     {"gpt-2", PRE_GPT2},        {"gpt2", PRE_GPT2},   {"llama-bpe", PRE_LLAMA3},      {"llama3", PRE_LLAMA3},
     {"llama-v3", PRE_LLAMA3},   {"qwen2", PRE_QWEN2}, {"deepseek-r1-qwen", PRE_QWEN2}, {"qwen35", PRE_QWEN35}, {"smollm", PRE_SMOLLM},
+    {"gpt-4o", PRE_O200K},
 };
-#define PRE_SUPPORTED_LIST "gpt-2, llama-bpe (llama3, llama-v3), qwen2, deepseek-r1-qwen, qwen35, smollm"
+#define PRE_SUPPORTED_LIST "gpt-2, llama-bpe (llama3, llama-v3), qwen2, deepseek-r1-qwen, qwen35, smollm, gpt-4o"
 
 static const char *const special_keys[ORC_SPECIAL_COUNT] = {
     "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",     "tokenizer.ggml.eot_token_id",

@@ -18,7 +18,7 @@
  * Pre-tokenizers: where each word of a text fragment ends
  * ------------------------------------------------------------------------------------------ */
 
-enum { C_L = ORC_UC_L, C_N = ORC_UC_N, C_M = ORC_UC_M, C_WS = ORC_UC_WS, C_RN = 16 };
+enum { C_L = ORC_UC_L, C_N = ORC_UC_N, C_M = ORC_UC_M, C_WS = ORC_UC_WS, C_RN = 16, C_LU = ORC_UC_LU, C_LL = ORC_UC_LL };
 
 typedef struct cpbuf {
     uint32_t *cp;  /* code points (an invalid byte b becomes 0x110000 + b: class "other") */
@@ -141,6 +141,33 @@ static size_t contraction_ci(const cpbuf *b, size_t i) {
     return 0;
 }
 
+/* The alternatives after the words, shared by Llama 3's family and o200k, at i:
+ *   \p{N}{1,max_digits}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * not_punct: what ends the punctuation run (\s, \p{L}, \p{N}; Qwen3.5 adds \p{M}); slash: the
+ * run's tail is [\r\n/]* (o200k) instead of [\r\n]*. */
+static size_t digits_punct_space(const cpbuf *b, size_t i, size_t max_digits, uint8_t not_punct, bool slash) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n;
+    if (cl[i] & C_N) {
+        size_t k = i + 1;
+        while (k < n && k - i < max_digits && (cl[k] & C_N)) k++;
+        return k;
+    }
+    size_t k = i;
+    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
+    if (!(cl[k] & not_punct)) {
+        while (++k < n && !(cl[k] & not_punct)) {}
+        while (k < n && ((cl[k] & C_RN) || (slash && b->cp[k] == '/'))) k++;
+        return k;
+    }
+    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
+    size_t j = i;
+    while (j < n && (cl[j] & C_WS)) j++;
+    for (size_t p = j; p > i; p--)
+        if (cl[p - 1] & C_RN) return p;
+    return ws_run(b, i);
+}
+
 /* Llama 3 (max_digits 3), Qwen2 (max_digits 1):
  *   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,max}| ?[^\s\p{L}\p{N}]+[\r\n]*
  *   |\s*[\r\n]+|\s+(?!\S)|\s+
@@ -163,25 +190,63 @@ static size_t next_llama3(const cpbuf *b, size_t i, size_t max_digits, bool mark
         while (++k < n && (cl[k] & letter)) {}
         return k;
     }
-    if (c & C_N) {
-        size_t k = i + 1;
-        while (k < n && k - i < max_digits && (cl[k] & C_N)) k++;
-        return k;
+    return digits_punct_space(b, i, max_digits, C_WS | C_L | C_N | (marks ? C_M : 0), false);
+}
+
+/* o200k (tokenizer.ggml.pre "gpt-4o": tiktoken's o200k_base and o200k_harmony, gpt-oss):
+ *   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *  |[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+ *  |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * "Upper" below is the first bracket (Lu Lt Lm Lo M), "lower" the second (Ll Lm Lo M): modifier
+ * and other letters and marks are both, so a backtracking engine can give them back. */
+static inline bool o200k_upper(uint8_t c) { return (c & C_M) || ((c & C_L) && !(c & C_LL)); }
+static inline bool o200k_lower(uint8_t c) { return (c & C_M) || ((c & C_L) && !(c & C_LU)); }
+
+/* The contraction suffix (?i:'s|...)? after a word that ends at k. */
+static size_t o200k_suffix(const cpbuf *b, size_t k) {
+    size_t e = k < b->n ? contraction_ci(b, k) : 0;
+    return e ? e : k;
+}
+
+/* First alternative from j (after the optional prefix): upper* lower+ suffix?, or 0.
+ * upper* first takes the whole run [j, u); the engine then gives characters back until one
+ * that is "lower" can start lower+: the last such position p in [j, u] (u itself only for an
+ * Ll, since it is not "upper"), from where lower+ runs greedily. */
+static size_t o200k_alt1(const cpbuf *b, size_t j) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n, u = j;
+    while (u < n && o200k_upper(cl[u])) u++;
+    size_t p = u;
+    if (!(u < n && (cl[u] & C_LL))) {
+        while (p > j && !o200k_lower(cl[p - 1])) p--;
+        if (p == j) return 0;
+        p--;
     }
-    uint8_t not_punct = C_WS | C_L | C_N | (marks ? C_M : 0);
-    size_t k = i;
-    if (b->cp[i] == ' ' && i + 1 < n && !(cl[i + 1] & not_punct)) k = i + 1;
-    if (!(cl[k] & not_punct)) {
-        while (++k < n && !(cl[k] & not_punct)) {}
-        while (k < n && (cl[k] & C_RN)) k++;
-        return k;
-    }
-    /* whitespace: \s*[\r\n]+ ends after the last \r or \n of the run */
-    size_t j = i;
-    while (j < n && (cl[j] & C_WS)) j++;
-    for (size_t p = j; p > i; p--)
-        if (cl[p - 1] & C_RN) return p;
-    return ws_run(b, i);
+    size_t k = p;
+    while (k < n && o200k_lower(cl[k])) k++;
+    return o200k_suffix(b, k);
+}
+
+/* Second alternative from j: upper+ lower* suffix?, or 0. */
+static size_t o200k_alt2(const cpbuf *b, size_t j) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n, k = j;
+    while (k < n && o200k_upper(cl[k])) k++;
+    if (k == j) return 0;
+    while (k < n && o200k_lower(cl[k])) k++;
+    return o200k_suffix(b, k);
+}
+
+static size_t next_o200k(const cpbuf *b, size_t i) {
+    const uint8_t *cl = b->cls;
+    size_t n = b->n;
+    uint8_t c = cl[i];
+    /* [^\r\n\p{L}\p{N}]? is tried with the character first, then without */
+    bool prefix = !(c & (C_L | C_N | C_RN)) && i + 1 < n;
+    size_t e;
+    if ((prefix && (e = o200k_alt1(b, i + 1))) || (e = o200k_alt1(b, i))) return e;
+    if ((prefix && (e = o200k_alt2(b, i + 1))) || (e = o200k_alt2(b, i))) return e;
+    return digits_punct_space(b, i, 3, C_WS | C_L | C_N, true); /* marks are punctuation here */
 }
 
 static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
@@ -191,6 +256,7 @@ static size_t next_word(const orc_tokenizer *t, const cpbuf *b, size_t i) {
     case PRE_QWEN2: return next_llama3(b, i, 1, false);
     case PRE_QWEN35: return next_llama3(b, i, 1, true);
     case PRE_SMOLLM: return next_smollm(b, i);
+    case PRE_O200K: return next_o200k(b, i);
     default: return b->n; /* unreachable: the constructor refuses other kinds */
     }
 }

@@ -119,7 +119,7 @@ static inline size_t utf8_put(uint8_t *o, uint32_t cp) {
  * The tokenizer
  * ------------------------------------------------------------------------------------------ */
 
-typedef enum pre_kind { PRE_NONE = 0, PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_QWEN35, PRE_SMOLLM } pre_kind;
+typedef enum pre_kind { PRE_NONE = 0, PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_QWEN35, PRE_SMOLLM, PRE_O200K } pre_kind;
 
 typedef struct merge_entry {
     uint64_t key; /* (left id << 32) | right id; UINT64_MAX: empty */

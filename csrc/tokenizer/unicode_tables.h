@@ -6,11 +6,15 @@
 #include <stddef.h>  /* size_t */
 #include <stdint.h>  /* uint8_t, uint32_t */
 
+/* Bit 16 is never set here: tokenizer_encode.c uses it to mark \r and \n. A letter (ORC_UC_L)
+ * has ORC_UC_LU (Lu, Lt), ORC_UC_LL (Ll) or neither (Lm, Lo): o200k's word rule tells them apart. */
 enum {
-    ORC_UC_L = 1,  /* \p{L}: general category L* */
-    ORC_UC_N = 2,  /* \p{N}: general category N* */
-    ORC_UC_M = 4,  /* \p{M}: general category M* */
-    ORC_UC_WS = 8, /* \s: the White_Space property */
+    ORC_UC_L = 1,   /* \p{L}: general category L* */
+    ORC_UC_N = 2,   /* \p{N}: general category N* */
+    ORC_UC_M = 4,   /* \p{M}: general category M* */
+    ORC_UC_WS = 8,  /* \s: the White_Space property */
+    ORC_UC_LU = 32, /* \p{Lu} or \p{Lt}: an uppercase or titlecase letter */
+    ORC_UC_LL = 64, /* \p{Ll}: a lowercase letter */
 };
 
 typedef struct orc_unicode_range {
