@@ -5,17 +5,10 @@
 #   tools/device_bench.sh [bench_vs_llama.py args...]
 # Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT="${OUT:-/tmp/orc-out}"; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 ORC_CUDA=1 ORC_WERROR=1 ORC_CUDA_ARCHS="${ORC_CUDA_ARCHS:-90}"
+source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
     setsid bash .anchors/build_llama_bench.sh .anchors/llama.cpp-0c1e57098.tar.gz </dev/null >/tmp/llama-build.log 2>&1 &
 fi
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-[ -d .models ] && export ORC_MODEL_CACHE="$PWD/.models" ORC_FIXTURES_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 ( time python3 setup.py build_ext --inplace -j 12 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 python3 -m orc --version

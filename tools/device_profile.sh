@@ -4,16 +4,9 @@
 # the GPU tests first unless SKIP_TESTS=1 (PYTEST_ARGS narrows them).
 #   tools/device_profile.sh [profile_decode.py args...]
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT="${OUT:-/tmp/orc-out}"; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 ORC_CUDA=1 ORC_WERROR=1 ORC_CUDA_ARCHS="${ORC_CUDA_ARCHS:-90}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
+source "$(dirname "$0")/device_env.sh"
 ( time python3 setup.py build_ext --inplace -j 12 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 tail -3 "$OUT/build.log"
-[ -d .models ] && export ORC_MODEL_CACHE="$PWD/.models" ORC_FIXTURES_OFFLINE=1
 if [ -z "${SKIP_TESTS:-}" ]; then
     timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider ${PYTEST_ARGS:-} \
         >"$OUT/gpu_tests.log" 2>&1

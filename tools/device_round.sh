@@ -3,14 +3,7 @@
 #   tools/device_round.sh [tests] [parity] [bench-model] [bench-dequant] [real]
 # Carried wheels (.whl/) go to /tmp/site; carried models (.models/) become the model cache.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT="${OUT:-/tmp/orc-out}"; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 ORC_CUDA=1 ORC_WERROR=1 ORC_CUDA_ARCHS="${ORC_CUDA_ARCHS:-90}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-[ -d .models ] && export ORC_MODEL_CACHE="$PWD/.models" ORC_FIXTURES_OFFLINE=1
+source "$(dirname "$0")/device_env.sh"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 ( time python3 setup.py build_ext --inplace -j 16 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 python3 -m orc --version
