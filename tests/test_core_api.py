@@ -266,6 +266,8 @@ def test_model_path_is_not_leaked(mdir):
 
 
 # ------------------------------------------------------------------------------ threads
+# Each runs on the CPU in CI and on the GPU in a device run (`pytest -m gpu`).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 def _forward_loop(s, ids, n, errors, out=None):
     try:
@@ -280,9 +282,10 @@ def _forward_loop(s, ids, n, errors, out=None):
         errors.append(e)
 
 
-def test_one_session_two_threads_stays_consistent(mdir):
+@pytest.mark.parametrize("device", DEVICES)
+def test_one_session_two_threads_stays_consistent(mdir, device):
     """Calls are serialised: n_past never exceeds n_ctx, fork() afterwards is sound."""
-    with orc.Model(model_path(mdir, "qwen2")) as m:
+    with orc.Model(model_path(mdir, "qwen2"), device=device) as m:
         s = orc.Session(m, n_ctx=40)
         errors = []
         ts = [threading.Thread(target=_forward_loop, args=(s, list(range(16)), 200, errors)) for _ in range(2)]
@@ -296,11 +299,11 @@ def test_one_session_two_threads_stays_consistent(mdir):
         assert f.n_past == s.n_past and f.forward([1], "last").shape == (320,)
 
 
-@pytest.mark.parametrize("n_threads", [1, 0])
-def test_two_sessions_two_threads_equal_sequential(mdir, n_threads):
+@pytest.mark.parametrize("device,n_threads", [("cpu", 1), ("cpu", 0), pytest.param("cuda", 0, marks=pytest.mark.gpu)])
+def test_two_sessions_two_threads_equal_sequential(mdir, device, n_threads):
     path = model_path(mdir, "llama", "Q8_0")
     seqs = [rng_ids(8, 20), rng_ids(8, 21)]
-    with orc.Model(path, n_threads=n_threads) as m:
+    with orc.Model(path, device=device, n_threads=n_threads) as m:
         want = []
         for q in seqs:
             s = orc.Session(m, n_ctx=16)
@@ -327,12 +330,13 @@ def test_two_sessions_two_threads_equal_sequential(mdir, n_threads):
             assert len(outs[i]) == 60 and all(np.array_equal(o, want[i]) for o in outs[i])
 
 
-def test_close_while_another_thread_forwards(mdir):
+@pytest.mark.parametrize("device", DEVICES)
+def test_close_while_another_thread_forwards(mdir, device):
     """Model.close() and Session.close() wait for a call in progress; the other thread ends
     cleanly (its call completes, or the next one raises OrcError); no use after free."""
     path = model_path(mdir, "qwen3", "Q8_0", n_layer=4)
     for closer in ("model", "session"):
-        m = orc.Model(path)
+        m = orc.Model(path, device=device)
         s = orc.Session(m, n_ctx=512)
         errors, done = [], []
 
