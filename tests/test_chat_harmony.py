@@ -200,3 +200,20 @@ def test_harmony_special_token_ids():
     h, enc = _harmony_encoding()
     for i, text in synth_moe.HARMONY_SPECIALS.items():
         assert enc.encode(text, allowed_special="all") == [i], text
+
+
+def test_generation_ends_at_return_and_call_not_at_end(tmp_path):
+    """Harmony: <|end|> closes one message (the analysis comes before the final answer), so it
+    does not end generation; <|return|> (the answer) and <|call|> (a tool call) do, and the
+    end-of-turn token is <|return|>. Vocabularies without them keep <|end|> (Phi-3's turn end)."""
+    import orc  # noqa: PLC0415
+
+    path = synth_moe.make_model(tmp_path / "g.gguf", "gpt-oss")
+    with orc.Model(path, device="cpu") as m:
+        tok = m.tokenizer
+        ids = {text: i for text in ("<|end|>", "<|return|>", "<|call|>", "<|channel|>")
+               for i in tok.tokenize(text, add_special=False, special=True)}
+        assert set(tok.eog_ids) >= {ids["<|return|>"], ids["<|call|>"]}
+        assert ids["<|end|>"] not in tok.eog_ids and not tok.is_eog(ids["<|end|>"])
+        assert not tok.is_eog(ids["<|channel|>"])
+        assert tok.eot == ids["<|return|>"]

@@ -110,11 +110,20 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Texts that end a turn; the first one present is the EOT token when the file names none. */
+/* Texts that end a turn; the first one present is the EOT token when the file names none.
+ * Harmony (gpt-oss): <|return|> ends the answer and <|call|> a tool call, while <|end|> only
+ * ends one message (the analysis comes before the final answer): with both of the former
+ * present <|end|> does not end generation (llama.cpp's rule too). */
 static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "<|end_of_text|>", "<|eom_id|>",
-    "<EOT>", ("<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"), /* DeepSeek */
+    "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|return|>", "<|call|>", "<|end|>", "<|endoftext|>",
+    "<|end_of_text|>", "<|eom_id|>", "<EOT>",
+    ("<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"), /* DeepSeek */
 };
+
+static int32_t control_id(const orc_tokenizer *t, const char *text) {
+    int32_t id = map_find(t, text, strlen(text));
+    return id >= 0 && t->type[id] == ORC_TOKEN_CONTROL ? id : -1;
+}
 
 static orc_status build_eog(orc_tokenizer *t, orc_err *err) {
     size_t n_texts = sizeof eog_texts / sizeof eog_texts[0];
@@ -138,9 +147,11 @@ static orc_status build_eog(orc_tokenizer *t, orc_err *err) {
         if (id >= 0 && t->type[id] == ORC_TOKEN_CONTROL) t->eog[n++] = id;
     }
     qsort(t->eog, n, sizeof *t->eog, cmp_i32);
+    const int32_t harmony_end =
+        control_id(t, "<|return|>") >= 0 && control_id(t, "<|call|>") >= 0 ? control_id(t, "<|end|>") : -1;
     size_t m = 0;
     for (size_t k = 0; k < n; k++)
-        if (m == 0 || t->eog[m - 1] != t->eog[k]) t->eog[m++] = t->eog[k];
+        if ((m == 0 || t->eog[m - 1] != t->eog[k]) && t->eog[k] != harmony_end) t->eog[m++] = t->eog[k];
     t->n_eog = m;
     return ORC_OK;
 }
