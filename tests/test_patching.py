@@ -109,8 +109,13 @@ def one_quantized_layer(tmp_path_factory):
                             synth.spec_for("llama", "F32", n_layer=3), edit=edit)
 
 
-def test_patching_every_resid_post_of_layer_i_gives_the_other_runs_later_hooks(one_quantized_layer):
-    with orc.Model(one_quantized_layer, device="cpu") as m:
+@pytest.mark.parametrize("device,weights", [("cpu", "dequantized"),
+                                            pytest.param("cuda", "dequantized", marks=pytest.mark.gpu),
+                                            pytest.param("cuda", "quantized", marks=pytest.mark.gpu)])
+def test_patching_every_resid_post_of_layer_i_gives_the_other_runs_later_hooks(one_quantized_layer, device, weights):
+    """Bitwise on either backend: a patched run launches the same kernels as the run it copies
+    from (a patched hook turns the fusions around it off; 12 tokens take no one-token fusion)."""
+    with orc.Model(one_quantized_layer, device=device, dtype="float32", weights=weights) as m:
         p1, p2 = list(range(5, 17)), list(range(40, 52))
         ta = orc.Session(m, n_ctx=16).trace(p1)
         for i in range(m.config["n_layer"]):

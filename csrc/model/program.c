@@ -171,6 +171,18 @@ static orc_status attention(orc_fwd *f, int32_t il, const orc_attn_params *ap, o
     return ORC_OK;
 }
 
+/* x += proj, the block's output; with ORC_OPT_POST_NORM (gemma3) proj is RMS-normed by the
+ * block's post-norm first (its hook `post_step`). */
+static orc_status add_block_output(orc_fwd *f, int32_t il, uint32_t opts, orc_tensor_slot post, orc_step post_step) {
+    PROGRAM_LOCALS(f);
+    if (opts & ORC_OPT_POST_NORM) {
+        OP(RMS_NORM, o->rms_norm(e, &s->proj, orc_model_w(m, post, il), n, c->n_embd, c->rms_eps, &s->proj, f->err));
+        CHECK(hook_at(f, m->hook_index[il * ORC_S_COUNT + post_step], &s->proj, n));
+    }
+    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
+    return ORC_OK;
+}
+
 static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     PROGRAM_LOCALS(f);
     const bool swa = orc_config_layer_swa(c, il);
@@ -250,11 +262,7 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     } else {
         CHECK(linear(f, &s->att, NULL, &unused, W(WO), W(BO), NULL, &s->proj));
         HOOK(ATTN_PROJ, &s->proj);
-        if (opts & ORC_OPT_POST_NORM) {
-            OP(RMS_NORM, o->rms_norm(e, &s->proj, W(ATTN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
-            HOOK(ATTN_POST_NORM, &s->proj);
-        }
-        OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
+        CHECK(add_block_output(f, il, opts, ORC_T_ATTN_POST_NORM, ORC_S_ATTN_POST_NORM));
     }
     HOOK(RESID_MID, &s->x);
     return ORC_OK;
@@ -287,12 +295,7 @@ static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
     }
     CHECK(linear(f, &s->act, NULL, &unused, W(W_DOWN), NULL, NULL, &s->proj));
     HOOK(FFN_OUT, &s->proj);
-    if (opts & ORC_OPT_POST_NORM) {
-        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(FFN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
-        HOOK(FFN_POST_NORM, &s->proj);
-    }
-    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
-    return ORC_OK;
+    return add_block_output(f, il, opts, ORC_T_FFN_POST_NORM, ORC_S_FFN_POST_NORM);
 }
 
 /* A mixture-of-experts FFN: the router picks k experts a token (orc_router_kind), each
@@ -343,12 +346,7 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     HOOK(MOE_EXPERTS, &per_token);
     OP(MOE, o->moe_combine(e, &s->ey, &s->topk_w, n, K, &s->proj, f->err));
     HOOK(FFN_OUT, &s->proj);
-    if (opts & ORC_OPT_POST_NORM) {
-        OP(RMS_NORM, o->rms_norm(e, &s->proj, W(FFN_POST_NORM), n, c->n_embd, c->rms_eps, &s->proj, f->err));
-        HOOK(FFN_POST_NORM, &s->proj);
-    }
-    OP(ADD, o->add(e, &s->x, &s->proj, n, &s->x, f->err));
-    return ORC_OK;
+    return add_block_output(f, il, opts, ORC_T_FFN_POST_NORM, ORC_S_FFN_POST_NORM);
 }
 
 #undef W

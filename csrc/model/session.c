@@ -73,6 +73,24 @@ void orc_session_free(orc_session *s) {
 
 bool orc_session_is_closed(const orc_session *s) { return s->closed; }
 
+/* One scratch tensor of a session: where it goes, its shape, what an allocation error calls it. */
+typedef struct scratch_spec {
+    orc_tensor *t;
+    orc_dtype dt;
+    int64_t rows, cols;
+    const char *what;
+} scratch_spec;
+
+static orc_status alloc_scratch(orc_session *s, const scratch_spec *specs, size_t count, orc_err *err) {
+    orc_backend *be = s->m->be;
+    for (size_t i = 0; i < count; i++) {
+        orc_status st = be->ops->alloc(be, specs[i].t, specs[i].dt, specs[i].rows, specs[i].cols, specs[i].what, err);
+        if (st != ORC_OK) return st;
+        s->scratch_bytes += specs[i].t->nbytes;
+    }
+    return ORC_OK;
+}
+
 static orc_status alloc_buffers(orc_session *s, orc_err *err) {
     orc_model *m = s->m;
     orc_backend *be = m->be;
@@ -101,12 +119,7 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         s->kv_bytes += s->vc[il].nbytes;
     }
     const int64_t LR = B < LOGITS_ROWS ? B : LOGITS_ROWS;
-    struct {
-        orc_tensor *t;
-        orc_dtype dt;
-        int64_t rows, cols;
-        const char *what;
-    } bufs[] = {
+    const scratch_spec bufs[] = {
         {&s->x, ORC_DTYPE_F32, B, E, "session scratch (residual)"},
         {&s->xn, ORC_DTYPE_F32, B, E, "session scratch (norm)"},
         {&s->q, ORC_DTYPE_F32, B, NQ, "session scratch (q)"},
@@ -127,12 +140,7 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
     };
     const bool moe = (m->block_used & ORC_B_MOE) != 0;
     const int64_t NE = c->n_expert, KE = c->n_expert_used, FE = c->n_ff_exp;
-    struct {
-        orc_tensor *t;
-        orc_dtype dt;
-        int64_t rows, cols;
-        const char *what;
-    } moe_bufs[] = {
+    const scratch_spec moe_bufs[] = {
         {&s->router, ORC_DTYPE_F32, B, NE, "session scratch (router logits)"},
         {&s->topk_ids, ORC_DTYPE_I32, B, KE, "session scratch (selected experts)"},
         {&s->topk_w, ORC_DTYPE_F32, B, KE, "session scratch (expert weights)"},
@@ -141,17 +149,8 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         {&s->eact, ORC_DTYPE_F32, B * KE, FE, "session scratch (expert act)"},
         {&s->ey, ORC_DTYPE_F32, B * KE, E, "session scratch (expert outputs)"},
     };
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        if ((st = be->ops->alloc(be, bufs[i].t, bufs[i].dt, bufs[i].rows, bufs[i].cols, bufs[i].what, err)) != ORC_OK)
-            return st;
-        s->scratch_bytes += bufs[i].t->nbytes;
-    }
-    for (size_t i = 0; moe && i < sizeof moe_bufs / sizeof moe_bufs[0]; i++) {
-        if ((st = be->ops->alloc(be, moe_bufs[i].t, moe_bufs[i].dt, moe_bufs[i].rows, moe_bufs[i].cols,
-                                 moe_bufs[i].what, err)) != ORC_OK)
-            return st;
-        s->scratch_bytes += moe_bufs[i].t->nbytes;
-    }
+    if ((st = alloc_scratch(s, bufs, sizeof bufs / sizeof bufs[0], err)) != ORC_OK) return st;
+    if (moe && (st = alloc_scratch(s, moe_bufs, sizeof moe_bufs / sizeof moe_bufs[0], err)) != ORC_OK) return st;
     /* Inputs are [B][1] int32 tensors: one row per token. */
     const orc_exec_shape shape = {
         .max_tokens = B,

@@ -4,6 +4,23 @@
 #include "runtime/dtype.cuh"
 #include "kernels/kernels.cuh"
 
+/* Rotate pair p of one head's vector x at position `pos` in place: elements i0, i1 (NeoX:
+ * p, p + half; else 2p, 2p + 1). The one rotation both kernels use, so rope and the fused
+ * rope + cache store give the same bits. */
+__device__ __forceinline__ void rope_pair(float *x, int32_t p, int32_t half, int neox, int32_t pos, float freq_scale,
+                                          float mscale, const float *inv_freq, int32_t *i0, int32_t *i1) {
+    const double ang = (double)pos * (double)freq_scale * (double)inv_freq[p];
+    double sn, cs;
+    sincos(ang, &sn, &cs);
+    sn *= (double)mscale;
+    cs *= (double)mscale;
+    *i0 = neox ? p : 2 * p;
+    *i1 = neox ? p + half : 2 * p + 1;
+    const double a = x[*i0], b = x[*i1];
+    x[*i0] = (float)(a * cs - b * sn);
+    x[*i1] = (float)(a * sn + b * cs);
+}
+
 __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
                                 const int32_t *pos, float freq_scale, float mscale, const float *inv_freq,
                                 int64_t row_stride) {
@@ -14,16 +31,9 @@ __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t he
         const int64_t th = i / half;
         const int32_t h = (int32_t)(th % n_heads);
         const int64_t t = th / n_heads;
-        float *v = x + t * row_stride + (int64_t)h * head_dim;
-        const double ang = (double)pos[t] * (double)freq_scale * (double)inv_freq[p];
-        double sn, cs;
-        sincos(ang, &sn, &cs);
-        sn *= (double)mscale;
-        cs *= (double)mscale;
-        const int32_t i0 = neox ? p : 2 * p, i1 = neox ? p + half : 2 * p + 1;
-        const double a = v[i0], b = v[i1];
-        v[i0] = (float)(a * cs - b * sn);
-        v[i1] = (float)(a * sn + b * cs);
+        int32_t i0, i1;
+        rope_pair(x + t * row_stride + (int64_t)h * head_dim, p, half, neox, pos[t], freq_scale, mscale, inv_freq, &i0,
+                  &i1);
     }
 }
 
@@ -59,20 +69,12 @@ __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, voi
             const int64_t t = th / (n_head + n_head_kv);
             const bool is_k = h >= n_head;
             float *x = is_k ? k + t * k_stride + (int64_t)(h - n_head) * head_dim : q + t * q_stride + (int64_t)h * head_dim;
-            const double ang = (double)pos[t] * (double)freq_scale * (double)inv_freq[p];
-            double sn, cs;
-            sincos(ang, &sn, &cs);
-            sn *= (double)mscale;
-            cs *= (double)mscale;
-            const int32_t i0 = neox ? p : 2 * p, i1 = neox ? p + half : 2 * p + 1;
-            const double a = x[i0], b = x[i1];
-            const float r0 = (float)(a * cs - b * sn), r1 = (float)(a * sn + b * cs);
-            x[i0] = r0;
-            x[i1] = r1;
+            int32_t i0, i1;
+            rope_pair(x, p, half, neox, pos[t], freq_scale, mscale, inv_freq, &i0, &i1);
             if (is_k) {
                 const int64_t base = (int64_t)rows[t] * kcols + (int64_t)(h - n_head) * head_dim;
-                orc_store_from_f32(kc, dt, base + i0, r0);
-                orc_store_from_f32(kc, dt, base + i1, r1);
+                orc_store_from_f32(kc, dt, base + i0, x[i0]);
+                orc_store_from_f32(kc, dt, base + i1, x[i1]);
             }
         } else {
             const int64_t j = i - n_pairs;

@@ -390,8 +390,11 @@ static orc_gemv_args gemv_args(cuda_exec *x, const orc_tensor *in, const orc_ten
 /* ORC_DEBUG_FAST=1: say on stderr why the fast path refused a launch (its first 64 refusals). */
 static void gemv_refused(const orc_gemv_args *a, const char *why) {
     static std::atomic<int> told{0};
-    const char *env = getenv("ORC_DEBUG_FAST");
-    if (!env || !*env || *env == '0' || told.fetch_add(1) >= 64) return;
+    static const bool on = [] {
+        const char *env = getenv("ORC_DEBUG_FAST");
+        return env && *env && *env != '0';
+    }(); /* read once (a thread-safe static initialisation) */
+    if (!on || told.fetch_add(1) >= 64) return;
     fprintf(stderr, "orc fast path: no GEMV for type %d, %lld x %lld, n = %d, k = %d: %s\n", (int)a->type,
             (long long)a->rows, (long long)a->cols, (int)a->n, (int)a->k, why);
 }
