@@ -3,7 +3,8 @@
 # the background while orc builds and runs its GPU tests; then bench/bench_vs_llama.py runs both tools on
 # the same files. Everything lands under $OUT.
 #   tools/device_bench.sh [bench_vs_llama.py args...]
-# Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420).
+# Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420);
+# TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS).
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -16,6 +17,13 @@ if [ -z "${SKIP_TESTS:-}" ]; then
     timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider ${PYTEST_ARGS:-} \
         >"$OUT/gpu_tests.log" 2>&1
     echo "gpu tests rc=$?"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/gpu_tests.log" | tail -30
+fi
+if [ -n "${TUNE:-}" ]; then # while llama.cpp builds: the GEMV under each ring depth (results never change)
+    for st in 2 3 4 0; do
+        echo "### bench_kernels ORC_GEMV_STAGES=$st (0: the launcher's choice)"
+        ORC_GEMV_STAGES=$st timeout 150 python3 bench/bench_kernels.py --types "${TUNE_TYPES:-Q4_K,Q6_K,Q8_0}" \
+            --n "${TUNE_NS:-1}" --no-attention 2>/dev/null | tee "$OUT/kernels_stages$st.txt" | grep -E "x[0-9]+ +[A-Z0-9_]+ +[0-9] "
+    done
 fi
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
 echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"

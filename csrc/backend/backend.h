@@ -214,7 +214,10 @@ typedef struct orc_backend_ops {
      * matvec_glu:     out[t] = act(Wg . x'[t]) * (Wu . x'[t]).
      * matvec_glu_id:  out[t*k + j] = act(Wg[e] . x[t] + bg[e]) * (Wu[e] . x[t] + bu[e]), e = ids[t][j]
      *                 (biases [n_expert][rows] or NULL).
-     * matvec_slots:   out[s] = W[ids[s]] . x[s] + b[ids[s]] over the n*k slots (x per slot). */
+     * matvec_slots:   out[s] = W[ids[s]] . x[s] + b[ids[s]] over the n*k slots (x per slot).
+     * matvec_stack:   out[i][t] = W[i] . x'[t] (+ bias[i]) for i < count (1..3: a layer's q, k, v),
+     *                 in as few launches as the matrices' types allow; all or nothing (refused
+     *                 before anything runs). */
     orc_status (*matvec)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps, const orc_tensor *w,
                          const orc_tensor *bias, const orc_tensor *res, int64_t n, orc_tensor *out, orc_err *err);
     orc_status (*matvec_glu)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
@@ -225,6 +228,9 @@ typedef struct orc_backend_ops {
                                 int act, orc_tensor *out, orc_err *err);
     orc_status (*matvec_slots)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
+    orc_status (*matvec_stack)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                               const orc_tensor *const *w, const orc_tensor *const *bias, int32_t count, int64_t n,
+                               orc_tensor *const *out, orc_err *err);
 
     /* ---- mixture of experts. Router: from logits [n][n_expert], the k experts of each token
      * t (ids, int32 [n][k]) and their weights (w, float32 [n][k]) by `kind` (orc_router_kind):

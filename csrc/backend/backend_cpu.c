@@ -745,6 +745,7 @@ static const orc_backend_ops k_cpu_ops = {
     .matvec_glu = NULL,
     .matvec_glu_id = NULL,
     .matvec_slots = NULL,
+    .matvec_stack = NULL,
     .moe_route = cpu_moe_route,
     .matmul_id = cpu_matmul_id,
     .add_bias_id = cpu_add_bias_id,

@@ -213,11 +213,18 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
         xn_done = true;
     }
     const orc_tensor *qkv_in = xn_done ? &s->xn : &s->x, *qkv_norm = xn_done ? NULL : norm;
-    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WQ), W(BQ), NULL, &s->q));
+    orc_status stacked = ORC_E_UNSUPPORTED;
+    if (fusing(f) && o->matvec_stack) { /* q, k, v from one read of x: their hooks are outputs, so still exact */
+        const orc_tensor *ws[3] = {W(WQ), W(WK), W(WV)}, *bs[3] = {W(BQ), W(BK), W(BV)};
+        orc_tensor *outs[3] = {&s->q, &s->k, &s->v};
+        FUSED(stacked, o->matvec_stack(e, qkv_in, qkv_norm, c->rms_eps, ws, bs, 3, n, outs, f->err));
+        if (stacked != ORC_OK && stacked != ORC_E_UNSUPPORTED) return stacked;
+    }
+    if (stacked == ORC_E_UNSUPPORTED) CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WQ), W(BQ), NULL, &s->q));
     HOOK(Q, &s->q);
-    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WK), W(BK), NULL, &s->k));
+    if (stacked == ORC_E_UNSUPPORTED) CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WK), W(BK), NULL, &s->k));
     HOOK(K, &s->k);
-    CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WV), W(BV), NULL, &s->v));
+    if (stacked == ORC_E_UNSUPPORTED) CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WV), W(BV), NULL, &s->v));
     HOOK(V, &s->v);
     if (opts & ORC_OPT_QK_NORM) {
         OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));

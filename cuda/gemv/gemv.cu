@@ -2,6 +2,8 @@
  * the per-type dispatch and the split-K combine launch. The kernels are gemv_kernel.cuh,
  * instantiated by gemv_legacy.cu, gemv_q4k.cu, gemv_q5k.cu, gemv_q6k.cu, gemv_q23k.cu,
  * gemv_iq.cu and gemv_float.cu. */
+#include <stdlib.h> /* getenv, atoi */
+
 #include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
 
 namespace orc_gv {
@@ -19,13 +21,36 @@ cudaError_t device_facts(dev_facts *out) {
             (e = cudaDeviceGetAttribute(&f.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev)) !=
                 cudaSuccess ||
             (e = cudaDeviceGetAttribute(&f.regs_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess)
+            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, dev)) != cudaSuccess)
             return e;
         facts[dev] = f; /* the same values whoever writes them */
         known[dev].store(1, std::memory_order_release);
     }
     *out = facts[dev];
     return cudaSuccess;
+}
+
+int stages_override() {
+    static std::atomic<int> v{-1};
+    int x = v.load(std::memory_order_acquire);
+    if (x < 0) {
+        const char *env = getenv("ORC_GEMV_STAGES");
+        x = env ? atoi(env) : 0;
+        v.store(x, std::memory_order_release);
+    }
+    return x;
+}
+
+bool pdl_enabled() {
+    static std::atomic<int> v{-1};
+    int x = v.load(std::memory_order_acquire);
+    if (x < 0) {
+        const char *env = getenv("ORC_PDL");
+        x = !(env && env[0] == '0');
+        v.store(x, std::memory_order_release);
+    }
+    return x != 0;
 }
 
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {

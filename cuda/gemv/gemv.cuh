@@ -12,6 +12,7 @@
  *              (norm_w != NULL); else x' = x
  *   GLU        w_up != NULL: out = act(W x' + bias) * (W_up x' + bias_up)
  *   epilogue   out += bias[r] (plain), then out += res[t][r] (res may alias y)
+ *   stacked    n_more > 0: up to 3 plain products of one x in one launch (see n_more)
  *   MoE        ids != NULL: W is [n_expert][rows][cols] (expert e at w + e * expert_stride),
  *              output vector o = t * k + j is expert ids[t * ids_stride + j] applied to x[t];
  *              bias / bias_up are [n_expert][bias_expert_stride]. An id outside
@@ -46,6 +47,7 @@ enum {
 
 #define ORC_GEMV_MAX_N 8 /* tokens per launch */
 #define ORC_GEMV_MAX_K 8 /* experts per token (MoE) */
+#define ORC_GEMV_MAX_MORE 2 /* stacked matrices beside the first (q, k, v) */
 
 typedef struct orc_gemv_args {
     int32_t type;         /* ggml type of W (and W_up): see orc_gemv_supported */
@@ -73,6 +75,16 @@ typedef struct orc_gemv_args {
     int32_t n_expert;
     int64_t expert_stride;      /* bytes between experts; a multiple of 16 */
     int64_t bias_expert_stride; /* floats between experts' biases */
+    /* stacked products (plain only: no w_up, res or ids): n_more further matrices of the same
+     * type, cols and row_bytes in the same launch, e.g. a layer's k and v beside q; matrix i's
+     * rows follow the previous ones' (the split is chosen for the total), its outputs go to
+     * more_y[i] ([n][more_y_stride[i]]) with more_bias[i] (or NULL) added. */
+    int32_t n_more;             /* 0..ORC_GEMV_MAX_MORE */
+    const void *more_w[2];
+    int64_t more_rows[2];
+    float *more_y[2];
+    int64_t more_y_stride[2];
+    const float *more_bias[2];
     /* split-K partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if 0) */
     void *scratch;
     size_t scratch_bytes;

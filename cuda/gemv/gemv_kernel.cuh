@@ -43,17 +43,22 @@ constexpr int U = 1;               /* pieces (of LPR lane units) per pipeline st
  * matrix, NR = R * M = 4 rows decoded per lane and step. Four rows share each x value a
  * lane loads from shared memory: with one row per lane, x alone would need 4 bytes of
  * shared-memory bandwidth per weight (~31 TB/s at the H200's HBM rate for Q4_K, about
- * the whole of it). STAGES = 2: one step (4 rows x one piece) in flight while the
- * previous one is decoded. MINB: blocks per SM the register allocation must allow.
- * ACC2: two accumulators per output when there would be fewer than 4 FMA chains. */
+ * the whole of it). ACC2: two accumulators per output when there would be fewer than 4
+ * FMA chains. The ring depth (stages, ST - 1 steps in flight while one is decoded) is a
+ * separate template parameter: the launcher picks it from the shared memory it leaves
+ * (stage_choices); it moves bytes only, so it never changes a result. */
 template <int NT, bool GLU>
 struct cfg {
     static constexpr int M = GLU ? 2 : 1;
     static constexpr int R = 4 / M;
     static constexpr int NR = R * M;
-    static constexpr int STAGES = 2;
     static constexpr bool ACC2 = NR * NT < 4;
 };
+
+/* Ring depths instantiated: one token (decode) has the registers and shared memory for up
+ * to 4 stages (3 steps in flight); more tokens keep 2 (their x slice takes the room). */
+template <int NT>
+constexpr int max_stages() { return NT == 1 ? 4 : 2; }
 
 /* Blocks per SM the register allocation must allow: 2 (at most 128 registers) for one token,
  * unless the type's decoder state is too large for that (Q::BIG: Q3_K, Q5_K, Q6_K would spill);
@@ -93,6 +98,14 @@ struct kparams {
     int64_t ids_stride;
     int k, n_expert;
     float *partial;           /* [S][nvec][M][rows] when S > 1 */
+    /* stacked matrices (nseg > 1, plain products): matrix i holds rows [seg_end[i-1], seg_end[i])
+     * of the launch (rows = seg_end[nseg-1]); nseg = 1: w0, y, bias0 */
+    int nseg;
+    int64_t seg_end[3];
+    const uint8_t *seg_w[3];
+    float *seg_y[3];
+    int64_t seg_ystride[3];
+    const float *seg_bias[3];
     int cols, act, S, L, n_lu, lpr_log2, np_max, nvec;
     int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
 };
@@ -146,9 +159,23 @@ __device__ __forceinline__ float act(int which, float g, float u) {
 
 /* The epilogue of output vector o, row r: bias, activation (GLU), residual; NaN for an
  * expert id out of range. b0/b1 are this vector's (expert's) biases. */
+/* The stacked matrix (kparams::nseg) that launch row r belongs to. */
+__device__ __forceinline__ int seg_of(const kparams &p, int64_t r) {
+    return (r >= p.seg_end[0]) + (p.nseg > 2 && r >= p.seg_end[1]);
+}
+
 template <bool GLU>
 __device__ __forceinline__ void store_out(const kparams &p, int64_t o, int64_t r, float g, float u,
                                           const float *b0, const float *b1, bool bad) {
+    float *y = p.y;
+    int64_t ys = p.y_stride;
+    if (!GLU && p.nseg > 1) { /* a stacked matrix's own output (no residual there) */
+        const int sg = seg_of(p, r);
+        if (sg > 0) r -= p.seg_end[sg - 1];
+        y = p.seg_y[sg];
+        ys = p.seg_ystride[sg];
+        b0 = p.seg_bias[sg];
+    }
     float out;
     if (bad) {
         out = __int_as_float(0x7fc00000);
@@ -160,7 +187,7 @@ __device__ __forceinline__ void store_out(const kparams &p, int64_t o, int64_t r
         out = b0 ? __fadd_rn(g, b0[r]) : g;
     }
     if (p.res) out = __fadd_rn(out, p.res[o * p.res_stride + r]);
-    p.y[o * p.y_stride + r] = out;
+    y[o * ys + r] = out;
 }
 
 /* The expert of output vector o (MoE) and whether it is out of range. */
@@ -174,10 +201,10 @@ __device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad)
 /* ---- the kernel ---------------------------------------------------------------------- */
 
 /* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
-template <class Q, int NT, bool GLU>
+template <class Q, int NT, bool GLU, int ST>
 __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
     using C = cfg<NT, GLU>;
-    constexpr int M = C::M, R = C::R, NR = C::NR, ST = C::STAGES;
+    constexpr int M = C::M, R = C::R, NR = C::NR;
     constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
     ORC_EXTERN_SHARED(float4, orc_gv_smem);
     ORC_SHARED_ARRAY(float, inv_rms, NT);
@@ -190,6 +217,12 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
     const int lu_end = min(lu_begin + p.L, p.n_lu);
     const int lg = p.lpr_log2, LPR = 1 << lg;
     const int np = (lu_end - lu_begin + LPR - 1) >> lg;
+
+    /* Programmatic dependent launch (launch_st): the next grid may start as this one's blocks
+     * leave; this grid reads nothing a previous kernel wrote (x, res, ids, y) before
+     * orc_pdl_wait: only the weights, which no kernel writes, are fetched earlier. */
+    orc_pdl_trigger();
+    if (p.ids) orc_pdl_wait(); /* MoE: the router's ids choose the weights */
 
     /* The job: its x rows, matrices and biases. */
     const float *xb = p.x;
@@ -207,75 +240,15 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         }
     }
 
-    /* Prologue 1: inv_rms of each token over the whole row (the same sum, in the same
-     * order, in every block). */
-    if (p.norm_w) {
-        float ss[NT];
-#pragma unroll
-        for (int t = 0; t < NT; t++) ss[t] = 0.0f;
-        for (int c = 4 * threadIdx.x; c < p.cols; c += 4 * kThreads) {
-#pragma unroll
-            for (int t = 0; t < NT; t++) {
-                const float4 v = load4(xb + t * p.x_stride + c, p.x_vec);
-                ss[t] = __fmaf_rn(v.x, v.x, ss[t]);
-                ss[t] = __fmaf_rn(v.y, v.y, ss[t]);
-                ss[t] = __fmaf_rn(v.z, v.z, ss[t]);
-                ss[t] = __fmaf_rn(v.w, v.w, ss[t]);
-            }
-        }
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-#pragma unroll
-            for (int off = 16; off > 0; off >>= 1) ss[t] += __shfl_xor_sync(0xffffffffu, ss[t], off);
-            if (lane == 0) red[warp * NT + t] = ss[t];
-        }
-        __syncthreads();
-        if (threadIdx.x < NT) {
-            float a = red[threadIdx.x];
-#pragma unroll
-            for (int w = 1; w < kWarps; w++) a = __fadd_rn(a, red[w * NT + threadIdx.x]);
-            inv_rms[threadIdx.x] =
-                __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(a, (float)p.cols), p.eps)));
-        }
-        __syncthreads();
-    }
 
-    /* Prologue 2: the slice of x (normalized), float4 [NT][np][G][LPR]. */
-    float4 *xs = orc_gv_smem;
-    {
-        const int total4 = NT * np * G * LPR;
-        for (int i = threadIdx.x; i < total4; i += kThreads) {
-            const int li = i & (LPR - 1);
-            int rest = i >> lg;
-            const int g = rest % G;
-            rest /= G;
-            const int pp = rest % np, t = rest / np;
-            const int u = lu_begin + (pp << lg) + li;
-            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (u < lu_end) {
-                const int col = (u / LPB) * Q::BS + Q::col(u % LPB, g);
-                v = load4(xb + t * p.x_stride + col, p.x_vec);
-                if (p.norm_w) {
-                    const float4 nw = load4(p.norm_w + col, p.nw_vec);
-                    const float ir = inv_rms[t];
-                    v.x = __fmul_rn(__fmul_rn(v.x, ir), nw.x);
-                    v.y = __fmul_rn(__fmul_rn(v.y, ir), nw.y);
-                    v.z = __fmul_rn(__fmul_rn(v.z, ir), nw.z);
-                    v.w = __fmul_rn(__fmul_rn(v.w, ir), nw.w);
-                }
-            }
-            xs[i] = v;
-        }
-    }
-    __syncthreads(); /* the last block-wide barrier: warps run independently from here */
-
+    float4 *xs = orc_gv_smem; /* x's slice, then the warps' rings */
     const int SG = 32 >> lg;              /* subgroups per warp */
     const int sub = lane >> lg, li = lane & (LPR - 1);
     const int RW = SG * R;                /* rows per row group (per matrix) */
     const int64_t n_tasks = (p.rows + RW - 1) / RW;
     const int64_t wg = (int64_t)blockIdx.x * kWarps + warp, wstride = (int64_t)gridDim.x * kWarps;
-    if (wg >= n_tasks) return;
-    const int my_tasks = (int)((n_tasks - 1 - wg) / wstride + 1);
+    const bool has_work = wg < n_tasks; /* warp-uniform; a warp without rows still stages x */
+    const int my_tasks = has_work ? (int)((n_tasks - 1 - wg) / wstride + 1) : 0;
     const int nsteps = (np + U - 1) / U; /* steps per row group: U pieces each */
     const int total = my_tasks * nsteps; /* the plan keeps this below 2^30 */
     const int nbp = LPR / LPB;           /* blocks in a piece */
@@ -297,6 +270,13 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 #pragma unroll
         for (int rr = 0; rr < R; rr++) {
             const int64_t r = r0 + rr;
+            if (!GLU && p.nseg > 1) { /* stacked: the row's own matrix */
+                const int sg = seg_of(p, r);
+                const int64_t r_in = sg > 0 ? r - p.seg_end[sg - 1] : r;
+                rp[rr] = r < p.rows ? p.seg_w[sg] + r_in * p.row_bytes + slice_boff : nullptr;
+                last[rr] = r == p.seg_end[sg] - 1;
+                continue;
+            }
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 rp[rr * M + m] = r < p.rows ? mbase[m] + r * p.row_bytes + slice_boff : nullptr;
@@ -456,11 +436,76 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         if (++stg == ST) stg = 0;
     };
     int ti_i = 0, sp_i = 0, st_i = 0;
+    if (has_work) { /* the weights' first steps are on their way while x is staged */
 #pragma unroll
-    for (int i = 0; i < ST - 1; i++) {
-        issue(ti_i, sp_i, st_i);
-        advance(ti_i, sp_i, st_i);
+        for (int i = 0; i < ST - 1; i++) {
+            issue(ti_i, sp_i, st_i);
+            advance(ti_i, sp_i, st_i);
+        }
     }
+    if (!p.ids) orc_pdl_wait(); /* from here on, the previous kernels' outputs */
+
+    /* Prologue 1: inv_rms of each token over the whole row (the same sum, in the same
+     * order, in every block). */
+    if (p.norm_w) {
+        float ss[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++) ss[t] = 0.0f;
+        for (int c = 4 * threadIdx.x; c < p.cols; c += 4 * kThreads) {
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                const float4 v = load4(xb + t * p.x_stride + c, p.x_vec);
+                ss[t] = __fmaf_rn(v.x, v.x, ss[t]);
+                ss[t] = __fmaf_rn(v.y, v.y, ss[t]);
+                ss[t] = __fmaf_rn(v.z, v.z, ss[t]);
+                ss[t] = __fmaf_rn(v.w, v.w, ss[t]);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) ss[t] += __shfl_xor_sync(0xffffffffu, ss[t], off);
+            if (lane == 0) red[warp * NT + t] = ss[t];
+        }
+        __syncthreads();
+        if (threadIdx.x < NT) {
+            float a = red[threadIdx.x];
+#pragma unroll
+            for (int w = 1; w < kWarps; w++) a = __fadd_rn(a, red[w * NT + threadIdx.x]);
+            inv_rms[threadIdx.x] =
+                __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(a, (float)p.cols), p.eps)));
+        }
+        __syncthreads();
+    }
+
+    /* Prologue 2: the slice of x (normalized), float4 [NT][np][G][LPR]. */
+    {
+        const int total4 = NT * np * G * LPR;
+        for (int i = threadIdx.x; i < total4; i += kThreads) {
+            const int li = i & (LPR - 1);
+            int rest = i >> lg;
+            const int g = rest % G;
+            rest /= G;
+            const int pp = rest % np, t = rest / np;
+            const int u = lu_begin + (pp << lg) + li;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (u < lu_end) {
+                const int col = (u / LPB) * Q::BS + Q::col(u % LPB, g);
+                v = load4(xb + t * p.x_stride + col, p.x_vec);
+                if (p.norm_w) {
+                    const float4 nw = load4(p.norm_w + col, p.nw_vec);
+                    const float ir = inv_rms[t];
+                    v.x = __fmul_rn(__fmul_rn(v.x, ir), nw.x);
+                    v.y = __fmul_rn(__fmul_rn(v.y, ir), nw.y);
+                    v.z = __fmul_rn(__fmul_rn(v.z, ir), nw.z);
+                    v.w = __fmul_rn(__fmul_rn(v.w, ir), nw.w);
+                }
+            }
+            xs[i] = v;
+        }
+    }
+    __syncthreads(); /* the last block-wide barrier: warps run independently from here */
+    if (!has_work) return;
     int ti = 0, sp = 0, stg = 0;
     for (int f = 0; f < total; f++) {
         issue(ti_i, sp_i, st_i); /* into the stage computed in the previous step */
@@ -504,11 +549,11 @@ __global__ void orc_gemv_combine_kernel(const kparams p) {
 
 /* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
 template <class Q, int NT, bool GLU>
-size_t smem_bytes(const kparams &kp) {
+size_t smem_bytes(const kparams &kp, int stages) {
     using C = cfg<NT, GLU>;
     const int lpr = 1 << kp.lpr_log2;
     const size_t xs = (size_t)NT * kp.np_max * Q::G * lpr * 16;
-    const size_t ring = (size_t)kWarps * C::STAGES * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
+    const size_t ring = (size_t)kWarps * stages * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
     return xs + ring;
 }
 
@@ -524,13 +569,19 @@ cudaError_t launch_combine(const plan &pl, cudaStream_t s);
 /* What the grid size needs to know, queried once (per device / per kernel and device) so that
  * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. */
 struct dev_facts {
-    int nsm, smem_per_sm, regs_per_sm, optin;
+    int nsm, smem_per_sm, regs_per_sm, optin, major;
 };
 cudaError_t device_facts(dev_facts *out); /* gemv.cu */
 
+/* ORC_GEMV_STAGES=2..4 (read once; 0: unset): the ring depth for every launch that can have it,
+ * for benchmarks (tools/device_profile.sh runs bench_kernels.py under each); results do not depend on it. gemv.cu. */
+int stages_override();
+/* Launch the GEMV as a programmatic dependent (ORC_PDL=0, read once, turns it off). gemv.cu. */
+bool pdl_enabled();
+
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
-template <class Q, int NT, bool GLU>
+template <class Q, int NT, bool GLU, int ST>
 cudaError_t kernel_facts(int *regs) {
     static std::atomic<int> nregs[64];
     int dev = 0;
@@ -543,8 +594,8 @@ cudaError_t kernel_facts(int *regs) {
         cudaFuncAttributes fa;
         if ((e = device_facts(&f)) != cudaSuccess) return e;
         /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
-        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU>)) != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST>)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  f.optin - (int)fa.sharedSizeBytes);
         if (e != cudaSuccess) return e;
         r = fa.numRegs > 0 ? fa.numRegs : 255;
@@ -554,36 +605,92 @@ cudaError_t kernel_facts(int *regs) {
     return cudaSuccess;
 }
 
-template <class Q, int NT, bool GLU>
-cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
-    const size_t smem = smem_bytes<Q, NT, GLU>(pl.kp);
+/* One ring depth's launch geometry: resident blocks per SM (shared memory with its 1 KiB
+ * reserve, registers, 2048 threads) and the grid (one wave of them, capped by the row groups:
+ * each warp loops over row groups, and fewer blocks stage fewer copies of x). */
+struct geometry {
+    size_t smem;
+    int per_sm;     /* 0: does not fit */
+    int64_t gx;
+    int64_t warps_in_flight_steps; /* resident warps x (stages - 1) on the busiest SM: the choice */
+};
+
+template <class Q, int NT, bool GLU, int ST>
+cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int regs = 0;
-    dev_facts f;
-    cudaError_t e = kernel_facts<Q, NT, GLU>(&regs);
+    cudaError_t e = kernel_facts<Q, NT, GLU, ST>(&regs);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed attribute call leaves a sticky error for the next launch */
         return e;
     }
-    if ((e = device_facts(&f)) != cudaSuccess) return e;
-    if (smem + 1024 > (size_t)f.optin) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
-    /* Resident blocks per SM (shared memory with its 1 KiB reserve, registers, 2048 threads),
-     * then one wave of them, each warp looping over row groups: fewer blocks means fewer
-     * copies of x staged. The results do not depend on the grid. */
+    g->smem = smem_bytes<Q, NT, GLU>(pl.kp, ST);
+    g->per_sm = 0;
+    g->gx = 0;
+    g->warps_in_flight_steps = 0;
+    if (g->smem + 1024 > (size_t)f.optin) return cudaSuccess;
     int per_sm = 2048 / kThreads;
-    const int by_smem = f.smem_per_sm / (int)(smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
+    const int by_smem = f.smem_per_sm / (int)(g->smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
     per_sm = by_smem < per_sm ? by_smem : per_sm;
     per_sm = by_regs < per_sm ? by_regs : per_sm;
-    if (per_sm < 1) per_sm = 1;
+    if (per_sm < 1) return cudaSuccess;
     const int64_t per_job = (int64_t)pl.kp.S * pl.jobs;
     int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
     const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
     if (gx > need) gx = need;
     if (gx < 1) gx = 1;
-    const dim3 grid((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    orc_gemv_kernel<Q, NT, GLU><<<grid, kThreads, smem, s>>>(pl.kp);
-    e = cudaGetLastError();
+    const int64_t blocks = gx * per_job, on_busiest = (blocks + f.nsm - 1) / f.nsm;
+    g->per_sm = per_sm;
+    g->gx = gx;
+    g->warps_in_flight_steps = (on_busiest < per_sm ? on_busiest : per_sm) * kWarps * (ST - 1);
+    return cudaSuccess;
+}
+
+/* Launched as a programmatic dependent of the previous kernel on the stream (sm_90, unless
+ * ORC_PDL=0): its launch and weight prefetch overlap that kernel's tail. The combine kernel is
+ * an ordinary launch. */
+template <class Q, int NT, bool GLU, int ST>
+cudaError_t launch_st(const plan &pl, const geometry &g, const dev_facts &f, cudaStream_t s) {
+    cudaLaunchConfig_t lc = {};
+    cudaLaunchAttribute attr[1];
+    lc.gridDim = dim3((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
+    lc.blockDim = dim3(kThreads);
+    lc.dynamicSmemBytes = g.smem;
+    lc.stream = s;
+    if (f.major >= 9 && pdl_enabled()) {
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        lc.attrs = attr;
+        lc.numAttrs = 1;
+    }
+    cudaError_t e = cudaLaunchKernelEx(&lc, orc_gemv_kernel<Q, NT, GLU, ST>, pl.kp);
+    if (e == cudaSuccess) e = cudaGetLastError();
     if (e != cudaSuccess || pl.kp.S == 1) return e;
     return launch_combine(pl, s);
+}
+
+/* The ring depth: the one with the most warp-steps in flight on the busiest SM (ties: the
+ * shallower, which leaves room for more blocks), unless ORC_GEMV_STAGES says otherwise. */
+template <class Q, int NT, bool GLU>
+cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
+    dev_facts f;
+    cudaError_t e = device_facts(&f);
+    if (e != cudaSuccess) return e;
+    constexpr int SMAX = max_stages<NT>();
+    geometry g[5] = {};
+    if ((e = geometry_of<Q, NT, GLU, 2>(pl, f, &g[2])) != cudaSuccess) return e;
+    if (SMAX >= 3 && (e = geometry_of<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, f, &g[3])) != cudaSuccess) return e;
+    if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, f, &g[4])) != cudaSuccess) return e;
+    int best = 2;
+    for (int st = 3; st <= SMAX; st++)
+        if (g[st].per_sm > 0 && g[st].warps_in_flight_steps > g[best].warps_in_flight_steps) best = st;
+    const int forced = stages_override();
+    if (forced >= 2 && forced <= SMAX && g[forced].per_sm > 0) best = forced;
+    if (g[best].per_sm == 0) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
+    switch (best) {
+    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, g[best], f, s);
+    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, g[best], f, s);
+    default: return launch_st<Q, NT, GLU, 2>(pl, g[best], f, s);
+    }
 }
 
 template <class Q, bool GLU>

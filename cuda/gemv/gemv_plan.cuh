@@ -78,11 +78,42 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
             return fail(why, wn, "MoE: bias_expert_stride %lld < rows", (long long)a->bias_expert_stride);
     }
 
+    if (a->n_more < 0 || a->n_more > ORC_GEMV_MAX_MORE)
+        return fail(why, wn, "n_more = %d stacked matrices: must be 0..%d", (int)a->n_more, ORC_GEMV_MAX_MORE);
+    int64_t rows_all = a->rows;
+    if (a->n_more > 0) {
+        if (glu || moe || a->res)
+            return fail(why, wn, "stacked matrices (n_more = %d) are for plain products: no w_up, ids or res",
+                        (int)a->n_more);
+        for (int i = 0; i < a->n_more; i++) {
+            if (!a->more_w[i] || !a->more_y[i] || (uintptr_t)a->more_w[i] % 16 != 0)
+                return fail(why, wn, "stacked matrix %d: NULL or not 16-byte aligned weights / output", i + 1);
+            if (a->more_rows[i] < 1 || a->more_rows[i] > (1 << 30) || a->more_y_stride[i] < a->more_rows[i])
+                return fail(why, wn, "stacked matrix %d: rows %lld (1..2^30), y stride %lld (>= rows)", i + 1,
+                            (long long)a->more_rows[i], (long long)a->more_y_stride[i]);
+            rows_all += a->more_rows[i];
+        }
+        if (rows_all > (1 << 30)) return fail(why, wn, "stacked matrices: %lld rows in all (> 2^30)", (long long)rows_all);
+    }
+
     kparams &kp = pl->kp;
     kp = kparams{};
+    kp.nseg = 1 + a->n_more;
+    kp.seg_end[0] = a->rows;
+    kp.seg_w[0] = static_cast<const uint8_t *>(a->w);
+    kp.seg_y[0] = a->y;
+    kp.seg_ystride[0] = a->y_stride;
+    kp.seg_bias[0] = a->bias;
+    for (int i = 0; i < a->n_more; i++) {
+        kp.seg_end[i + 1] = kp.seg_end[i] + a->more_rows[i];
+        kp.seg_w[i + 1] = static_cast<const uint8_t *>(a->more_w[i]);
+        kp.seg_y[i + 1] = a->more_y[i];
+        kp.seg_ystride[i + 1] = a->more_y_stride[i];
+        kp.seg_bias[i + 1] = a->more_bias[i];
+    }
     kp.w0 = static_cast<const uint8_t *>(a->w);
     kp.w1 = glu ? static_cast<const uint8_t *>(a->w_up) : kp.w0;
-    kp.rows = a->rows;
+    kp.rows = rows_all;
     kp.row_bytes = row_bytes;
     kp.expert_stride = moe ? a->expert_stride : 0;
     kp.x = a->x;
@@ -114,7 +145,7 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
      * device). Split while x's slice does not fit in shared memory, or while there are
      * fewer than 2048 row-slices and the slices would keep >= 32 LUs. */
     const int64_t n_lu = a->cols / ti->bs * ti->lpb;
-    const int64_t rows_total = a->rows * pl->jobs;
+    const int64_t rows_total = rows_all * pl->jobs;
     int64_t S = 1, L = n_lu, S_eff = 1, lpr = 32, np_max = 1;
     for (;;) {
         L = cdiv(n_lu, S);
@@ -136,11 +167,11 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
     kp.lpr_log2 = lg;
     kp.np_max = (int)np_max;
     const int rw = (32 / (int)lpr) * (glu ? 2 : 4); /* rows per row group: cfg<>::R per subgroup */
-    pl->n_tasks_max = cdiv(a->rows, rw);
+    pl->n_tasks_max = cdiv(rows_all, rw);
     if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
-        return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)a->rows,
+        return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);
-    pl->scratch = S_eff > 1 ? (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * a->rows * sizeof(float) : 0;
+    pl->scratch = S_eff > 1 ? (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
     return 0;
 }
 

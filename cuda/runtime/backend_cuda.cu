@@ -399,12 +399,10 @@ static void gemv_refused(const orc_gemv_args *a, const char *why) {
             (long long)a->rows, (long long)a->cols, (int)a->n, (int)a->k, why);
 }
 
-/* Launch if the fast path has a kernel for this launch (ORC_E_UNSUPPORTED otherwise, err untouched). */
-static orc_status gemv_launch(cuda_exec *x, orc_gemv_args *a, orc_err *err) {
-    cuda_backend *c = cb_of(&x->base);
-    orc_status st = ORC_OK;
+/* Does the fast path have a kernel for this launch? (ORC_OK, or ORC_E_UNSUPPORTED.) */
+static orc_status gemv_ready(cuda_exec *x, const orc_gemv_args *a) {
     char why[160] = "";
-    if (!c->fast) return ORC_E_UNSUPPORTED;
+    if (!cb_of(&x->base)->fast) return ORC_E_UNSUPPORTED;
     if (a->n < 1 || a->n > ORC_GEMV_MAX_N || !orc_gemv_supported(a->type)) {
         gemv_refused(a, "token count or type");
         return ORC_E_UNSUPPORTED;
@@ -417,7 +415,14 @@ static orc_status gemv_launch(cuda_exec *x, orc_gemv_args *a, orc_err *err) {
         gemv_refused(a, "split-K scratch too small");
         return ORC_E_UNSUPPORTED;
     }
-    ORC_CUDA_CHECK(orc_launch_gemv(a, c->stream));
+    return ORC_OK;
+}
+
+/* Launch if the fast path has a kernel for this launch (ORC_E_UNSUPPORTED otherwise, err untouched). */
+static orc_status gemv_launch(cuda_exec *x, orc_gemv_args *a, orc_err *err) {
+    orc_status st = gemv_ready(x, a);
+    if (st != ORC_OK) return st;
+    ORC_CUDA_CHECK(orc_launch_gemv(a, cb_of(&x->base)->stream));
 cleanup:
     return st;
 }
@@ -485,6 +490,46 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
     a.bias = b ? (const float *)b->data : NULL;
     a.bias_expert_stride = rows;
     return gemv_launch(xe, &a, err);
+}
+
+/* q, k, v (count <= 3) as stacked products: consecutive matrices of one stored type and row
+ * layout share a launch (all three for most files; a Q4_K_M file's Q6_K v gets its own). Every
+ * launch is checked before the first is queued, so a refusal leaves nothing half done. */
+static orc_status cu_matvec_stack(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                  const orc_tensor *const *w, const orc_tensor *const *bias, int32_t count, int64_t n,
+                                  orc_tensor *const *out, orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    orc_gemv_args a[3];
+    int na = 0;
+    if (count < 1 || count > 3) return ORC_E_UNSUPPORTED;
+    for (int32_t i = 0; i < count; i++) {
+        orc_gemv_args *g = na ? &a[na - 1] : NULL;
+        const bool joins = g && g->n_more < ORC_GEMV_MAX_MORE && stored_type(w[i]) == g->type &&
+                           w[i]->cols == g->cols && (int64_t)w[i]->row_bytes == g->row_bytes;
+        if (joins) {
+            const int j = g->n_more++;
+            g->more_w[j] = w[i]->data;
+            g->more_rows[j] = w[i]->rows;
+            g->more_y[j] = (float *)out[i]->data;
+            g->more_y_stride[j] = out[i]->cols;
+            g->more_bias[j] = bias[i] ? (const float *)bias[i]->data : NULL;
+            continue;
+        }
+        g = &a[na++];
+        *g = gemv_args(xe, x, w[i], w[i]->rows, n, out[i]);
+        g->norm_w = norm_w ? (const float *)norm_w->data : NULL;
+        g->norm_eps = eps;
+        g->bias = bias[i] ? (const float *)bias[i]->data : NULL;
+    }
+    for (int i = 0; i < na; i++) {
+        const orc_status st = gemv_ready(xe, &a[i]);
+        if (st != ORC_OK) return st;
+    }
+    for (int i = 0; i < na; i++) {
+        const orc_status st = gemv_launch(xe, &a[i], err);
+        if (st != ORC_OK) return st;
+    }
+    return ORC_OK;
 }
 
 static orc_status cu_matmul(orc_exec *e, const orc_tensor *x, const orc_tensor *w, int64_t n, orc_tensor *out,
@@ -874,6 +919,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .matvec_glu = */ cu_matvec_glu,
     /* .matvec_glu_id = */ cu_matvec_glu_id,
     /* .matvec_slots = */ cu_matvec_slots,
+    /* .matvec_stack = */ cu_matvec_stack,
     /* .moe_route = */ cu_moe_route,
     /* .matmul_id = */ cu_matmul_id,
     /* .add_bias_id = */ cu_add_bias_id,

@@ -35,6 +35,22 @@ __device__ __forceinline__ void orc_cp_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+/* Programmatic dependent launch (sm_90; no-ops before, and in a grid launched without the
+ * attribute): orc_pdl_wait blocks until the grids this one depends on have completed and their
+ * writes are visible, so nothing a previous kernel wrote may be read before it; orc_pdl_trigger
+ * lets the next grid, if launched with the attribute, start its own pre-wait part (its blocks
+ * take SM room only as this grid's blocks free it). */
+__device__ __forceinline__ void orc_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void orc_pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 /* ldmatrix .x4 (.trans): this lane gives the shared address of row (lane & 7) of matrix
  * (lane >> 3); r[m] receives matrix m's row lane / 4, 32-bit word lane % 4 (transposed:
  * of the transposed matrix). */

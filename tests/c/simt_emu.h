@@ -341,6 +341,9 @@ static inline void orc_cp16(void *smem, const void *gmem, uint32_t src_bytes) {
     }
     if (!(d < b.smem || d + 16 > b.smem + b.smem_size)) emu::lane().cur.push_back({d, s, src_bytes});
 }
+/* One grid at a time here: nothing to wait for, nobody to let start. */
+static inline void orc_pdl_wait() {}
+static inline void orc_pdl_trigger() {}
 static inline void orc_cp_commit() {
     emu::Lane &l = emu::lane();
     l.groups.push_back(std::move(l.cur));

@@ -138,6 +138,7 @@ struct Case {
     int n_expert = 0, k = 0, ids_kind = 0; /* MoE: ids 0 distinct, 1 repeated, 2 with bad ids */
     int64_t row_pad = 0;  /* extra bytes per row (multiples of 16) */
     int64_t x_pad = 0, y_pad = 0;
+    int stack = 0;        /* 1 or 2: the rows as 2 or 3 stacked matrices (n_more), cut at rows 32 / 16 and 48 */
 };
 
 static double act_ref(int a, double g, double u) {
@@ -148,11 +149,17 @@ static double act_ref(int a, double g, double u) {
     return g / (1.0 + exp(-1.702 * g)) * (u + 1.0);
 }
 
+/* deep: the deepest ring the launcher may pick for NT (else 2 stages); results must not change */
 template <class Q, int NT, bool GLU>
-static void launch_emu(orc_gv::plan pl, int64_t gx) {
-    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU>(pl.kp);
-    emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem,
-                [&] { orc_gv::orc_gemv_kernel<Q, NT, GLU>(pl.kp); });
+static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep) {
+    constexpr int SD = orc_gv::max_stages<NT>();
+    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU>(pl.kp, deep ? SD : 2);
+    emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem, [&] {
+        if (deep)
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, SD>(pl.kp);
+        else
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, 2>(pl.kp);
+    });
     if (pl.kp.S > 1) {
         const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
         emu::launch(dim3((unsigned)((n + 255) / 256)), dim3(256), 0,
@@ -161,13 +168,13 @@ static void launch_emu(orc_gv::plan pl, int64_t gx) {
 }
 
 template <class Q, bool GLU>
-static void launch_nt(int nt, const orc_gv::plan &pl, int64_t gx) {
+static void launch_nt(int nt, const orc_gv::plan &pl, int64_t gx, bool deep) {
     switch (nt) {
-    case 1: launch_emu<Q, 1, GLU>(pl, gx); break;
-    case 2: launch_emu<Q, 2, GLU>(pl, gx); break;
-    case 3: launch_emu<Q, 3, GLU>(pl, gx); break;
-    case 5: launch_emu<Q, 5, GLU>(pl, gx); break;
-    case 8: launch_emu<Q, 8, GLU>(pl, gx); break;
+    case 1: launch_emu<Q, 1, GLU>(pl, gx, deep); break;
+    case 2: launch_emu<Q, 2, GLU>(pl, gx, deep); break;
+    case 3: launch_emu<Q, 3, GLU>(pl, gx, deep); break;
+    case 5: launch_emu<Q, 5, GLU>(pl, gx, deep); break;
+    case 8: launch_emu<Q, 8, GLU>(pl, gx, deep); break;
     default: fail("launch_nt: n not instantiated in the emulator test"); break;
     }
 }
@@ -267,6 +274,19 @@ static void run_case(const Case &cs, const std::string &label) {
         a.expert_stride = estride;
         a.bias_expert_stride = rows;
     }
+    if (cs.stack) { /* the same rows and outputs, as separate matrices of one launch (16-row cuts keep 16-byte alignment) */
+        const int64_t cut[3] = {cs.stack == 1 ? 32 : 16, 48, rows};
+        a.rows = cut[0];
+        a.n_more = cs.stack;
+        for (int i = 0; i < cs.stack; i++) {
+            const int64_t lo = cut[i], hi = cs.stack == 1 ? rows : cut[i + 1];
+            a.more_w[i] = base[0] + lo * row_bytes;
+            a.more_rows[i] = hi - lo;
+            a.more_y[i] = y.data() + lo;
+            a.more_y_stride[i] = ys;
+            a.more_bias[i] = cs.bias ? bias.data() + lo : nullptr;
+        }
+    }
     orc_gv::plan pl;
     char why[256] = "";
     if (orc_gv::make_plan(&a, &pl, why, sizeof why) != 0) {
@@ -318,11 +338,12 @@ static void run_case(const Case &cs, const std::string &label) {
     for (int pass = 0; pass < 2; pass++) {
         y = y0;
         emu::g_errors = 0;
-        const int64_t gx = pass == 0 ? gx_full : 1; /* 2nd: one block, each warp loops over many row groups */
+        /* 2nd: one block, each warp loops over many row groups, through the deepest ring */
+        const int64_t gx = pass == 0 ? gx_full : 1;
         if (cs.glu)
-            launch_nt<Q, true>(pl.nt, pl, gx);
+            launch_nt<Q, true>(pl.nt, pl, gx, pass == 1);
         else
-            launch_nt<Q, false>(pl.nt, pl, gx);
+            launch_nt<Q, false>(pl.nt, pl, gx, pass == 1);
         if (emu::g_errors) {
             fail(label + ": the emulator reported errors (above)");
             return;
@@ -362,11 +383,11 @@ static void run_case(const Case &cs, const std::string &label) {
 
 static void dispatch(const Case &cs) {
     char b[320];
-    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld", cs.type,
+    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld stack=%d", cs.type,
              (long long)cs.rows, (long long)cs.cols, cs.n, cs.glu ? " glu" : "", cs.glu ? (cs.act == 0 ? "-silu" : cs.act == 1 ? "-gelu" : "-oai") : "",
              cs.bias ? " bias" : "", cs.bias_up ? " bias_up" : "", cs.norm ? " norm" : "",
              cs.res == 1 ? " res" : cs.res == 2 ? " res-in-place" : "", cs.n_expert, cs.k, cs.ids_kind,
-             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad);
+             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack);
     const int32_t t = type_id(cs.type);
     switch (t) {
 #define RUN(NAME) \
@@ -427,6 +448,16 @@ int main(int argc, char **argv) {
             c.bias = c.bias_up = act == 2;
             add(c);
         }
+        for (int n : {1, 3}) {                 /* stacked matrices (q, k, v in one launch) */
+            c = Case{ty, 70, c10, n};
+            c.stack = 2;
+            c.bias = true;
+            c.norm = n == 1;
+            add(c);
+        }
+        c = Case{ty, 70, cs, 1};               /* stacked, with a column split */
+        c.stack = 1;
+        add(c);
         c = Case{ty, 21, cs, 5};               /* GLU with a column split */
         c.glu = true;
         c.act = 2;
