@@ -131,3 +131,37 @@ def test_quantized_weights_take_about_the_file_size(files):
     with orc.Model(path, device="cuda", weights="quantized") as m:
         mem = m.memory()
     assert mem["quantized"] + mem["weights"] <= 1.15 * stored, (mem, stored)
+
+
+_LAUNCH_PROBE = """
+import sys, numpy as np, orc
+with orc.Model(sys.argv[1], device="cuda", weights="quantized") as m:
+    s = orc.Session(m, n_ctx=64)
+    out = [s.forward([int(t) for t in sys.argv[3].split(",")], "last")]
+    for _ in range(6):
+        out.append(s.forward([int(np.argmax(out[-1]))], "last"))
+    np.save(sys.argv[2], np.stack(out))
+"""
+
+
+@pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "gpt-oss-MXFP4"])
+def test_launch_choices_never_change_a_result(files, name, tmp_path):
+    """The GEMV's ring depth (ORC_GEMV_STAGES) and programmatic dependent launch (ORC_PDL) move
+    bytes and launches only: a prefill and six greedy graph-replayed steps give bit-identical
+    logits under each (the variables are read once per process, so each run is its own)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    runs = {}
+    for env in ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"}):
+        out = tmp_path / f"run{len(runs)}.npy"
+        root = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
+        e = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+        r = subprocess.run([sys.executable, "-c", _LAUNCH_PROBE, str(files[name]), str(out),
+                            ",".join(map(str, IDS[:9]))], env=e, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs[str(env)] = np.load(out)
+    first = next(iter(runs.values()))
+    assert np.isfinite(first).all() and np.abs(first).max() > 0
+    for k, v in runs.items():
+        assert np.array_equal(v, first), k

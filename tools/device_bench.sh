@@ -4,7 +4,8 @@
 # the same files. Everything lands under $OUT.
 #   tools/device_bench.sh [bench_vs_llama.py args...]
 # Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420);
-# TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS).
+# TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS);
+# DECODE_AB=1 runs bench/profile_decode.py with ORC_PDL=1 and 0 then (DECODE_MODELS).
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -23,6 +24,13 @@ if [ -n "${TUNE:-}" ]; then # while llama.cpp builds: the GEMV under each ring d
         echo "### bench_kernels ORC_GEMV_STAGES=$st (0: the launcher's choice)"
         ORC_GEMV_STAGES=$st timeout 150 python3 bench/bench_kernels.py --types "${TUNE_TYPES:-Q4_K,Q6_K,Q8_0}" \
             --n "${TUNE_NS:-1}" --no-attention 2>/dev/null | tee "$OUT/kernels_stages$st.txt" | grep -E "x[0-9]+ +[A-Z0-9_]+ +[0-9] "
+    done
+fi
+if [ -n "${DECODE_AB:-}" ]; then # while llama.cpp builds: decode step times with programmatic dependent launch on / off
+    for pdl in 1 0; do
+        echo "### profile_decode ORC_PDL=$pdl"
+        ORC_PDL=$pdl timeout 200 python3 bench/profile_decode.py --models "${DECODE_MODELS:-qwen05-q4_k_m,llama8b-q4_k}" \
+            --weights quantized 2>&1 | tee "$OUT/decode_pdl$pdl.txt" | grep -E "^##|prompt:"
     done
 fi
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done

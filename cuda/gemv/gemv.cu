@@ -21,8 +21,7 @@ cudaError_t device_facts(dev_facts *out) {
             (e = cudaDeviceGetAttribute(&f.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev)) !=
                 cudaSuccess ||
             (e = cudaDeviceGetAttribute(&f.regs_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, dev)) != cudaSuccess)
+            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess)
             return e;
         facts[dev] = f; /* the same values whoever writes them */
         known[dev].store(1, std::memory_order_release);
@@ -42,25 +41,11 @@ int stages_override() {
     return x;
 }
 
-bool pdl_enabled() {
-    static std::atomic<int> v{-1};
-    int x = v.load(std::memory_order_acquire);
-    if (x < 0) {
-        const char *env = getenv("ORC_PDL");
-        x = !(env && env[0] == '0');
-        v.store(x, std::memory_order_release);
-    }
-    return x != 0;
-}
-
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {
     const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
     const unsigned blocks = (unsigned)((n + 255) / 256);
-    if (pl.glu)
-        orc_gemv_combine_kernel<true><<<blocks, 256, 0, s>>>(pl.kp);
-    else
-        orc_gemv_combine_kernel<false><<<blocks, 256, 0, s>>>(pl.kp);
-    return cudaGetLastError();
+    return pl.glu ? orc_launch_dependent(orc_gemv_combine_kernel<true>, dim3(blocks), dim3(256), 0, s, pl.kp)
+                  : orc_launch_dependent(orc_gemv_combine_kernel<false>, dim3(blocks), dim3(256), 0, s, pl.kp);
 }
 
 } /* namespace orc_gv */

@@ -24,6 +24,10 @@
  * them in slice order. S depends only on the shape (type, rows, cols, n, MoE k): results are
  * bitwise identical run to run, whatever the stream, grid or GPU occupancy. No atomics.
  *
+ * Launch: as a programmatic dependent of the previous kernel on the stream (sm_90; see
+ * runtime/launch.cuh): the first weight copies are in flight before the kernel waits for the
+ * previous one, and x, res, ids and the outputs are touched only after.
+ *
  * Memory: 16-byte cp.async copies of whole 16-byte chunks of the matrix into per-warp
  * shared-memory rings (several steps in flight), never reading outside
  * [w + e * expert_stride, that + (rows - 1) * row_bytes + packed row bytes): the last
@@ -57,7 +61,7 @@ typedef struct orc_gemv_args {
     int64_t row_bytes;    /* bytes from one row to the next; 0: packed (cols / block * type size);
                            * else >= packed and a multiple of gcd(type size, 16) */
     int32_t n;            /* tokens, 1..ORC_GEMV_MAX_N */
-    const float *x;       /* [n][x_stride]; must not overlap y, res or the scratch */
+    const float *x;       /* [n][x_stride]; must not overlap y (or more_y), res or the scratch */
     int64_t x_stride;     /* floats, >= cols */
     float *y;             /* [n or n*k][y_stride] */
     int64_t y_stride;     /* floats, >= rows */

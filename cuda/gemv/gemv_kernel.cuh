@@ -524,6 +524,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 template <bool GLU>
 __global__ void orc_gemv_combine_kernel(const kparams p) {
     constexpr int M = GLU ? 2 : 1;
+    orc_pdl_trigger();
+    orc_pdl_wait(); /* the partial sums */
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)p.nvec * p.rows) return;
     const int64_t o = i / p.rows, r = i - o * p.rows;
@@ -560,6 +562,8 @@ size_t smem_bytes(const kparams &kp, int stages) {
 #ifndef ORC_SIMT_EMU /* the emulator runs the kernels itself */
 } /* namespace orc_gv */
 #include <atomic>
+
+#include "runtime/launch.cuh" /* orc_launch_dependent */
 namespace orc_gv {
 
 cudaError_t launch_combine(const plan &pl, cudaStream_t s);
@@ -569,15 +573,13 @@ cudaError_t launch_combine(const plan &pl, cudaStream_t s);
 /* What the grid size needs to know, queried once (per device / per kernel and device) so that
  * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. */
 struct dev_facts {
-    int nsm, smem_per_sm, regs_per_sm, optin, major;
+    int nsm, smem_per_sm, regs_per_sm, optin;
 };
 cudaError_t device_facts(dev_facts *out); /* gemv.cu */
 
 /* ORC_GEMV_STAGES=2..4 (read once; 0: unset): the ring depth for every launch that can have it,
  * for benchmarks (tools/device_profile.sh runs bench_kernels.py under each); results do not depend on it. gemv.cu. */
 int stages_override();
-/* Launch the GEMV as a programmatic dependent (ORC_PDL=0, read once, turns it off). gemv.cu. */
-bool pdl_enabled();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
@@ -612,7 +614,7 @@ struct geometry {
     size_t smem;
     int per_sm;     /* 0: does not fit */
     int64_t gx;
-    int64_t warps_in_flight_steps; /* resident warps x (stages - 1) on the busiest SM: the choice */
+    int64_t resident; /* blocks on the busiest SM: the choice */
 };
 
 template <class Q, int NT, bool GLU, int ST>
@@ -626,7 +628,7 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     g->smem = smem_bytes<Q, NT, GLU>(pl.kp, ST);
     g->per_sm = 0;
     g->gx = 0;
-    g->warps_in_flight_steps = 0;
+    g->resident = 0;
     if (g->smem + 1024 > (size_t)f.optin) return cudaSuccess;
     int per_sm = 2048 / kThreads;
     const int by_smem = f.smem_per_sm / (int)(g->smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
@@ -641,35 +643,24 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     const int64_t blocks = gx * per_job, on_busiest = (blocks + f.nsm - 1) / f.nsm;
     g->per_sm = per_sm;
     g->gx = gx;
-    g->warps_in_flight_steps = (on_busiest < per_sm ? on_busiest : per_sm) * kWarps * (ST - 1);
+    g->resident = on_busiest < per_sm ? on_busiest : per_sm;
     return cudaSuccess;
 }
 
-/* Launched as a programmatic dependent of the previous kernel on the stream (sm_90, unless
- * ORC_PDL=0): its launch and weight prefetch overlap that kernel's tail. The combine kernel is
- * an ordinary launch. */
+/* Launched as a programmatic dependent of the previous kernel on the stream (runtime/launch.cuh):
+ * its launch and weight prefetch overlap that kernel's tail; so is the combine kernel. */
 template <class Q, int NT, bool GLU, int ST>
-cudaError_t launch_st(const plan &pl, const geometry &g, const dev_facts &f, cudaStream_t s) {
-    cudaLaunchConfig_t lc = {};
-    cudaLaunchAttribute attr[1];
-    lc.gridDim = dim3((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    lc.blockDim = dim3(kThreads);
-    lc.dynamicSmemBytes = g.smem;
-    lc.stream = s;
-    if (f.major >= 9 && pdl_enabled()) {
-        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[0].val.programmaticStreamSerializationAllowed = 1;
-        lc.attrs = attr;
-        lc.numAttrs = 1;
-    }
-    cudaError_t e = cudaLaunchKernelEx(&lc, orc_gemv_kernel<Q, NT, GLU, ST>, pl.kp);
-    if (e == cudaSuccess) e = cudaGetLastError();
+cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
+    const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
+    cudaError_t e = orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST>, grid, dim3(kThreads), g.smem, s, pl.kp);
     if (e != cudaSuccess || pl.kp.S == 1) return e;
     return launch_combine(pl, s);
 }
 
-/* The ring depth: the one with the most warp-steps in flight on the busiest SM (ties: the
- * shallower, which leaves room for more blocks), unless ORC_GEMV_STAGES says otherwise. */
+/* The ring depth: the deepest that keeps as many blocks on the busiest SM as any depth does
+ * (the kernel is bound by instruction issue where it has work for every SM, so warps come
+ * first; a small grid has the room for deeper rings for free), unless ORC_GEMV_STAGES says
+ * otherwise. Measured in docs/perf.md (device run 8 of 2026-12-02). */
 template <class Q, int NT, bool GLU>
 cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
     dev_facts f;
@@ -682,14 +673,14 @@ cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
     if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, f, &g[4])) != cudaSuccess) return e;
     int best = 2;
     for (int st = 3; st <= SMAX; st++)
-        if (g[st].per_sm > 0 && g[st].warps_in_flight_steps > g[best].warps_in_flight_steps) best = st;
+        if (g[st].per_sm > 0 && g[st].resident >= g[best].resident) best = st;
     const int forced = stages_override();
     if (forced >= 2 && forced <= SMAX && g[forced].per_sm > 0) best = forced;
     if (g[best].per_sm == 0) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
     switch (best) {
-    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, g[best], f, s);
-    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, g[best], f, s);
-    default: return launch_st<Q, NT, GLU, 2>(pl, g[best], f, s);
+    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, g[best], s);
+    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, g[best], s);
+    default: return launch_st<Q, NT, GLU, 2>(pl, g[best], s);
     }
 }
 

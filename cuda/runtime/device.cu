@@ -5,10 +5,37 @@
 #include <cuda_runtime.h>
 
 #include <stdio.h>
+#include <stdlib.h> /* getenv */
 #include <string.h>
+
+#include <atomic>
 
 #include "backend/gpu.h"
 #include "runtime/cuda_check.cuh"
+#include "runtime/launch.cuh"
+
+bool orc_pdl_on() {
+    static std::atomic<int> env_on{-1};
+    static std::atomic<int> major[64]; /* compute capability major + 1 per device; 0 unknown */
+    int on = env_on.load(std::memory_order_acquire);
+    if (on < 0) {
+        const char *v = getenv("ORC_PDL");
+        on = !(v && v[0] == '0');
+        env_on.store(on, std::memory_order_release);
+    }
+    if (!on) return false;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    std::atomic<int> &slot = major[dev & 63];
+    int m = slot.load(std::memory_order_acquire);
+    if (m == 0) {
+        int cc = 0;
+        if (cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+        m = cc + 1;
+        slot.store(m, std::memory_order_release);
+    }
+    return m - 1 >= 9;
+}
 
 extern "C" const char *orc_cublas_status_string(cublasStatus_t s) {
     switch (s) {
