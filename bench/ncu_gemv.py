@@ -1,4 +1,4 @@
-"""One GEMV shape's launches, for a profiler (ncu -k regex:orc_gemv_kernel -c N python bench/ncu_gemv.py ...).
+"""One GEMV shape's launches, for a profiler (tools/device_profile.sh with NCU=1 runs it under ncu).
 
     python bench/ncu_gemv.py [--rows 14336] [--cols 4096] [--type Q4_K] [--n 1]
 """
