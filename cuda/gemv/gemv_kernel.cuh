@@ -524,8 +524,6 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 template <bool GLU>
 __global__ void orc_gemv_combine_kernel(const kparams p) {
     constexpr int M = GLU ? 2 : 1;
-    orc_pdl_trigger();
-    orc_pdl_wait(); /* the partial sums */
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)p.nvec * p.rows) return;
     const int64_t o = i / p.rows, r = i - o * p.rows;
@@ -648,7 +646,7 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
 }
 
 /* Launched as a programmatic dependent of the previous kernel on the stream (runtime/launch.cuh):
- * its launch and weight prefetch overlap that kernel's tail; so is the combine kernel. */
+ * its launch and weight prefetch overlap that kernel's tail. */
 template <class Q, int NT, bool GLU, int ST>
 cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
     const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);

@@ -27,8 +27,6 @@
 
 #include "runtime/dtype.cuh"
 #include "kernels/kernels.cuh"
-#include "runtime/launch.cuh" /* orc_launch_dependent */
-#include "runtime/simt.cuh"   /* orc_pdl_wait, orc_pdl_trigger */
 
 #define ATTN_WARPS 4
 #define ATTN_THREADS (32 * ATTN_WARPS)
@@ -111,8 +109,6 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
                      int32_t window, const float *sinks) {
-    orc_pdl_trigger(); /* launched as a dependent (runtime/launch.cuh): nothing read or written before the wait */
-    orc_pdl_wait();
     extern __shared__ float smem[];
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -211,8 +207,6 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
  * l = 0, acc = 0) add exact zeros. */
 __global__ void orc_attention_combine_kernel(const float *part, int32_t n_split, int32_t n_head, int32_t hdv,
                                              float *out, int64_t out_stride, const float *sinks) {
-    orc_pdl_trigger(); /* launched as a dependent: see runtime/launch.cuh */
-    orc_pdl_wait();
     const int64_t row = blockIdx.x;
     const int64_t t = row / n_head;
     const int32_t h = (int32_t)(row % n_head);
@@ -252,20 +246,22 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials : NULL;
-#define LAUNCH(T)                                                                                               \
-    orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride,                \
-                         (const T *)k_cache, (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, \
-                         kv_base, n_head, n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks)
-    cudaError_t e;
+#define LAUNCH(T)                                                                                                 \
+    orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
+                                                             k_stride, v_stride, out, out_stride, part, pos,        \
+                                                             kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
+                                                             scale, softcap, window, sinks)
     switch (kv_dt) {
-    case ORC_DTYPE_F16: e = LAUNCH(__half); break;
-    case ORC_DTYPE_BF16: e = LAUNCH(__nv_bfloat16); break;
-    default: e = LAUNCH(float); break;
+    case ORC_DTYPE_F16: LAUNCH(__half); break;
+    case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
+    default: LAUNCH(float); break;
     }
 #undef LAUNCH
+    cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || n_split == 0) return e;
-    return orc_launch_dependent(orc_attention_combine_kernel, dim3((unsigned)(n * n_head)), dim3(128), 0, s, partials,
-                                n_split, n_head, head_dim_v, out, out_stride, sinks);
+    orc_attention_combine_kernel<<<(unsigned)(n * n_head), 128, 0, s>>>(partials, n_split, n_head, head_dim_v, out,
+                                                                        out_stride, sinks);
+    return cudaGetLastError();
 }
 
 /* The attention weights themselves, for the attn_probs hook: one block per (query, head),

@@ -3,8 +3,6 @@
  * reference does, so both backends rotate by the same angles. */
 #include "runtime/dtype.cuh"
 #include "kernels/kernels.cuh"
-#include "runtime/launch.cuh" /* orc_launch_dependent */
-#include "runtime/simt.cuh"   /* orc_pdl_wait, orc_pdl_trigger */
 
 /* Rotate pair p of one head's vector x at position `pos` in place: elements i0, i1 (NeoX:
  * p, p + half; else 2p, 2p + 1). The one rotation both kernels use, so rope and the fused
@@ -58,8 +56,6 @@ __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, voi
                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
                                          int64_t k_stride, int64_t v_stride) {
-    orc_pdl_trigger(); /* launched as a dependent (runtime/launch.cuh): nothing read or written before the wait */
-    orc_pdl_wait();
     const int32_t half = n_rot / 2;
     const int64_t kcols = (int64_t)n_head_kv * head_dim, vcols = v_stride;
     const int64_t n_pairs = n * (int64_t)(n_head + n_head_kv) * half;
@@ -105,8 +101,9 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
     const int64_t total = n * ((int64_t)(n_head + n_head_kv) * (n_rot / 2) + (int64_t)n_head_kv * (head_dim - n_rot) +
                                v_cols);
     if (total <= 0) return cudaSuccess;
-    return orc_launch_dependent(orc_rope_kv_store_kernel, dim3(orc_grid_1d(total, 256)), dim3(256), 0, s, q, k, v, kc,
-                                vc, dt, n, n_head, n_head_kv, head_dim, n_rot, neox, pos, rows, freq_scale, mscale,
-                                inv_freq, q_stride, k_stride, v_cols);
+    orc_rope_kv_store_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim,
+                                                                     n_rot, neox, pos, rows, freq_scale, mscale,
+                                                                     inv_freq, q_stride, k_stride, v_cols);
+    return cudaGetLastError();
 }
 
