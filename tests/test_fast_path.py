@@ -165,3 +165,24 @@ def test_launch_choices_never_change_a_result(files, name, tmp_path):
     assert np.isfinite(first).all() and np.abs(first).max() > 0
     for k, v in runs.items():
         assert np.array_equal(v, first), k
+
+
+def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
+    """Q4_K / Q6_K / Q8_0 at one token take the block scales out of the inner product; with
+    ORC_GEMV_EXACT=1 every weight is multiplied as its dequantized value. Same logits to float32
+    rounding (a Q4_K_M mix: Q4_K, Q6_K, Q5_0, Q8_0), and not bit-identical (the forms differ)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    runs = []
+    for env in ({}, {"ORC_GEMV_EXACT": "1"}):
+        out = tmp_path / f"run{len(runs)}.npy"
+        root = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
+        e = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+        r = subprocess.run([sys.executable, "-c", _LAUNCH_PROBE, str(files["qwen2-Q4_K_M"]), str(out),
+                            ",".join(map(str, IDS[:9]))], env=e, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs.append(np.load(out))
+    assert np.isfinite(runs[0]).all()
+    assert not np.array_equal(runs[0], runs[1])
+    assert nmse(runs[0], runs[1]) <= 1e-9, nmse(runs[0], runs[1])

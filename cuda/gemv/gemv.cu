@@ -41,6 +41,17 @@ int stages_override() {
     return x;
 }
 
+int exact_override() {
+    static std::atomic<int> v{-1};
+    int x = v.load(std::memory_order_acquire);
+    if (x < 0) {
+        const char *env = getenv("ORC_GEMV_EXACT");
+        x = env && env[0] == '1';
+        v.store(x, std::memory_order_release);
+    }
+    return x;
+}
+
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {
     const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
     const unsigned blocks = (unsigned)((n + 255) / 256);
@@ -75,6 +86,7 @@ cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     orc_gv::plan pl{};
     if (orc_gv::make_plan(a, &pl, nullptr, 0) != 0) return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported
                                                                                             : cudaErrorInvalidValue;
+    pl.kp.exact = orc_gv::exact_override();
     if (pl.scratch) {
         if (!a->scratch || a->scratch_bytes < pl.scratch) return cudaErrorInvalidValue;
         pl.kp.partial = static_cast<float *>(a->scratch);

@@ -6,7 +6,10 @@
  * with W in its ggml blocks (row r at w + r * row_bytes), float32 x, y and float32
  * accumulation; each weight is exactly the value orc.dequantize gives it (gemv_decode.cuh),
  * so the result differs from "dequantize, then multiply in float64" by float32 summation
- * only. Optional parts, all in the same launch (plus one small combine launch when the
+ * only. Exception, for speed (one instruction of ~6 a weight): Q4_K at one token takes the
+ * block scales out of the sum, y = sum over sub-blocks of (d*sc) * sum(q*x) - (dmin*m) * sum(x),
+ * all float32 (the same real value, rounded differently; NMSE ~1e-14 against float64);
+ * ORC_GEMV_EXACT=1 (read once) gives the per-weight form there too. Optional parts, all in the same launch (plus one small combine launch when the
  * columns are split, see below):
  *   prologue   x' = (x * inv_rms(x)) * norm_w, inv_rms = 1 / sqrt(mean(x^2) + eps), in float32
  *              (norm_w != NULL); else x' = x

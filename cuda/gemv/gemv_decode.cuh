@@ -222,6 +222,15 @@ struct orc_gv_Q8_0 {
     ORC_GVD orc_gv_f4 group(const st &s, int g) {
         return orc_gv_mul4(s.d, s.q[g] ^ 0x80808080u, ORC_DQF_2P23 + 128.0f);
     }
+    /* Factored (see Q4_K): one sub-block, sum(w x) = d * sum(q x). */
+    enum { FACT = 1, NSUB = 1, FMIN = 0 };
+    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
+        const uint32_t w = s.q[g] ^ 0x80808080u;
+        const float b = ORC_DQF_2P23 + 128.0f;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    ORC_GVD float sub_scale(const st &s, int) { return s.d; }
+    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
 };
 
 /* IQ4_NL, 18 bytes: as Q4_0, each nibble an index into the non-linear levels; d * level. */
@@ -298,6 +307,17 @@ struct orc_gv_Q4_K {
         if (g < 8) return orc_gv_fma4(s.ds0, s.q[g & 7] & 0x0F0F0F0Fu, -s.dm0);
         return orc_gv_fma4(s.ds1, s.q[g & 7] & 0xF0F0F0F0u, -s.dm1);
     }
+    /* The factored form (FACT: the GEMV at one token; NSUB sub-blocks of G / NSUB groups per LU,
+     * FMIN: with a min): groups 0..7 are sub-block 0 of the LU, 8..15 sub-block 1; group_q gives
+     * the raw quants (16q for the high nibbles, matching sub_scale(1) = ds / 16), so that
+     * sum(w x) over a sub-block = sub_scale * sum(q x) - sub_min * sum(x). */
+    enum { FACT = 1, NSUB = 2, FMIN = 1 };
+    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
+        const uint32_t w = g < 8 ? s.q[g & 7] & 0x0F0F0F0Fu : s.q[g & 7] & 0xF0F0F0F0u;
+        return {orc_gv_u8f(w, 0), orc_gv_u8f(w, 1), orc_gv_u8f(w, 2), orc_gv_u8f(w, 3)};
+    }
+    ORC_GVD float sub_scale(const st &s, int k) { return k ? s.ds1 : s.ds0; }
+    ORC_GVD float sub_min(const st &s, int k) { return k ? s.dm1 : s.dm0; }
 };
 
 /* Q5_K, 176 bytes: header as Q4_K, qh[32] @16, qs[128] @48. The 5th bit of element i of
@@ -374,6 +394,19 @@ struct orc_gv_Q6_K {
         const uint32_t hi = (q == 0 ? c << 4 : q == 1 ? c << 2 : q == 2 ? c : c >> 2) & 0x30303030u;
         return orc_gv_mul4(s.ds[q], lo | hi, ORC_DQF_2P23 + 32.0f);
     }
+    /* Factored (see Q4_K): four sub-blocks of 16 elements, sum(w x) = ds[k] * sum((q - 32) x). */
+    enum { FACT = 1, NSUB = 4, FMIN = 0 };
+    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
+        const int q = g >> 2, k = g & 3;
+        const uint32_t l = (q & 1) ? s.b[k] : s.a[k];
+        const uint32_t lo = ((q >> 1) ? l >> 4 : l) & 0x0F0F0F0Fu;
+        const uint32_t c = s.c[k];
+        const uint32_t w = lo | ((q == 0 ? c << 4 : q == 1 ? c << 2 : q == 2 ? c : c >> 2) & 0x30303030u);
+        const float b = ORC_DQF_2P23 + 32.0f;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    ORC_GVD float sub_scale(const st &s, int k) { return s.ds[k]; }
+    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
 };
 
 /* Q2_K, 84 bytes: scales[16] @0, qs[64] @16, d @80, dmin @82. Element j: crumb

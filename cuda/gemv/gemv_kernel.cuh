@@ -74,6 +74,39 @@ struct is_big {
 template <class Q, int NT>
 constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
 
+/* Does the type have the factored form (gemv_decode.cuh: Q::FACT, group_q, sub_scale, sub_min)?
+ * One token only: per sub-block sum(q x) accumulators (and, with a min, each LU's two
+ * sub-block sums of x staged beside x). Saves the per-weight scale multiply (~1 of ~6
+ * instructions a weight). Q4_K, Q6_K, Q8_0: the types of the files people run most. */
+template <class Q>
+struct is_fact {
+    template <class T>
+    static constexpr bool get(decltype(T::FACT) *) { return T::FACT != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+template <class Q, int NT>
+constexpr bool factored() { return NT == 1 && is_fact<Q>::value; }
+
+/* The factored form with a min term (Q4_K): it needs each LU's two sub-block sums of x. */
+template <class Q>
+struct has_fmin {
+    template <class T>
+    static constexpr bool get(decltype(T::FMIN) *) { return T::FMIN != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+template <class Q, int NT>
+constexpr bool factored_min() { return factored<Q, NT>() && has_fmin<Q>::value; }
+
+/* Bytes after x's slice holding those sums: float2 [np][LPR], 16-aligned (FMIN types have 2 sub-blocks). */
+template <class Q, int NT>
+__host__ __device__ inline int xsum_bytes(int np_max, int lpr) {
+    return factored_min<Q, NT>() ? (np_max * lpr * 8 + 15) / 16 * 16 : 0;
+}
+
 /* Bytes of one ring slot holding nblk blocks of TS bytes: the 16-byte chunks from the
  * first block's chunk start (up to 15 bytes early) to past its end, and room for the
  * decoders' realigning reads (up to 4 bytes past the last byte). */
@@ -108,6 +141,7 @@ struct kparams {
     const float *seg_bias[3];
     int cols, act, S, L, n_lu, lpr_log2, np_max, nvec;
     int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
+    int exact;                /* 1: the per-weight form even where the type has the factored one */
 };
 
 /* The host-side plan of one launch (gemv_plan.cuh). */
@@ -255,8 +289,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
     const int sbytes = U * nbp * TS;     /* bytes of a full step's blocks in one row */
     const int PB = piece_bytes(TS, U * nbp);
     const int slot_bytes = SG * NR * PB; /* one ring stage of the warp */
-    uint8_t *ring = reinterpret_cast<uint8_t *>(xs + NT * p.np_max * G * LPR) + (size_t)warp * ST * slot_bytes +
-                    sub * NR * PB;
+    float2 *xsum = reinterpret_cast<float2 *>(xs + NT * p.np_max * G * LPR); /* factored_min<Q, NT>() only */
+    uint8_t *ring = reinterpret_cast<uint8_t *>(xsum) + xsum_bytes<Q, NT>(p.np_max, LPR) +
+                    (size_t)warp * ST * slot_bytes + sub * NR * PB;
+    const bool fact = factored<Q, NT>() && !p.exact;
     const int64_t slice_boff = (int64_t)(lu_begin / LPB) * TS; /* the slice's first block in a row */
     const int part = li & (LPB - 1), lane_boff = (li / LPB) * TS; /* this lane's LU in a piece */
     const int nl = lu_end - lu_begin;                              /* LUs in the slice */
@@ -349,6 +385,46 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 #pragma unroll
             for (int j = 0; j < NR; j++) Q::prepare(st[j], slot + j * PB + (cpos[j] & 15u) + u * nbp * TS, part);
             const float4 *xp = xs + ((q * G) << lg) + li;
+            if constexpr (factored<Q, NT>()) {
+                if (fact) { /* sum(w x) = scale * sum(q x) (- min * sum(x)), per sub-block */
+                    constexpr int NS = Q::NSUB;
+                    static_assert(G % NS == 0 && (!has_fmin<Q>::value || NS == 2), "sub-blocks of whole groups");
+                    float sq[NR][NS];
+#pragma unroll
+                    for (int j = 0; j < NR; j++)
+#pragma unroll
+                        for (int k = 0; k < NS; k++) sq[j][k] = 0.0f;
+#pragma unroll
+                    for (int g = 0; g < G; g++) {
+                        const int k = g / (G / NS);
+                        const float4 xv = xp[g << lg];
+#pragma unroll
+                        for (int j = 0; j < NR; j++) {
+                            const orc_gv_f4 qv = Q::group_q(st[j], g);
+                            sq[j][k] = __fmaf_rn(qv.x, xv.x, sq[j][k]);
+                            sq[j][k] = __fmaf_rn(qv.y, xv.y, sq[j][k]);
+                            sq[j][k] = __fmaf_rn(qv.z, xv.z, sq[j][k]);
+                            sq[j][k] = __fmaf_rn(qv.w, xv.w, sq[j][k]);
+                        }
+                    }
+                    float xsm[2] = {0.0f, 0.0f};
+                    if constexpr (has_fmin<Q>::value) {
+                        const float2 v = xsum[(q << lg) + li];
+                        xsm[0] = v.x, xsm[1] = v.y;
+                    }
+#pragma unroll
+                    for (int j = 0; j < NR; j++) {
+                        float a = acc[j][0].x;
+#pragma unroll
+                        for (int k = 0; k < NS; k++) {
+                            a = __fmaf_rn(Q::sub_scale(st[j], k), sq[j][k], a);
+                            if constexpr (has_fmin<Q>::value) a = __fmaf_rn(-Q::sub_min(st[j], k), xsm[k & 1], a);
+                        }
+                        acc[j][0].x = a;
+                    }
+                    continue;
+                }
+            }
 #pragma unroll
             for (int g = 0; g < G; g++) {
                 if (NT <= 4) { /* the group's x for every token, then row by row */
@@ -505,6 +581,23 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         }
     }
     __syncthreads(); /* the last block-wide barrier: warps run independently from here */
+    if (factored_min<Q, NT>() && !p.exact) { /* each LU's two sub-block sums of x, in a fixed order */
+        for (int i = threadIdx.x; i < np * LPR; i += kThreads) {
+            const int pp = i >> lg, l = i & (LPR - 1);
+            float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float4 v = xs[((pp * G + g) << lg) + l];
+                const float t = __fadd_rn(__fadd_rn(v.x, v.y), __fadd_rn(v.z, v.w));
+                if (g < G / 2)
+                    s0 = __fadd_rn(s0, t);
+                else
+                    s1 = __fadd_rn(s1, t);
+            }
+            xsum[i] = make_float2(s0, s1);
+        }
+        __syncthreads();
+    }
     if (!has_work) return;
     int ti = 0, sp = 0, stg = 0;
     for (int f = 0; f < total; f++) {
@@ -552,7 +645,7 @@ template <class Q, int NT, bool GLU>
 size_t smem_bytes(const kparams &kp, int stages) {
     using C = cfg<NT, GLU>;
     const int lpr = 1 << kp.lpr_log2;
-    const size_t xs = (size_t)NT * kp.np_max * Q::G * lpr * 16;
+    const size_t xs = (size_t)NT * kp.np_max * Q::G * lpr * 16 + xsum_bytes<Q, NT>(kp.np_max, lpr);
     const size_t ring = (size_t)kWarps * stages * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
     return xs + ring;
 }
@@ -578,6 +671,9 @@ cudaError_t device_facts(dev_facts *out); /* gemv.cu */
 /* ORC_GEMV_STAGES=2..4 (read once; 0: unset): the ring depth for every launch that can have it,
  * for benchmarks (tools/device_profile.sh runs bench_kernels.py under each); results do not depend on it. gemv.cu. */
 int stages_override();
+/* ORC_GEMV_EXACT=1 (read once): every weight multiplied as its exact dequantized value, also where
+ * the type has the factored form; for comparing the two. gemv.cu. */
+int exact_override();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
