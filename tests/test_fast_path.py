@@ -144,45 +144,62 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized") as m:
 """
 
 
+_PREFILL_PROBE = """
+import sys, numpy as np, orc
+with orc.Model(sys.argv[1], device="cuda", weights=sys.argv[4]) as m:
+    s = orc.Session(m, n_ctx=64)
+    np.save(sys.argv[2], s.forward([int(t) for t in sys.argv[3].split(",")], "all"))
+"""
+
+
+def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
+    """The probe's logits in a fresh process per environment (orc reads its switches once a process)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    runs = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
+    for env in envs:
+        out = tmp_path / f"run{len(runs)}.npy"
+        e = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+        r = subprocess.run([sys.executable, "-c", probe, str(path), str(out), ",".join(map(str, ids)), *args],
+                           env=e, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs.append(np.load(out))
+    return runs
+
+
 @pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "gpt-oss-MXFP4"])
 def test_launch_choices_never_change_a_result(files, name, tmp_path):
     """The GEMV's ring depth (ORC_GEMV_STAGES) and programmatic dependent launch (ORC_PDL) move
     bytes and launches only: a prefill and six greedy graph-replayed steps give bit-identical
     logits under each (the variables are read once per process, so each run is its own)."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    runs = {}
-    for env in ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"}):
-        out = tmp_path / f"run{len(runs)}.npy"
-        root = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
-        e = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-        r = subprocess.run([sys.executable, "-c", _LAUNCH_PROBE, str(files[name]), str(out),
-                            ",".join(map(str, IDS[:9]))], env=e, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        runs[str(env)] = np.load(out)
-    first = next(iter(runs.values()))
+    envs = ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"})
+    runs = probe_runs(files[name], envs, tmp_path)
+    first = runs[0]
     assert np.isfinite(first).all() and np.abs(first).max() > 0
-    for k, v in runs.items():
-        assert np.array_equal(v, first), k
+    for env, v in zip(envs, runs):
+        assert np.array_equal(v, first), env
 
 
 def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
     """Q4_K / Q6_K / Q8_0 at one token take the block scales out of the inner product; with
     ORC_GEMV_EXACT=1 every weight is multiplied as its dequantized value. Same logits to float32
     rounding (a Q4_K_M mix: Q4_K, Q6_K, Q5_0, Q8_0), and not bit-identical (the forms differ)."""
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    runs = []
-    for env in ({}, {"ORC_GEMV_EXACT": "1"}):
-        out = tmp_path / f"run{len(runs)}.npy"
-        root = os.path.dirname(os.path.dirname(os.path.abspath(orc.__file__)))
-        e = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-        r = subprocess.run([sys.executable, "-c", _LAUNCH_PROBE, str(files["qwen2-Q4_K_M"]), str(out),
-                            ",".join(map(str, IDS[:9]))], env=e, capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        runs.append(np.load(out))
+    runs = probe_runs(files["qwen2-Q4_K_M"], ({}, {"ORC_GEMV_EXACT": "1"}), tmp_path)
     assert np.isfinite(runs[0]).all()
     assert not np.array_equal(runs[0], runs[1])
     assert nmse(runs[0], runs[1]) <= 1e-9, nmse(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0"])
+@pytest.mark.parametrize("weights", ["quantized", "dequantized"])
+def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
+    """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
+    blocks (or float16 experts) against ORC_MOE_GROUPED=0's per-expert cuBLAS products: both round
+    inputs and weights to float16 and accumulate in float32, so only the order of the sums differs."""
+    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}), tmp_path, probe=_PREFILL_PROBE, ids=IDS,
+                      args=(weights,))
+    assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
+    assert nmse(runs[0], runs[1]) <= 1e-8, nmse(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0].argmax(-1)[decided(runs[1])], runs[1].argmax(-1)[decided(runs[1])])

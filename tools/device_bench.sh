@@ -5,7 +5,9 @@
 #   tools/device_bench.sh [bench_vs_llama.py args...]
 # Environment: SKIP_TESTS=1 skips the GPU tests; PYTEST_ARGS narrows them; LLAMA_WAIT (s, default 420);
 # TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS);
-# DECODE_AB=1 runs bench/profile_decode.py with ORC_PDL=1 and 0 then (DECODE_MODELS).
+# DECODE_AB=1 runs bench/profile_decode.py with ORC_PDL=1 and 0 then (DECODE_MODELS);
+# EXACT_AB=1 runs bench_kernels.py (n = 1) with the factored GEMV and with ORC_GEMV_EXACT=1;
+# PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models.
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -32,6 +34,17 @@ if [ -n "${DECODE_AB:-}" ]; then # while llama.cpp builds: decode step times wit
         ORC_PDL=$pdl timeout 200 python3 bench/profile_decode.py --models "${DECODE_MODELS:-qwen05-q4_k_m,llama8b-q4_k}" \
             --weights quantized 2>&1 | tee "$OUT/decode_pdl$pdl.txt" | grep -E "^##|prompt:"
     done
+fi
+if [ -n "${EXACT_AB:-}" ]; then # the factored one-token GEMV against the per-weight form
+    for ex in 0 1; do
+        echo "### bench_kernels ORC_GEMV_EXACT=$ex"
+        ORC_GEMV_EXACT=$ex timeout 150 python3 bench/bench_kernels.py --types "${TUNE_TYPES:-Q4_K,Q6_K,Q8_0}" \
+            --n 1 --no-attention 2>/dev/null | tee "$OUT/kernels_exact$ex.txt" | grep -E "x[0-9]+ +[A-Z0-9_]+ +[0-9] "
+    done
+fi
+if [ -n "${PROFILE_MODELS:-}" ]; then # where a decode step goes, per primitive
+    ORC_DEBUG_FAST=1 timeout "${PROFILE_TIMEOUT:-300}" python3 bench/profile_decode.py --models "$PROFILE_MODELS" \
+        --weights quantized 2>&1 | tee "$OUT/profile.txt" | grep -vE "^\| [a-z_]+ \| 0\.0 " | head -80
 fi
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
 echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"

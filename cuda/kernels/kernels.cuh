@@ -90,4 +90,15 @@ cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *i
 cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,
                                    cudaStream_t s);
 
+/* moe_grouped.cu: all of a step's expert products in one tensor-core launch, float16 inputs
+ * and weights as the grouped cuBLAS products round them. Slots sorted by expert (`order`),
+ * cut into tiles of at most orc_moe_grouped_tile_slots() slots of one expert: tiles[3 t ..]
+ * = expert, first position in `order`, count. out[slot][row] in slot order. */
+int orc_moe_grouped_tile_slots(void);
+bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols);
+cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,
+                                   int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols,
+                                   const int32_t *order, const int32_t *tiles, int32_t n_tiles, float *out,
+                                   cudaStream_t s);
+
 #endif /* ORC_KERNELS_CUH */

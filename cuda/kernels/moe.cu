@@ -9,35 +9,69 @@
 
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
+#include "kernels/moe_rows.cuh"
 #include "model/arch.h" /* orc_router_kind */
 #include "quant/quant_decode.h"
 #include "runtime/dtype.cuh"
 
 namespace {
 
-/* One thread per token: k passes of selection over the experts (k and n_expert are small). */
+/* One warp per token: k rounds of a warp arg-max over the experts (lanes stride the experts).
+ * A round's winner is the greatest logit, the lowest index among equals; NaN logits lose to
+ * every number (a token whose logits are all NaN still gets k distinct ids). Chosen experts
+ * are marked in shared memory. Weights: softmax over all experts then top-k (qwen3moe), or
+ * softmax over the k raw logits (gpt-oss); optional renormalisation of the k weights. */
+constexpr int ROUTE_WARPS = 4;
+constexpr int ROUTE_MAX_EXPERTS = 4096; /* arch.c caps expert_count there */
+
+__device__ __forceinline__ bool route_beats(float v, int32_t i, float bv, int32_t bi) {
+    if (bi < 0) return i >= 0;
+    if (i < 0) return false;
+    const bool vn = v != v, bn = bv != bv;
+    if (vn != bn) return bn;          /* a number beats NaN */
+    if (!vn && v != bv) return v > bv; /* both numbers */
+    return i < bi;                     /* equal, or both NaN: the lower index */
+}
+
 __global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w) {
-    const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    __shared__ unsigned char taken_all[ROUTE_WARPS][ROUTE_MAX_EXPERTS];
+    const int lane = threadIdx.x % 32, wi = threadIdx.x / 32;
+    const int64_t t = blockIdx.x * (int64_t)ROUTE_WARPS + wi;
     if (t >= n) return;
+    unsigned char *taken = taken_all[wi];
     const float *l = logits + t * n_expert;
     int32_t *id = ids + t * k;
     float *wt = w + t * k;
     float mx = -FLT_MAX, sum = 0.0f;
+    for (int32_t i = lane; i < n_expert; i += 32) {
+        taken[i] = 0;
+        mx = fmaxf(mx, l[i]);
+    }
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
     if (kind == ORC_ROUTER_SOFTMAX_TOPK) {
-        for (int32_t i = 0; i < n_expert; i++) mx = fmaxf(mx, l[i]);
-        for (int32_t i = 0; i < n_expert; i++) sum += expf(l[i] - mx);
+        for (int32_t i = lane; i < n_expert; i += 32) sum += expf(l[i] - mx);
+        for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
     }
+    __syncwarp();
     for (int32_t j = 0; j < k; j++) {
-        int32_t best = -1;
-        for (int32_t i = 0; i < n_expert; i++) {
-            bool taken = false;
-            for (int32_t q = 0; q < j; q++) taken = taken || id[q] == i;
-            if (!taken && (best < 0 || l[i] > l[best])) best = i;
+        float bv = 0.0f;
+        int32_t bi = -1;
+        for (int32_t i = lane; i < n_expert; i += 32)
+            if (!taken[i] && route_beats(l[i], i, bv, bi)) bv = l[i], bi = i;
+        for (int off = 16; off > 0; off >>= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
+            const int32_t oi = __shfl_xor_sync(0xffffffffu, bi, off);
+            if (route_beats(ov, oi, bv, bi)) bv = ov, bi = oi;
         }
-        id[j] = best;
-        wt[j] = kind == ORC_ROUTER_SOFTMAX_TOPK ? expf(l[best] - mx) / sum : l[best];
+        if (lane == 0) {
+            taken[bi] = 1;
+            id[j] = bi;
+            wt[j] = kind == ORC_ROUTER_SOFTMAX_TOPK ? expf(bv - mx) / sum : bv;
+        }
+        __syncwarp();
     }
+    if (lane != 0) return;
     if (kind == ORC_ROUTER_TOPK_SOFTMAX) {
         const float m0 = wt[0];
         float s = 0.0f;
@@ -49,21 +83,6 @@ __global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_exper
         for (int32_t j = 0; j < k; j++) wt[j] /= s;
     }
 }
-
-/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. */
-template <int DT>
-struct dense_row {
-    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
-        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(row, (orc_dtype)DT, c8 * 8 + q);
-    }
-};
-template <int BS, int TS, void (*DECODE)(const uint8_t *, int, float *)>
-struct block_row {
-    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
-        const int64_t e = c8 * 8;
-        DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
-    }
-};
 
 /* out[s][r] = W[ids[s]][r] . x[s or s / k]; one warp per (slot, row). */
 template <class ROW>
@@ -145,8 +164,9 @@ cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_
 cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (k <= 0 || k > n_expert) return cudaErrorInvalidValue;
-    moe_route_kernel<<<(unsigned)((n + 127) / 128), 128, 0, s>>>(logits, n, n_expert, k, kind, norm, ids, w);
+    if (k <= 0 || k > n_expert || n_expert > ROUTE_MAX_EXPERTS) return cudaErrorInvalidValue;
+    moe_route_kernel<<<(unsigned)((n + ROUTE_WARPS - 1) / ROUTE_WARPS), 32 * ROUTE_WARPS, 0, s>>>(logits, n, n_expert,
+                                                                                              k, kind, norm, ids, w);
     return cudaGetLastError();
 }
 

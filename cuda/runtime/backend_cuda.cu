@@ -58,7 +58,7 @@ typedef struct cuda_exec {
     float *d_moe_y;
     int32_t *d_moe_order;
     uint64_t moe_x_bytes, moe_y_bytes, moe_order_bytes;
-    int32_t *h_moe; /* host: ids, order, counts */
+    int32_t *h_moe; /* host: ids, order, tiles, group starts */
     int64_t moe_slots;
     void *d_gemv;     /* split-K partial sums of the fused GEMV (a launch needing more falls back) */
     uint64_t gemv_bytes;
@@ -313,8 +313,8 @@ static orc_status cu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_e
         x->moe_slots = sh->moe_slots;
         x->moe_x_bytes = (uint64_t)sh->moe_slots * (uint64_t)sh->moe_width * 4u; /* up to float32 inputs */
         x->moe_y_bytes = (uint64_t)sh->moe_slots * (uint64_t)sh->moe_width * 4u;
-        x->moe_order_bytes = (uint64_t)sh->moe_slots * 4u;
-        x->h_moe = (int32_t *)malloc((size_t)(3 * sh->moe_slots + 8192) * sizeof(int32_t));
+        x->moe_order_bytes = (uint64_t)sh->moe_slots * 4u * 4u; /* the order, then up to one tile a slot */
+        x->h_moe = (int32_t *)malloc((size_t)(5 * sh->moe_slots + 8192) * sizeof(int32_t));
         if (!x->h_moe) st = orc_fail(err, ORC_E_NOMEM, "session scratch (expert grouping)");
         if (st == ORC_OK) st = dev_malloc(c, &x->d_moe_x, x->moe_x_bytes, "session scratch (grouped expert inputs)", err);
         if (st == ORC_OK)
@@ -720,19 +720,33 @@ cleanup:
 }
 
 /* Many slots (prefill): group them by expert on the host (one small copy of the ids and a
- * sync: never inside a recorded step, whose slots are few), then one cuBLAS product per used
- * expert over its rows, as dense products run. */
+ * sync: never inside a recorded step, whose slots are few). Then, where moe_grouped.cu takes
+ * the stored form, one tensor-core launch over every used expert's tiles, reading the blocks
+ * directly; otherwise (float32 or bfloat16 experts, or ORC_MOE_GROUPED=0) one cuBLAS product
+ * per used expert over its rows, as dense products run. Both round inputs and weights to
+ * float16 (bfloat16 experts: bfloat16) and accumulate in float32. */
 #define MOE_GROUP_MIN_SLOTS 64
+
+static bool moe_grouped_on(void) {
+    static std::atomic<int> on{-1}; /* read once a process */
+    int v = on.load(std::memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("ORC_MOE_GROUPED");
+        v = !(env && env[0] == '0');
+        on.store(v, std::memory_order_relaxed);
+    }
+    return v != 0;
+}
 
 static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
                                     const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
     cuda_backend *c = cb_of(&x->base);
     orc_status st = ORC_OK;
     const int64_t slots = n * k, rows = out->cols, cols = w->cols, n_expert = w->rows / rows;
-    int32_t *h_ids = x->h_moe, *order = h_ids + slots, *start = order + slots;
+    int32_t *h_ids = x->h_moe, *order = h_ids + slots, *tiles = order + slots, *start = tiles + 3 * slots;
     const orc_dtype dt = w->qtype >= 0 ? ORC_DTYPE_F16 : w->dtype;
     const float one = 1.0f, zero = 0.0f;
-    if (slots > x->moe_slots || n_expert + 1 > slots + 8192 ||
+    if (slots > x->moe_slots || n_expert + 1 > 8192 ||
         (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld slots past the session's grouping scratch",
                         (long long)slots);
@@ -751,6 +765,22 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     }
     for (int64_t ex = n_expert; ex > 0; ex--) start[ex] = start[ex - 1]; /* back to the group starts */
     start[0] = 0;
+    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols)) {
+        const int64_t tn = orc_moe_grouped_tile_slots();
+        int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
+        for (int64_t ex = 0; ex < n_expert; ex++)
+            for (int64_t q = start[ex]; q < start[ex + 1]; q += tn, n_tiles++) {
+                tiles[3 * n_tiles] = (int32_t)ex;
+                tiles[3 * n_tiles + 1] = (int32_t)q;
+                tiles[3 * n_tiles + 2] = (int32_t)(start[ex + 1] - q < tn ? start[ex + 1] - q : tn);
+            }
+        ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)(slots + 3 * n_tiles) * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, c->stream));
+        ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
+                                              w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots, n_tiles,
+                                              (float *)out->data, c->stream));
+        return ORC_OK;
+    }
     ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,
                                    c->stream));
     ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)in->data, per_slot, x->d_moe_order, slots, k, cols, x->d_moe_x,

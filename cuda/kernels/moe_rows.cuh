@@ -1,0 +1,27 @@
+/* moe_rows.cuh - eight consecutive weights of a stored row as float32, for the expert
+ * products of moe.cu (one warp per row) and moe_grouped.cu (tensor-core tiles): dense
+ * dtypes loaded, GGUF blocks decoded by quant_decode.h's decoders (the CPU's code). */
+#ifndef ORC_MOE_ROWS_CUH
+#define ORC_MOE_ROWS_CUH
+
+#include <stdint.h>
+
+#include "quant/quant_decode.h"
+#include "runtime/dtype.cuh"
+
+/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. */
+template <int DT>
+struct dense_row {
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
+        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(row, (orc_dtype)DT, c8 * 8 + q);
+    }
+};
+template <int BS, int TS, void (*DECODE)(const uint8_t *, int, float *)>
+struct block_row {
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
+        const int64_t e = c8 * 8;
+        DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
+    }
+};
+
+#endif /* ORC_MOE_ROWS_CUH */
