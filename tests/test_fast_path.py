@@ -110,6 +110,22 @@ def test_fused_launches_equal_the_unfused_primitives(files, name):
         assert nmse(fused, unfused) <= 1e-9, nmse(fused, unfused)
 
 
+@pytest.mark.parametrize("name", ["qwen3-Q4_K", "gemma3-Q4_K", "qwen3moe-Q8_0"])
+@pytest.mark.parametrize("weights", ["quantized", "dequantized"])
+def test_qk_norm_in_the_rope_launch_is_bit_identical(files, name, weights):
+    """q_norm / k_norm run inside the rope + KV-store launch unless their hooks are captured; the
+    launch replays the norm kernel's reductions, so a prefill and a step give the same bits."""
+    with orc.Model(files[name], device="cuda", weights=weights) as m:
+        a, b = orc.Session(m, n_ctx=64), orc.Session(m, n_ctx=64)
+        norms = ["blk.*.q_norm", "blk.*.k_norm"]
+        for ids in (IDS, [3]):
+            fused = a.trace(ids, capture=["logits"])["logits"]
+            got = b.trace(ids, capture=norms + ["logits"])
+            assert any(k.endswith(".q_norm") for k in got)
+            assert np.isfinite(fused).all() and np.abs(fused).max() > 0
+            assert np.array_equal(fused, got["logits"])
+
+
 def test_real_slice_greedy_64_tokens_fast_equals_reference():
     """The sliced real gemma3-270m (a llama-quantize Q4_K_M mix: Q4_K, Q5_0, Q6_K, Q8_0):
     64 greedy tokens are the same on the fast and the reference path."""

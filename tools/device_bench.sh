@@ -7,7 +7,8 @@
 # TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS);
 # DECODE_AB=1 runs bench/profile_decode.py with ORC_PDL=1 and 0 then (DECODE_MODELS);
 # EXACT_AB=1 runs bench_kernels.py (n = 1) with the factored GEMV and with ORC_GEMV_EXACT=1;
-# PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models.
+# PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
+# AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS.
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -45,6 +46,12 @@ fi
 if [ -n "${PROFILE_MODELS:-}" ]; then # where a decode step goes, per primitive
     ORC_DEBUG_FAST=1 timeout "${PROFILE_TIMEOUT:-300}" python3 bench/profile_decode.py --models "$PROFILE_MODELS" \
         --weights quantized 2>&1 | tee "$OUT/profile.txt" | grep -vE "^\| [a-z_]+ \| 0\.0 " | head -80
+fi
+if [ -n "${AB_ENVS:-}" ]; then # decode step times under launch switches, a process per setting
+    IFS=';' read -ra settings <<<"$AB_ENVS"
+    args=(); for st in "${settings[@]}"; do args+=(--env "$st"); done
+    timeout "${AB_TIMEOUT:-240}" python3 bench/decode_ab.py --models "${AB_MODELS:-qwen05-q4_k_m,llama8b-q4_k}" \
+        "${args[@]}" 2>&1 | tee "$OUT/decode_ab.txt" | grep -E "^\|"
 fi
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
 echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"

@@ -200,11 +200,13 @@ typedef struct orc_backend_ops {
     orc_status (*softcap)(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err);
 
     /* Optional (NULL where absent): rope(q), rope(k) and kv_store(k, v) in one launch, with
-     * rope's and kv_store's arithmetic (so results equal the three primitives'). */
+     * rope's and kv_store's arithmetic (so results equal the three primitives'); with q_norm and
+     * k_norm set, rms_norm(q, q_norm) and rms_norm(k, k_norm) per head first, bit-identical to
+     * the rms_norm primitive. */
     orc_status (*rope_kv_store)(orc_exec *e, orc_tensor *q, orc_tensor *k, const orc_tensor *v, orc_tensor *k_cache,
                                 orc_tensor *v_cache, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
                                 int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
-                                orc_err *err);
+                                const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err);
 
     /* Optional fused products for a few tokens (NULL where absent; a backend returns
      * ORC_E_UNSUPPORTED, err untouched, for a shape or type it has no fused kernel for, and
@@ -247,9 +249,10 @@ typedef struct orc_backend_ops {
     /* x[t*k + j][c] += bias[ids[t][j]][c] (bias [n_expert][x->cols], float32) */
     orc_status (*add_bias_id)(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
                               int32_t k, orc_err *err);
-    /* out[t][c] = sum over j = 0..k-1 in order of w[t][j] * y[t*k + j][c] */
+    /* out[t][c] = sum over j = 0..k-1 in order of w[t][j] * y[t*k + j][c], then + res[t][c]
+     * when res is set (the residual add of the block, folded in: the same two roundings) */
     orc_status (*moe_combine)(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
-                              orc_tensor *out, orc_err *err);
+                              const orc_tensor *res, orc_tensor *out, orc_err *err);
 
     /* Optional (ORC_OP_GRAPHS): record the primitives queued between record_begin and
      * record_end on this exec, and replay them. */

@@ -690,15 +690,16 @@ static orc_status cpu_add_bias_id(orc_exec *e, orc_tensor *x, const orc_tensor *
 }
 
 static orc_status cpu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
-                                  orc_tensor *out, orc_err *err) {
+                                  const orc_tensor *res, orc_tensor *out, orc_err *err) {
     const int64_t C = out->cols;
     for (int64_t t = 0; t < n; t++) {
         float *o = (float *)out->data + t * C;
+        const float *r = res ? (const float *)res->data + t * C : NULL;
         const float *wt = (const float *)w->data + t * k;
         for (int64_t c = 0; c < C; c++) {
             float acc = 0.0f;
             for (int32_t j = 0; j < k; j++) acc += wt[j] * ((const float *)y->data)[(t * k + j) * C + c];
-            o[c] = acc;
+            o[c] = r ? r[c] + acc : acc;
         }
     }
     return ORC_OK;

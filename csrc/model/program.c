@@ -226,17 +226,22 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     HOOK(K, &s->k);
     if (stacked == ORC_E_UNSUPPORTED) CHECK(linear(f, qkv_in, qkv_norm, &xn_done, W(WV), W(BV), NULL, &s->v));
     HOOK(V, &s->v);
-    if (opts & ORC_OPT_QK_NORM) {
+    /* One launch where the backend has it; a patched q_rope / k_rope must reach what follows,
+     * so patches run the three primitives. The q/k norms join it unless their hooks are on
+     * (bit-identical either way: backend.h). */
+    const bool one_launch = o->rope_kv_store && !step_patched(f, il, ORC_S_Q_ROPE) && !step_patched(f, il, ORC_S_K_ROPE);
+    const bool norm_in_launch = (opts & ORC_OPT_QK_NORM) && one_launch && !step_on(f, il, ORC_S_Q_NORM) &&
+                                !step_on(f, il, ORC_S_K_NORM);
+    if ((opts & ORC_OPT_QK_NORM) && !norm_in_launch) {
         OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
         HOOK(Q_NORM, &s->q);
         OP(RMS_NORM, o->rms_norm(e, &s->k, W(K_NORM), n, c->head_dim, c->rms_eps, &s->k, f->err));
         HOOK(K_NORM, &s->k);
     }
-    /* One launch where the backend has it; a patched q_rope / k_rope must reach what follows,
-     * so patches run the three primitives. */
-    if (o->rope_kv_store && !step_patched(f, il, ORC_S_Q_ROPE) && !step_patched(f, il, ORC_S_K_ROPE)) {
+    if (one_launch) {
         OP(ROPE, o->rope_kv_store(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, c->n_head, c->n_head_kv,
-                                  c->head_dim, &rp, inv_freq, f->err));
+                                  c->head_dim, &rp, inv_freq, norm_in_launch ? W(Q_NORM) : NULL,
+                                  norm_in_launch ? W(K_NORM) : NULL, c->rms_eps, f->err));
         HOOK(Q_ROPE, &s->q);
         HOOK(K_ROPE, &s->k);
     } else {
@@ -351,7 +356,13 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     per_token.row_bytes = (uint64_t)K * s->ey.row_bytes;
     per_token.nbytes = 0;
     HOOK(MOE_EXPERTS, &per_token);
-    OP(MOE, o->moe_combine(e, &s->ey, &s->topk_w, n, K, &s->proj, f->err));
+    /* The residual add folded into the weighted sum (the same roundings) unless ffn_out is
+     * hooked or a post-FFN norm comes between. */
+    if (!(opts & ORC_OPT_POST_NORM) && !step_on(f, il, ORC_S_FFN_OUT)) {
+        OP(MOE, o->moe_combine(e, &s->ey, &s->topk_w, n, K, &s->x, &s->x, f->err));
+        return ORC_OK;
+    }
+    OP(MOE, o->moe_combine(e, &s->ey, &s->topk_w, n, K, NULL, &s->proj, f->err));
     HOOK(FFN_OUT, &s->proj);
     return add_block_output(f, il, opts, ORC_T_FFN_POST_NORM, ORC_S_FFN_POST_NORM);
 }

@@ -24,6 +24,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <float.h>
+#include <stdlib.h> /* getenv, atoi */
+
+#include <atomic>
 
 #include "runtime/dtype.cuh"
 #include "kernels/kernels.cuh"
@@ -33,6 +36,20 @@
 #define ATTN_TILE 256
 #define ATTN_MAX_DV 512 /* largest value head size: 16 accumulators per lane */
 #define ATTN_SPLIT_KEYS 128 /* keys per split in split mode (a fixed rule: see above) */
+
+/* Keys per split: ATTN_SPLIT_KEYS, or ORC_ATTN_SPLIT_KEYS (32..1024, read once a process, so
+ * every launch and every session's scratch of the process follow one rule). */
+static int32_t split_keys() {
+    static std::atomic<int32_t> keys{0};
+    int32_t v = keys.load(std::memory_order_relaxed);
+    if (v == 0) {
+        const char *env = getenv("ORC_ATTN_SPLIT_KEYS");
+        v = env ? (int32_t)atoi(env) : ATTN_SPLIT_KEYS;
+        if (v < 32 || v > 1024) v = ATTN_SPLIT_KEYS;
+        keys.store(v, std::memory_order_relaxed);
+    }
+    return v;
+}
 
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
@@ -108,7 +125,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
-                     int32_t window, const float *sinks) {
+                     int32_t window, const float *sinks, int32_t split_keys) {
     extern __shared__ float smem[];
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -127,8 +144,8 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const bool split_mode = part != NULL;
     const int32_t n_split = gridDim.y, split = blockIdx.y;
     /* Split mode: fixed chunks from lo (empty past the query's keys); else all keys. */
-    const int64_t kb = split_mode ? lo + (int64_t)split * ATTN_SPLIT_KEYS : lo;
-    const int64_t kend = split_mode ? kb + ATTN_SPLIT_KEYS : p + 1;
+    const int64_t kb = split_mode ? lo + (int64_t)split * split_keys : lo;
+    const int64_t kend = split_mode ? kb + split_keys : p + 1;
     const int64_t ke = kend < p + 1 ? kend : p + 1;
 
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
@@ -226,7 +243,7 @@ __global__ void orc_attention_combine_kernel(const float *part, int32_t n_split,
 
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
     if (n * n_head >= (int64_t)n_sm) return 0; /* enough (query, head) blocks: no split */
-    const int64_t s = (n_keys_max + ATTN_SPLIT_KEYS - 1) / ATTN_SPLIT_KEYS;
+    const int64_t s = (n_keys_max + split_keys() - 1) / split_keys();
     return (int32_t)(s < 1 ? 1 : s);
 }
 
@@ -250,7 +267,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
                                                              k_stride, v_stride, out, out_stride, part, pos,        \
                                                              kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
-                                                             scale, softcap, window, sinks)
+                                                             scale, softcap, window, sinks, split_keys())
     switch (kv_dt) {
     case ORC_DTYPE_F16: LAUNCH(__half); break;
     case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;

@@ -48,6 +48,14 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
 
 /* rope.cu: rope(q), rope(k) and the k/v cache stores in one launch (same arithmetic); v is
  * [n][v_cols] contiguous, the caches [rows][n_head_kv*head_dim] / [rows][v_cols]. */
+/* The same after a per-head RMSNorm of q (weights q_norm [head_dim]) and k (k_norm), bit-identical
+ * to orc_launch_rms_norm on each followed by orc_launch_rope_kv_store. */
+cudaError_t orc_launch_norm_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
+                                          int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
+                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
+                                          int64_t k_stride, int64_t v_cols, const float *q_norm, const float *k_norm,
+                                          float eps, cudaStream_t s);
 cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t n,
                                      int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox,
                                      const int32_t *pos, const int32_t *rows, float freq_scale, float mscale,
@@ -87,8 +95,8 @@ cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_
                                    cudaStream_t s);
 cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
                                    cudaStream_t s);
-cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,
-                                   cudaStream_t s);
+cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
+                                   const float *res, float *out, cudaStream_t s);
 
 /* moe_grouped.cu: all of a step's expert products in one tensor-core launch, float16 inputs
  * and weights as the grouped cuBLAS products round them. Slots sorted by expert (`order`),

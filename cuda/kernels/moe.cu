@@ -117,13 +117,14 @@ __global__ void add_bias_id_kernel(float *x, const float *bias, const int32_t *i
         x[i] += bias[(int64_t)ids[i / cols] * cols + i % cols];
 }
 
-__global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out) {
+__global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
+                                   const float *res, float *out) {
     const int64_t total = n * cols;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t t = i / cols, c = i % cols;
         float acc = 0.0f;
         for (int32_t j = 0; j < k; j++) acc += w[t * k + j] * y[(t * k + j) * cols + c];
-        out[i] = acc;
+        out[i] = res ? res[i] + acc : acc;
     }
 }
 
@@ -211,9 +212,9 @@ cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *i
     return cudaGetLastError();
 }
 
-cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols, float *out,
-                                   cudaStream_t s) {
+cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
+                                   const float *res, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    moe_combine_kernel<<<orc_grid_1d(n * cols, 256), 256, 0, s>>>(y, w, n, k, cols, out);
+    moe_combine_kernel<<<orc_grid_1d(n * cols, 256), 256, 0, s>>>(y, w, n, k, cols, res, out);
     return cudaGetLastError();
 }

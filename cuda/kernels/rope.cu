@@ -107,3 +107,75 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
     return cudaGetLastError();
 }
 
+
+/* Per-head RMSNorm of q and k (qwen3, gemma3: attn_q_norm / attn_k_norm), then the launch above's
+ * rope and cache stores, one warp per (token, head); the last "head" of a token stores its v.
+ * The norm mirrors orc_rms_norm_kernel bit for bit at a head's width (<= NR_MAX_HD): that kernel
+ * gives each element a thread, reduces each warp's squares by an xor butterfly, then warp 0's
+ * lanes reduce the warp sums (zeros past them) the same way; here lane L of group r holds
+ * element 32 r + L and replays both butterflies. So the fused launch equals the primitives. */
+#define NR_MAX_HD 512
+
+__global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
+                                              int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
+                                              int neox, const int32_t *pos, const int32_t *rows, float freq_scale,
+                                              float mscale, const float *inv_freq, int64_t q_stride, int64_t k_stride,
+                                              int64_t v_cols, const float *qw, const float *kw, float eps) {
+    __shared__ float buf[NR_MAX_HD];
+    const int64_t t = blockIdx.x;
+    const int32_t h = blockIdx.y, lane = threadIdx.x;
+    const int64_t kcols = (int64_t)n_head_kv * head_dim;
+    if (h == n_head + n_head_kv) {
+        for (int64_t c = lane; c < v_cols; c += 32)
+            orc_store_from_f32(vc, dt, (int64_t)rows[t] * v_cols + c, v[t * v_cols + c]);
+        return;
+    }
+    const bool is_k = h >= n_head;
+    float *x = is_k ? k + t * k_stride + (int64_t)(h - n_head) * head_dim : q + t * q_stride + (int64_t)h * head_dim;
+    const float *w = is_k ? kw : qw;
+    const int32_t groups = (head_dim + 31) / 32;
+    float mine = 0.0f; /* lane L ends with group L's sum */
+    for (int32_t r = 0; r < groups; r++) {
+        const int32_t j = 32 * r + lane;
+        float ss = 0.0f;
+        if (j < head_dim) ss += x[j] * x[j];
+        for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+        if (lane == r) mine = ss;
+    }
+    for (int off = 16; off > 0; off >>= 1) mine += __shfl_xor_sync(0xffffffffu, mine, off);
+    const float scale = (float)(1.0 / sqrt((double)mine / (double)head_dim + (double)eps));
+    for (int32_t j = lane; j < head_dim; j += 32) buf[j] = w[j] * (x[j] * scale);
+    __syncwarp();
+    const int32_t half = n_rot / 2;
+    for (int32_t p = lane; p < half; p += 32) {
+        int32_t i0, i1;
+        rope_pair(buf, p, half, neox, pos[t], freq_scale, mscale, inv_freq, &i0, &i1);
+    }
+    __syncwarp();
+    for (int32_t j = lane; j < head_dim; j += 32) {
+        x[j] = buf[j];
+        if (is_k) orc_store_from_f32(kc, dt, (int64_t)rows[t] * kcols + (int64_t)(h - n_head) * head_dim + j, buf[j]);
+    }
+}
+
+cudaError_t orc_launch_norm_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
+                                          int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
+                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
+                                          int64_t k_stride, int64_t v_cols, const float *q_norm, const float *k_norm,
+                                          float eps, cudaStream_t s) {
+    if (n <= 0) return cudaSuccess;
+    if (head_dim > NR_MAX_HD) { /* wider heads: the primitives, in order */
+        cudaError_t e = orc_launch_rms_norm(q, q_norm, q, n * (q_stride / head_dim), head_dim, eps, s);
+        if (e == cudaSuccess) e = orc_launch_rms_norm(k, k_norm, k, n * (k_stride / head_dim), head_dim, eps, s);
+        if (e != cudaSuccess) return e;
+        return orc_launch_rope_kv_store(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim, n_rot, neox, pos, rows,
+                                        freq_scale, mscale, inv_freq, q_stride, k_stride, v_cols, s);
+    }
+    if (n > 2147483647LL || n_head + n_head_kv + 1 > 65535) return cudaErrorInvalidValue;
+    const dim3 grid((unsigned)n, (unsigned)(n_head + n_head_kv + 1));
+    orc_norm_rope_kv_store_kernel<<<grid, 32, 0, s>>>(q, k, v, kc, vc, dt, n_head, n_head_kv, head_dim, n_rot, neox,
+                                                      pos, rows, freq_scale, mscale, inv_freq, q_stride, k_stride,
+                                                      v_cols, q_norm, k_norm, eps);
+    return cudaGetLastError();
+}

@@ -696,9 +696,17 @@ cleanup:
 static orc_status cu_rope_kv_store(orc_exec *e, orc_tensor *q, orc_tensor *k, const orc_tensor *v, orc_tensor *kc,
                                    orc_tensor *vc, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
                                    int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
-                                   orc_err *err) {
+                                   const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err) {
     orc_status st = ORC_OK;
     const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
+    if (q_norm && k_norm) {
+        ORC_CUDA_CHECK(orc_launch_norm_rope_kv_store(
+            (float *)q->data, (float *)k->data, (const float *)v->data, kc->data, vc->data, kc->dtype, bt->n, n_head,
+            n_head_kv, head_dim, rp->n_rot, rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
+            rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols, v->cols, (const float *)q_norm->data,
+            (const float *)k_norm->data, eps, cb_of(e)->stream));
+        return ORC_OK;
+    }
     ORC_CUDA_CHECK(orc_launch_rope_kv_store((float *)q->data, (float *)k->data, (const float *)v->data, kc->data,
                                             vc->data, kc->dtype, bt->n, n_head, n_head_kv, head_dim, rp->n_rot,
                                             rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
@@ -746,6 +754,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     int32_t *h_ids = x->h_moe, *order = h_ids + slots, *tiles = order + slots, *start = tiles + 3 * slots;
     const orc_dtype dt = w->qtype >= 0 ? ORC_DTYPE_F16 : w->dtype;
     const float one = 1.0f, zero = 0.0f;
+    int64_t used; /* experts with slots */
     if (slots > x->moe_slots || n_expert + 1 > 8192 ||
         (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld slots past the session's grouping scratch",
@@ -765,7 +774,14 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     }
     for (int64_t ex = n_expert; ex > 0; ex--) start[ex] = start[ex - 1]; /* back to the group starts */
     start[0] = 0;
-    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols)) {
+    /* Device run 10 (prefill 512): the grouped launch took Qwen3-30B-A3B's 128 experts (32 slots
+     * each on average) from 1.7k to 5.6k tokens/s, but gpt-oss-20b's 32 experts (64 slots each)
+     * from 9.1k down to 7.3k: with a full tile per expert, the per-expert cuBLAS products on
+     * float16 copies win. So: grouped while the used experts average fewer slots than a tile. */
+    used = 0;
+    for (int64_t ex = 0; ex < n_expert; ex++) used += start[ex + 1] > start[ex];
+    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
+        slots < used * orc_moe_grouped_tile_slots()) {
         const int64_t tn = orc_moe_grouped_tile_slots();
         int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
         for (int64_t ex = 0; ex < n_expert; ex++)
@@ -834,9 +850,10 @@ cleanup:
 }
 
 static orc_status cu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
-                                 orc_tensor *out, orc_err *err) {
+                                 const orc_tensor *res, orc_tensor *out, orc_err *err) {
     orc_status st = ORC_OK;
     ORC_CUDA_CHECK(orc_launch_moe_combine((const float *)y->data, (const float *)w->data, n, k, out->cols,
+                                          res ? (const float *)res->data : NULL,
                                           (float *)out->data, cb_of(e)->stream));
 cleanup:
     return st;
