@@ -214,7 +214,7 @@ typedef struct orc_backend_ops {
      * only). Prologue: x' = rms_norm(x[t]) * norm_w when norm_w is set, else x[t].
      * matvec:         out[t] = W . x'[t] (+ bias) (+ res[t]); res may be out (in place).
      * matvec_glu:     out[t] = act(Wg . x'[t]) * (Wu . x'[t]).
-     * matvec_glu_id:  out[t*k + j] = act(Wg[e] . x[t] + bg[e]) * (Wu[e] . x[t] + bu[e]), e = ids[t][j]
+     * matvec_glu_id:  out[t*k + j] = act(Wg[e] . x'[t] + bg[e]) * (Wu[e] . x'[t] + bu[e]), e = ids[t][j]
      *                 (biases [n_expert][rows] or NULL).
      * matvec_slots:   out[s] = W[ids[s]] . x[s] + b[ids[s]] over the n*k slots (x per slot).
      * matvec_stack:   out[i][t] = W[i] . x'[t] (+ bias[i]) for i < count (1..3: a layer's q, k, v),
@@ -225,9 +225,9 @@ typedef struct orc_backend_ops {
     orc_status (*matvec_glu)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
                              const orc_tensor *wg, const orc_tensor *wu, int act, int64_t n, orc_tensor *out,
                              orc_err *err);
-    orc_status (*matvec_glu_id)(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
-                                const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *ids, int64_t n, int32_t k,
-                                int act, orc_tensor *out, orc_err *err);
+    orc_status (*matvec_glu_id)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                const orc_tensor *wg, const orc_tensor *wu, const orc_tensor *bg, const orc_tensor *bu,
+                                const orc_tensor *ids, int64_t n, int32_t k, int act, orc_tensor *out, orc_err *err);
     orc_status (*matvec_slots)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
     orc_status (*matvec_stack)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,

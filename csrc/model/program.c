@@ -318,20 +318,32 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     const int32_t K = c->n_expert_used;
     const int64_t NS = n * K;
     const orc_tensor *norm = (opts & ORC_OPT_NORM_PA) ? W(FFN_NORM_PA) : W(FFN_NORM);
-    OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
-    HOOK(FFN_NORM, &s->xn);
-    OP(MATMUL, o->matmul(e, &s->xn, W(ROUTER), n, &s->router, f->err));
-    if (W(ROUTER_B)) OP(ADD_BIAS, o->add_bias(e, &s->router, W(ROUTER_B), n, f->err));
+    /* the selected experts: fused launches that read only their blocks, or the primitives; fused,
+     * the router's and the gate/up launch's prologues apply the FFN norm (unless it is hooked) */
+    const bool fuse = fusing(f) && NS <= FUSE_MAX_TOKENS && o->matvec_glu_id && o->matvec_slots;
+    bool xn_done = false;
+    if (fuse && !step_on(f, il, ORC_S_FFN_NORM)) {
+        CHECK(linear(f, &s->x, norm, &xn_done, W(ROUTER), W(ROUTER_B), NULL, &s->router));
+    } else {
+        OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
+        xn_done = true;
+        HOOK(FFN_NORM, &s->xn);
+        OP(MATMUL, o->matmul(e, &s->xn, W(ROUTER), n, &s->router, f->err));
+        if (W(ROUTER_B)) OP(ADD_BIAS, o->add_bias(e, &s->router, W(ROUTER_B), n, f->err));
+    }
     HOOK(MOE_ROUTER, &s->router);
     OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
     HOOK(MOE_TOPK_IDS, &s->topk_ids);
     HOOK(MOE_TOPK_W, &s->topk_w);
-    /* the selected experts: fused launches that read only their blocks, or the primitives */
-    const bool fuse = fusing(f) && NS <= FUSE_MAX_TOKENS && o->matvec_glu_id && o->matvec_slots;
     orc_status st = ORC_E_UNSUPPORTED;
     if (fuse)
-        FUSED(st, o->matvec_glu_id(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B), &s->topk_ids, n,
-                                   K, c->ffn_act, &s->eact, f->err));
+        FUSED(st, o->matvec_glu_id(e, xn_done ? &s->xn : &s->x, xn_done ? NULL : norm, c->rms_eps, W(GATE_EXPS),
+                                   W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B), &s->topk_ids, n, K, c->ffn_act, &s->eact,
+                                   f->err));
+    if (st == ORC_E_UNSUPPORTED && !xn_done) {
+        OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
+        xn_done = true;
+    }
     if (st == ORC_E_UNSUPPORTED) {
         OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
         if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));

@@ -453,9 +453,10 @@ static orc_status cu_matvec_glu(orc_exec *e, const orc_tensor *x, const orc_tens
     return gemv_launch(xe, &a, err);
 }
 
-static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
-                                   const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *ids, int64_t n,
-                                   int32_t k, int act, orc_tensor *out, orc_err *err) {
+static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                   const orc_tensor *wg, const orc_tensor *wu, const orc_tensor *bg,
+                                   const orc_tensor *bu, const orc_tensor *ids, int64_t n, int32_t k, int act,
+                                   orc_tensor *out, orc_err *err) {
     cuda_exec *xe = (cuda_exec *)e;
     const int64_t rows = out->cols;
     if (stored_type(wg) != stored_type(wu) || wg->rows != wu->rows || k > ORC_GEMV_MAX_K || rows <= 0 ||
@@ -464,6 +465,8 @@ static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_t
     orc_gemv_args a = gemv_args(xe, x, wg, rows, n, out);
     a.w_up = wu->data;
     a.act = act;
+    a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
+    a.norm_eps = eps;
     a.ids = (const int32_t *)ids->data;
     a.k = k;
     a.ids_stride = ids->cols;
