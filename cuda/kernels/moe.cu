@@ -189,17 +189,10 @@ cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, o
         default: GO(dense_row<ORC_DTYPE_F32>); break;
         }
     } else {
-        switch (w_qtype) {
-#define CASE(NAME, FN, BS, TS)            \
-    case ORC_TYPE_##NAME: {               \
-        typedef block_row<BS, TS, FN> row; \
-        GO(row);                          \
-        break;                            \
-    }
-            ORC_QD_FOREACH_BLOCK_TYPE(CASE)
-#undef CASE
-        default: return cudaErrorInvalidValue;
-        }
+        return orc_with_block_row(w_qtype, [&](auto row) {
+            GO(decltype(row));
+            return cudaGetLastError();
+        });
     }
 #undef GO
     return cudaGetLastError();

@@ -126,19 +126,11 @@ cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, con
     moe_grouped_kernel<ROW><<<grid, GTHREADS, 0, s>>>(x, per_slot, k, wb, row_bytes, rows_per, cols, order, tiles, out)
     if (w_qtype < 0) {
         GO(dense_row<ORC_DTYPE_F16>);
-    } else {
-        switch (w_qtype) {
-#define CASE(NAME, FN, BS, TS)             \
-    case ORC_TYPE_##NAME: {                \
-        typedef block_row<BS, TS, FN> row; \
-        GO(row);                           \
-        break;                             \
+        return cudaGetLastError();
     }
-            ORC_QD_FOREACH_BLOCK_TYPE(CASE)
-#undef CASE
-        default: return cudaErrorInvalidValue;
-        }
-    }
+    return orc_with_block_row(w_qtype, [&](auto row) {
+        GO(decltype(row));
+        return cudaGetLastError();
+    });
 #undef GO
-    return cudaGetLastError();
 }

@@ -4,7 +4,10 @@
 #ifndef ORC_MOE_ROWS_CUH
 #define ORC_MOE_ROWS_CUH
 
+#include <cuda_runtime.h>
 #include <stdint.h>
+
+#include "gguf/ggml_types.h"
 
 #include "quant/quant_decode.h"
 #include "runtime/dtype.cuh"
@@ -23,5 +26,18 @@ struct block_row {
         DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
     }
 };
+
+/* launch(row) with the block_row reader of ggml type qtype (a value of that type: its methods are
+ * static); cudaErrorInvalidValue for a type without one. */
+template <class F>
+static inline cudaError_t orc_with_block_row(int32_t qtype, F &&launch) {
+    switch (qtype) {
+#define ORC_ROW_CASE(NAME, FN, BS, TS) \
+    case ORC_TYPE_##NAME: return launch(block_row<BS, TS, FN>{});
+        ORC_QD_FOREACH_BLOCK_TYPE(ORC_ROW_CASE)
+#undef ORC_ROW_CASE
+    default: return cudaErrorInvalidValue;
+    }
+}
 
 #endif /* ORC_MOE_ROWS_CUH */
