@@ -108,6 +108,27 @@ def test_cpu_hooks_match_hf(files, name):
     assert nmse(w_orc, w_hf) <= CPU_NMSE
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("name", ["gpt-oss", "qwen3moe"])
+def test_a_nan_router_logit_gives_nan_weights(files, name, device):
+    """A NaN among a token's router logits (planted through the router hook, on an expert that would
+    not be selected) makes that token's top-k weights NaN on both backends, whichever router kind:
+    the NaN cannot vanish by losing the selection. The other tokens keep finite weights."""
+    if device == "cuda" and not orc.cuda_available():
+        pytest.skip("no usable CUDA GPU")
+    ids = [int(t) for t in golden(name)["ids"][:6]]
+    with orc.Model(files[name], device=device, dtype="float32") as m:
+        clean = orc.Session(m, n_ctx=32).trace(ids, capture=["blk.0.moe_router"])["blk.0.moe_router"]
+        bad = clean.copy()
+        bad[3, int(np.argmin(clean[3]))] = np.nan
+        got = orc.Session(m, n_ctx=32).trace(ids, capture=["blk.0.moe_topk_w", "logits"],
+                                             patch={"blk.0.moe_router": bad})
+    w = got["blk.0.moe_topk_w"]
+    assert np.isnan(w[3]).all(), w[3]
+    assert np.isfinite(w[:3]).all() and np.isfinite(w[4:]).all()
+    assert np.isnan(got["logits"][3]).any()
+
+
 @pytest.mark.parametrize("name", ["gpt-oss", "qwen3moe"])
 def test_cpu_chunked_prefill_and_decode(files, name):
     """Prefill in chunks of 48 then single tokens past the sliding window: the KV cache (the

@@ -595,6 +595,11 @@ static orc_status cpu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n
             for (int32_t j = 0; j < k; j++) sum += wt[j];
             for (int32_t j = 0; j < k; j++) wt[j] = (float)(wt[j] / sum);
         }
+        for (int64_t i = 0; i < E; i++) /* a NaN router logit never passes unseen */
+            if (isnan(l[i])) {
+                for (int32_t j = 0; j < k; j++) wt[j] = NAN;
+                break;
+            }
     }
     return ORC_OK;
 }

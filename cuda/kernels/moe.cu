@@ -20,7 +20,8 @@ namespace {
  * A round's winner is the greatest logit, the lowest index among equals; NaN logits lose to
  * every number (a token whose logits are all NaN still gets k distinct ids). Chosen experts
  * are marked in shared memory. Weights: softmax over all experts then top-k (qwen3moe), or
- * softmax over the k raw logits (gpt-oss); optional renormalisation of the k weights. */
+ * softmax over the k raw logits (gpt-oss); optional renormalisation of the k weights. A token
+ * with a NaN logit gets NaN weights (as on the CPU): a NaN never passes unseen. */
 constexpr int ROUTE_WARPS = 4;
 constexpr int ROUTE_MAX_EXPERTS = 4096; /* arch.c caps expert_count there */
 
@@ -44,10 +45,13 @@ __global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_exper
     int32_t *id = ids + t * k;
     float *wt = w + t * k;
     float mx = -FLT_MAX, sum = 0.0f;
+    bool nan = false;
     for (int32_t i = lane; i < n_expert; i += 32) {
         taken[i] = 0;
         mx = fmaxf(mx, l[i]);
+        nan = nan || l[i] != l[i];
     }
+    nan = __any_sync(0xffffffffu, nan);
     for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
     if (kind == ORC_ROUTER_SOFTMAX_TOPK) {
         for (int32_t i = lane; i < n_expert; i += 32) sum += expf(l[i] - mx);
@@ -82,6 +86,8 @@ __global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_exper
         for (int32_t j = 0; j < k; j++) s += wt[j];
         for (int32_t j = 0; j < k; j++) wt[j] /= s;
     }
+    if (nan)
+        for (int32_t j = 0; j < k; j++) wt[j] = __int_as_float(0x7fc00000);
 }
 
 /* out[s][r] = W[ids[s]][r] . x[s or s / k]; one warp per (slot, row). */
