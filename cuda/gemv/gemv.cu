@@ -2,9 +2,10 @@
  * the per-type dispatch and the split-K combine launch. The kernels are gemv_kernel.cuh,
  * instantiated by gemv_legacy.cu, gemv_q4k.cu, gemv_q5k.cu, gemv_q6k.cu, gemv_q23k.cu,
  * gemv_iq.cu and gemv_float.cu. */
-#include <stdlib.h> /* getenv, atoi */
+#include <stdlib.h> /* atoi */
 
 #include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
+#include "runtime/env.cuh"
 
 namespace orc_gv {
 
@@ -31,25 +32,13 @@ cudaError_t device_facts(dev_facts *out) {
 }
 
 int stages_override() {
-    static std::atomic<int> v{-1};
-    int x = v.load(std::memory_order_acquire);
-    if (x < 0) {
-        const char *env = getenv("ORC_GEMV_STAGES");
-        x = env ? atoi(env) : 0;
-        v.store(x, std::memory_order_release);
-    }
-    return x;
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_STAGES", [](const char *e) { return e ? atoi(e) : 0; });
 }
 
 int exact_override() {
-    static std::atomic<int> v{-1};
-    int x = v.load(std::memory_order_acquire);
-    if (x < 0) {
-        const char *env = getenv("ORC_GEMV_EXACT");
-        x = env && env[0] == '1';
-        v.store(x, std::memory_order_release);
-    }
-    return x;
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
 }
 
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {

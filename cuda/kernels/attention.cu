@@ -24,11 +24,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <float.h>
-#include <stdlib.h> /* getenv, atoi */
-
-#include <atomic>
+#include <stdlib.h> /* atoi */
 
 #include "runtime/dtype.cuh"
+#include "runtime/env.cuh"
 #include "kernels/kernels.cuh"
 
 #define ATTN_WARPS 4
@@ -40,15 +39,11 @@
 /* Keys per split: ATTN_SPLIT_KEYS, or ORC_ATTN_SPLIT_KEYS (32..1024, read once a process, so
  * every launch and every session's scratch of the process follow one rule). */
 static int32_t split_keys() {
-    static std::atomic<int32_t> keys{0};
-    int32_t v = keys.load(std::memory_order_relaxed);
-    if (v == 0) {
-        const char *env = getenv("ORC_ATTN_SPLIT_KEYS");
-        v = env ? (int32_t)atoi(env) : ATTN_SPLIT_KEYS;
-        if (v < 32 || v > 1024) v = ATTN_SPLIT_KEYS;
-        keys.store(v, std::memory_order_relaxed);
-    }
-    return v;
+    static std::atomic<int> keys{INT_MIN};
+    return orc_env_once(keys, "ORC_ATTN_SPLIT_KEYS", [](const char *e) {
+        const int v = e ? atoi(e) : ATTN_SPLIT_KEYS;
+        return v < 32 || v > 1024 ? ATTN_SPLIT_KEYS : v;
+    });
 }
 
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }

@@ -47,20 +47,14 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
                             int64_t row_stride, cudaStream_t s);
 
 /* rope.cu: rope(q), rope(k) and the k/v cache stores in one launch (same arithmetic); v is
- * [n][v_cols] contiguous, the caches [rows][n_head_kv*head_dim] / [rows][v_cols]. */
-/* The same after a per-head RMSNorm of q (weights q_norm [head_dim]) and k (k_norm), bit-identical
- * to orc_launch_rms_norm on each followed by orc_launch_rope_kv_store. */
-cudaError_t orc_launch_norm_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
-                                          int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
-                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
-                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
-                                          int64_t k_stride, int64_t v_cols, const float *q_norm, const float *k_norm,
-                                          float eps, cudaStream_t s);
+ * [n][v_cols] contiguous, the caches [rows][n_head_kv*head_dim] / [rows][v_cols]. With q_norm
+ * and k_norm ([head_dim] each; else NULL) a per-head RMSNorm of q and k comes first,
+ * bit-identical to orc_launch_rms_norm on each. */
 cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t n,
                                      int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox,
                                      const int32_t *pos, const int32_t *rows, float freq_scale, float mscale,
                                      const float *inv_freq, int64_t q_stride, int64_t k_stride, int64_t v_cols,
-                                     cudaStream_t s);
+                                     const float *q_norm, const float *k_norm, float eps, cudaStream_t s);
 
 /* attention.cu. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
  * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no

@@ -106,12 +106,8 @@ int orc_moe_grouped_tile_slots(void) { return GN; }
 bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols) {
     if (cols % GK) return false;
     if (w_qtype < 0) return w_dtype == ORC_DTYPE_F16;
-    switch (w_qtype) { /* chunks of eight never straddle a block */
-#define CASE(NAME, FN, BS, TS) case ORC_TYPE_##NAME: return true;
-        ORC_QD_FOREACH_BLOCK_TYPE(CASE)
-#undef CASE
-    default: return false;
-    }
+    /* every type with a block_row reader (chunks of eight never straddle a block) */
+    return orc_with_block_row(w_qtype, [](auto) { return cudaSuccess; }) == cudaSuccess;
 }
 
 cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,

@@ -93,11 +93,11 @@ __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, voi
     }
 }
 
-cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t n,
-                                     int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox,
-                                     const int32_t *pos, const int32_t *rows, float freq_scale, float mscale,
-                                     const float *inv_freq, int64_t q_stride, int64_t k_stride, int64_t v_cols,
-                                     cudaStream_t s) {
+static cudaError_t launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
+                                       int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
+                                       int neox, const int32_t *pos, const int32_t *rows, float freq_scale,
+                                       float mscale, const float *inv_freq, int64_t q_stride, int64_t k_stride,
+                                       int64_t v_cols, cudaStream_t s) {
     const int64_t total = n * ((int64_t)(n_head + n_head_kv) * (n_rot / 2) + (int64_t)n_head_kv * (head_dim - n_rot) +
                                v_cols);
     if (total <= 0) return cudaSuccess;
@@ -158,19 +158,21 @@ __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v
     }
 }
 
-cudaError_t orc_launch_norm_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
-                                          int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
-                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
-                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
-                                          int64_t k_stride, int64_t v_cols, const float *q_norm, const float *k_norm,
-                                          float eps, cudaStream_t s) {
+cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t n,
+                                     int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot, int neox,
+                                     const int32_t *pos, const int32_t *rows, float freq_scale, float mscale,
+                                     const float *inv_freq, int64_t q_stride, int64_t k_stride, int64_t v_cols,
+                                     const float *q_norm, const float *k_norm, float eps, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (head_dim > NR_MAX_HD) { /* wider heads: the primitives, in order */
-        cudaError_t e = orc_launch_rms_norm(q, q_norm, q, n * (q_stride / head_dim), head_dim, eps, s);
-        if (e == cudaSuccess) e = orc_launch_rms_norm(k, k_norm, k, n * (k_stride / head_dim), head_dim, eps, s);
+    if (!q_norm || !k_norm || head_dim > NR_MAX_HD) { /* no norms, or heads too wide: the primitives, in order */
+        cudaError_t e = cudaSuccess;
+        if (q_norm && k_norm) {
+            e = orc_launch_rms_norm(q, q_norm, q, n * (q_stride / head_dim), head_dim, eps, s);
+            if (e == cudaSuccess) e = orc_launch_rms_norm(k, k_norm, k, n * (k_stride / head_dim), head_dim, eps, s);
+        }
         if (e != cudaSuccess) return e;
-        return orc_launch_rope_kv_store(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim, n_rot, neox, pos, rows,
-                                        freq_scale, mscale, inv_freq, q_stride, k_stride, v_cols, s);
+        return launch_rope_kv_store(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim, n_rot, neox, pos, rows,
+                                    freq_scale, mscale, inv_freq, q_stride, k_stride, v_cols, s);
     }
     if (n > 2147483647LL || n_head + n_head_kv + 1 > 65535) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)n, (unsigned)(n_head + n_head_kv + 1));

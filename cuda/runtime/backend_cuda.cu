@@ -26,6 +26,7 @@
 #include "quant/gpu_dequant.h"
 #include "quant/quant.h"
 #include "runtime/cuda_check.cuh"
+#include "runtime/env.cuh"
 
 typedef struct cuda_backend {
     orc_backend base;
@@ -702,19 +703,12 @@ static orc_status cu_rope_kv_store(orc_exec *e, orc_tensor *q, orc_tensor *k, co
                                    const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err) {
     orc_status st = ORC_OK;
     const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
-    if (q_norm && k_norm) {
-        ORC_CUDA_CHECK(orc_launch_norm_rope_kv_store(
-            (float *)q->data, (float *)k->data, (const float *)v->data, kc->data, vc->data, kc->dtype, bt->n, n_head,
-            n_head_kv, head_dim, rp->n_rot, rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
-            rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols, v->cols, (const float *)q_norm->data,
-            (const float *)k_norm->data, eps, cb_of(e)->stream));
-        return ORC_OK;
-    }
     ORC_CUDA_CHECK(orc_launch_rope_kv_store((float *)q->data, (float *)k->data, (const float *)v->data, kc->data,
                                             vc->data, kc->dtype, bt->n, n_head, n_head_kv, head_dim, rp->n_rot,
                                             rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
                                             rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols,
-                                            v->cols, cb_of(e)->stream));
+                                            v->cols, q_norm ? (const float *)q_norm->data : NULL,
+                                            k_norm ? (const float *)k_norm->data : NULL, eps, cb_of(e)->stream));
 cleanup:
     return st;
 }
@@ -739,14 +733,8 @@ cleanup:
 #define MOE_GROUP_MIN_SLOTS 64
 
 static bool moe_grouped_on(void) {
-    static std::atomic<int> on{-1}; /* read once a process */
-    int v = on.load(std::memory_order_relaxed);
-    if (v < 0) {
-        const char *env = getenv("ORC_MOE_GROUPED");
-        v = !(env && env[0] == '0');
-        on.store(v, std::memory_order_relaxed);
-    }
-    return v != 0;
+    static std::atomic<int> on{INT_MIN};
+    return orc_env_once(on, "ORC_MOE_GROUPED", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
 }
 
 static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
@@ -757,6 +745,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     int32_t *h_ids = x->h_moe, *order = h_ids + slots, *tiles = order + slots, *start = tiles + 3 * slots;
     const orc_dtype dt = w->qtype >= 0 ? ORC_DTYPE_F16 : w->dtype;
     const float one = 1.0f, zero = 0.0f;
+    const int64_t tn = orc_moe_grouped_tile_slots();
     int64_t used; /* experts with slots */
     if (slots > x->moe_slots || n_expert + 1 > 8192 ||
         (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
@@ -783,9 +772,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
      * float16 copies win. So: grouped while the used experts average fewer slots than a tile. */
     used = 0;
     for (int64_t ex = 0; ex < n_expert; ex++) used += start[ex + 1] > start[ex];
-    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
-        slots < used * orc_moe_grouped_tile_slots()) {
-        const int64_t tn = orc_moe_grouped_tile_slots();
+    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols) && slots < used * tn) {
         int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
         for (int64_t ex = 0; ex < n_expert; ex++)
             for (int64_t q = start[ex]; q < start[ex + 1]; q += tn, n_tiles++) {

@@ -5,25 +5,19 @@
 #include <cuda_runtime.h>
 
 #include <stdio.h>
-#include <stdlib.h> /* getenv */
 #include <string.h>
 
 #include <atomic>
 
 #include "backend/gpu.h"
 #include "runtime/cuda_check.cuh"
+#include "runtime/env.cuh"
 #include "runtime/launch.cuh"
 
 bool orc_pdl_on() {
-    static std::atomic<int> env_on{-1};
+    static std::atomic<int> env_on{INT_MIN};
     static std::atomic<int> major[64]; /* compute capability major + 1 per device; 0 unknown */
-    int on = env_on.load(std::memory_order_acquire);
-    if (on < 0) {
-        const char *v = getenv("ORC_PDL");
-        on = !(v && v[0] == '0');
-        env_on.store(on, std::memory_order_release);
-    }
-    if (!on) return false;
+    if (!orc_env_once(env_on, "ORC_PDL", [](const char *v) { return (int)!(v && v[0] == '0'); })) return false;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
     std::atomic<int> &slot = major[dev & 63];
