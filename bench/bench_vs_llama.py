@@ -10,8 +10,9 @@ Models (random weights of true shapes, written here unless present; llama.cpp re
   gpt-oss-20b, qwen3-30b-a3b  the MoE shapes of orc.synth_moe.BENCH_SPECS (MXFP4 / Q4_K experts)
 For each: llama-bench -ngl 99 -p 512 -n 128 -r REPS (median of its samples), and orc's prefill of
 512 tokens (fresh session, last logits) and decode of 128 greedy steps after a 512-token prompt
-(logits copied to the host each step, the argmax taken there, as a sampler would), median of
-REPS, for each --weights mode. Floors: decode = the bytes the step must read (the stored
+(logits copied to the host each step, the argmax taken there, as a sampler would) and, as
+llama-bench's tg128 does, of 128 steps from an empty cache (the ratio column uses this one), median
+of REPS, for each --weights mode; and the bytes orc holds on the device for weights over the file size. Floors: decode = the bytes the step must read (the stored
 matrices for weights="quantized", float16 copies for "dequantized") over the copy bandwidth
 measured here; prefill = 2 x parameters x 512 flops over the float16 matrix rate measured here.
 The last lines are a markdown table; --json writes every number.
@@ -125,7 +126,7 @@ def orc_bench(path, weights, reps):
     load = time.perf_counter() - t0
     V = m.config["n_vocab"]
     prompt = [int(t) for t in rng.integers(0, V, PROMPT)]
-    pp, tg, tg_eager = [], [], None
+    pp, tg, tg0, tg_eager = [], [], [], None
     for r in range(reps):
         s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
         s.forward(prompt[:8], "last")  # warm-up (and graph recording comes later)
@@ -142,6 +143,14 @@ def orc_bench(path, weights, reps):
         tg.append(GEN / (time.perf_counter() - t0))
         path_used = s.last_path
         s.close()
+        # llama-bench's tg128 workload: 128 steps from an empty cache (after one warm-up step).
+        s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
+        last = s.forward([prompt[0]], "last")
+        t0 = time.perf_counter()
+        for _ in range(GEN):
+            last = s.forward([int(np.argmax(last))], "last")
+        tg0.append(GEN / (time.perf_counter() - t0))
+        s.close()
         if r == 0:
             s = orc.Session(m, n_ctx=PROMPT + GEN + 8, graphs=False)
             last = s.forward(prompt, "last")
@@ -153,8 +162,23 @@ def orc_bench(path, weights, reps):
     mem = m.memory()
     m.close()
     return {"load_s": load, "pp": statistics.median(pp), "pp_samples": pp, "tg": statistics.median(tg),
-            "tg_samples": tg, "tg_eager": tg_eager, "decode_path": path_used, "weights_bytes": mem["weights"],
+            "tg_samples": tg, "tg0": statistics.median(tg0), "tg0_samples": tg0, "tg_eager": tg_eager, "decode_path": path_used, "weights_bytes": mem["weights"],
             "quantized_bytes": mem["quantized"]}
+
+
+def prepare(directory, name):
+    """The model file `name` under directory, written unless present (under a temporary name first,
+    so a file that exists is whole; a concurrent --prepare-only run is waited for)."""
+    path = os.path.join(directory, name + ".gguf")
+    part = path + ".part"
+    while os.path.exists(part) and not os.path.exists(path):
+        time.sleep(1)  # another process is writing it
+    if not os.path.exists(path):
+        t0 = time.perf_counter()
+        MODELS[name](part)
+        os.rename(part, path)
+        print(f"wrote {path} ({os.path.getsize(path) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
 
 
 def main():
@@ -165,17 +189,18 @@ def main():
     ap.add_argument("--weights", default="quantized,dequantized")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--prepare-only", action="store_true", help="write the model files and stop (to overlap a build)")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
+    if a.prepare_only:
+        for name in a.models.split(","):
+            prepare(a.dir, name)
+        return
     bw, tf = bench_model.ceilings()
     print(f"ceilings here: copy {bw:.0f} GB/s (read + written), float16 matmul {tf:.0f} TFLOP/s", flush=True)
     results = []
     for name in a.models.split(","):
-        path = os.path.join(a.dir, name + ".gguf")
-        if not os.path.exists(path):
-            t0 = time.perf_counter()
-            MODELS[name](path)
-            print(f"wrote {path} ({os.path.getsize(path) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+        path = prepare(a.dir, name)
         stored, params = weight_bytes(path)
         ll = llama_bench(a.llama_bench, path, a.reps) if os.path.exists(a.llama_bench) else {"error": "no llama-bench"}
         print(f"{name}: llama.cpp {ll}", flush=True)
@@ -188,14 +213,18 @@ def main():
             floor_tg = bw * 1e9 / 2 / read if bw else None  # copy GB/s counts read + write
             floor_pp = tf * 1e12 / (2 * params) if tf else None
             results.append({"model": name, "weights": w, "orc": o, "llama": ll, "bytes_per_token": read,
+                            "file_bytes": os.path.getsize(path),
                             "floor_tg": floor_tg, "floor_pp": floor_pp})
             print(f"{name} {w}: orc {o}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"ceilings": {"copy_gbs": bw, "f16_tflops": tf}, "results": results}, f, indent=1)
     print()
-    print("| model | orc weights | orc pp512 | llama pp512 | x | orc tg128 (eager) | llama tg128 | x | tg floor | orc/floor |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("tg128: orc from an empty cache, as llama-bench runs it (after a 512-token prompt; eager after 512);"
+          " device weights: what orc holds on the card over the file's size")
+    print("| model | orc weights | orc pp512 | llama pp512 | x | orc tg128 (after 512; eager) | llama tg128 | x |"
+          " tg floor | orc/floor | device weights / file |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         o, ll = r["orc"], r["llama"]
         if "error" in o:
@@ -204,9 +233,10 @@ def main():
         lpp, ltg = ll.get("pp"), ll.get("tg")
         f = lambda v: f"{v:,.0f}" if v else "-"  # noqa: E731
         x = lambda a_, b_: f"{a_ / b_:.2f}" if a_ and b_ else "-"  # noqa: E731
+        held = (o["weights_bytes"] + o["quantized_bytes"]) / r["file_bytes"]
         print(f"| {r['model']} | {r['weights']} | {f(o['pp'])} | {f(lpp)} | {x(o['pp'], lpp)} | "
-              f"{f(o['tg'])} ({f(o['tg_eager'])}) | {f(ltg)} | {x(o['tg'], ltg)} | {f(r['floor_tg'])} | "
-              f"{x(o['tg'], r['floor_tg'])} |")
+              f"{f(o['tg0'])} ({f(o['tg'])}; {f(o['tg_eager'])}) | {f(ltg)} | {x(o['tg0'], ltg)} | "
+              f"{f(r['floor_tg'])} | {x(o['tg0'], r['floor_tg'])} | {held:.3f} |")
 
 
 if __name__ == "__main__":
