@@ -39,41 +39,12 @@ import bench_model  # noqa: E402  (the 0.5B writer and the ceilings)
 PROMPT, GEN = 512, 128
 
 
-def llama_shape_model(path, E, L, H, HKV, F, V, wtype="Q4_K"):
-    """A Llama-3-shaped file, every matrix `wtype` (tiled random blocks: bytes and shapes matter here)."""
-    rng = np.random.default_rng(1)
-    HD = E // H
-    tensors = [("token_embd.weight", wtype, (V, E), synth.tiled_blocks(rng, wtype, V * E, 0.002)),
-               ("output.weight", wtype, (V, E), synth.tiled_blocks(rng, wtype, V * E, 0.002)),
-               ("output_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
-    pools = {}
-    for i in range(L):
-        p = f"blk.{i}."
-        for nm, shape in [("attn_q.weight", (H * HD, E)), ("attn_k.weight", (HKV * HD, E)),
-                          ("attn_v.weight", (HKV * HD, E)), ("attn_output.weight", (E, H * HD)),
-                          ("ffn_gate.weight", (F, E)), ("ffn_up.weight", (F, E)), ("ffn_down.weight", (E, F))]:
-            n = shape[0] * shape[1]
-            if n not in pools:
-                pools[n] = synth.tiled_blocks(rng, wtype, n, 0.002)
-            tensors.append((p + nm, wtype, shape, pools[n]))
-        tensors += [(p + "attn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes()),
-                    (p + "ffn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
-    md = [("general.architecture", "str", "llama"), ("general.name", "str", f"bench-llama-{E}x{L}-{wtype}"),
-          ("llama.context_length", "u32", 8192), ("llama.embedding_length", "u32", E), ("llama.block_count", "u32", L),
-          ("llama.feed_forward_length", "u32", F), ("llama.attention.head_count", "u32", H),
-          ("llama.attention.head_count_kv", "u32", HKV), ("llama.rope.dimension_count", "u32", HD),
-          ("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5), ("llama.rope.freq_base", "f32", 500000.0)]
-    md += synth.tokenizer_metadata("gpt2", V, pre="llama-bpe")  # llama.cpp loads no file without a vocabulary
-    synth.write_gguf(path, md, tensors)
-    return path
-
-
 MODELS = {
     "qwen05-f16": lambda p: bench_model.make_model(p, "F16")[0],
     "qwen05-q8_0": lambda p: bench_model.make_model(p, "Q8_0")[0],
     "qwen05-q4_k_m": lambda p: bench_model.make_model(p, "Q4_K_M")[0],
-    "llama8b-q4_k": lambda p: llama_shape_model(p, 4096, 32, 32, 8, 14336, 128256),
-    "llama70b-q4_k": lambda p: llama_shape_model(p, 8192, 80, 64, 8, 28672, 128256),
+    "llama8b-q4_k": lambda p: synth.random_llama_model(p, 4096, 32, 32, 8, 14336, 128256),
+    "llama70b-q4_k": lambda p: synth.random_llama_model(p, 8192, 80, 64, 8, 28672, 128256),
     "gpt-oss-20b": lambda p: _moe(p, "gpt-oss-20b"),
     "qwen3-30b-a3b": lambda p: _moe(p, "qwen3-30b-a3b"),
 }

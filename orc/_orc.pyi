@@ -132,6 +132,11 @@ def _gpu_copy_bench(bytes: int, repeats: int) -> dict[str, float]:
 def _gpu_gemm_bench(m: int, n: int, k: int, repeats: int) -> dict[str, float]:
     """The cuBLAS float16 GEMM ceiling (float32 accumulation)."""
 
+def _cpu_row_products(w: np.ndarray, type: str | int, rows: int, cols: int, x: np.ndarray
+                      ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """The CPU backend's products of rows of ggml blocks with x: decoded in registers (None
+    without a vector decoder), orc_cpu_dot on the dequantized row, and the decoded rows."""
+
 # -- sampling (csrc/python/py_sample.c)
 class Sampler:
     """A token sampler with its own seeded PCG32 stream."""

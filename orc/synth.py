@@ -29,7 +29,8 @@ __all__ = ["ModelSpec", "make_model", "write_gguf", "quantize", "random_blocks",
 GGML_TYPES = {
     "F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20), "Q5_0": (6, 32, 22),
     "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q2_K": (10, 256, 84), "Q3_K": (11, 256, 110),
-    "Q4_K": (12, 256, 144), "Q5_K": (13, 256, 176), "Q6_K": (14, 256, 210), "BF16": (30, 1, 2),
+    "Q4_K": (12, 256, 144), "Q5_K": (13, 256, 176), "Q6_K": (14, 256, 210), "IQ4_NL": (20, 32, 18),
+    "BF16": (30, 1, 2), "MXFP4": (39, 32, 17),
 }
 
 # GGUF metadata value types.
@@ -461,6 +462,39 @@ def _store_type(name: str, spec: ModelSpec) -> str:
     if name == "token_embd.weight":
         return spec.embd_type or spec.weight_type
     return spec.weight_type
+
+
+def random_llama_model(path, n_embd: int, n_layer: int, n_head: int, n_head_kv: int, n_ff: int, n_vocab: int,
+                       weight_type: str = "Q4_K", scale: float = 0.002) -> str:
+    """A Llama-shaped file whose every matrix is random `weight_type` blocks (tiled: multi-GB
+    benchmark files write in seconds; shapes and bytes matter there, not numerics). Untied
+    output, unit norms, a gpt2 vocabulary llama.cpp also loads."""
+    rng = np.random.default_rng(1)
+    E, H, HKV, F, V = n_embd, n_head, n_head_kv, n_ff, n_vocab
+    HD = E // H
+    tensors = [("token_embd.weight", weight_type, (V, E), tiled_blocks(rng, weight_type, V * E, scale)),
+               ("output.weight", weight_type, (V, E), tiled_blocks(rng, weight_type, V * E, scale)),
+               ("output_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
+    pools = {}
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        for nm, shape in [("attn_q.weight", (H * HD, E)), ("attn_k.weight", (HKV * HD, E)),
+                          ("attn_v.weight", (HKV * HD, E)), ("attn_output.weight", (E, H * HD)),
+                          ("ffn_gate.weight", (F, E)), ("ffn_up.weight", (F, E)), ("ffn_down.weight", (E, F))]:
+            n = shape[0] * shape[1]
+            if n not in pools:
+                pools[n] = tiled_blocks(rng, weight_type, n, scale)
+            tensors.append((p + nm, weight_type, shape, pools[n]))
+        tensors += [(p + "attn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes()),
+                    (p + "ffn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
+    md = [("general.architecture", "str", "llama"), ("general.name", "str", f"random-llama-{E}x{n_layer}-{weight_type}"),
+          ("llama.context_length", "u32", 8192), ("llama.embedding_length", "u32", E), ("llama.block_count", "u32", n_layer),
+          ("llama.feed_forward_length", "u32", F), ("llama.attention.head_count", "u32", H),
+          ("llama.attention.head_count_kv", "u32", HKV), ("llama.rope.dimension_count", "u32", HD),
+          ("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5), ("llama.rope.freq_base", "f32", 500000.0)]
+    md += tokenizer_metadata("gpt2", V, pre="llama-bpe")
+    write_gguf(path, md, tensors)
+    return str(path)
 
 
 def make_model(path, spec: ModelSpec | None = None, edit=None, **kw) -> str:

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu_dot.h"
 #include "core/threadpool.h"
 #include "gguf/ggml_types.h"
 #include "model/arch.h" /* orc_act */
@@ -50,6 +51,10 @@ static const float *row_f32(const cpu_backend *c, const orc_tensor *t, int64_t r
     const int64_t n = t->cols;
     if (t->qtype >= 0) {
         const uint8_t *src = (const uint8_t *)t->data + (uint64_t)r * t->row_bytes;
+        if (orc_cpu_qrow_vectorized(t->qtype)) {
+            orc_cpu_qrow_f32(t->qtype, src, n, buf);
+            return buf;
+        }
         orc_err e;
         /* Sizes were validated when the weight was loaded: this cannot fail. */
         if (orc_dequantize(t->qtype, src, t->row_bytes, n, ORC_DTYPE_F32, buf, &e) != ORC_OK)
@@ -88,33 +93,12 @@ static float round_to(orc_dtype d, float x) {
 
 static const int32_t *i32(const orc_tensor *t) { return (const int32_t *)t->data; }
 
-/* Dot product in eight float32 lanes x 4 accumulators, summed in a fixed order.
- * Built twice (AVX2 and baseline); both give the same bits, AVX2 is faster. */
-typedef float v8f __attribute__((vector_size(32)));
-
-__attribute__((target_clones("avx2", "default")))
-static float dot(const float *a, const float *b, int64_t n) {
-    v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        v8f a0, a1, a2, a3, b0, b1, b2, b3;
-        memcpy(&a0, a + i, 32);
-        memcpy(&a1, a + i + 8, 32);
-        memcpy(&a2, a + i + 16, 32);
-        memcpy(&a3, a + i + 24, 32);
-        memcpy(&b0, b + i, 32);
-        memcpy(&b1, b + i + 8, 32);
-        memcpy(&b2, b + i + 16, 32);
-        memcpy(&b3, b + i + 24, 32);
-        s0 += a0 * b0;
-        s1 += a1 * b1;
-        s2 += a2 * b2;
-        s3 += a3 * b3;
-    }
-    v8f s = (s0 + s1) + (s2 + s3);
-    float r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
+/* Row r of w times one input. Rows of the block types cpu_dot.c decodes in registers are
+ * multiplied without being written out; the sums are orc_cpu_dot's either way. */
+static float row_dot(const cpu_backend *c, const orc_tensor *w, int64_t r, const float *x, float *buf) {
+    if (w->qtype >= 0 && orc_cpu_qrow_vectorized(w->qtype))
+        return orc_cpu_qdot(w->qtype, (const uint8_t *)w->data + (uint64_t)r * w->row_bytes, x, w->cols);
+    return orc_cpu_dot(x, row_f32(c, w, r, buf), w->cols);
 }
 
 /* ------------------------------------------------------------------------- memory */
@@ -346,9 +330,13 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     int64_t r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task;
     if (r1 > j->m) r1 = j->m;
     const cpu_backend *c = cpu_of(&j->x->base);
+    if (j->n == 1) { /* decode: each row once, nothing to share */
+        for (int64_t r = r0; r < r1; r++) j->out[r] = row_dot(c, j->w, r, j->in, j->x->rows[thread]);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const float *wr = row_f32(c, j->w, r, j->x->rows[thread]);
-        for (int64_t t = 0; t < j->n; t++) j->out[t * j->m + r] = dot(j->in + t * j->k, wr, j->k);
+        for (int64_t t = 0; t < j->n; t++) j->out[t * j->m + r] = orc_cpu_dot(j->in + t * j->k, wr, j->k);
     }
 }
 
@@ -475,7 +463,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     float mx = -INFINITY;
     for (int64_t s = lo; s <= p; s++) {
         const float *kr = row_f32(c, j->kc, base + s, rowbuf);
-        float sc = dot(q, kr + (int64_t)g * ap->head_dim, ap->head_dim) * ap->scale;
+        float sc = orc_cpu_dot(q, kr + (int64_t)g * ap->head_dim, ap->head_dim) * ap->scale;
         if (ap->softcap > 0) sc = ap->softcap * tanhf(sc / ap->softcap);
         scores[s - lo] = sc;
         if (sc > mx) mx = sc;
@@ -625,12 +613,19 @@ static void matmul_id_task(void *ctx, int64_t task, int thread) {
     const int64_t r1 = r0 + j->rows_per_task < j->rows_per ? r0 + j->rows_per_task : j->rows_per;
     const int32_t b = j->start[e], end = j->start[e + 1];
     if (b == end) return;
+    if (end - b == 1) { /* one slot chose this expert: its rows once each */
+        const int64_t slot = j->order[b];
+        const float *xin = j->in + (j->per_slot ? slot : slot / j->k) * j->cols;
+        for (int64_t r = r0; r < r1; r++)
+            j->out[slot * j->rows_per + r] = row_dot(c, j->w, e * j->rows_per + r, xin, j->x->rows[thread]);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const float *wr = row_f32(c, j->w, e * j->rows_per + r, j->x->rows[thread]);
         for (int32_t q = b; q < end; q++) {
             const int64_t slot = j->order[q];
             const float *xin = j->in + (j->per_slot ? slot : slot / j->k) * j->cols;
-            j->out[slot * j->rows_per + r] = dot(xin, wr, j->cols);
+            j->out[slot * j->rows_per + r] = orc_cpu_dot(xin, wr, j->cols);
         }
     }
 }

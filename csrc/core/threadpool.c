@@ -1,22 +1,31 @@
-/* threadpool.c - see threadpool.h. Workers sleep on a condition variable between
- * loops and pull task indices from one atomic counter, so uneven tasks balance. */
+/* threadpool.c - see threadpool.h. Workers pull task indices from one atomic counter, so
+ * uneven tasks balance. A decode step runs ~200 short loops (one per matrix product, tens of
+ * microseconds each), so between loops a worker spins on the generation counter for a while
+ * (SPIN_NS) before it sleeps on the condition variable, and the caller spins for the workers
+ * to finish: a condition-variable round trip per loop cost more than the loops themselves. */
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h> /* sched_yield */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>  /* sysconf */
+
+/* How long an idle worker keeps polling for the next loop before it sleeps. */
+#define SPIN_NS 2000000LL
 
 struct orc_pool {
     int n_threads; /* including the caller */
     pthread_t *workers;
     int n_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    uint64_t generation;
-    bool stop;
-    int busy; /* workers still in the current loop */
+    pthread_mutex_t mu; /* guards sleeping workers' waits; the loop fields are published by `generation` */
+    pthread_cond_t cv_work;
+    atomic_ullong generation; /* bumped (release) once a loop's fields are set */
+    atomic_bool stop;
+    atomic_int busy;     /* workers still in the current loop */
+    int sleepers;        /* workers waiting on cv_work (under mu) */
     orc_pool_fn fn;
     void *ctx;
     int64_t n_tasks;
@@ -36,23 +45,53 @@ static void drain(orc_pool *p, int thread) {
     }
 }
 
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Waits until the generation differs from `seen` (or stop): spins for up to SPIN_NS, then sleeps. */
+static unsigned long long wait_for_work(orc_pool *p, unsigned long long seen) {
+    long long t0 = 0;
+    for (unsigned i = 1;; i++) {
+        unsigned long long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g != seen || atomic_load(&p->stop)) return g;
+        cpu_relax();
+        if ((i & 255) == 0) {
+            long long t = now_ns();
+            if (!t0) t0 = t;
+            else if (t - t0 > SPIN_NS) break;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    p->sleepers++;
+    unsigned long long g;
+    while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && !atomic_load(&p->stop))
+        pthread_cond_wait(&p->cv_work, &p->mu);
+    p->sleepers--;
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
 static void *worker_main(void *arg_) {
     worker_arg *arg = arg_;
     orc_pool *p = arg->pool;
     int index = arg->index;
     free(arg);
-    uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
+    unsigned long long seen = 0;
     for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        seen = wait_for_work(p, seen);
+        if (atomic_load(&p->stop)) break;
         drain(p, index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->cv_done);
+        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -67,8 +106,10 @@ orc_status orc_pool_create(int n_threads, orc_pool **out, orc_err *err) {
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
     atomic_init(&p->next, 0);
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->stop, false);
+    atomic_init(&p->busy, 0);
     if (n_threads > 1) {
         p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
         if (!p->workers) {
@@ -92,14 +133,13 @@ orc_status orc_pool_create(int n_threads, orc_pool **out, orc_err *err) {
 void orc_pool_destroy(orc_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = true;
+    atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_started; i++) pthread_join(p->workers[i], NULL);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
     free(p);
 }
 
@@ -111,17 +151,21 @@ void orc_pool_run(orc_pool *p, int64_t n_tasks, orc_pool_fn fn, void *ctx) {
         for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* Every worker has finished the previous loop (busy reached 0 below), so the fields are free. */
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
-    atomic_store(&p->next, 0);
-    p->busy = p->n_started;
-    p->generation++;
-    pthread_cond_broadcast(&p->cv_work);
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->busy, p->n_started, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    /* A sleeper checked the generation under mu before waiting: taking mu after the bump
+     * means it either sees the new one or is woken here. */
+    pthread_mutex_lock(&p->mu);
+    if (p->sleepers) pthread_cond_broadcast(&p->cv_work);
     pthread_mutex_unlock(&p->mu);
     drain(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 1; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; i++) {
+        cpu_relax();
+        if ((i & 1023) == 0) sched_yield(); /* a descheduled worker needs this core */
+    }
 }

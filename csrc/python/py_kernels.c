@@ -1,14 +1,18 @@
 /* py_kernels.c - the Python side of the fast GPU path's test and benchmark entry points
  * (backend/gpu_kernels.h): _gpu_gemv / _gpu_gemv_bench (fused dequantize-GEMV, its
  * fused variants and MoE form), _gpu_attention_flash / _gpu_attention_flash_bench, and the
- * ceilings _gpu_copy_bench and _gpu_gemm_bench. Arrays are checked here (dtype, rank,
+ * ceilings _gpu_copy_bench and _gpu_gemm_bench; and the CPU backend's row products
+ * (_cpu_row_products, backend/cpu_dot.h). Arrays are checked here (dtype, rank,
  * shape, with the argument's name in the error); sizes against the weight type in the core.
  * The work runs without the GIL. */
 #include "python/py_common.h"
 
 #include <string.h> /* strcmp */
 
+#include "backend/cpu_dot.h"
 #include "backend/gpu_kernels.h"
+#include "gguf/ggml_types.h" /* orc_type_nbytes */
+#include "quant/quant.h"
 
 /* `o` as a C-contiguous array of dtype `type` (or `type2` when >= 0) and `ndim` dimensions
  * (0: any): a new reference, or NULL with TypeError / ValueError naming `name`. None gives
@@ -415,6 +419,73 @@ static PyObject *py_gpu_gemm_bench(PyObject *mod, PyObject *args) {
     return timing_dict(&t);
 }
 
+/* ---- the CPU's quantized row products ------------------------------------------------------ */
+
+/* _cpu_row_products(w, type, rows, cols, x) -> (fused, reference, decoded): for each row of
+ * blocks, the product decoded in registers (None when the type or CPU has no vector decoder),
+ * orc_cpu_dot(x, orc_dequantize(row)), and the vector row decoder's floats [rows][cols] (None
+ * likewise). */
+static PyObject *py_cpu_row_products(PyObject *m, PyObject *args) {
+    PyObject *w_o, *type_o, *x_o;
+    long long rows, cols;
+    if (!PyArg_ParseTuple(args, "OOLLO:_cpu_row_products", &w_o, &type_o, &rows, &cols, &x_o)) return NULL;
+    const int32_t type = orc_py_quant_type(type_o);
+    if (type < 0) return NULL;
+    uint64_t row_bytes = 0;
+    orc_err err = {0};
+    if (rows < 1 || rows > (1 << 24) || cols < 1 || orc_type_nbytes(type, cols, &row_bytes, &err) != ORC_OK) {
+        if (err.status != ORC_OK) return orc_py_raise_err(orc_state_of_module(m), &err);
+        PyErr_Format(PyExc_ValueError, "rows (%lld) must be 1..2^24 and cols (%lld) >= 1", rows, cols);
+        return NULL;
+    }
+    PyArrayObject *w = get_array(w_o, "w", NPY_UINT8, -1, 0, 0), *x = NULL;
+    PyObject *fused = NULL, *ref = NULL, *dec = NULL, *out = NULL;
+    float *buf = NULL;
+    if (!w || !(x = get_array(x_o, "x", NPY_FLOAT32, -1, 1, 0))) goto done;
+    if ((uint64_t)PyArray_NBYTES(w) != row_bytes * (uint64_t)rows || PyArray_DIM(x, 0) != cols) {
+        PyErr_Format(PyExc_ValueError, "w must hold %llu bytes (%lld rows of %llu) and x %lld floats",
+                     (unsigned long long)(row_bytes * (uint64_t)rows), rows, (unsigned long long)row_bytes, cols);
+        goto done;
+    }
+    const bool vec = orc_cpu_qrow_vectorized(type);
+    npy_intp n1 = (npy_intp)rows, n2[2] = {(npy_intp)rows, (npy_intp)cols};
+    ref = PyArray_SimpleNew(1, &n1, NPY_FLOAT32);
+    fused = vec ? PyArray_SimpleNew(1, &n1, NPY_FLOAT32) : Py_NewRef(Py_None);
+    dec = vec ? PyArray_SimpleNew(2, n2, NPY_FLOAT32) : Py_NewRef(Py_None);
+    buf = malloc((size_t)cols * sizeof(float));
+    if (!ref || !fused || !dec || !buf) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    const uint8_t *wb = PyArray_DATA(w);
+    const float *xv = PyArray_DATA(x);
+    orc_status st = ORC_OK;
+    Py_BEGIN_ALLOW_THREADS
+    for (long long r = 0; r < rows && st == ORC_OK; r++) {
+        const uint8_t *row = wb + (uint64_t)r * row_bytes;
+        st = orc_dequantize(type, row, row_bytes, cols, ORC_DTYPE_F32, buf, &err);
+        ((float *)PyArray_DATA((PyArrayObject *)ref))[r] = orc_cpu_dot(xv, buf, cols);
+        if (vec) {
+            ((float *)PyArray_DATA((PyArrayObject *)fused))[r] = orc_cpu_qdot(type, row, xv, cols);
+            orc_cpu_qrow_f32(type, row, cols, (float *)PyArray_DATA((PyArrayObject *)dec) + r * cols);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (st != ORC_OK) {
+        orc_py_raise_err(orc_state_of_module(m), &err);
+        goto done;
+    }
+    out = PyTuple_Pack(3, fused, ref, dec);
+done:
+    free(buf);
+    Py_XDECREF(w);
+    Py_XDECREF(x);
+    Py_XDECREF(fused);
+    Py_XDECREF(ref);
+    Py_XDECREF(dec);
+    return out;
+}
+
 static PyMethodDef orc_py_kernels_methods[] = {
     {"_gpu_gemv", (PyCFunction)(void (*)(void))py_gpu_gemv, METH_VARARGS | METH_KEYWORDS,
      "_gpu_gemv(w, type, rows, cols, x, y, *, w_up=None, bias=None, bias_up=None, res=None, res_in_y=False,\n"
@@ -438,6 +509,11 @@ static PyMethodDef orc_py_kernels_methods[] = {
      "_gpu_copy_bench(bytes, repeats) -> dict: device-to-device copy moving `bytes` (read + written)."},
     {"_gpu_gemm_bench", py_gpu_gemm_bench, METH_VARARGS,
      "_gpu_gemm_bench(m, n, k, repeats) -> dict: cuBLAS float16 GEMM with float32 accumulation."},
+    {"_cpu_row_products", py_cpu_row_products, METH_VARARGS,
+     "_cpu_row_products(w, type, rows, cols, x) -> (fused, reference, decoded)\n\n"
+     "The CPU backend's products of rows of ggml blocks w (uint8) with x (float32 [cols]): decoded in\n"
+     "registers (backend/cpu_dot.c; None when this type or CPU has no vector decoder), and\n"
+     "orc_cpu_dot on orc_dequantize's row; and the vector row decoder's floats [rows][cols] (or None)."},
     {NULL, NULL, 0, NULL},
 };
 

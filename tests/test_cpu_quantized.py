@@ -1,0 +1,86 @@
+"""The CPU backend's weights="quantized": rows of GGUF blocks decoded in registers
+(csrc/backend/cpu_dot.c) must give bit for bit what dequantizing the row and taking the float32
+dot product gives, so the quantized CPU path computes exactly the float32 reference."""
+import numpy as np
+import pytest
+
+import orc
+from orc import _orc, synth
+
+# The types cpu_dot.c decodes in registers, with a row width of whole blocks that is not a
+# multiple of 256 where the block allows (so rows end mid-"super-block" of a 256-wide layout).
+VECTORIZED = {"Q4_0": 544, "Q4_1": 544, "Q5_0": 544, "Q5_1": 544, "Q8_0": 544, "Q4_K": 512, "Q5_K": 512,
+              "Q6_K": 512, "IQ4_NL": 544, "MXFP4": 544}
+
+# float16 scales no random draw makes: NaN with a payload, -NaN, +-inf, -0, subnormals, the largest half.
+SPECIAL_HALVES = [0x7E01, 0xFC07, 0x7C00, 0xFC00, 0x8000, 0x0001, 0x03FF, 0x7BFF]
+
+
+def blocks_with_specials(type_name, rows, cols, seed):
+    """Random blocks of `type_name`, [rows] x [cols] elements, with special scales planted in
+    the first blocks of the first rows (E8M0 extremes for MXFP4)."""
+    _, blk, tsz = synth.GGML_TYPES[type_name]
+    raw = np.frombuffer(synth.random_blocks(np.random.default_rng(seed), type_name, rows * cols, 0.05),
+                        np.uint8).copy().reshape(rows, cols // blk, tsz)
+    if type_name == "MXFP4":
+        for i, e in enumerate([0, 1, 2, 127, 128, 253, 254, 255]):
+            raw[i % rows, i // rows, 0] = e
+    else:
+        for off in synth._SCALE_FIELDS[type_name]:
+            for i, h in enumerate(SPECIAL_HALVES):
+                raw[i % rows, i // rows, off:off + 2] = np.frombuffer(np.uint16(h).tobytes(), np.uint8)
+    return raw.reshape(-1)
+
+
+@pytest.mark.parametrize("type_name", sorted(VECTORIZED))
+def test_row_products_are_bitwise_the_dequantized_dot(type_name):
+    rows, cols = 40, VECTORIZED[type_name]
+    w = blocks_with_specials(type_name, rows, cols, seed=len(type_name))
+    x = np.random.default_rng(3).standard_normal(cols).astype(np.float32)
+    x[::7] *= 1e3  # some large inputs, and negative zeros, beside the normal draws
+    x[5::11] = -0.0
+    fused, ref, decoded = _orc._cpu_row_products(w, type_name, rows, cols, x)
+    if fused is None:
+        pytest.skip("this CPU has no AVX2: quantized rows go through quant.c and the float32 dot")
+    deq = orc.dequantize(w, type_name, (rows, cols))
+    np.testing.assert_array_equal(decoded.view(np.uint32), deq.view(np.uint32))  # NaN payloads too
+    np.testing.assert_array_equal(fused.view(np.uint32), ref.view(np.uint32))
+    # the data can tell a wrong decoder: finite, varied products in the rows without specials
+    clean = ref[8:]
+    assert np.isfinite(clean).all() and np.unique(clean).size == clean.size
+    assert not np.isfinite(ref[:8]).all()  # the NaN/inf scales reach their rows' products
+
+
+def test_row_products_refuse_bad_sizes():
+    with pytest.raises(ValueError, match="must hold"):
+        _orc._cpu_row_products(np.zeros(10, np.uint8), "Q4_0", 1, 32, np.zeros(32, np.float32))
+    with pytest.raises(orc.OrcError, match="multiple"):
+        _orc._cpu_row_products(np.zeros(18, np.uint8), "Q4_0", 1, 30, np.zeros(30, np.float32))
+
+
+@pytest.fixture(scope="module")
+def random_models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cpuq")
+    return {t: synth.random_llama_model(d / f"{t}.gguf", n_embd=256 if t.endswith("_K") else 160, n_layer=2,
+                                        n_head=4, n_head_kv=2, n_ff=512 if t.endswith("_K") else 352, n_vocab=320,
+                                        weight_type=t, scale=0.02)
+            for t in VECTORIZED}
+
+
+@pytest.mark.parametrize("type_name", sorted(VECTORIZED))
+def test_quantized_decode_on_cpu_is_bitwise_the_float32_weights(random_models, type_name):
+    """Prefill (rows decoded once for every token) and single-token steps (rows multiplied
+    without being written) both equal the float32-weights model's logits bit for bit."""
+    ids = [int(t) for t in np.random.default_rng(5).integers(0, 320, 6)]
+    with orc.Model(random_models[type_name], device="cpu") as a, \
+            orc.Model(random_models[type_name], device="cpu", weights="quantized") as b:
+        sa, sb = orc.Session(a, n_ctx=16), orc.Session(b, n_ctx=16)
+        la, lb = sa.forward(ids, "last"), sb.forward(ids, "last")
+        steps = [(la, lb)]
+        for _ in range(4):
+            tok = int(np.argmax(la))
+            la, lb = sa.forward([tok], "last"), sb.forward([tok], "last")
+            steps.append((la, lb))
+    for la, lb in steps:
+        assert np.isfinite(la).all() and la.std() > 0
+        np.testing.assert_array_equal(la, lb)
