@@ -41,6 +41,13 @@ int exact_override() {
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
 }
 
+/* ORC_GEMV_FILL: the row-slice count the column split aims for (kFillRowSlices by default).
+ * It changes the summation order, so it is for measuring, never for a run to compare. */
+int64_t fill_override() {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillRowSlices; });
+}
+
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {
     const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
     const unsigned blocks = (unsigned)((n + 255) / 256);
@@ -63,17 +70,17 @@ cudaError_t orc_gemv_check(const orc_gemv_args *a, char *why, size_t why_size) {
         orc_gv::fail(why, why_size, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
         return cudaErrorNotSupported;
     }
-    return orc_gv::make_plan(a, &pl, why, why_size) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+    return orc_gv::make_plan(a, &pl, why, why_size, orc_gv::fill_override()) == 0 ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 size_t orc_gemv_scratch_bytes(const orc_gemv_args *a) {
     orc_gv::plan pl{};
-    return orc_gv::make_plan(a, &pl, nullptr, 0) == 0 ? pl.scratch : 0;
+    return orc_gv::make_plan(a, &pl, nullptr, 0, orc_gv::fill_override()) == 0 ? pl.scratch : 0;
 }
 
 cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     orc_gv::plan pl{};
-    if (orc_gv::make_plan(a, &pl, nullptr, 0) != 0) return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported
+    if (orc_gv::make_plan(a, &pl, nullptr, 0, orc_gv::fill_override()) != 0) return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported
                                                                                             : cudaErrorInvalidValue;
     pl.kp.exact = orc_gv::exact_override();
     if (pl.scratch) {

@@ -40,8 +40,12 @@ inline int fail(char *why, size_t n, const char *fmt, ...) {
 
 inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* Checks a and fills pl; 0 on success, -1 with the reason in why. */
-inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
+/* Row-slices (rows x column slices) a launch should have before the columns stop being split:
+ * the default, and ORC_GEMV_FILL's (gemv.cu) for measuring others. */
+constexpr int64_t kFillRowSlices = 2048;
+
+/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see kFillRowSlices. */
+inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int64_t fill = kFillRowSlices) {
     if (!a || !pl) return fail(why, wn, "NULL arguments");
     const type_info *ti = info_of(a->type);
     if (!ti) return fail(why, wn, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
@@ -143,7 +147,7 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
 
     /* The column split (a function of the shape only: results are the same whatever the
      * device). Split while x's slice does not fit in shared memory, or while there are
-     * fewer than 2048 row-slices and the slices would keep >= 32 LUs. */
+     * fewer than `fill` row-slices and the slices would keep >= 32 LUs. */
     const int64_t n_lu = a->cols / ti->bs * ti->lpb;
     const int64_t rows_total = rows_all * pl->jobs;
     int64_t S = 1, L = n_lu, S_eff = 1, lpr = 32, np_max = 1;
@@ -155,7 +159,7 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn) {
         while (lpr < 32 && lpr < L) lpr *= 2;
         np_max = cdiv(L, lpr);
         const bool fits = (int64_t)pl->nt * np_max * lpr * ti->e <= kMaxXFloats;
-        if (fits && (rows_total * S_eff >= 2048 || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
+        if (fits && (rows_total * S_eff >= fill || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
         if (S >= n_lu) break; /* one block per slice: always fits (8 x 256 floats) */
         S *= 2;
     }
