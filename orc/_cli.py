@@ -98,7 +98,7 @@ def add_model_args(p, device_default: str = "auto") -> None:
                    help="how dequantized weights are stored (default: float32 on the CPU, float16 on CUDA)")
     p.add_argument("--weights", choices=sorted(WEIGHTS), default=None,
                    help="quantized (alias fast: the stored blocks, fused kernels) or dequantized (alias reference: "
-                        "copies in --dtype, the reference path); default: dequantized")
+                        "copies in --dtype, the reference path); default: quantized, or dequantized with --dtype")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while loading")
 

@@ -189,8 +189,8 @@ def test_attn_probs_cannot_be_patched(mdir):
 def test_quantized_weights_on_cpu_are_bitwise_the_float32_weights(mdir, wt):
     path = model_path(mdir, "llama", wt)
     ids = rng_ids(11, 8)
-    with orc.Model(path) as a, orc.Model(path, weights="quantized") as b:
-        assert a.weights == "dequantized" and b.weights == "quantized"
+    with orc.Model(path, weights="dequantized") as a, orc.Model(path) as b:
+        assert a.weights == "dequantized" and b.weights == "quantized"  # the default keeps the blocks
         la = orc.Session(a, n_ctx=16).forward(ids)
         lb = orc.Session(b, n_ctx=16).forward(ids)
         if wt == "F16":  # stored float16 stays float16, with inputs as float32 (no rounding)
@@ -201,6 +201,15 @@ def test_quantized_weights_on_cpu_are_bitwise_the_float32_weights(mdir, wt):
         ma, mb = a.memory(), b.memory()
         if wt != "F16":
             assert mb["quantized"] > 0 and mb["weights"] < ma["weights"] / 8  # only norms are dense
+
+
+def test_weights_default_is_the_blocks_unless_a_dtype_is_asked_for(mdir):
+    path = model_path(mdir, "llama", "Q8_0")
+    with orc.Model(path, device="cpu") as q, orc.Model(path, device="cpu", dtype="float32") as d:
+        assert q.weights == "quantized" and d.weights == "dequantized"
+        assert q.memory()["quantized"] > 0 and d.memory()["quantized"] == 0
+    with orc.Model(path, device="cpu", fault="raw_as_f16") as f:  # the fault is a dequantizing load's
+        assert f.weights == "dequantized"
 
 
 def test_dtype_aliases_mean_the_same(mdir):

@@ -84,3 +84,20 @@ def test_quantized_decode_on_cpu_is_bitwise_the_float32_weights(random_models, t
     for la, lb in steps:
         assert np.isfinite(la).all() and la.std() > 0
         np.testing.assert_array_equal(la, lb)
+
+
+def test_blocks_without_a_vector_decoder_load_as_float32(tmp_path):
+    """Q3_K has no vector decoder here: with weights="quantized" its matrices are dequantized to
+    float32 at load (a scalar decode of every row at every step would be slower), so the model
+    holds no blocks and computes exactly what weights="dequantized" computes."""
+    path = synth.random_llama_model(tmp_path / "q3k.gguf", n_embd=256, n_layer=2, n_head=4, n_head_kv=2,
+                                    n_ff=512, n_vocab=320, weight_type="Q3_K", scale=0.02)
+    with orc.Model(path, device="cpu", weights="quantized") as q, \
+            orc.Model(path, device="cpu", weights="dequantized") as d:
+        mq, md = q.memory(), d.memory()
+        assert mq["quantized"] == 0 and mq["weights"] == md["weights"] > 0
+        sq, sd = orc.Session(q, n_ctx=16), orc.Session(d, n_ctx=16)
+        lq, ld = sq.forward([1, 2, 3], "last"), sd.forward([1, 2, 3], "last")
+        assert np.isfinite(ld).all() and ld.std() > 0
+        np.testing.assert_array_equal(lq, ld)
+        np.testing.assert_array_equal(sq.forward([4], "last"), sd.forward([4], "last"))

@@ -9,18 +9,18 @@
 # EXACT_AB=1 runs bench_kernels.py (n = 1) with the factored GEMV and with ORC_GEMV_EXACT=1;
 # PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
 # AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS;
-# PREP_MODELS=a,b writes those model files in the background from the start (the bench waits for them).
+# PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them).
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
     setsid bash .anchors/build_llama_bench.sh .anchors/llama.cpp-0c1e57098.tar.gz </dev/null >/tmp/llama-build.log 2>&1 &
 fi
-if [ -n "${PREP_MODELS:-}" ]; then # write the benchmark's model files while orc and llama.cpp build
-    setsid python3 bench/bench_vs_llama.py --prepare-only --models "$PREP_MODELS" </dev/null >"$OUT/prepare.log" 2>&1 &
-fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 ( time python3 setup.py build_ext --inplace -j 12 ) >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 python3 -m orc --version
+if [ -n "${PREP_MODELS:-}" ]; then # write the benchmark's model files while the tests run and llama.cpp builds
+    setsid python3 bench/bench_vs_llama.py --prepare-only --models "$PREP_MODELS" </dev/null >"$OUT/prepare.log" 2>&1 &
+fi
 if [ -z "${SKIP_TESTS:-}" ]; then
     timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider ${PYTEST_ARGS:-} \
         >"$OUT/gpu_tests.log" 2>&1

@@ -202,9 +202,19 @@ static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t typ
 }
 
 /* Stored blocks are read in place from the mapped file: a view (nbytes 0, never freed),
- * valid while the model holds the file. Dense stored types are the same bytes too. */
+ * valid while the model holds the file. Dense stored types are the same bytes too. Block
+ * types without a vector decoder (cpu_dot.h) are dequantized to float32 here instead: a
+ * scalar decode of every row at every step would be several times slower, and the float32
+ * rows give the very same products. */
 static orc_status cpu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
                                     const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
+    const bool dense = type == ORC_TYPE_F32 || type == ORC_TYPE_F16 || type == ORC_TYPE_BF16;
+    if (!dense && !orc_cpu_qrow_vectorized(type)) {
+        orc_status st = cpu_alloc(b, dst, ORC_DTYPE_F32, rows, cols, what, err);
+        if (st == ORC_OK) st = cpu_upload_weight(b, dst, type, src, src_bytes, false, err);
+        if (st != ORC_OK) cpu_free(b, dst);
+        return st;
+    }
     orc_status st = orc_tensor_stored_shape(dst, type, rows, cols, src_bytes, what, err);
     if (st != ORC_OK) return st;
     dst->data = (void *)src;

@@ -73,8 +73,8 @@ static orc_status load_one(orc_model *m, const orc_gguf_tensor *src, orc_tensor_
         if (st == ORC_OK) { /* the stored bytes (the CPU reads them in place from the mapped file) */
             if (dst->qtype >= 0)
                 m->quant_bytes += src->nbytes;
-            else
-                m->weight_bytes += src->nbytes;
+            else /* dense: the stored bytes, or the backend's own copy (CPU: blocks it has no decoder for) */
+                m->weight_bytes += dst->nbytes ? dst->nbytes : src->nbytes;
         }
     } else {
         const orc_dtype dt = matrix ? m->params.dtype : ORC_DTYPE_F32; /* norms, biases: float32 (as HF keeps them) */
