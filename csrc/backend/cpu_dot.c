@@ -36,12 +36,6 @@ INLINE v8f ld8f(const float *p) {
     return v;
 }
 
-/* The lane sums, in the one order every product here uses. */
-INLINE float reduce(v8f s0, v8f s1, v8f s2, v8f s3) {
-    v8f s = (s0 + s1) + (s2 + s3);
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
 CLONES float orc_cpu_dot(const float *a, const float *b, int64_t n) {
     v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     int64_t i = 0;
@@ -51,7 +45,9 @@ CLONES float orc_cpu_dot(const float *a, const float *b, int64_t n) {
         s2 += ld8f(a + i + 16) * ld8f(b + i + 16);
         s3 += ld8f(a + i + 24) * ld8f(b + i + 24);
     }
-    float r = reduce(s0, s1, s2, s3);
+    /* The lane sums, in the one order every product here uses (reduce8 below repeats it). */
+    const v8f t = (s0 + s1) + (s2 + s3);
+    float r = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
     for (; i < n; i++) r += a[i] * b[i];
     return r;
 }
@@ -186,33 +182,38 @@ AVX2 void g_iq4_nl(const uint8_t *b, int g, __m256 w[4]) { levels32(half(b), b +
 
 AVX2 void g_mxfp4(const uint8_t *b, int g, __m256 w[4]) { levels32(orc_qd_e8m0_half(b[0]), b + 1, orc_kvalues_mxfp4, w); }
 
-/* The lane sums of orc_cpu_dot's reduce(), on the same four accumulators. */
+/* The lane sums of orc_cpu_dot, in its order, on the same four accumulators. */
 AVX2 float reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
     float l[8];
     _mm256_storeu_ps(l, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-/* X(TYPE, decoder, bytes per block, groups of 32 per block) */
-#define ORC_CPU_QTYPES(X)             \
-    X(ORC_TYPE_Q4_0, q4_0, 18, 1)     \
-    X(ORC_TYPE_Q4_1, q4_1, 20, 1)     \
-    X(ORC_TYPE_Q5_0, q5_0, 22, 1)     \
-    X(ORC_TYPE_Q5_1, q5_1, 24, 1)     \
-    X(ORC_TYPE_Q8_0, q8_0, 34, 1)     \
-    X(ORC_TYPE_Q4_K, q4_K, 144, 8)    \
-    X(ORC_TYPE_Q5_K, q5_K, 176, 8)    \
-    X(ORC_TYPE_Q6_K, q6_K, 210, 8)    \
-    X(ORC_TYPE_IQ4_NL, iq4_nl, 18, 1) \
-    X(ORC_TYPE_MXFP4, mxfp4, 17, 1)
+/* The block sizes and bytes of quant_decode.h's list, as constants: BS_Q4_0, TS_Q4_0, ... */
+#define ORC_CPU_SIZES(NAME, fn, BS, TS) enum { BS_##NAME = BS, TS_##NAME = TS };
+ORC_QD_FOREACH_BLOCK_TYPE(ORC_CPU_SIZES)
+#undef ORC_CPU_SIZES
+
+/* The types with a group decoder g_<t> above: X(NAME, t). */
+#define ORC_CPU_QTYPES(X) \
+    X(Q4_0, q4_0)         \
+    X(Q4_1, q4_1)         \
+    X(Q5_0, q5_0)         \
+    X(Q5_1, q5_1)         \
+    X(Q8_0, q8_0)         \
+    X(Q4_K, q4_K)         \
+    X(Q5_K, q5_K)         \
+    X(Q6_K, q6_K)         \
+    X(IQ4_NL, iq4_nl)     \
+    X(MXFP4, mxfp4)
 
 /* Per type: the product (groups multiplied straight into orc_cpu_dot's accumulators: x * w,
  * elements i..i+7 of each 32 into s0, and so on) and the row decoder. */
-#define ORC_CPU_QDOT(TYPE, t, BYTES, GROUPS)                                        \
+#define ORC_CPU_QDOT(NAME, t)                                                       \
     AVX2_FN float qdot_##t(const uint8_t *row, const float *x, int64_t n) {         \
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                  \
-        for (int64_t i = 0; i < n; row += BYTES)                                     \
-            for (int g = 0; g < GROUPS; g++, i += 32) {                              \
+        for (int64_t i = 0; i < n; row += TS_##NAME)                                 \
+            for (int g = 0; g < BS_##NAME / 32; g++, i += 32) {                      \
                 __m256 w[4];                                                         \
                 g_##t(row, g, w);                                                    \
                 s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(x + i), w[0]));      \
@@ -223,8 +224,8 @@ AVX2 float reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
         return reduce8(s0, s1, s2, s3);                                              \
     }                                                                                \
     AVX2_FN void qrow_##t(const uint8_t *row, int64_t n, float *out) {              \
-        for (int64_t i = 0; i < n; row += BYTES)                                     \
-            for (int g = 0; g < GROUPS; g++, i += 32) {                              \
+        for (int64_t i = 0; i < n; row += TS_##NAME)                                 \
+            for (int g = 0; g < BS_##NAME / 32; g++, i += 32) {                      \
                 __m256 w[4];                                                         \
                 g_##t(row, g, w);                                                    \
                 for (int c = 0; c < 4; c++) _mm256_storeu_ps(out + i + 8 * c, w[c]); \
@@ -241,7 +242,7 @@ static bool have_avx2(void) /* and F16C, which every AVX2 CPU has */ {
 bool orc_cpu_qrow_vectorized(int32_t type) {
     if (!have_avx2()) return false;
     switch (type) {
-#define ORC_CPU_CASE(TYPE, t, BYTES, GROUPS) case TYPE:
+#define ORC_CPU_CASE(NAME, t) case ORC_TYPE_##NAME:
         ORC_CPU_QTYPES(ORC_CPU_CASE)
 #undef ORC_CPU_CASE
         return true;
@@ -251,8 +252,8 @@ bool orc_cpu_qrow_vectorized(int32_t type) {
 
 float orc_cpu_qdot(int32_t type, const uint8_t *row, const float *x, int64_t n) {
     switch (type) {
-#define ORC_CPU_CASE(TYPE, t, BYTES, GROUPS) \
-    case TYPE: return qdot_##t(row, x, n);
+#define ORC_CPU_CASE(NAME, t) \
+    case ORC_TYPE_##NAME: return qdot_##t(row, x, n);
         ORC_CPU_QTYPES(ORC_CPU_CASE)
 #undef ORC_CPU_CASE
     default: return __builtin_nanf("");
@@ -261,8 +262,8 @@ float orc_cpu_qdot(int32_t type, const uint8_t *row, const float *x, int64_t n) 
 
 void orc_cpu_qrow_f32(int32_t type, const uint8_t *row, int64_t n, float *out) {
     switch (type) {
-#define ORC_CPU_CASE(TYPE, t, BYTES, GROUPS) \
-    case TYPE: qrow_##t(row, n, out); return;
+#define ORC_CPU_CASE(NAME, t) \
+    case ORC_TYPE_##NAME: qrow_##t(row, n, out); return;
         ORC_CPU_QTYPES(ORC_CPU_CASE)
 #undef ORC_CPU_CASE
     default:
