@@ -41,11 +41,11 @@ int exact_override() {
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
 }
 
-/* ORC_GEMV_FILL: the row-slice count the column split aims for (kFillRowSlices by default).
- * It changes the summation order, so it is for measuring, never for a run to compare. */
+/* ORC_GEMV_FILL: the row-slice count wide rows are split for (kFillWide by default; 2048 turns
+ * that off). It changes the summation order, so it is for measuring, never for a run to compare. */
 int64_t fill_override() {
     static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillRowSlices; });
+    return orc_env_once(v, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillWide; });
 }
 
 cudaError_t launch_combine(const plan &pl, cudaStream_t s) {

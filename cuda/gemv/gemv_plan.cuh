@@ -40,12 +40,18 @@ inline int fail(char *why, size_t n, const char *fmt, ...) {
 
 inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* Row-slices (rows x column slices) a launch should have before the columns stop being split:
- * the default, and ORC_GEMV_FILL's (gemv.cu) for measuring others. */
+/* The column split aims for row-slices (rows x column slices): at least kFillRowSlices, and up
+ * to kFillWide while each slice keeps >= kWideCols columns. A 4096-row matrix unsplit gives
+ * 1024 warps of four rows, half the H200's 2112 warp slots, each on a long row: splitting its
+ * 4096 or 14336 columns in two took the 8B shape's decode step 4.22 -> 3.84 ms (device run 14);
+ * splitting narrow rows (the 0.5B shape's 896) only adds combine launches (1.53 -> 1.55 ms).
+ * ORC_GEMV_FILL (gemv.cu) overrides kFillWide, for measuring. */
 constexpr int64_t kFillRowSlices = 2048;
+constexpr int64_t kFillWide = 8192;
+constexpr int64_t kWideCols = 2048;
 
-/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see kFillRowSlices. */
-inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int64_t fill = kFillRowSlices) {
+/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill_wide`: see kFillWide. */
+inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int64_t fill_wide = kFillWide) {
     if (!a || !pl) return fail(why, wn, "NULL arguments");
     const type_info *ti = info_of(a->type);
     if (!ti) return fail(why, wn, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
@@ -146,8 +152,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     kp.nvec = moe ? a->n * a->k : a->n;
 
     /* The column split (a function of the shape only: results are the same whatever the
-     * device). Split while x's slice does not fit in shared memory, or while there are
-     * fewer than `fill` row-slices and the slices would keep >= 32 LUs. */
+     * device). Split while x's slice does not fit in shared memory, or while there are too
+     * few row-slices (kFillRowSlices, kFillWide above) and the slices would keep >= 32 LUs. */
     const int64_t n_lu = a->cols / ti->bs * ti->lpb;
     const int64_t rows_total = rows_all * pl->jobs;
     int64_t S = 1, L = n_lu, S_eff = 1, lpr = 32, np_max = 1;
@@ -159,7 +165,9 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
         while (lpr < 32 && lpr < L) lpr *= 2;
         np_max = cdiv(L, lpr);
         const bool fits = (int64_t)pl->nt * np_max * lpr * ti->e <= kMaxXFloats;
-        if (fits && (rows_total * S_eff >= fill || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
+        const bool few = rows_total * S_eff < kFillRowSlices;
+        const bool wide = rows_total * S_eff < fill_wide && a->cols / (2 * S) >= kWideCols;
+        if (fits && ((!few && !wide) || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
         if (S >= n_lu) break; /* one block per slice: always fits (8 x 256 floats) */
         S *= 2;
     }
