@@ -26,6 +26,7 @@ struct orc_pool {
     atomic_bool stop;
     atomic_int busy;     /* workers still in the current loop */
     int sleepers;        /* workers waiting on cv_work (under mu) */
+    bool spin;           /* at most one thread per online CPU: waits spin before sleeping */
     orc_pool_fn fn;
     void *ctx;
     int64_t n_tasks;
@@ -57,10 +58,12 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Waits until the generation differs from `seen` (or stop): spins for up to SPIN_NS, then sleeps. */
+/* Waits until the generation differs from `seen` (or stop): spins for up to SPIN_NS (yielding
+ * now and then, for threads that need this core), then sleeps. A pool with more threads than
+ * online CPUs never spins: there a spinning worker holds the core another needs to finish. */
 static unsigned long long wait_for_work(orc_pool *p, unsigned long long seen) {
     long long t0 = 0;
-    for (unsigned i = 1;; i++) {
+    for (unsigned i = 1; p->spin; i++) {
         unsigned long long g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen || atomic_load(&p->stop)) return g;
         cpu_relax();
@@ -68,6 +71,7 @@ static unsigned long long wait_for_work(orc_pool *p, unsigned long long seen) {
             long long t = now_ns();
             if (!t0) t0 = t;
             else if (t - t0 > SPIN_NS) break;
+            sched_yield();
         }
     }
     pthread_mutex_lock(&p->mu);
@@ -104,6 +108,8 @@ orc_status orc_pool_create(int n_threads, orc_pool **out, orc_err *err) {
     orc_pool *p = calloc(1, sizeof *p);
     if (!p) return orc_fail(err, ORC_E_NOMEM, "allocating the thread pool");
     p->n_threads = n_threads;
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    p->spin = online > 0 && n_threads <= online;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_work, NULL);
     atomic_init(&p->next, 0);
@@ -166,6 +172,6 @@ void orc_pool_run(orc_pool *p, int64_t n_tasks, orc_pool_fn fn, void *ctx) {
     drain(p, 0);
     for (unsigned i = 1; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; i++) {
         cpu_relax();
-        if ((i & 1023) == 0) sched_yield(); /* a descheduled worker needs this core */
+        if (!p->spin || (i & 255) == 0) sched_yield(); /* a descheduled worker may need this core */
     }
 }
