@@ -101,3 +101,21 @@ def test_blocks_without_a_vector_decoder_load_as_float32(tmp_path):
         assert np.isfinite(ld).all() and ld.std() > 0
         np.testing.assert_array_equal(lq, ld)
         np.testing.assert_array_equal(sq.forward([4], "last"), sd.forward([4], "last"))
+
+
+@pytest.mark.parametrize("type_name", ["Q4_K", "Q8_0"])
+def test_thread_counts_give_the_same_bits(random_models, type_name):
+    """One thread, every core, and more threads than cores (the pool then sleeps instead of
+    spinning between loops): the same logits, bit for bit, at prefill and at each step."""
+    ids = [int(t) for t in np.random.default_rng(9).integers(0, 320, 5)]
+    outs = []
+    for n_threads in (1, 0, 8):
+        with orc.Model(random_models[type_name], device="cpu", n_threads=n_threads) as m:
+            s = orc.Session(m, n_ctx=16)
+            got = [s.forward(ids, "last")]
+            for _ in range(3):
+                got.append(s.forward([int(np.argmax(got[-1]))], "last"))
+            outs.append(np.stack(got))
+    assert np.isfinite(outs[0]).all()
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
