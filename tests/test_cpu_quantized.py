@@ -56,6 +56,8 @@ def test_row_products_refuse_bad_sizes():
         _orc._cpu_row_products(np.zeros(10, np.uint8), "Q4_0", 1, 32, np.zeros(32, np.float32))
     with pytest.raises(orc.OrcError, match="multiple"):
         _orc._cpu_row_products(np.zeros(18, np.uint8), "Q4_0", 1, 30, np.zeros(30, np.float32))
+    with pytest.raises(ValueError, match="2\\^30"):  # sizes whose byte count would wrap
+        _orc._cpu_row_products(np.zeros(18, np.uint8), "Q8_0", 1 << 24, 1 << 58, np.zeros(32, np.float32))
 
 
 @pytest.fixture(scope="module")

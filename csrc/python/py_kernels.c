@@ -433,9 +433,10 @@ static PyObject *py_cpu_row_products(PyObject *m, PyObject *args) {
     if (type < 0) return NULL;
     uint64_t row_bytes = 0;
     orc_err err = {0};
-    if (rows < 1 || rows > (1 << 24) || cols < 1 || orc_type_nbytes(type, cols, &row_bytes, &err) != ORC_OK) {
+    if (rows < 1 || rows > (1 << 24) || cols < 1 || cols > (1 << 30) ||
+        orc_type_nbytes(type, cols, &row_bytes, &err) != ORC_OK) { /* row_bytes * rows < 2^60: no overflow */
         if (err.status != ORC_OK) return orc_py_raise_err(orc_state_of_module(m), &err);
-        PyErr_Format(PyExc_ValueError, "rows (%lld) must be 1..2^24 and cols (%lld) >= 1", rows, cols);
+        PyErr_Format(PyExc_ValueError, "rows (%lld) must be 1..2^24 and cols (%lld) 1..2^30", rows, cols);
         return NULL;
     }
     PyArrayObject *w = get_array(w_o, "w", NPY_UINT8, -1, 0, 0), *x = NULL;
