@@ -90,6 +90,14 @@ def llama_bench(exe, path, reps):
     return out
 
 
+def greedy_rate(s, last, steps):
+    """Tokens/s of `steps` greedy one-token steps from logits `last` (argmax on the host, as a sampler)."""
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        last = s.forward([int(np.argmax(last))], "last")
+    return steps / (time.perf_counter() - t0)
+
+
 def orc_bench(path, weights, reps):
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -105,30 +113,17 @@ def orc_bench(path, weights, reps):
         t0 = time.perf_counter()
         last = s.forward(prompt, "last")
         pp.append(PROMPT / (time.perf_counter() - t0))
-        tok = int(np.argmax(last))
-        last = s.forward([tok], "last")  # the first step records the graph
-        t0 = time.perf_counter()
-        for _ in range(GEN):
-            tok = int(np.argmax(last))
-            last = s.forward([tok], "last")
-        tg.append(GEN / (time.perf_counter() - t0))
+        last = s.forward([int(np.argmax(last))], "last")  # the first step records the graph
+        tg.append(greedy_rate(s, last, GEN))
         path_used = s.last_path
         s.close()
         # llama-bench's tg128 workload: 128 steps from an empty cache (after one warm-up step).
         s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
-        last = s.forward([prompt[0]], "last")
-        t0 = time.perf_counter()
-        for _ in range(GEN):
-            last = s.forward([int(np.argmax(last))], "last")
-        tg0.append(GEN / (time.perf_counter() - t0))
+        tg0.append(greedy_rate(s, s.forward([prompt[0]], "last"), GEN))
         s.close()
         if r == 0:
             s = orc.Session(m, n_ctx=PROMPT + GEN + 8, graphs=False)
-            last = s.forward(prompt, "last")
-            t0 = time.perf_counter()
-            for _ in range(GEN // 2):
-                last = s.forward([int(np.argmax(last))], "last")
-            tg_eager = (GEN // 2) / (time.perf_counter() - t0)
+            tg_eager = greedy_rate(s, s.forward(prompt, "last"), GEN // 2)
             s.close()
     mem = m.memory()
     m.close()

@@ -208,8 +208,7 @@ static orc_status cpu_upload_weight(orc_backend *b, orc_tensor *dst, int32_t typ
  * rows give the very same products. */
 static orc_status cpu_upload_blocks(orc_backend *b, orc_tensor *dst, int32_t type, int64_t rows, int64_t cols,
                                     const void *src, uint64_t src_bytes, const char *what, orc_err *err) {
-    const bool dense = type == ORC_TYPE_F32 || type == ORC_TYPE_F16 || type == ORC_TYPE_BF16;
-    if (!dense && !orc_cpu_qrow_vectorized(type)) {
+    if (!orc_type_is_dense(type) && !orc_cpu_qrow_vectorized(type)) {
         orc_status st = cpu_alloc(b, dst, ORC_DTYPE_F32, rows, cols, what, err);
         if (st == ORC_OK) st = cpu_upload_weight(b, dst, type, src, src_bytes, false, err);
         if (st != ORC_OK) cpu_free(b, dst);

@@ -45,6 +45,11 @@ const orc_type_traits *orc_type_traits_get(int32_t type);
  * writes into `buf` for unknown ids). */
 const char *orc_type_name(int32_t type, char *buf, size_t buf_size);
 
+/* F32, F16, BF16: one element per "block", stored as plain values (no block decoding). */
+static inline bool orc_type_is_dense(int32_t type) {
+    return type == ORC_TYPE_F32 || type == ORC_TYPE_F16 || type == ORC_TYPE_BF16;
+}
+
 /* The id for a name ("Q4_K", case-sensitive), or -1. */
 int32_t orc_type_from_name(const char *name);
 

@@ -55,17 +55,13 @@ static void tensor_rows_cols(const orc_gguf_tensor *t, int64_t *rows, int64_t *c
     *rows = t->n_elements / t->ne[0];
 }
 
-static bool is_dense_type(int32_t type) {
-    return type == ORC_TYPE_F32 || type == ORC_TYPE_F16 || type == ORC_TYPE_BF16;
-}
-
 static orc_status load_one(orc_model *m, const orc_gguf_tensor *src, orc_tensor_kind kind, orc_tensor *dst,
                            orc_err *err) {
     orc_backend *be = m->be;
     int64_t rows, cols;
     tensor_rows_cols(src, &rows, &cols);
     const bool matrix = kind == ORC_TK_MATRIX || kind == ORC_TK_EXPERTS;
-    const bool fault = m->params.fault_raw_as_f16 && matrix && !is_dense_type(src->type) && rows > 1;
+    const bool fault = m->params.fault_raw_as_f16 && matrix && !orc_type_is_dense(src->type) && rows > 1;
     orc_status st;
     if (matrix && m->params.weights == ORC_WEIGHTS_QUANTIZED && !fault) {
         /* Stored form: blocks stay blocks; dense stored types stay in their own dtype. */
