@@ -121,3 +121,30 @@ def test_thread_counts_give_the_same_bits(random_models, type_name):
     assert np.isfinite(outs[0]).all()
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+
+
+def test_row_products_from_two_threads_on_shared_arrays():
+    """_cpu_row_products runs without the GIL: two threads on the same arrays get the same bits."""
+    import threading
+    rows, cols = 64, 512
+    w = np.frombuffer(synth.random_blocks(np.random.default_rng(1), "Q4_K", rows * cols, 0.05), np.uint8).copy()
+    x = np.random.default_rng(2).standard_normal(cols).astype(np.float32)
+    want = _orc._cpu_row_products(w, "Q4_K", rows, cols, x)[1]
+    got, errors = [], []
+
+    def run():
+        try:
+            for _ in range(50):
+                got.append(_orc._cpu_row_products(w, "Q4_K", rows, cols, x))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+    ts = [threading.Thread(target=run) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors and len(got) == 100
+    for fused, ref, _ in got:
+        np.testing.assert_array_equal(ref.view(np.uint32), want.view(np.uint32))
+        if fused is not None:
+            np.testing.assert_array_equal(fused.view(np.uint32), want.view(np.uint32))
