@@ -25,19 +25,28 @@ piece = (" " + " ".join(w.tobytes().decode() for w in words))  # 1.6 MB of disti
 
 
 def test_ctrl_c_interrupts_a_long_tokenize():
+    # No wall-clock bound: on a loaded 2-core machine the signal can wait a few hundred ms for a
+    # core. The interrupt is timed from the moment it was sent and compared with the whole text's
+    # time measured in the same process just before; the old code (interrupt at the end) needs
+    # nearly all of that time, the polling code a small part of it.
     code = SETUP + textwrap.dedent("""
         import os, signal, sys, threading, time
         text = piece * 29                                   # 46 MB, as in the issue
         small = piece[: 8 * 5000]
         want = tok.tokenize(small)
-        t = time.perf_counter(); tok.tokenize(text[: len(text) // 16]); est = 16 * (time.perf_counter() - t)
-        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        t = time.perf_counter(); tok.tokenize(text); full = time.perf_counter() - t
+        sent = []
+        def fire():
+            sent.append(time.perf_counter())
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Timer(0.2, fire).start()
         t = time.perf_counter()
         try:
             tok.tokenize(text)
             print("not interrupted"); sys.exit(3)
         except KeyboardInterrupt:
-            print(f"interrupted after {time.perf_counter() - t:.3f} s; the whole text takes about {est:.3f} s")
+            done = time.perf_counter()
+            print(f"interrupted {done - sent[0]:.3f} s after the signal, {sent[0] - t:.3f} s in; the whole text takes {full:.3f} s")
         assert tok.tokenize(small) == want  # still usable, same ids
         print("ok")
     """)
@@ -45,11 +54,12 @@ def test_ctrl_c_interrupts_a_long_tokenize():
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1] == "ok", out.stdout
-    after = float(lines[0].split("after ")[1].split(" s")[0])
-    full = float(lines[0].split("about ")[1].split(" s")[0])
+    latency = float(lines[0].split("interrupted ")[1].split(" s")[0])
+    into = float(lines[0].split("signal, ")[1].split(" s")[0])
+    full = float(lines[0].split("takes ")[1].split(" s")[0])
     print(lines[0])
-    # the signal comes at 0.3 s; it must land long before the end (the old code: at the end)
-    assert after < 0.3 + max(0.5, full / 4) and after < full, lines
+    assert into < full / 4, lines  # the signal came early in the call, so the old code would fail below
+    assert latency < full / 2, lines
 
 
 def test_tokenize_releases_the_gil():
