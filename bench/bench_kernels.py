@@ -2,6 +2,9 @@
 
     python bench/bench_kernels.py [--quick] [--types Q4_K,Q8_0] [--n 1,2,4,8] [--no-attention] [--markdown]
 
+One-token rows of Q4_K, Q6_K and Q8_0 are measured in both GEMV forms (gemv.cuh): "float"
+(float32 x) and "int16" (x_int16: x rounded to 16 bits per 16 columns, integer dot products).
+
 Ceilings, measured first in the same run: a cudaMemcpy device-to-device (bandwidth = bytes
 read + written / time) and a cuBLAS float16 GEMM 8192^3 with float32 accumulation (random
 operands). Then:
@@ -97,10 +100,17 @@ def weights(name, n_rows, cols, rng, which):
     return _WEIGHTS[which]
 
 
-def bench_gemv(rows, cols, name, n, copy_gbs, rng, repeats, moe=None):
+INT16_TYPES = ("Q4_K", "Q6_K", "Q8_0")
+
+
+def forms(name, n):
+    return ("float", "int16") if name in INT16_TYPES and n == 1 else ("float",)
+
+
+def bench_gemv(rows, cols, name, n, copy_gbs, rng, repeats, moe=None, form="float"):
     n_expert, k, glu, act, bias = moe if moe else (1, 0, False, 0, False)
     n_mat = n_expert if moe else 1
-    kw = {}
+    kw = {"x_int16": form == "int16"}
     if glu:
         kw.update(w_up=weights(name, n_mat * rows, cols, rng, "up"), act=act)
     w = weights(name, n_mat * rows, cols, rng, "w")
@@ -153,29 +163,31 @@ def main(argv=None):
                 continue
             base = None
             for n in ns:
-                t, gbs, pct = bench_gemv(rows, cols, name, n, copy_gbs, rng, a.repeats)
-                base = base or t["ms_median"]
-                rows_out.append([label, f"{rows}x{cols}", name, n, f"{t['ms_median'] * 1e3:.1f}",
-                                 f"{gbs:.0f}", f"{pct:.1f}", f"{t['ms_median'] / base:.2f}", t["copies"]])
-                print(f"  {label:22s} {name:6s} n={n}: {t['ms_median'] * 1e3:8.1f} us {gbs:6.0f} GB/s "
-                      f"{pct:5.1f}% of copy", file=sys.stderr, flush=True)
+                for form in forms(name, n):
+                    t, gbs, pct = bench_gemv(rows, cols, name, n, copy_gbs, rng, a.repeats, form=form)
+                    base = base or t["ms_median"]
+                    rows_out.append([label, f"{rows}x{cols}", name, form, n, f"{t['ms_median'] * 1e3:.1f}",
+                                     f"{gbs:.0f}", f"{pct:.1f}", f"{t['ms_median'] / base:.2f}", t["copies"]])
+                    print(f"  {label:22s} {name:6s} {form:5s} n={n}: {t['ms_median'] * 1e3:8.1f} us {gbs:6.0f} GB/s "
+                          f"{pct:5.1f}% of copy", file=sys.stderr, flush=True)
     for label, rows, cols, types, n_expert, k, glu, act, bias in moe:
         for name in types:
             if keep and name not in keep:
                 continue
             base = None
             for n in ([1, 4] if not a.quick else [1]):
-                t, gbs, pct = bench_gemv(rows, cols, name, n, copy_gbs, rng, a.repeats,
-                                         moe=(n_expert, k, glu, act, bias))
-                base = base or t["ms_median"]
-                rows_out.append([f"{label} top-{k}/{n_expert}", f"{rows}x{cols}", name, n,
-                                 f"{t['ms_median'] * 1e3:.1f}", f"{gbs:.0f}", f"{pct:.1f}",
-                                 f"{t['ms_median'] / base:.2f}", t["copies"]])
-                print(f"  {label:22s} {name:6s} n={n}: {t['ms_median'] * 1e3:8.1f} us {gbs:6.0f} GB/s "
-                      f"{pct:5.1f}% of copy", file=sys.stderr, flush=True)
-    print(f"\nGEMV (fused dequantize, float32 activations and accumulation): median of {a.repeats} graph "
+                for form in (("float", "int16") if name in INT16_TYPES else ("float",)):  # MoE: one token a job
+                    t, gbs, pct = bench_gemv(rows, cols, name, n, copy_gbs, rng, a.repeats,
+                                             moe=(n_expert, k, glu, act, bias), form=form)
+                    base = base or t["ms_median"]
+                    rows_out.append([f"{label} top-{k}/{n_expert}", f"{rows}x{cols}", name, form, n,
+                                     f"{t['ms_median'] * 1e3:.1f}", f"{gbs:.0f}", f"{pct:.1f}",
+                                     f"{t['ms_median'] / base:.2f}", t["copies"]])
+                    print(f"  {label:22s} {name:6s} {form:5s} n={n}: {t['ms_median'] * 1e3:8.1f} us {gbs:6.0f} GB/s "
+                          f"{pct:5.1f}% of copy", file=sys.stderr, flush=True)
+    print(f"\nGEMV (fused dequantize, float32 accumulation; form: float32 or int16 x): median of {a.repeats} graph "
           f"replays; GB/s = weight bytes read / time; % copy = of {copy_gbs:.0f} GB/s; x n=1 = time / time at n=1\n")
-    print(fmt_table(["shape", "rows x cols", "type", "n", "us", "GB/s", "% copy", "x n=1", "copies"], rows_out,
+    print(fmt_table(["shape", "rows x cols", "type", "form", "n", "us", "GB/s", "% copy", "x n=1", "copies"], rows_out,
                     a.markdown))
 
     if a.no_attention:

@@ -168,6 +168,16 @@ with orc.Model(sys.argv[1], device="cuda", weights=sys.argv[4]) as m:
 """
 
 
+_FORCED_PROBE = """
+import sys, numpy as np, orc
+with orc.Model(sys.argv[1], device="cuda", weights="quantized") as m:
+    s = orc.Session(m, n_ctx=64)
+    ids = [int(t) for t in sys.argv[3].split(",")]
+    out = [s.forward(ids[:9], "last")] + [s.forward([t], "last") for t in ids[9:]]  # teacher-forced steps
+    np.save(sys.argv[2], np.stack(out))
+"""
+
+
 def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
     """The probe's logits in a fresh process per environment (orc reads its switches once a process)."""
     import subprocess  # noqa: PLC0415
@@ -206,6 +216,23 @@ def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
     assert np.isfinite(runs[0]).all()
     assert not np.array_equal(runs[0], runs[1])
     assert nmse(runs[0], runs[1]) <= 1e-9, nmse(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "qwen3-Q4_K", "qwen3moe-Q8_0"])
+def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
+    """ORC_GEMV_X16=1: the one-token GEMV's integer form on Q4_K / Q6_K / Q8_0 (x' rounded to 16 bits
+    per 16 columns, exact int32 dot products; gemv.cuh). A prefill and teacher-forced decode steps
+    stay within that rounding of the float form, far inside the fast
+    path's 1e-5, argmax equal where decided, and not bit-identical; ORC_GEMV_EXACT=1 turns it off."""
+    envs = ({}, {"ORC_GEMV_X16": "1"}, {"ORC_GEMV_EXACT": "1"}, {"ORC_GEMV_X16": "1", "ORC_GEMV_EXACT": "1"})
+    runs = probe_runs(files[name], envs, tmp_path, probe=_FORCED_PROBE, ids=IDS[:16])
+    base, x16 = runs[0], runs[1]
+    assert np.isfinite(x16).all() and np.abs(x16).max() > 0
+    assert not np.array_equal(base[1:], x16[1:]), "ORC_GEMV_X16=1 changed nothing"
+    assert nmse(x16, base) <= 1e-7, nmse(x16, base)
+    d = decided(base)
+    np.testing.assert_array_equal(x16.argmax(-1)[d], base.argmax(-1)[d])
+    assert np.array_equal(runs[2], runs[3]), "ORC_GEMV_EXACT=1 must turn the integer form off"
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0"])

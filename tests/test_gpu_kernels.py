@@ -53,6 +53,7 @@ GGUF_QUANTIZES = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "MXFP4"}
 SCALE_DIV = {"Q4_K": 2, "Q5_K": 4, "Q6_K": 32, "IQ4_XS": 32}  # weights of order 1 in random blocks
 ACTS = {"silu": 0, "gelu_tanh": 1, "swiglu_oai": 2}
 NMSE_GEMV = 1e-10
+INT16_TYPES = ("Q4_K", "Q6_K", "Q8_0")  # the GEMV's integer form (x_int16), one token
 
 
 def rng_for(*key):
@@ -113,12 +114,30 @@ def _act_ref(which, g, u):
     return g / (1.0 + np.exp(-1.702 * g)) * (u + 1.0)
 
 
-def gemv_ref(W, x, cols, *, Wu=None, bias=None, bias_up=None, res=None, norm_w=None, eps=1e-6, act=0, ids=None):
-    """float64 reference, [nvec][rows]."""
+def round_int16(xs):
+    """x' as the GEMV's integer form rounds it (gemv.cuh): per 16 columns, dx = 2^(e - 15) with e the
+    frexp exponent of the largest magnitude, x' = clip(rint(x' / dx), +-32767) * dx; NaN where the
+    block holds a NaN or an infinity, 0 where it is all zero."""
+    b = xs.reshape(xs.shape[0], -1, 16)
+    with np.errstate(invalid="ignore"):
+        amax = np.abs(b).max(axis=2, keepdims=True)
+        e = np.frexp(amax)[1]
+        dx = np.ldexp(1.0, e - 15).astype(np.float32).astype(np.float64)  # as float32 holds it
+        q = np.clip(np.rint(b / np.where(amax > 0, np.ldexp(1.0, e - 15), 1.0)), -32767, 32767)
+        out = np.where(amax > 0, q * dx, 0.0)
+        out = np.where(np.isfinite(b).all(axis=2, keepdims=True), out, np.nan)
+    return out.reshape(xs.shape)
+
+
+def gemv_ref(W, x, cols, *, Wu=None, bias=None, bias_up=None, res=None, norm_w=None, eps=1e-6, act=0, ids=None,
+             x_int16=False):
+    """float64 reference, [nvec][rows] (x_int16: of the integer form's rounded x')."""
     xs = x[:, :cols].astype(np.float64)
     if norm_w is not None:
         inv = 1.0 / np.sqrt((xs * xs).mean(axis=1, keepdims=True) + np.float64(np.float32(eps)))
         xs = xs * inv * norm_w.astype(np.float64)
+    if x_int16:
+        xs = round_int16(xs)
     n = xs.shape[0]
     pairs = [(t, 0) for t in range(n)] if ids is None else [(t, int(e)) for t in range(n) for e in ids[t]]
     bias2 = None if bias is None else bias.reshape(-1, W.shape[1]).astype(np.float64)
@@ -174,10 +193,13 @@ class Gemv:
         self.rng = rng
 
     def run(self, n, *, x_pad=0, y_pad=0, bias=False, bias_up=False, res=None, norm=False, act=0, ids=None,
-            x_scale=1.0, repeat=True, what=""):
-        """Launch (twice when `repeat`: bit-identical) and check against the reference."""
+            x_scale=1.0, repeat=True, what="", x_int16=False, x=None):
+        """Launch (twice when `repeat`: bit-identical) and check against the reference. x_int16: ask
+        for the integer form; where the launch has it (INT16_TYPES, one token or MoE) the reference
+        rounds x' as it does, and the result must sit at the rounding's distance from the float one."""
         rng, rows, cols = self.rng, self.rows, self.cols
-        x = (rng.standard_normal((n, cols + x_pad)) * x_scale).astype(np.float32)
+        if x is None:
+            x = (rng.standard_normal((n, cols + x_pad)) * x_scale).astype(np.float32)
         nvec = n if ids is None else ids.size
         y0 = np.full((nvec, rows + y_pad), np.nan, np.float32)
         kw = {}
@@ -203,10 +225,21 @@ class Gemv:
             kw["ids"] = np.ascontiguousarray(ids, dtype=np.int32)
             kw["n_expert"] = self.n_expert
         label = (f"{self.name} {rows}x{cols}{' x%d experts' % self.n_expert if ids is not None else ''} n={n} "
-                 f"{what}").strip()
+                 f"{what}{' x_int16' if x_int16 else ''}").strip()
+        integer = x_int16 and self.name in INT16_TYPES and (n == 1 or ids is not None)
+        if x_int16:
+            kw["x_int16"] = True
         y = _orc._gpu_gemv(self.w, self.name, rows, cols, x, y0, **kw)
-        ref = gemv_ref(self.W, x, cols, Wu=self.Wu, bias=kw.get("bias"), bias_up=kw.get("bias_up"), res=resv,
-                       norm_w=kw.get("norm_w"), eps=kw.get("eps", 1e-6), act=act, ids=ids)
+        ref_args = dict(Wu=self.Wu, bias=kw.get("bias"), bias_up=kw.get("bias_up"), res=resv,
+                        norm_w=kw.get("norm_w"), eps=kw.get("eps", 1e-6), act=act, ids=ids)
+        ref = gemv_ref(self.W, x, cols, x_int16=integer, **ref_args)
+        if integer and np.isfinite(ref).all():
+            # its own definition: only float32 summation apart without a norm (x' = x exactly), plus
+            # rare rounding flips where the kernel's float32 x' and the float64 one straddle a tie
+            own = nmse(y[:, :rows], ref)
+            assert own <= (1e-10 if norm else 1e-12), f"{label}: NMSE {own:.3e} against the integer form's definition"
+            away = nmse(y[:, :rows], gemv_ref(self.W, x, cols, **ref_args))
+            assert 1e-12 <= away <= 1e-7, f"{label}: NMSE {away:.3e} from the float form: the rounding not seen"
         if y_pad:
             pad = y[:, rows:]
             if res == "in_place":
@@ -343,6 +376,45 @@ def test_gemv_moe(name):
             glu.run(n, ids=ids, act=0, what=f"MoE GLU silu k={k} {kind}")
             glu.run(n, ids=ids, act=2, bias=True, bias_up=True, x_scale=2.0,
                     what=f"MoE GLU swiglu_oai k={k} {kind} + biases")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", INT16_TYPES)
+def test_gemv_integer_form(name):
+    """x_int16 (gemv.cuh's integer form: x' rounded to int16 per 16 columns, exact int32 dot products,
+    one token): every shape, the fused variants and MoE against the float64 product with x' rounded
+    as defined; more tokens keep the float form (bitwise the same as without x_int16)."""
+    u = UNIT[name]
+    for rows, cols in shapes_for(name):
+        g = Gemv(name, rows, cols)
+        g.run(1, x_int16=True)
+        g.run(1, x_int16=True, norm=True, bias=True, res="in_place", x_scale=3.0, what="norm + bias + residual")
+        x = g.rng.standard_normal((3, cols)).astype(np.float32)
+        y0 = np.full((3, rows), np.nan, np.float32)
+        a = _orc._gpu_gemv(g.w, name, rows, cols, x, y0)
+        b = _orc._gpu_gemv(g.w, name, rows, cols, x, y0, x_int16=True)
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), f"{name} n=3: x_int16 must not apply"
+    glu = Gemv(name, 67, 4 * u, glu=True)
+    for act in ACTS.values():
+        glu.run(1, act=act, x_scale=2.0, x_int16=True, what=f"GLU act {act}")
+    glu.run(1, act=2, bias=True, bias_up=True, norm=True, x_scale=2.0, x_int16=True, what="GLU oai + biases + norm")
+    moe = Gemv(name, 45, 3 * u, n_expert=6, glu=True)
+    ids = np.array([[0, 3, 5, 1], [2, 2, 4, 0], [5, 1, 0, 3]], np.int32)
+    moe.run(3, ids=ids, act=0, x_int16=True, what="MoE GLU k=4")
+    # special blocks: all zero, tiny, one value far above the rest, a max that rounds up to 2^15
+    cols = 4 * u
+    plain = Gemv(name, 33, cols)
+    x = plain.rng.standard_normal((1, cols)).astype(np.float32)
+    x[0, :16] = 0
+    x[0, 16:32] *= 1e-30
+    x[0, 40] = 3e4
+    x[0, 64:80] *= 0.1
+    x[0, 70] = 0.99999
+    plain.run(1, x=x, x_int16=True, what="zero / tiny / wide / clamped blocks")
+    x2 = x.copy()
+    x2[0, 20] = np.inf
+    y = _orc._gpu_gemv(plain.w, name, 33, cols, x2, np.zeros((1, 33), np.float32), x_int16=True)
+    assert np.isnan(y).all(), f"{name}: an inf in x must give NaN in the integer form"
 
 
 @pytest.mark.gpu

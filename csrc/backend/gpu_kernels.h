@@ -43,6 +43,7 @@ typedef struct orc_gpu_gemv_job {
     int32_t act;           /* GLU: ORC_GEMV_ACT_* of gemv.cuh (0 SILU, 1 GELU_TANH, 2 SWIGLU_OAI) */
     const int32_t *ids;    /* MoE: host [n][k] expert ids, or NULL */
     int32_t k, n_expert;
+    int32_t x_int16;       /* 1: the integer form where the type has it (gemv.cuh) */
 } orc_gpu_gemv_job;
 
 /* Run the job on the current GPU; y receives the result. */

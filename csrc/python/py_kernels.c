@@ -71,19 +71,19 @@ static int parse_gemv(PyObject *args, PyObject *kwargs, const char *fmt, orc_gpu
                       int *repeats) {
     /* the bench takes one more keyword, `repeats` (CPython wants one entry per format unit) */
     static char *kw_bench[] = {"w", "type", "rows", "cols", "x", "y", "w_up", "bias", "bias_up", "res",
-                               "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", "repeats", NULL};
+                               "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", "x_int16", "repeats", NULL};
     static char *kw_run[] = {"w", "type", "rows", "cols", "x", "y", "w_up", "bias", "bias_up", "res",
-                             "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", NULL};
+                             "res_in_y", "norm_w", "eps", "act", "ids", "n_expert", "x_int16", NULL};
     char **kwlist = repeats ? kw_bench : kw_run;
     PyObject *w_o, *type_o, *x_o, *y_o, *wu_o = NULL, *b_o = NULL, *bu_o = NULL, *res_o = NULL, *nw_o = NULL,
                                           *ids_o = NULL;
     long long rows, cols;
-    int res_in_y = 0, act = 0, n_expert = 0, rep = 7;
+    int res_in_y = 0, act = 0, n_expert = 0, x_int16 = 0, rep = 7;
     float eps = 1e-6f;
     memset(j, 0, sizeof *j);
     memset(r, 0, sizeof *r);
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, &w_o, &type_o, &rows, &cols, &x_o, &y_o, &wu_o,
-                                     &b_o, &bu_o, &res_o, &res_in_y, &nw_o, &eps, &act, &ids_o, &n_expert, &rep))
+                                     &b_o, &bu_o, &res_o, &res_in_y, &nw_o, &eps, &act, &ids_o, &n_expert, &x_int16, &rep))
         return -1;
     j->type = orc_py_quant_type(type_o);
     if (j->type < 0) return -1;
@@ -174,6 +174,7 @@ static int parse_gemv(PyObject *args, PyObject *kwargs, const char *fmt, orc_gpu
     j->ids = r->ids ? PyArray_DATA(r->ids) : NULL;
     j->k = (int32_t)k;
     j->n_expert = n_expert;
+    j->x_int16 = x_int16;
     return 0;
 fail:
     gemv_refs_clear(r);
@@ -185,7 +186,7 @@ fail:
 static PyObject *py_gpu_gemv(PyObject *m, PyObject *args, PyObject *kwargs) {
     orc_gpu_gemv_job j;
     gemv_refs r;
-    if (parse_gemv(args, kwargs, "OOLLOO|$OOOOpOfiOi:_gpu_gemv", &j, &r, NULL) < 0) return NULL;
+    if (parse_gemv(args, kwargs, "OOLLOO|$OOOOpOfiOip:_gpu_gemv", &j, &r, NULL) < 0) return NULL;
     PyArrayObject *out = (PyArrayObject *)PyArray_NewCopy(r.y, NPY_CORDER);
     if (!out) {
         gemv_refs_clear(&r);
@@ -209,7 +210,7 @@ static PyObject *py_gpu_gemv_bench(PyObject *m, PyObject *args, PyObject *kwargs
     orc_gpu_gemv_job j;
     gemv_refs r;
     int repeats = 7;
-    if (parse_gemv(args, kwargs, "OOLLOO|$OOOOpOfiOii:_gpu_gemv_bench", &j, &r, &repeats) < 0) return NULL;
+    if (parse_gemv(args, kwargs, "OOLLOO|$OOOOpOfiOipi:_gpu_gemv_bench", &j, &r, &repeats) < 0) return NULL;
     orc_err err = {0};
     orc_gpu_timing t;
     orc_status st;
@@ -490,10 +491,11 @@ done:
 static PyMethodDef orc_py_kernels_methods[] = {
     {"_gpu_gemv", (PyCFunction)(void (*)(void))py_gpu_gemv, METH_VARARGS | METH_KEYWORDS,
      "_gpu_gemv(w, type, rows, cols, x, y, *, w_up=None, bias=None, bias_up=None, res=None, res_in_y=False,\n"
-     "          norm_w=None, eps=1e-6, act=0, ids=None, n_expert=0) -> numpy.ndarray\n\n"
+     "          norm_w=None, eps=1e-6, act=0, ids=None, n_expert=0, x_int16=False) -> numpy.ndarray\n\n"
      "One fused dequantize-GEMV launch (cuda/gemv/gemv.cuh) on the GPU: w holds the ggml blocks\n"
      "(uint8; MoE: n_expert matrices), x float32 [n][>= cols], y float32 [n or n*k][>= rows] the\n"
-     "output's initial device content (poison, or the residual with res_in_y). Returns y's shape."},
+     "output's initial device content (poison, or the residual with res_in_y). x_int16: the integer\n"
+     "form where the type has it (one token, Q4_K / Q6_K / Q8_0). Returns y's shape."},
     {"_gpu_gemv_bench", (PyCFunction)(void (*)(void))py_gpu_gemv_bench, METH_VARARGS | METH_KEYWORDS,
      "_gpu_gemv_bench(... as _gpu_gemv ..., repeats=7) -> dict: per-launch times (ms_median, ms_min,\n"
      "ms_max), launches per replay, copies of the weights rotated over, bytes read per launch."},

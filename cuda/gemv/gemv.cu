@@ -41,6 +41,11 @@ int exact_override() {
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
 }
 
+int x16_override() {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_X16", [](const char *e) { return (int)(e && e[0] == '1'); });
+}
+
 /* ORC_GEMV_FILL: the row-slice count wide rows are split for (kFillWide by default; 2048 turns
  * that off). It changes the summation order, so it is for measuring, never for a run to compare. */
 int64_t fill_override() {
@@ -80,9 +85,15 @@ size_t orc_gemv_scratch_bytes(const orc_gemv_args *a) {
 
 cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     orc_gv::plan pl{};
-    if (orc_gv::make_plan(a, &pl, nullptr, 0, orc_gv::fill_override()) != 0) return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported
-                                                                                            : cudaErrorInvalidValue;
+    orc_gemv_args args;
+    if (a) { /* ORC_GEMV_X16=1 asks for the integer form on every launch that can have it */
+        args = *a;
+        args.x_int16 = args.x_int16 || orc_gv::x16_override();
+    }
+    if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::fill_override()) != 0)
+        return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported : cudaErrorInvalidValue;
     pl.kp.exact = orc_gv::exact_override();
+    if (pl.kp.exact) pl.kp.xq = 0;
     if (pl.scratch) {
         if (!a->scratch || a->scratch_bytes < pl.scratch) return cudaErrorInvalidValue;
         pl.kp.partial = static_cast<float *>(a->scratch);

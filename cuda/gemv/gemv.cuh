@@ -9,7 +9,19 @@
  * only. Exception, for speed (one instruction of ~6 a weight): Q4_K at one token takes the
  * block scales out of the sum, y = sum over sub-blocks of (d*sc) * sum(q*x) - (dmin*m) * sum(x),
  * all float32 (the same real value, rounded differently; NMSE ~1e-14 against float64);
- * ORC_GEMV_EXACT=1 (read once) gives the per-weight form there too. Optional parts, all in the same launch (plus one small combine launch when the
+ * ORC_GEMV_EXACT=1 (read once) gives the per-weight form there too (and turns the integer form off).
+ *
+ * Integer form (x_int16, or ORC_GEMV_X16=1 read once; one token, Q4_K, Q6_K and Q8_0, the
+ * factored sum on integers): each 16 consecutive columns of x' (after the prologue below) are
+ * rounded to xi * dx, dx = 2^(e - 15) with e the exponent of their largest magnitude
+ * (amax = f 2^e, f in [0.5, 1)), xi = rint(x' / dx) in [-32767, 32767]: x' to about 16
+ * significant bits of its block's largest value (float16 keeps 11 of each value). Then per
+ * 16-column block of a sub-block, sum(q * xi) is exact in int32 (two dp2a a group of 4),
+ * becomes float once, and y = sum over sub-blocks of scale * sum over its blocks of
+ * (dx * that) - min * sum(xi * dx). A block holding a NaN or an infinity gives NaN; an
+ * all-zero block contributes 0; blocks below 2^-134 lose precision to float32's subnormals.
+ *
+ * Optional parts, all in the same launch (plus one small combine launch when the
  * columns are split, see below):
  *   prologue   x' = (x * inv_rms(x)) * norm_w, inv_rms = 1 / sqrt(mean(x^2) + eps), in float32
  *              (norm_w != NULL); else x' = x
@@ -92,6 +104,9 @@ typedef struct orc_gemv_args {
     float *more_y[2];
     int64_t more_y_stride[2];
     const float *more_bias[2];
+    /* 1: the integer form where the type has it (one token, Q4_K / Q6_K / Q8_0; elsewhere
+     * ignored): x' rounded to int16 per 16 columns, see "Integer form" above */
+    int32_t x_int16;
     /* split-K partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if 0) */
     void *scratch;
     size_t scratch_bytes;

@@ -11,6 +11,11 @@
  *   st          the LU's decoded state (raw quant words and float scales, in registers)
  *   prepare(st, b, p)   read LU p of the block at b
  *   group(st, g)        the 4 weights of group g (g a compile-time constant after unrolling)
+ * Optional, the factored forms (FACT, NSUB, FMIN, group_q, sub_scale, sub_min: see Q4_K) and,
+ * on top of them, the integer form (QI: the int16-x GEMV of gemv_kernel.cuh): group_qi(st, g)
+ * gives group g's 4 raw quants as bytes (unsigned if QI_U8, else signed) such that
+ * sum(w x) over sub-block k = sub_scale(k) * sum((q - QI_OFF) x) - sub_min(k) * sum(x), and
+ * groups 4m..4m+3 of an LU are 16 consecutive columns inside one sub-block.
  *
  * Values: exactly those of quant_decode.h (orc.dequantize), element by element. Where
  * quant_decode.h computes fl(fl(s*q) op c) and s*q is exact in float32 (the scale has at
@@ -231,6 +236,8 @@ struct orc_gv_Q8_0 {
     }
     ORC_GVD float sub_scale(const st &s, int) { return s.d; }
     ORC_GVD float sub_min(const st &, int) { return 0.0f; }
+    enum { QI = 1, QI_U8 = 0, QI_OFF = 0 }; /* the int8 quants as they are */
+    ORC_GVD uint32_t group_qi(const st &s, int g) { return s.q[g]; }
 };
 
 /* IQ4_NL, 18 bytes: as Q4_0, each nibble an index into the non-linear levels; d * level. */
@@ -318,6 +325,8 @@ struct orc_gv_Q4_K {
     }
     ORC_GVD float sub_scale(const st &s, int k) { return k ? s.ds1 : s.ds0; }
     ORC_GVD float sub_min(const st &s, int k) { return k ? s.dm1 : s.dm0; }
+    enum { QI = 1, QI_U8 = 1, QI_OFF = 0 }; /* nibbles as bytes; the high ones as 16q, as group_q */
+    ORC_GVD uint32_t group_qi(const st &s, int g) { return g < 8 ? s.q[g & 7] & 0x0F0F0F0Fu : s.q[g & 7] & 0xF0F0F0F0u; }
 };
 
 /* Q5_K, 176 bytes: header as Q4_K, qh[32] @16, qs[128] @48. The 5th bit of element i of
@@ -407,6 +416,14 @@ struct orc_gv_Q6_K {
     }
     ORC_GVD float sub_scale(const st &s, int k) { return s.ds[k]; }
     ORC_GVD float sub_min(const st &, int) { return 0.0f; }
+    enum { QI = 1, QI_U8 = 1, QI_OFF = 32 }; /* q = 0..63 as bytes; the 32 comes off x's sum */
+    ORC_GVD uint32_t group_qi(const st &s, int g) {
+        const int q = g >> 2, k = g & 3;
+        const uint32_t l = (q & 1) ? s.b[k] : s.a[k];
+        const uint32_t lo = ((q >> 1) ? l >> 4 : l) & 0x0F0F0F0Fu;
+        const uint32_t c = s.c[k];
+        return lo | ((q == 0 ? c << 4 : q == 1 ? c << 2 : q == 2 ? c : c >> 2) & 0x30303030u);
+    }
 };
 
 /* Q2_K, 84 bytes: scales[16] @0, qs[64] @16, d @80, dmin @82. Element j: crumb

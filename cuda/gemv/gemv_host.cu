@@ -130,6 +130,7 @@ orc_status gv_setup(const orc_gpu_gemv_job *j, int copies, gv_dev *d, orc_err *e
     d->a.norm_w = d->norm;
     d->a.norm_eps = j->norm_eps;
     d->a.act = j->act;
+    d->a.x_int16 = j->x_int16;
     if (moe) {
         d->a.ids = d->ids;
         d->a.k = j->k;

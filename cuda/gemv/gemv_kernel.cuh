@@ -107,6 +107,35 @@ __host__ __device__ inline int xsum_bytes(int np_max, int lpr) {
     return factored_min<Q, NT>() ? (np_max * lpr * 8 + 15) / 16 * 16 : 0;
 }
 
+/* The integer form (kparams::xq, the XQ kernels; gemv.cuh says what it computes): one token,
+ * types with Q::QI (Q4_K, Q6_K, Q8_0). x is staged as int16 words, 16 columns (4 groups of an
+ * LU) to one power-of-two scale, and each group's 4 products are two dp2a instructions
+ * instead of ~8 float conversions and 4 FMAs. */
+template <class Q>
+struct has_qi {
+    template <class T>
+    static constexpr bool get(decltype(T::QI) *) { return T::QI != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+template <class Q, int NT>
+constexpr bool int16x() { return factored<Q, NT>() && has_qi<Q>::value; }
+
+/* One 16-column block of the int16 x: x ~ xi * dx, dx a power of two (0 for an all-zero block,
+ * NaN if the block holds a NaN or an infinity), sum = the sum of its 16 xi. */
+struct xblock {
+    float dx;
+    int sum;
+};
+
+/* Bytes of the staged x slice: float4 [NT][np][G][LPR], or (XQ) uint2 [np][G][LPR] of int16
+ * pairs and then xblock [np][G / 4][LPR]; both multiples of 16. */
+template <class Q, int NT, bool XQ>
+__host__ __device__ inline int x_area_bytes(int np_max, int lpr) {
+    return XQ ? np_max * Q::G * lpr * 8 + np_max * (Q::G / 4) * lpr * 8 : NT * np_max * Q::G * lpr * 16;
+}
+
 /* Bytes of one ring slot holding nblk blocks of TS bytes: the 16-byte chunks from the
  * first block's chunk start (up to 15 bytes early) to past its end, and room for the
  * decoders' realigning reads (up to 4 bytes past the last byte). */
@@ -142,6 +171,7 @@ struct kparams {
     int cols, act, S, L, n_lu, lpr_log2, np_max, nvec;
     int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
     int exact;                /* 1: the per-weight form even where the type has the factored one */
+    int xq;                   /* 1: the integer form (int16 x; one token, Q::QI types, not exact) */
 };
 
 /* The host-side plan of one launch (gemv_plan.cuh). */
@@ -235,8 +265,9 @@ __device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad)
 /* ---- the kernel ---------------------------------------------------------------------- */
 
 /* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
-template <class Q, int NT, bool GLU, int ST>
+template <class Q, int NT, bool GLU, int ST, bool XQ = false>
 __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
+    static_assert(!XQ || int16x<Q, NT>(), "the integer form is for one token on the QI types");
     using C = cfg<NT, GLU>;
     constexpr int M = C::M, R = C::R, NR = C::NR;
     constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
@@ -289,7 +320,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
     const int sbytes = U * nbp * TS;     /* bytes of a full step's blocks in one row */
     const int PB = piece_bytes(TS, U * nbp);
     const int slot_bytes = SG * NR * PB; /* one ring stage of the warp */
-    float2 *xsum = reinterpret_cast<float2 *>(xs + NT * p.np_max * G * LPR); /* factored_min<Q, NT>() only */
+    uint2 *xq = reinterpret_cast<uint2 *>(orc_gv_smem);                        /* XQ: x's int16 pairs */
+    xblock *xbk = reinterpret_cast<xblock *>(xq + p.np_max * G * LPR);         /* XQ: their blocks */
+    float2 *xsum = reinterpret_cast<float2 *>(reinterpret_cast<uint8_t *>(orc_gv_smem) +
+                                              x_area_bytes<Q, NT, XQ>(p.np_max, LPR)); /* factored_min<Q, NT>() only */
     uint8_t *ring = reinterpret_cast<uint8_t *>(xsum) + xsum_bytes<Q, NT>(p.np_max, LPR) +
                     (size_t)warp * ST * slot_bytes + sub * NR * PB;
     const bool fact = factored<Q, NT>() && !p.exact;
@@ -394,17 +428,45 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
                     for (int j = 0; j < NR; j++)
 #pragma unroll
                         for (int k = 0; k < NS; k++) sq[j][k] = 0.0f;
+                    if constexpr (XQ) { /* per 16-column x block: exact int32 sum(q xi), then dx * that */
+                        constexpr int NXB = G / 4, XPS = NXB / NS; /* x blocks per LU, per sub-block */
+                        static_assert(NXB % NS == 0, "x blocks inside sub-blocks");
+                        const uint2 *xqp = xq + ((q * G) << lg) + li;
+                        const xblock *xbp = xbk + ((q * NXB) << lg) + li;
 #pragma unroll
-                    for (int g = 0; g < G; g++) {
-                        const int k = g / (G / NS);
-                        const float4 xv = xp[g << lg];
+                        for (int m = 0; m < NXB; m++) {
+                            const xblock b = xbp[m << lg];
+                            const int init = -(int)Q::QI_OFF * b.sum; /* sum((q - off) xi) */
+                            int ai[NR];
 #pragma unroll
-                        for (int j = 0; j < NR; j++) {
-                            const orc_gv_f4 qv = Q::group_q(st[j], g);
-                            sq[j][k] = __fmaf_rn(qv.x, xv.x, sq[j][k]);
-                            sq[j][k] = __fmaf_rn(qv.y, xv.y, sq[j][k]);
-                            sq[j][k] = __fmaf_rn(qv.z, xv.z, sq[j][k]);
-                            sq[j][k] = __fmaf_rn(qv.w, xv.w, sq[j][k]);
+                            for (int j = 0; j < NR; j++) ai[j] = init;
+#pragma unroll
+                            for (int kk = 0; kk < 4; kk++) {
+                                const uint2 xv = xqp[(4 * m + kk) << lg];
+#pragma unroll
+                                for (int j = 0; j < NR; j++) {
+                                    const uint32_t w = Q::group_qi(st[j], 4 * m + kk);
+                                    ai[j] = orc_dp2a_lo<(bool)Q::QI_U8>(xv.x, w, ai[j]);
+                                    ai[j] = orc_dp2a_hi<(bool)Q::QI_U8>(xv.y, w, ai[j]);
+                                }
+                            }
+#pragma unroll
+                            for (int j = 0; j < NR; j++) /* dx a power of two: dx * (float)ai is exact */
+                                sq[j][m / XPS] = __fmaf_rn(b.dx, (float)ai[j], sq[j][m / XPS]);
+                        }
+                    } else {
+#pragma unroll
+                        for (int g = 0; g < G; g++) {
+                            const int k = g / (G / NS);
+                            const float4 xv = xp[g << lg];
+#pragma unroll
+                            for (int j = 0; j < NR; j++) {
+                                const orc_gv_f4 qv = Q::group_q(st[j], g);
+                                sq[j][k] = __fmaf_rn(qv.x, xv.x, sq[j][k]);
+                                sq[j][k] = __fmaf_rn(qv.y, xv.y, sq[j][k]);
+                                sq[j][k] = __fmaf_rn(qv.z, xv.z, sq[j][k]);
+                                sq[j][k] = __fmaf_rn(qv.w, xv.w, sq[j][k]);
+                            }
                         }
                     }
                     float xsm[2] = {0.0f, 0.0f};
@@ -554,8 +616,77 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         __syncthreads();
     }
 
-    /* Prologue 2: the slice of x (normalized), float4 [NT][np][G][LPR]. */
-    {
+    /* Prologue 2: the slice of x (normalized), float4 [NT][np][G][LPR]; XQ: as int16 words. */
+    if constexpr (XQ) {
+        /* One thread per 16-column block (groups 4m..4m+3 of an LU): x' = the normalized x as
+         * below, amax = max |x'|, e its frexp exponent (amax = f 2^e, f in [0.5, 1)), dx = 2^(e-15),
+         * xi = rint(x' / dx) (exact scaling; |x' / dx| < 2^15, clamped to 32767). NaN or inf in
+         * the block: dx = NaN (the outputs become NaN); all zero: dx = 0. */
+        constexpr int NXB = G / 4;
+        const int nblk = np * NXB * LPR;
+        for (int i = threadIdx.x; i < nblk; i += kThreads) {
+            const int li = i & (LPR - 1);
+            const int rest = i >> lg;
+            const int m = rest % NXB, pp = rest / NXB;
+            const int u = lu_begin + (pp << lg) + li;
+            float v[16];
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (u < lu_end) {
+                    const int col = (u / LPB) * Q::BS + Q::col(u % LPB, 4 * m + kk);
+                    a = load4(xb + col, p.x_vec);
+                    if (p.norm_w) {
+                        const float4 nw = load4(p.norm_w + col, p.nw_vec);
+                        const float ir = inv_rms[0];
+                        a.x = __fmul_rn(__fmul_rn(a.x, ir), nw.x);
+                        a.y = __fmul_rn(__fmul_rn(a.y, ir), nw.y);
+                        a.z = __fmul_rn(__fmul_rn(a.z, ir), nw.z);
+                        a.w = __fmul_rn(__fmul_rn(a.w, ir), nw.w);
+                    }
+                }
+                v[4 * kk] = a.x, v[4 * kk + 1] = a.y, v[4 * kk + 2] = a.z, v[4 * kk + 3] = a.w;
+            }
+            float amax = 0.0f;
+            bool finite = true;
+#pragma unroll
+            for (int c = 0; c < 16; c++) {
+                const float av = fabsf(v[c]);
+                finite = finite && av <= 3.402823466e38f; /* false for NaN */
+                amax = av > amax ? av : amax;
+            }
+            xblock b = {0.0f, 0};
+            uint32_t wd[8];
+            if (!finite || amax == 0.0f) {
+                b.dx = finite ? 0.0f : __int_as_float(0x7fc00000);
+#pragma unroll
+                for (int c = 0; c < 8; c++) wd[c] = 0u;
+            } else {
+                int e = 0;
+                (void)frexpf(amax, &e);
+#pragma unroll
+                for (int c = 0; c < 8; c++) {
+                    int h[2];
+#pragma unroll
+                    for (int z = 0; z < 2; z++) {
+                        float t = rintf(ldexpf(v[2 * c + z], 15 - e));
+                        t = t > 32767.0f ? 32767.0f : (t < -32767.0f ? -32767.0f : t);
+                        h[z] = (int)t;
+                        b.sum += h[z];
+                    }
+                    wd[c] = ((uint32_t)h[0] & 0xFFFFu) | ((uint32_t)h[1] << 16);
+                }
+                b.dx = ldexpf(1.0f, e - 15);
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                uint2 w2;
+                w2.x = wd[2 * kk], w2.y = wd[2 * kk + 1];
+                xq[((pp * G + 4 * m + kk) << lg) + li] = w2;
+            }
+            xbk[((pp * NXB + m) << lg) + li] = b;
+        }
+    } else {
         const int total4 = NT * np * G * LPR;
         for (int i = threadIdx.x; i < total4; i += kThreads) {
             const int li = i & (LPR - 1);
@@ -585,14 +716,27 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         for (int i = threadIdx.x; i < np * LPR; i += kThreads) {
             const int pp = i >> lg, l = i & (LPR - 1);
             float s0 = 0.0f, s1 = 0.0f;
+            if constexpr (XQ) { /* of the int16 x: dx * sum exact (a power of two times < 2^20) */
+                constexpr int NXB = G / 4;
 #pragma unroll
-            for (int g = 0; g < G; g++) {
-                const float4 v = xs[((pp * G + g) << lg) + l];
-                const float t = __fadd_rn(__fadd_rn(v.x, v.y), __fadd_rn(v.z, v.w));
-                if (g < G / 2)
-                    s0 = __fadd_rn(s0, t);
-                else
-                    s1 = __fadd_rn(s1, t);
+                for (int m = 0; m < NXB; m++) {
+                    const xblock b = xbk[((pp * NXB + m) << lg) + l];
+                    const float t = __fmul_rn(b.dx, (float)b.sum);
+                    if (m < NXB / 2)
+                        s0 = __fadd_rn(s0, t);
+                    else
+                        s1 = __fadd_rn(s1, t);
+                }
+            } else {
+#pragma unroll
+                for (int g = 0; g < G; g++) {
+                    const float4 v = xs[((pp * G + g) << lg) + l];
+                    const float t = __fadd_rn(__fadd_rn(v.x, v.y), __fadd_rn(v.z, v.w));
+                    if (g < G / 2)
+                        s0 = __fadd_rn(s0, t);
+                    else
+                        s1 = __fadd_rn(s1, t);
+                }
             }
             xsum[i] = make_float2(s0, s1);
         }
@@ -641,11 +785,11 @@ __global__ void orc_gemv_combine_kernel(const kparams p) {
 }
 
 /* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
-template <class Q, int NT, bool GLU>
+template <class Q, int NT, bool GLU, bool XQ = false>
 size_t smem_bytes(const kparams &kp, int stages) {
     using C = cfg<NT, GLU>;
     const int lpr = 1 << kp.lpr_log2;
-    const size_t xs = (size_t)NT * kp.np_max * Q::G * lpr * 16 + xsum_bytes<Q, NT>(kp.np_max, lpr);
+    const size_t xs = (size_t)x_area_bytes<Q, NT, XQ>(kp.np_max, lpr) + xsum_bytes<Q, NT>(kp.np_max, lpr);
     const size_t ring = (size_t)kWarps * stages * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
     return xs + ring;
 }
@@ -674,10 +818,13 @@ int stages_override();
 /* ORC_GEMV_EXACT=1 (read once): every weight multiplied as its exact dequantized value, also where
  * the type has the factored form; for comparing the two. gemv.cu. */
 int exact_override();
+/* ORC_GEMV_X16=1 (read once): the integer form (gemv.cuh) on every launch that can have it, as if
+ * each asked for it with x_int16; for measuring it against the float form. gemv.cu. */
+int x16_override();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
-template <class Q, int NT, bool GLU, int ST>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t kernel_facts(int *regs) {
     static std::atomic<int> nregs[64];
     int dev = 0;
@@ -690,8 +837,8 @@ cudaError_t kernel_facts(int *regs) {
         cudaFuncAttributes fa;
         if ((e = device_facts(&f)) != cudaSuccess) return e;
         /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
-        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST>)) != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ>)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  f.optin - (int)fa.sharedSizeBytes);
         if (e != cudaSuccess) return e;
         r = fa.numRegs > 0 ? fa.numRegs : 255;
@@ -711,15 +858,15 @@ struct geometry {
     int64_t resident; /* blocks on the busiest SM: the choice */
 };
 
-template <class Q, int NT, bool GLU, int ST>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int regs = 0;
-    cudaError_t e = kernel_facts<Q, NT, GLU, ST>(&regs);
+    cudaError_t e = kernel_facts<Q, NT, GLU, ST, XQ>(&regs);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed attribute call leaves a sticky error for the next launch */
         return e;
     }
-    g->smem = smem_bytes<Q, NT, GLU>(pl.kp, ST);
+    g->smem = smem_bytes<Q, NT, GLU, XQ>(pl.kp, ST);
     g->per_sm = 0;
     g->gx = 0;
     g->resident = 0;
@@ -743,10 +890,10 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
 
 /* Launched as a programmatic dependent of the previous kernel on the stream (runtime/launch.cuh):
  * its launch and weight prefetch overlap that kernel's tail. */
-template <class Q, int NT, bool GLU, int ST>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
     const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    cudaError_t e = orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST>, grid, dim3(kThreads), g.smem, s, pl.kp);
+    cudaError_t e = orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, grid, dim3(kThreads), g.smem, s, pl.kp);
     if (e != cudaSuccess || pl.kp.S == 1) return e;
     return launch_combine(pl, s);
 }
@@ -755,16 +902,16 @@ cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
  * (the kernel is bound by instruction issue where it has work for every SM, so warps come
  * first; a small grid has the room for deeper rings for free), unless ORC_GEMV_STAGES says
  * otherwise. Measured in docs/perf.md (device run 8 of 2026-12-02). */
-template <class Q, int NT, bool GLU>
-cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
+template <class Q, int NT, bool GLU, bool XQ>
+cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
     dev_facts f;
     cudaError_t e = device_facts(&f);
     if (e != cudaSuccess) return e;
     constexpr int SMAX = max_stages<NT>();
     geometry g[5] = {};
-    if ((e = geometry_of<Q, NT, GLU, 2>(pl, f, &g[2])) != cudaSuccess) return e;
-    if (SMAX >= 3 && (e = geometry_of<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, f, &g[3])) != cudaSuccess) return e;
-    if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, f, &g[4])) != cudaSuccess) return e;
+    if ((e = geometry_of<Q, NT, GLU, 2, XQ>(pl, f, &g[2])) != cudaSuccess) return e;
+    if (SMAX >= 3 && (e = geometry_of<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ>(pl, f, &g[3])) != cudaSuccess) return e;
+    if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ>(pl, f, &g[4])) != cudaSuccess) return e;
     int best = 2;
     for (int st = 3; st <= SMAX; st++)
         if (g[st].per_sm > 0 && g[st].resident >= g[best].resident) best = st;
@@ -772,10 +919,18 @@ cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
     if (forced >= 2 && forced <= SMAX && g[forced].per_sm > 0) best = forced;
     if (g[best].per_sm == 0) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
     switch (best) {
-    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2>(pl, g[best], s);
-    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2>(pl, g[best], s);
-    default: return launch_st<Q, NT, GLU, 2>(pl, g[best], s);
+    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ>(pl, g[best], s);
+    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ>(pl, g[best], s);
+    default: return launch_st<Q, NT, GLU, 2, XQ>(pl, g[best], s);
     }
+}
+
+/* The integer form where the plan asks for it (make_plan sets kp.xq only for one token on the QI types). */
+template <class Q, int NT, bool GLU>
+cudaError_t launch_nt(const plan &pl, cudaStream_t s) {
+    if constexpr (int16x<Q, NT>())
+        if (pl.kp.xq) return launch_xq<Q, NT, GLU, true>(pl, s);
+    return launch_xq<Q, NT, GLU, false>(pl, s);
 }
 
 template <class Q, bool GLU>

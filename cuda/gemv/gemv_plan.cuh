@@ -16,9 +16,12 @@ namespace orc_gv {
 struct type_info {
     int32_t type;
     int bs, ts, e, lpb, a;
+    bool qi; /* has the integer form (int16 x) at one token */
 };
 
-#define ORC_GV_INFO(NAME) {ORC_TYPE_##NAME, orc_gv_##NAME::BS, orc_gv_##NAME::TS, orc_gv_##NAME::E, orc_gv_##NAME::LPB, orc_gv_##NAME::A},
+#define ORC_GV_INFO(NAME)                                                                                       \
+    {ORC_TYPE_##NAME, orc_gv_##NAME::BS, orc_gv_##NAME::TS, orc_gv_##NAME::E, orc_gv_##NAME::LPB, orc_gv_##NAME::A, \
+     int16x<orc_gv_##NAME, 1>()},
 inline constexpr type_info kTypes[] = {ORC_GV_FOREACH_TYPE(ORC_GV_INFO)};
 #undef ORC_GV_INFO
 
@@ -148,6 +151,7 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
 
     pl->glu = glu;
     pl->nt = moe ? 1 : a->n;
+    kp.xq = a->x_int16 && ti->qi && pl->nt == 1;
     pl->jobs = moe ? a->n * a->k : 1;
     kp.nvec = moe ? a->n * a->k : a->n;
 

@@ -1,6 +1,7 @@
 /* simt.cuh - the device primitives of orc's pipelined kernels (cuda/gemv/, the flash
  * attention): 16-byte cp.async with zero fill, its commit/wait groups, ldmatrix, mma.sync
- * m16n8k16 (f16 and bf16, float32 accumulate), and block-shared declarations.
+ * m16n8k16 (f16 and bf16, float32 accumulate), the two-way integer dot products (dp2a), and
+ * block-shared declarations.
  *
  * They live here, one definition each, so that the same kernel sources also run under the
  * host SIMT emulator of tests/c/simt_emu.h (built with ORC_SIMT_EMU): the kernel tests that
@@ -97,6 +98,28 @@ __device__ __forceinline__ uint32_t orc_pack_bf16(float lo, float hi) {
     } c;
     c.h = __floats2bfloat162_rn(lo, hi);
     return c.u;
+}
+
+/* c + a.lo16 * b.byte0 + a.hi16 * b.byte1 (lo) or with bytes 2 and 3 (hi): a holds two signed
+ * 16-bit values, b four bytes (U8: unsigned, else signed); exact in int32 (the callers keep
+ * the sums in range). */
+template <bool U8>
+__device__ __forceinline__ int orc_dp2a_lo(uint32_t a, uint32_t b, int c) {
+    int d;
+    if (U8)
+        asm("dp2a.lo.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    else
+        asm("dp2a.lo.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+template <bool U8>
+__device__ __forceinline__ int orc_dp2a_hi(uint32_t a, uint32_t b, int c) {
+    int d;
+    if (U8)
+        asm("dp2a.hi.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    else
+        asm("dp2a.hi.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
 }
 
 #endif /* ORC_SIMT_EMU */

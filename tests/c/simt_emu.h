@@ -418,6 +418,24 @@ static inline void orc_mma_emu(float *c, const uint32_t *a, uint32_t b0, uint32_
 static inline void orc_mma_f16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) { orc_mma_emu(c, a, b0, b1, false); }
 static inline void orc_mma_bf16(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) { orc_mma_emu(c, a, b0, b1, true); }
 
+/* dp2a (PTX ISA): c + sum over i < 2 of int16 half i of a times byte (sel + i) of b, b's bytes
+ * zero- (U8) or sign-extended. */
+template <bool U8>
+static inline int orc_dp2a_emu(uint32_t a, uint32_t b, int c, int sel) {
+    int64_t d = c;
+    for (int i = 0; i < 2; i++) {
+        const int64_t va = (int16_t)(uint16_t)(a >> (16 * i));
+        const uint32_t byte = (b >> (8 * (sel + i))) & 0xFFu;
+        const int64_t vb = U8 ? (int64_t)byte : (int64_t)(int8_t)(uint8_t)byte;
+        d += va * vb;
+    }
+    return (int)(int32_t)(uint32_t)(uint64_t)d; /* wraps as the hardware's 32-bit sum would */
+}
+template <bool U8>
+static inline int orc_dp2a_lo(uint32_t a, uint32_t b, int c) { return orc_dp2a_emu<U8>(a, b, c, 0); }
+template <bool U8>
+static inline int orc_dp2a_hi(uint32_t a, uint32_t b, int c) { return orc_dp2a_emu<U8>(a, b, c, 2); }
+
 static inline uint32_t orc_pack_f16(float lo, float hi) { return (uint32_t)orc_qd_f2h(lo) | ((uint32_t)orc_qd_f2h(hi) << 16); }
 static inline uint32_t orc_pack_bf16(float lo, float hi) {
     return (uint32_t)orc_qd_f2bf(lo) | ((uint32_t)orc_qd_f2bf(hi) << 16);

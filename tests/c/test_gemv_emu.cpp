@@ -139,7 +139,36 @@ struct Case {
     int64_t row_pad = 0;  /* extra bytes per row (multiples of 16) */
     int64_t x_pad = 0, y_pad = 0;
     int stack = 0;        /* 1 or 2: the rows as 2 or 3 stacked matrices (n_more), cut at rows 32 / 16 and 48 */
+    bool xq = false;      /* ask for the integer form (x_int16): the reference then uses x rounded as gemv.cuh says */
+    int xspecial = 0;     /* 1: x with a zero, a tiny (1e-30) and a wide-range 16-column block; 2: an inf in x */
 };
+
+/* x' rounded as the integer form does (gemv.cuh): per 16 columns, dx = 2^(e - 15) with e the
+ * exponent of the largest magnitude, xi = rint(x' / dx) clamped to +-32767; NaN if non-finite. */
+static void round_int16(std::vector<double> &xn, int n, int64_t cols) {
+    for (int t = 0; t < n; t++)
+        for (int64_t b = 0; b < cols; b += 16) {
+            double *v = &xn[(size_t)t * cols + b];
+            double amax = 0;
+            bool finite = true;
+            for (int c = 0; c < 16; c++) {
+                finite = finite && std::isfinite(v[c]);
+                amax = fabs(v[c]) > amax ? fabs(v[c]) : amax;
+            }
+            int e = 0;
+            frexp(amax, &e);
+            const double dx = ldexp(1.0, e - 15);
+            for (int c = 0; c < 16; c++) {
+                if (!finite) {
+                    v[c] = NAN;
+                } else if (amax > 0) {
+                    double q = nearbyint(v[c] / dx);
+                    q = q > 32767 ? 32767 : (q < -32767 ? -32767 : q);
+                    v[c] = q * (double)(float)dx; /* dx as float32 holds it (or flushes it, below 2^-149) */
+                }
+            }
+        }
+}
 
 static double act_ref(int a, double g, double u) {
     if (a == 0) return g / (1.0 + exp(-g)) * u;
@@ -150,16 +179,27 @@ static double act_ref(int a, double g, double u) {
 }
 
 /* deep: the deepest ring the launcher may pick for NT (else 2 stages); results must not change */
-template <class Q, int NT, bool GLU>
-static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep) {
+template <class Q, int NT, bool GLU, bool XQ>
+static void launch_emu_xq(const orc_gv::plan &pl, int64_t gx, bool deep) {
     constexpr int SD = orc_gv::max_stages<NT>();
-    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU>(pl.kp, deep ? SD : 2);
+    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU, XQ>(pl.kp, deep ? SD : 2);
     emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem, [&] {
         if (deep)
-            orc_gv::orc_gemv_kernel<Q, NT, GLU, SD>(pl.kp);
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, SD, XQ>(pl.kp);
         else
-            orc_gv::orc_gemv_kernel<Q, NT, GLU, 2>(pl.kp);
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, 2, XQ>(pl.kp);
     });
+}
+
+template <class Q, int NT, bool GLU>
+static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep) {
+    bool done = false;
+    if constexpr (orc_gv::int16x<Q, NT>())
+        if (pl.kp.xq) {
+            launch_emu_xq<Q, NT, GLU, true>(pl, gx, deep);
+            done = true;
+        }
+    if (!done) launch_emu_xq<Q, NT, GLU, false>(pl, gx, deep);
     if (pl.kp.S > 1) {
         const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
         emu::launch(dim3((unsigned)((n + 255) / 256)), dim3(256), 0,
@@ -214,6 +254,18 @@ static void run_case(const Case &cs, const std::string &label) {
     const int64_t xs = cols + cs.x_pad, ys = rows + cs.y_pad;
     std::vector<float> x((size_t)n * xs), y((size_t)nvec * ys), res, bias, bias_up, norm;
     for (float &v : x) v = gauss() * (cs.glu ? 2.0f : 1.0f);
+    if (cs.xspecial == 1 && cols >= 80)
+        for (int t = 0; t < n; t++) {
+            for (int c = 0; c < 16; c++) x[t * xs + c] = 0.0f;        /* an all-zero block */
+            for (int c = 16; c < 32; c++) x[t * xs + c] *= 1e-30f;    /* a tiny one */
+            x[t * xs + 40] = 3.0e4f;                                   /* one value far above its block */
+            x[t * xs + 48] = 1.0f;                                     /* a power of two as the block's max */
+            for (int c = 49; c < 64; c++) x[t * xs + c] = x[t * xs + c] > 0 ? 0.25f : -0.5f;
+            for (int c = 64; c < 80; c++) x[t * xs + c] *= 0.1f;
+            x[t * xs + 70] = 0.99999f; /* rounds to 32768 at its block's scale: clamped to 32767 */
+        }
+    if (cs.xspecial == 2)
+        for (int t = 0; t < n; t++) x[t * xs + (cols > 20 ? 20 : 0)] = t % 2 ? -INFINITY : INFINITY;
     std::vector<int32_t> ids;
     if (moe) {
         ids.resize((size_t)n * k);
@@ -266,6 +318,7 @@ static void run_case(const Case &cs, const std::string &label) {
     a.norm_w = cs.norm ? norm.data() : nullptr;
     a.norm_eps = 1e-5f;
     a.act = cs.act;
+    a.x_int16 = cs.xq;
     if (moe) {
         a.ids = ids.data();
         a.k = k;
@@ -293,6 +346,11 @@ static void run_case(const Case &cs, const std::string &label) {
         fail(label + ": plan refused: " + why);
         return;
     }
+    const bool want_xq = cs.xq && orc_gv::info_of(type)->qi && pl.nt == 1;
+    if (pl.kp.xq != (int)want_xq) {
+        fail(label + ": the plan's integer form is not what was asked for");
+        return;
+    }
     std::vector<float> scratch(pl.scratch / sizeof(float) + 1);
     pl.kp.partial = scratch.data();
 
@@ -305,8 +363,11 @@ static void run_case(const Case &cs, const std::string &label) {
         const double inv = 1.0 / sqrt(ss / (double)cols + (double)a.norm_eps);
         for (int64_t c = 0; c < cols; c++) xn[t * cols + c] = cs.norm ? x[t * xs + c] * inv * norm[c] : x[t * xs + c];
     }
+    std::vector<double> xn_exact = xn; /* before the integer form's rounding */
+    if (pl.kp.xq) round_int16(xn, n, cols);
     std::vector<bool> bad_vec(nvec, false);
     std::vector<float> y0;
+    std::vector<double> ref_exact((size_t)nvec * rows, 0.0); /* with x' unrounded */
     for (int o = 0; o < nvec; o++) {
         const int t = moe ? o / k : o;
         const int e = moe ? ids[o] : 0;
@@ -315,22 +376,27 @@ static void run_case(const Case &cs, const std::string &label) {
             continue;
         }
         for (int64_t r = 0; r < rows; r++) {
-            double g = 0, u = 0;
+            double g = 0, u = 0, g1 = 0, u1 = 0;
             const double *wr = &W[0][((size_t)e * rows + r) * cols], *ur = cs.glu ? &W[1][((size_t)e * rows + r) * cols] : nullptr;
             for (int64_t c = 0; c < cols; c++) {
                 g += wr[c] * xn[t * cols + c];
-                if (ur) u += ur[c] * xn[t * cols + c];
+                g1 += wr[c] * xn_exact[t * cols + c];
+                if (ur) u += ur[c] * xn[t * cols + c], u1 += ur[c] * xn_exact[t * cols + c];
             }
-            if (cs.bias) g += bias[(size_t)e * rows + r];
-            if (cs.bias_up) u += bias_up[(size_t)e * rows + r];
+            if (cs.bias) g += bias[(size_t)e * rows + r], g1 += bias[(size_t)e * rows + r];
+            if (cs.bias_up) u += bias_up[(size_t)e * rows + r], u1 += bias_up[(size_t)e * rows + r];
             ref[(size_t)o * rows + r] = cs.glu ? act_ref(cs.act, g, u) : g;
+            ref_exact[(size_t)o * rows + r] = cs.glu ? act_ref(cs.act, g1, u1) : g1;
         }
     }
     /* poison, or the residual in place */
     for (size_t i = 0; i < y.size(); i++) y[i] = cs.res == 2 ? res[i] : __int_as_float(0x7fc00000);
     if (cs.res)
         for (int o = 0; o < nvec; o++)
-            for (int64_t r = 0; r < rows; r++) ref[(size_t)o * rows + r] += res[(size_t)o * ys + r];
+            for (int64_t r = 0; r < rows; r++) {
+                ref[(size_t)o * rows + r] += res[(size_t)o * ys + r];
+                ref_exact[(size_t)o * rows + r] += res[(size_t)o * ys + r];
+            }
     y0 = y;
 
     const int64_t n_tasks = pl.n_tasks_max, gx_full = (n_tasks + orc_gv::kWarps - 1) / orc_gv::kWarps;
@@ -348,7 +414,7 @@ static void run_case(const Case &cs, const std::string &label) {
             fail(label + ": the emulator reported errors (above)");
             return;
         }
-        double num = 0, den = 0;
+        double num = 0, den = 0, num_exact = 0;
         for (int o = 0; o < nvec; o++) {
             for (int64_t r = 0; r < rows; r++) {
                 const float v = y[(size_t)o * ys + r];
@@ -356,21 +422,43 @@ static void run_case(const Case &cs, const std::string &label) {
                     if (!isnan(v)) fail(label + ": an out-of-range expert id did not give NaN");
                     continue;
                 }
+                if (cs.xspecial == 2) { /* an infinity in x: every output NaN in the integer form */
+                    if (pl.kp.xq && !isnan(v)) {
+                        fail(label + ": an inf in x did not give NaN");
+                        return;
+                    }
+                    continue;
+                }
                 if (!isfinite(v)) {
                     fail(label + ": output " + std::to_string(o) + "," + std::to_string(r) + " not finite (unwritten?)");
                     return;
                 }
-                const double d = v - ref[(size_t)o * rows + r];
+                const double d = v - ref[(size_t)o * rows + r], d1 = v - ref_exact[(size_t)o * rows + r];
                 num += d * d;
+                num_exact += d1 * d1;
                 den += ref[(size_t)o * rows + r] * ref[(size_t)o * rows + r];
             }
             for (int64_t r = rows; r < ys; r++)
                 if (memcmp(&y[(size_t)o * ys + r], &y0[(size_t)o * ys + r], 4) != 0)
                     fail(label + ": wrote past rows into the output's padding");
         }
-        if (!(num <= 1e-10 * den)) {
+        if (!(num <= 1e-10 * den) && cs.xspecial != 2) {
             char b[128];
             snprintf(b, sizeof b, ": NMSE %.3e (pass %d)", num / den, pass);
+            fail(label + b);
+            return;
+        }
+        /* The integer form computes the rounded x' (no norm: x' = x exactly, so only float32
+         * summation separates them), and that rounding is real (~5e-10 from the unrounded x'). */
+        if (pl.kp.xq && !cs.norm && cs.xspecial != 2 && !(num <= 1e-12 * den)) {
+            char b[128];
+            snprintf(b, sizeof b, ": integer form NMSE %.3e against its own definition (pass %d)", num / den, pass);
+            fail(label + b);
+            return;
+        }
+        if (pl.kp.xq && cs.xspecial == 0 && !(num_exact >= 1e-12 * den)) {
+            char b[128];
+            snprintf(b, sizeof b, ": integer form NMSE %.3e from the unrounded x: no rounding seen", num_exact / den);
             fail(label + b);
             return;
         }
@@ -383,11 +471,11 @@ static void run_case(const Case &cs, const std::string &label) {
 
 static void dispatch(const Case &cs) {
     char b[320];
-    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld stack=%d", cs.type,
+    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld stack=%d xq=%d/%d", cs.type,
              (long long)cs.rows, (long long)cs.cols, cs.n, cs.glu ? " glu" : "", cs.glu ? (cs.act == 0 ? "-silu" : cs.act == 1 ? "-gelu" : "-oai") : "",
              cs.bias ? " bias" : "", cs.bias_up ? " bias_up" : "", cs.norm ? " norm" : "",
              cs.res == 1 ? " res" : cs.res == 2 ? " res-in-place" : "", cs.n_expert, cs.k, cs.ids_kind,
-             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack);
+             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack, (int)cs.xq, cs.xspecial);
     const int32_t t = type_id(cs.type);
     switch (t) {
 #define RUN(NAME) \
@@ -481,6 +569,24 @@ int main(int argc, char **argv) {
         c.k = 2;
         c.glu = true;
         add(c);
+        if (ti->qi) { /* the integer form: every one-token and MoE case again, then special x */
+            const size_t n_float = cases.size();
+            for (size_t i = 0; i < n_float; i++)
+                if (cases[i].type == ty) {
+                    Case x = cases[i];
+                    x.xq = true; /* for n > 1 the plan must keep the float form */
+                    add(x);
+                }
+            for (int sp = 1; sp <= 2; sp++) {
+                c = Case{ty, 37, c10, 1};
+                c.xq = true;
+                c.xspecial = sp;
+                add(c);
+                c.glu = true;
+                c.norm = sp == 1;
+                add(c);
+            }
+        }
     }
     for (const Case &c : cases) dispatch(c);
     if (failures) {
