@@ -220,7 +220,7 @@ def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
 
 @pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "qwen3-Q4_K", "qwen3moe-Q8_0"])
 def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
-    """ORC_GEMV_X16=1: the one-token GEMV's integer form on Q4_K / Q6_K / Q8_0 (x' rounded to 16 bits
+    """ORC_GEMV_X16=1: the one-token GEMV's integer form on Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL (x' rounded to 16 bits
     per 16 columns, exact int32 dot products; gemv.cuh). A prefill and teacher-forced decode steps
     stay within that rounding of the float form, far inside the fast
     path's 1e-5, argmax equal where decided, and not bit-identical; ORC_GEMV_EXACT=1 turns it off."""

@@ -11,7 +11,7 @@
  * all float32 (the same real value, rounded differently; NMSE ~1e-14 against float64);
  * ORC_GEMV_EXACT=1 (read once) gives the per-weight form there too (and turns the integer form off).
  *
- * Integer form (x_int16, or ORC_GEMV_X16=1 read once; one token, Q4_K, Q6_K and Q8_0, the
+ * Integer form (x_int16, or ORC_GEMV_X16=1 read once; one token, Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL, the
  * factored sum on integers): each 16 consecutive columns of x' (after the prologue below) are
  * rounded to xi * dx, dx = 2^(e - 15) with e the exponent of their largest magnitude
  * (amax = f 2^e, f in [0.5, 1)), xi = rint(x' / dx) in [-32767, 32767]: x' to about 16
@@ -104,7 +104,7 @@ typedef struct orc_gemv_args {
     float *more_y[2];
     int64_t more_y_stride[2];
     const float *more_bias[2];
-    /* 1: the integer form where the type has it (one token, Q4_K / Q6_K / Q8_0; elsewhere
+    /* 1: the integer form where the type has it (one token, Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL; elsewhere
      * ignored): x' rounded to int16 per 16 columns, see "Integer form" above */
     int32_t x_int16;
     /* split-K partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if 0) */

@@ -252,10 +252,23 @@ struct orc_gv_IQ4_NL {
         s.d = orc_dqf_h2f(orc_dqf_ld16(b));
         orc_gv_words<4, 2>(b + 2, s.q);
     }
-    ORC_GVD orc_gv_f4 group(const st &s, int g) {
-        const uint32_t w = (g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu;
-        return orc_gv_mul4(s.d, orc_dqf_iq4_levels(w), ORC_DQF_2P23 + 128.0f);
+    ORC_GVD orc_gv_f4 group(const st &s, int g) { return orc_gv_mul4(s.d, levels(s, g), ORC_DQF_2P23 + 128.0f); }
+    /* group g's levels as offset-binary bytes (level + 128) */
+    ORC_GVD uint32_t levels(const st &s, int g) {
+        return orc_dqf_iq4_levels((g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu);
     }
+    /* Factored, for the integer form only (FACT_INT: the float form keeps the per-weight product):
+     * sum(w x) = d * sum(level x); the offset of 128 comes off x's sum. */
+    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1 };
+    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
+        const uint32_t w = levels(s, g);
+        const float b = ORC_DQF_2P23 + 128.0f;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    ORC_GVD float sub_scale(const st &s, int) { return s.d; }
+    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
+    enum { QI = 1, QI_U8 = 1, QI_OFF = 128 };
+    ORC_GVD uint32_t group_qi(const st &s, int g) { return levels(s, g); }
 };
 
 /* MXFP4, 17 bytes: e:E8M0 @0, qs[16] @1 (any alignment). Nibbles as Q4_0, each an index
@@ -271,11 +284,23 @@ struct orc_gv_MXFP4 {
         s.d = orc_qd_e8m0_half(orc_gv_ld8(b));
         orc_gv_words<4, 1>(b + 1, s.q);
     }
-    ORC_GVD orc_gv_f4 group(const st &s, int g) {
+    ORC_GVD orc_gv_f4 group(const st &s, int g) { return orc_gv_mul4(s.d, levels(s, g), ORC_DQF_2P23 + 128.0f); }
+    /* group g's doubled E2M1 values as offset-binary bytes (value + 128) */
+    ORC_GVD uint32_t levels(const st &s, int g) {
         const uint32_t w = (g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu;
-        return orc_gv_mul4(s.d, orc_gv_lut16(w, ORC_GV_MXFP4_T0, ORC_GV_MXFP4_T1, ORC_GV_MXFP4_T2, ORC_GV_MXFP4_T3),
-                           ORC_DQF_2P23 + 128.0f);
+        return orc_gv_lut16(w, ORC_GV_MXFP4_T0, ORC_GV_MXFP4_T1, ORC_GV_MXFP4_T2, ORC_GV_MXFP4_T3);
     }
+    /* Factored for the integer form only, as IQ4_NL: sum(w x) = d * sum(value x). */
+    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1 };
+    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
+        const uint32_t w = levels(s, g);
+        const float b = ORC_DQF_2P23 + 128.0f;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    ORC_GVD float sub_scale(const st &s, int) { return s.d; }
+    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
+    enum { QI = 1, QI_U8 = 1, QI_OFF = 128 };
+    ORC_GVD uint32_t group_qi(const st &s, int g) { return levels(s, g); }
 };
 
 /* ---- k-quants and IQ4_XS: four LUs of 64 elements per 256-element block ------------- */

@@ -89,6 +89,17 @@ struct is_fact {
 template <class Q, int NT>
 constexpr bool factored() { return NT == 1 && is_fact<Q>::value; }
 
+/* Factored for the integer form only (Q::FACT_INT: MXFP4, IQ4_NL): their float form keeps the
+ * per-weight product (the factored float form was measured only on Q4_K, Q6_K, Q8_0). */
+template <class Q>
+struct fact_int_only {
+    template <class T>
+    static constexpr bool get(decltype(T::FACT_INT) *) { return T::FACT_INT != 0; }
+    template <class T>
+    static constexpr bool get(...) { return false; }
+    static constexpr bool value = get<Q>(nullptr);
+};
+
 /* The factored form with a min term (Q4_K): it needs each LU's two sub-block sums of x. */
 template <class Q>
 struct has_fmin {
@@ -108,9 +119,9 @@ __host__ __device__ inline int xsum_bytes(int np_max, int lpr) {
 }
 
 /* The integer form (kparams::xq, the XQ kernels; gemv.cuh says what it computes): one token,
- * types with Q::QI (Q4_K, Q6_K, Q8_0). x is staged as int16 words, 16 columns (4 groups of an
- * LU) to one power-of-two scale, and each group's 4 products are two dp2a instructions
- * instead of ~8 float conversions and 4 FMAs. */
+ * types with Q::QI (Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL). x is staged as int16 words, 16 columns
+ * (4 groups of an LU) to one power-of-two scale, and each group's 4 products are two dp2a
+ * instructions instead of ~8 float conversions and 4 FMAs. */
 template <class Q>
 struct has_qi {
     template <class T>
@@ -326,7 +337,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
                                               x_area_bytes<Q, NT, XQ>(p.np_max, LPR)); /* factored_min<Q, NT>() only */
     uint8_t *ring = reinterpret_cast<uint8_t *>(xsum) + xsum_bytes<Q, NT>(p.np_max, LPR) +
                     (size_t)warp * ST * slot_bytes + sub * NR * PB;
-    const bool fact = factored<Q, NT>() && !p.exact;
+    const bool fact = factored<Q, NT>() && !p.exact && (XQ || !fact_int_only<Q>::value);
     const int64_t slice_boff = (int64_t)(lu_begin / LPB) * TS; /* the slice's first block in a row */
     const int part = li & (LPB - 1), lane_boff = (li / LPB) * TS; /* this lane's LU in a piece */
     const int nl = lu_end - lu_begin;                              /* LUs in the slice */
