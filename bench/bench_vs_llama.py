@@ -15,7 +15,9 @@ llama-bench's tg128 does, of 128 steps from an empty cache (the ratio column use
 of REPS, for each --weights mode; and the bytes orc holds on the device for weights over the file size. Floors: decode = the bytes the step must read (the stored
 matrices for weights="quantized", float16 copies for "dequantized") over the copy bandwidth
 measured here; prefill = 2 x parameters x 512 flops over the float16 matrix rate measured here.
-The last lines are a markdown table; --json writes every number.
+A --weights entry may name orc switches after "@" (e.g. quantized@ORC_GEMV_X16=1, or
+quantized@ORC_GEMV_X16=1@ORC_PDL=0): that mode runs in its own process with them set (orc reads
+its switches once a process). The last lines are a markdown table; --json writes every number.
 """
 from __future__ import annotations
 
@@ -132,6 +134,19 @@ def orc_bench(path, weights, reps):
             "quantized_bytes": mem["quantized"]}
 
 
+def orc_bench_mode(path, mode, reps):
+    """orc_bench for a --weights entry: "quantized", or "quantized@ENV=V@..." in a child process."""
+    weights, *envs = mode.split("@")
+    if not envs:
+        return orc_bench(path, weights, reps)
+    env = dict(os.environ, **dict(e.split("=", 1) for e in envs))
+    r = subprocess.run([sys.executable, os.path.abspath(__file__), "--orc-child", path, weights, str(reps)],
+                       env=env, capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError(f"child for {mode}: {r.stderr[-500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def prepare(directory, name):
     """The model file `name` under directory, written unless present (under a temporary name first,
     so a file that exists is whole; a concurrent --prepare-only run is waited for)."""
@@ -156,7 +171,11 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--json")
     ap.add_argument("--prepare-only", action="store_true", help="write the model files and stop (to overlap a build)")
+    ap.add_argument("--orc-child", nargs=3, metavar=("PATH", "WEIGHTS", "REPS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.orc_child:  # one orc_bench in this process (its switches come from the environment)
+        print(json.dumps(orc_bench(a.orc_child[0], a.orc_child[1], int(a.orc_child[2]))))
+        return
     os.makedirs(a.dir, exist_ok=True)
     if a.prepare_only:
         for name in a.models.split(","):
@@ -172,10 +191,10 @@ def main():
         print(f"{name}: llama.cpp {ll}", flush=True)
         for w in a.weights.split(","):
             try:
-                o = orc_bench(path, w, a.reps)
+                o = orc_bench_mode(path, w, a.reps)
             except Exception as e:  # noqa: BLE001 - reported in the table
                 o = {"error": f"{type(e).__name__}: {e}"}
-            read = stored if w == "quantized" else 2 * params
+            read = stored if w.split("@")[0] == "quantized" else 2 * params
             floor_tg = bw * 1e9 / 2 / read if bw else None  # copy GB/s counts read + write
             floor_pp = tf * 1e12 / (2 * params) if tf else None
             results.append({"model": name, "weights": w, "orc": o, "llama": ll, "bytes_per_token": read,

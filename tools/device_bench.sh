@@ -7,6 +7,7 @@
 # TUNE=1 runs bench_kernels.py under each GEMV ring depth while llama.cpp builds (TUNE_TYPES, TUNE_NS);
 # DECODE_AB=1 runs bench/profile_decode.py with ORC_PDL=1 and 0 then (DECODE_MODELS);
 # EXACT_AB=1 runs bench_kernels.py (n = 1) with the factored GEMV and with ORC_GEMV_EXACT=1;
+# KERNELS=1 runs bench_kernels.py at n = 1 (its one-token rows in both GEMV forms, float and int16 x);
 # PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
 # AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS;
 # PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them).
@@ -46,6 +47,9 @@ if [ -n "${EXACT_AB:-}" ]; then # the factored one-token GEMV against the per-we
         ORC_GEMV_EXACT=$ex timeout 150 python3 bench/bench_kernels.py --types "${TUNE_TYPES:-Q4_K,Q6_K,Q8_0}" \
             --n 1 --no-attention 2>/dev/null | tee "$OUT/kernels_exact$ex.txt" | grep -E "x[0-9]+ +[A-Z0-9_]+ +[0-9] "
     done
+fi
+if [ -n "${KERNELS:-}" ]; then # the GEMV at one token, float and int16 x (bench_kernels prints both forms)
+    timeout 200 python3 bench/bench_kernels.py --n 1 --no-attention 2>/dev/null | tee "$OUT/kernels.txt" | grep -E "^\|| x[0-9]+ "
 fi
 if [ -n "${PROFILE_MODELS:-}" ]; then # where a decode step goes, per primitive
     ORC_DEBUG_FAST=1 timeout "${PROFILE_TIMEOUT:-300}" python3 bench/profile_decode.py --models "$PROFILE_MODELS" \
