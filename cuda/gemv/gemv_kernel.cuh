@@ -337,7 +337,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
                                               x_area_bytes<Q, NT, XQ>(p.np_max, LPR)); /* factored_min<Q, NT>() only */
     uint8_t *ring = reinterpret_cast<uint8_t *>(xsum) + xsum_bytes<Q, NT>(p.np_max, LPR) +
                     (size_t)warp * ST * slot_bytes + sub * NR * PB;
-    const bool fact = factored<Q, NT>() && !p.exact && (XQ || !fact_int_only<Q>::value);
+    /* XQ kernels run only without ORC_GEMV_EXACT (the launcher's rule): no per-weight path in them */
+    const bool fact = XQ || (factored<Q, NT>() && !p.exact && !fact_int_only<Q>::value);
     const int64_t slice_boff = (int64_t)(lu_begin / LPB) * TS; /* the slice's first block in a row */
     const int part = li & (LPB - 1), lane_boff = (li / LPB) * TS; /* this lane's LU in a piece */
     const int nl = lu_end - lu_begin;                              /* LUs in the slice */
@@ -498,32 +499,34 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
                     continue;
                 }
             }
+            if constexpr (!XQ) { /* the per-weight form (the XQ kernels have only the integer one) */
 #pragma unroll
-            for (int g = 0; g < G; g++) {
-                if (NT <= 4) { /* the group's x for every token, then row by row */
-                    float4 xv[NT];
+                for (int g = 0; g < G; g++) {
+                    if (NT <= 4) { /* the group's x for every token, then row by row */
+                        float4 xv[NT];
 #pragma unroll
-                    for (int t = 0; t < NT; t++) xv[t] = xp[((t * np * G) + g) << lg];
+                        for (int t = 0; t < NT; t++) xv[t] = xp[((t * np * G) + g) << lg];
 #pragma unroll
-                    for (int j = 0; j < NR; j++) {
-                        const orc_gv_f4 wv = Q::group(st[j], g);
+                        for (int j = 0; j < NR; j++) {
+                            const orc_gv_f4 wv = Q::group(st[j], g);
 #pragma unroll
-                        for (int t = 0; t < NT; t++) fma4<C::ACC2>(acc[j][t], wv, xv[t]);
+                            for (int t = 0; t < NT; t++) fma4<C::ACC2>(acc[j][t], wv, xv[t]);
+                        }
+                    } else { /* many tokens: every row's weights, then x token by token (fewer registers) */
+                        orc_gv_f4 wv[NR];
+#pragma unroll
+                        for (int j = 0; j < NR; j++) wv[j] = Q::group(st[j], g);
+#pragma unroll
+                        for (int t = 0; t < NT; t++) {
+                            const float4 xv = xp[((t * np * G) + g) << lg];
+#pragma unroll
+                            for (int j = 0; j < NR; j++) fma4<C::ACC2>(acc[j][t], wv[j], xv);
+                        }
                     }
-                } else { /* many tokens: every row's weights, then x token by token (fewer registers) */
-                    orc_gv_f4 wv[NR];
-#pragma unroll
-                    for (int j = 0; j < NR; j++) wv[j] = Q::group(st[j], g);
-#pragma unroll
-                    for (int t = 0; t < NT; t++) {
-                        const float4 xv = xp[((t * np * G) + g) << lg];
-#pragma unroll
-                        for (int j = 0; j < NR; j++) fma4<C::ACC2>(acc[j][t], wv[j], xv);
-                    }
+                    /* Several tokens: keep the next group's x loads after this group's FMAs,
+                     * or the scheduler hoists them all and runs out of registers. */
+                    if (NT > 1) asm volatile("" ::: "memory");
                 }
-                /* Several tokens: keep the next group's x loads after this group's FMAs,
-                 * or the scheduler hoists them all and runs out of registers. */
-                if (NT > 1) asm volatile("" ::: "memory");
             }
         }
     };
