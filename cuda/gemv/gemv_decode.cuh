@@ -241,7 +241,28 @@ struct orc_gv_Q8_0 {
 };
 
 /* IQ4_NL, 18 bytes: as Q4_0, each nibble an index into the non-linear levels; d * level. */
-struct orc_gv_IQ4_NL {
+/* The factored and integer forms of the one-scale table types (IQ4_NL, MXFP4: T::levels gives a
+ * group's table values as offset-binary bytes, value + 128, and st::d the block's scale), for the
+ * integer form only (FACT_INT: their float form keeps the per-weight product): sum(w x) =
+ * d * sum(value x), the offset of 128 coming off x's sum. */
+template <class T>
+struct orc_gv_levels_forms {
+    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1, QI = 1, QI_U8 = 1, QI_OFF = 128 };
+    template <class S>
+    ORC_GVD orc_gv_f4 group_q(const S &s, int g) {
+        const uint32_t w = T::levels(s, g);
+        const float b = ORC_DQF_2P23 + 128.0f;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    template <class S>
+    ORC_GVD float sub_scale(const S &s, int) { return s.d; }
+    template <class S>
+    ORC_GVD float sub_min(const S &, int) { return 0.0f; }
+    template <class S>
+    ORC_GVD uint32_t group_qi(const S &s, int g) { return T::levels(s, g); }
+};
+
+struct orc_gv_IQ4_NL : orc_gv_levels_forms<orc_gv_IQ4_NL> {
     enum { BS = 32, TS = 18, E = 32, LPB = 1, G = 8, A = 2 };
     ORC_GVD int col(int, int g) { return 4 * g; }
     struct st {
@@ -257,23 +278,11 @@ struct orc_gv_IQ4_NL {
     ORC_GVD uint32_t levels(const st &s, int g) {
         return orc_dqf_iq4_levels((g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu);
     }
-    /* Factored, for the integer form only (FACT_INT: the float form keeps the per-weight product):
-     * sum(w x) = d * sum(level x); the offset of 128 comes off x's sum. */
-    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1 };
-    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
-        const uint32_t w = levels(s, g);
-        const float b = ORC_DQF_2P23 + 128.0f;
-        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
-    }
-    ORC_GVD float sub_scale(const st &s, int) { return s.d; }
-    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
-    enum { QI = 1, QI_U8 = 1, QI_OFF = 128 };
-    ORC_GVD uint32_t group_qi(const st &s, int g) { return levels(s, g); }
 };
 
 /* MXFP4, 17 bytes: e:E8M0 @0, qs[16] @1 (any alignment). Nibbles as Q4_0, each an index
  * into the doubled E2M1 table; value = d * kvalue with d = orc_qd_e8m0_half(e). */
-struct orc_gv_MXFP4 {
+struct orc_gv_MXFP4 : orc_gv_levels_forms<orc_gv_MXFP4> {
     enum { BS = 32, TS = 17, E = 32, LPB = 1, G = 8, A = 1 };
     ORC_GVD int col(int, int g) { return 4 * g; }
     struct st {
@@ -290,17 +299,6 @@ struct orc_gv_MXFP4 {
         const uint32_t w = (g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu;
         return orc_gv_lut16(w, ORC_GV_MXFP4_T0, ORC_GV_MXFP4_T1, ORC_GV_MXFP4_T2, ORC_GV_MXFP4_T3);
     }
-    /* Factored for the integer form only, as IQ4_NL: sum(w x) = d * sum(value x). */
-    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1 };
-    ORC_GVD orc_gv_f4 group_q(const st &s, int g) {
-        const uint32_t w = levels(s, g);
-        const float b = ORC_DQF_2P23 + 128.0f;
-        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
-    }
-    ORC_GVD float sub_scale(const st &s, int) { return s.d; }
-    ORC_GVD float sub_min(const st &, int) { return 0.0f; }
-    enum { QI = 1, QI_U8 = 1, QI_OFF = 128 };
-    ORC_GVD uint32_t group_qi(const st &s, int g) { return levels(s, g); }
 };
 
 /* ---- k-quants and IQ4_XS: four LUs of 64 elements per 256-element block ------------- */

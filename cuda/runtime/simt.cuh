@@ -103,24 +103,19 @@ __device__ __forceinline__ uint32_t orc_pack_bf16(float lo, float hi) {
 /* c + a.lo16 * b.byte0 + a.hi16 * b.byte1 (lo) or with bytes 2 and 3 (hi): a holds two signed
  * 16-bit values, b four bytes (U8: unsigned, else signed); exact in int32 (the callers keep
  * the sums in range). */
-template <bool U8>
-__device__ __forceinline__ int orc_dp2a_lo(uint32_t a, uint32_t b, int c) {
+template <bool HI, bool U8>
+__device__ __forceinline__ int orc_dp2a(uint32_t a, uint32_t b, int c) {
     int d;
-    if (U8)
-        asm("dp2a.lo.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    else
-        asm("dp2a.lo.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    if (HI && U8) asm("dp2a.hi.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    if (HI && !U8) asm("dp2a.hi.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    if (!HI && U8) asm("dp2a.lo.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    if (!HI && !U8) asm("dp2a.lo.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
     return d;
 }
 template <bool U8>
-__device__ __forceinline__ int orc_dp2a_hi(uint32_t a, uint32_t b, int c) {
-    int d;
-    if (U8)
-        asm("dp2a.hi.s32.u32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    else
-        asm("dp2a.hi.s32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
+__device__ __forceinline__ int orc_dp2a_lo(uint32_t a, uint32_t b, int c) { return orc_dp2a<false, U8>(a, b, c); }
+template <bool U8>
+__device__ __forceinline__ int orc_dp2a_hi(uint32_t a, uint32_t b, int c) { return orc_dp2a<true, U8>(a, b, c); }
 
 #endif /* ORC_SIMT_EMU */
 #endif /* ORC_SIMT_CUH */
