@@ -176,7 +176,7 @@ def main(argv=None):
                 continue
             base = None
             for n in ([1, 4] if not a.quick else [1]):
-                for form in (("float", "int16") if name in INT16_TYPES else ("float",)):  # MoE: one token a job
+                for form in forms(name, 1):  # MoE: one token a job
                     t, gbs, pct = bench_gemv(rows, cols, name, n, copy_gbs, rng, a.repeats,
                                              moe=(n_expert, k, glu, act, bias), form=form)
                     base = base or t["ms_median"]

@@ -50,6 +50,18 @@ struct orc_gv_f4 {
     float x, y, z, w;
 };
 
+/* ORC_GV_FLAG(trait, MEMBER): trait<Q>::value is Q::MEMBER != 0 where the decoder declares MEMBER,
+ * false where it does not (the optional parts of the contract above: BIG, FACT, FMIN, FACT_INT, QI). */
+#define ORC_GV_FLAG(trait, MEMBER)                                                  \
+    template <class Q>                                                              \
+    struct trait {                                                                  \
+        template <class T>                                                          \
+        static constexpr bool get(decltype(T::MEMBER) *) { return T::MEMBER != 0; } \
+        template <class T>                                                          \
+        static constexpr bool get(...) { return false; }                            \
+        static constexpr bool value = get<Q>(nullptr);                              \
+    };
+
 /* Four 32-bit words at p (4 * N bytes), p aligned to at least A. A >= 4 reads them
  * directly (16 or 8 bytes at a time where A allows); A < 4 reads the aligned words
  * around them (up to 3 bytes before p and 4 after the last) and funnel-shifts. */

@@ -63,14 +63,7 @@ constexpr int max_stages() { return NT == 1 ? 4 : 2; }
 /* Blocks per SM the register allocation must allow: 2 (at most 128 registers) for one token,
  * unless the type's decoder state is too large for that (Q::BIG: Q3_K, Q5_K, Q6_K would spill);
  * 1 (255 registers) otherwise. One block of 8 warps still keeps 40+ KB in flight per SM. */
-template <class Q>
-struct is_big {
-    template <class T>
-    static constexpr bool get(decltype(T::BIG) *) { return T::BIG != 0; }
-    template <class T>
-    static constexpr bool get(...) { return false; }
-    static constexpr bool value = get<Q>(nullptr);
-};
+ORC_GV_FLAG(is_big, BIG)
 template <class Q, int NT>
 constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
 
@@ -78,37 +71,16 @@ constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
  * One token only: per sub-block sum(q x) accumulators (and, with a min, each LU's two
  * sub-block sums of x staged beside x). Saves the per-weight scale multiply (~1 of ~6
  * instructions a weight). Q4_K, Q6_K, Q8_0: the types of the files people run most. */
-template <class Q>
-struct is_fact {
-    template <class T>
-    static constexpr bool get(decltype(T::FACT) *) { return T::FACT != 0; }
-    template <class T>
-    static constexpr bool get(...) { return false; }
-    static constexpr bool value = get<Q>(nullptr);
-};
+ORC_GV_FLAG(is_fact, FACT)
 template <class Q, int NT>
 constexpr bool factored() { return NT == 1 && is_fact<Q>::value; }
 
 /* Factored for the integer form only (Q::FACT_INT: MXFP4, IQ4_NL): their float form keeps the
  * per-weight product (the factored float form was measured only on Q4_K, Q6_K, Q8_0). */
-template <class Q>
-struct fact_int_only {
-    template <class T>
-    static constexpr bool get(decltype(T::FACT_INT) *) { return T::FACT_INT != 0; }
-    template <class T>
-    static constexpr bool get(...) { return false; }
-    static constexpr bool value = get<Q>(nullptr);
-};
+ORC_GV_FLAG(fact_int_only, FACT_INT)
 
 /* The factored form with a min term (Q4_K): it needs each LU's two sub-block sums of x. */
-template <class Q>
-struct has_fmin {
-    template <class T>
-    static constexpr bool get(decltype(T::FMIN) *) { return T::FMIN != 0; }
-    template <class T>
-    static constexpr bool get(...) { return false; }
-    static constexpr bool value = get<Q>(nullptr);
-};
+ORC_GV_FLAG(has_fmin, FMIN)
 template <class Q, int NT>
 constexpr bool factored_min() { return factored<Q, NT>() && has_fmin<Q>::value; }
 
@@ -122,14 +94,7 @@ __host__ __device__ inline int xsum_bytes(int np_max, int lpr) {
  * types with Q::QI (Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL). x is staged as int16 words, 16 columns
  * (4 groups of an LU) to one power-of-two scale, and each group's 4 products are two dp2a
  * instructions instead of ~8 float conversions and 4 FMAs. */
-template <class Q>
-struct has_qi {
-    template <class T>
-    static constexpr bool get(decltype(T::QI) *) { return T::QI != 0; }
-    template <class T>
-    static constexpr bool get(...) { return false; }
-    static constexpr bool value = get<Q>(nullptr);
-};
+ORC_GV_FLAG(has_qi, QI)
 template <class Q, int NT>
 constexpr bool int16x() { return factored<Q, NT>() && has_qi<Q>::value; }
 
@@ -198,6 +163,19 @@ struct plan {
 __device__ __forceinline__ float4 load4(const float *p, int vec) {
     if (vec) return __ldg(reinterpret_cast<const float4 *>(p));
     return make_float4(__ldg(p), __ldg(p + 1), __ldg(p + 2), __ldg(p + 3));
+}
+
+/* x' of 4 columns from col of x row xr: x, or (norm_w) (x * inv_rms) * norm_w, in that order. */
+__device__ __forceinline__ float4 x_prime4(const kparams &p, const float *xr, int col, float ir) {
+    float4 v = load4(xr + col, p.x_vec);
+    if (p.norm_w) {
+        const float4 nw = load4(p.norm_w + col, p.nw_vec);
+        v.x = __fmul_rn(__fmul_rn(v.x, ir), nw.x);
+        v.y = __fmul_rn(__fmul_rn(v.y, ir), nw.y);
+        v.z = __fmul_rn(__fmul_rn(v.z, ir), nw.z);
+        v.w = __fmul_rn(__fmul_rn(v.w, ir), nw.w);
+    }
+    return v;
 }
 
 /* acc += w . x over 4 columns; ACC2: alternate columns into two accumulators (shorter chains). */
@@ -647,18 +625,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 #pragma unroll
             for (int kk = 0; kk < 4; kk++) {
                 float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (u < lu_end) {
-                    const int col = (u / LPB) * Q::BS + Q::col(u % LPB, 4 * m + kk);
-                    a = load4(xb + col, p.x_vec);
-                    if (p.norm_w) {
-                        const float4 nw = load4(p.norm_w + col, p.nw_vec);
-                        const float ir = inv_rms[0];
-                        a.x = __fmul_rn(__fmul_rn(a.x, ir), nw.x);
-                        a.y = __fmul_rn(__fmul_rn(a.y, ir), nw.y);
-                        a.z = __fmul_rn(__fmul_rn(a.z, ir), nw.z);
-                        a.w = __fmul_rn(__fmul_rn(a.w, ir), nw.w);
-                    }
-                }
+                if (u < lu_end)
+                    a = x_prime4(p, xb, (u / LPB) * Q::BS + Q::col(u % LPB, 4 * m + kk), p.norm_w ? inv_rms[0] : 1.0f);
                 v[4 * kk] = a.x, v[4 * kk + 1] = a.y, v[4 * kk + 2] = a.z, v[4 * kk + 3] = a.w;
             }
             float amax = 0.0f;
@@ -710,18 +678,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
             const int pp = rest % np, t = rest / np;
             const int u = lu_begin + (pp << lg) + li;
             float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (u < lu_end) {
-                const int col = (u / LPB) * Q::BS + Q::col(u % LPB, g);
-                v = load4(xb + t * p.x_stride + col, p.x_vec);
-                if (p.norm_w) {
-                    const float4 nw = load4(p.norm_w + col, p.nw_vec);
-                    const float ir = inv_rms[t];
-                    v.x = __fmul_rn(__fmul_rn(v.x, ir), nw.x);
-                    v.y = __fmul_rn(__fmul_rn(v.y, ir), nw.y);
-                    v.z = __fmul_rn(__fmul_rn(v.z, ir), nw.z);
-                    v.w = __fmul_rn(__fmul_rn(v.w, ir), nw.w);
-                }
-            }
+            if (u < lu_end)
+                v = x_prime4(p, xb + t * p.x_stride, (u / LPB) * Q::BS + Q::col(u % LPB, g), p.norm_w ? inv_rms[t] : 1.0f);
             xs[i] = v;
         }
     }

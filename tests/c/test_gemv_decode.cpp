@@ -80,22 +80,16 @@ static int same(float want, float got, bool finite_only) {
     return !isfinite(got);
 }
 
-/* The factored and integer forms' members, where a type has them (detected, as gemv_kernel.cuh does). */
-template <class T>
-static constexpr bool has_fact(decltype(T::FACT) *) { return true; }
-template <class T>
-static constexpr bool has_fact(...) { return false; }
-template <class T>
-static constexpr bool has_qi(decltype(T::QI) *) { return true; }
-template <class T>
-static constexpr bool has_qi(...) { return false; }
+/* The factored and integer forms' members, where a type has them. */
+ORC_GV_FLAG(has_fact, FACT)
+ORC_GV_FLAG(has_qi, QI)
 
 /* Factored (finite blocks): sub_scale(k) * group_q - sub_min(k) is the weight, in one rounding as
  * group's (Q4_K: ds * q exact; the others have no min). Integer form: group_qi's bytes less
  * QI_OFF are group_q's values, and groups 4m..4m+3 are 16 consecutive columns from a multiple of 16. */
 template <class Q>
 static void check_forms(const char *name, const uint8_t *b, const float *want, int off, const char *what) {
-    if constexpr (has_fact<Q>(nullptr)) {
+    if constexpr (has_fact<Q>::value) {
         for (int p = 0; p < Q::LPB; p++) {
             typename Q::st s;
             Q::prepare(s, b, p);
@@ -104,12 +98,12 @@ static void check_forms(const char *name, const uint8_t *b, const float *want, i
                 const orc_gv_f4 v = Q::group_q(s, g);
                 const float q[4] = {v.x, v.y, v.z, v.w};
                 uint32_t qi = 0;
-                if constexpr (has_qi<Q>(nullptr)) qi = Q::group_qi(s, g);
+                if constexpr (has_qi<Q>::value) qi = Q::group_qi(s, g);
                 for (int i = 0; i < 4; i++) {
                     const float w = fmaf(Q::sub_scale(s, k), q[i], -Q::sub_min(s, k));
                     const int col = Q::col(p, g) + i;
                     bool ok = w == want[col];
-                    if constexpr (has_qi<Q>(nullptr)) {
+                    if constexpr (has_qi<Q>::value) {
                         const uint32_t byte = (qi >> (8 * i)) & 0xFFu;
                         const int iv = Q::QI_U8 ? (int)byte : (int)(int8_t)(uint8_t)byte;
                         ok = ok && (float)(iv - (int)Q::QI_OFF) == q[i];
