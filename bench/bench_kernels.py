@@ -2,7 +2,7 @@
 
     python bench/bench_kernels.py [--quick] [--types Q4_K,Q8_0] [--n 1,2,4,8] [--no-attention] [--markdown]
 
-One-token rows of Q4_K, Q6_K, Q8_0, MXFP4 and IQ4_NL are measured in both GEMV forms (gemv.cuh): "float"
+One-token rows of Q4_0, Q5_0, Q4_K, Q6_K, Q8_0, MXFP4 and IQ4_NL are measured in both GEMV forms (gemv.cuh): "float"
 (float32 x) and "int16" (x_int16: x rounded to 16 bits per 16 columns, integer dot products).
 
 Ceilings, measured first in the same run: a cudaMemcpy device-to-device (bandwidth = bytes
@@ -100,7 +100,7 @@ def weights(name, n_rows, cols, rng, which):
     return _WEIGHTS[which]
 
 
-INT16_TYPES = ("Q4_K", "Q6_K", "Q8_0", "MXFP4", "IQ4_NL")
+INT16_TYPES = ("Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q8_0", "MXFP4", "IQ4_NL")
 
 
 def forms(name, n):

@@ -211,8 +211,9 @@ def test_launch_choices_never_change_a_result(files, name, tmp_path):
 def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
     """Q4_K / Q6_K / Q8_0 at one token take the block scales out of the inner product; with
     ORC_GEMV_EXACT=1 every weight is multiplied as its dequantized value. Same logits to float32
-    rounding (a Q4_K_M mix: Q4_K, Q6_K, Q5_0, Q8_0), and not bit-identical (the forms differ)."""
-    runs = probe_runs(files["qwen2-Q4_K_M"], ({}, {"ORC_GEMV_EXACT": "1"}), tmp_path)
+    rounding (a Q4_K_M mix: Q4_K, Q6_K, Q5_0, Q8_0), and not bit-identical (the forms differ). Both
+    with the integer form off (ORC_GEMV_X16=0): this is the float form's factoring."""
+    runs = probe_runs(files["qwen2-Q4_K_M"], ({"ORC_GEMV_X16": "0"}, {"ORC_GEMV_X16": "0", "ORC_GEMV_EXACT": "1"}), tmp_path)
     assert np.isfinite(runs[0]).all()
     assert not np.array_equal(runs[0], runs[1])
     assert nmse(runs[0], runs[1]) <= 1e-9, nmse(runs[0], runs[1])
@@ -220,15 +221,18 @@ def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):
 
 @pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "qwen3-Q4_K", "qwen3moe-Q8_0"])
 def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
-    """ORC_GEMV_X16=1: the one-token GEMV's integer form on Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL (x' rounded to 16 bits
-    per 16 columns, exact int32 dot products; gemv.cuh). A prefill and teacher-forced decode steps
-    stay within that rounding of the float form, far inside the fast
-    path's 1e-5, argmax equal where decided, and not bit-identical; ORC_GEMV_EXACT=1 turns it off."""
-    envs = ({}, {"ORC_GEMV_X16": "1"}, {"ORC_GEMV_EXACT": "1"}, {"ORC_GEMV_X16": "1", "ORC_GEMV_EXACT": "1"})
+    """The one-token GEMV's integer form (the default; ORC_GEMV_X16=0 turns it off) on Q4_K / Q6_K / Q8_0 /
+    MXFP4 / IQ4_NL (x' rounded to 16 bits per 16 columns, exact int32 dot products; gemv.cuh). A prefill
+    and teacher-forced decode steps stay within that rounding of the float form, far inside the fast
+    path's 1e-5, argmax equal where decided, and not bit-identical; ORC_GEMV_X16=1 is the default's
+    bits; ORC_GEMV_EXACT=1 turns it off."""
+    envs = ({"ORC_GEMV_X16": "0"}, {}, {"ORC_GEMV_EXACT": "1"}, {"ORC_GEMV_X16": "1", "ORC_GEMV_EXACT": "1"},
+            {"ORC_GEMV_X16": "1"})
     runs = probe_runs(files[name], envs, tmp_path, probe=_FORCED_PROBE, ids=IDS[:16])
     base, x16 = runs[0], runs[1]
     assert np.isfinite(x16).all() and np.abs(x16).max() > 0
-    assert not np.array_equal(base[1:], x16[1:]), "ORC_GEMV_X16=1 changed nothing"
+    assert not np.array_equal(base[1:], x16[1:]), "the integer form (default) is the float form's bits"
+    assert np.array_equal(runs[4], x16), "ORC_GEMV_X16=1 is not the default"
     assert nmse(x16, base) <= 1e-7, nmse(x16, base)
     d = decided(base)
     np.testing.assert_array_equal(x16.argmax(-1)[d], base.argmax(-1)[d])

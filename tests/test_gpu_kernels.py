@@ -53,7 +53,7 @@ GGUF_QUANTIZES = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "MXFP4"}
 SCALE_DIV = {"Q4_K": 2, "Q5_K": 4, "Q6_K": 32, "IQ4_XS": 32}  # weights of order 1 in random blocks
 ACTS = {"silu": 0, "gelu_tanh": 1, "swiglu_oai": 2}
 NMSE_GEMV = 1e-10
-INT16_TYPES = ("Q4_K", "Q6_K", "Q8_0", "MXFP4", "IQ4_NL")  # the GEMV's integer form (x_int16), one token
+INT16_TYPES = ("Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q8_0", "MXFP4", "IQ4_NL")  # the GEMV's integer form (x_int16), one token
 
 
 def rng_for(*key):

@@ -495,7 +495,7 @@ static PyMethodDef orc_py_kernels_methods[] = {
      "One fused dequantize-GEMV launch (cuda/gemv/gemv.cuh) on the GPU: w holds the ggml blocks\n"
      "(uint8; MoE: n_expert matrices), x float32 [n][>= cols], y float32 [n or n*k][>= rows] the\n"
      "output's initial device content (poison, or the residual with res_in_y). x_int16: the integer\n"
-     "form where the type has it (one token, Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL). Returns y's shape."},
+     "form where the type has it (one token, Q4_0 / Q5_0 / Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL). Returns y's shape."},
     {"_gpu_gemv_bench", (PyCFunction)(void (*)(void))py_gpu_gemv_bench, METH_VARARGS | METH_KEYWORDS,
      "_gpu_gemv_bench(... as _gpu_gemv ..., repeats=7) -> dict: per-launch times (ms_median, ms_min,\n"
      "ms_max), launches per replay, copies of the weights rotated over, bytes read per launch."},

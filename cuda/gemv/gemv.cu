@@ -1,7 +1,7 @@
 /* gemv.cu - orc_launch_gemv and the rest of gemv.cuh's API: the plan (gemv_plan.cuh),
  * the per-type dispatch and the split-K combine launch. The kernels are gemv_kernel.cuh,
  * instantiated by gemv_legacy.cu, gemv_q4k.cu, gemv_q5k.cu, gemv_q6k.cu, gemv_q23k.cu,
- * gemv_iq.cu and gemv_float.cu. */
+ * gemv_iq.cu and gemv_float.cu. (The split-K combine is the kernel's own last step.) */
 #include <stdlib.h> /* atoi */
 
 #include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
@@ -41,9 +41,11 @@ int exact_override() {
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
 }
 
+/* ORC_GEMV_X16: 1 asks for the integer form on every launch that can have it, 0 on none
+ * (for measuring the forms against each other); unset: as each launch asks (-1). */
 int x16_override() {
     static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_X16", [](const char *e) { return (int)(e && e[0] == '1'); });
+    return orc_env_once(v, "ORC_GEMV_X16", [](const char *e) { return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : -1; });
 }
 
 /* ORC_GEMV_FILL: the row-slice count wide rows are split for (kFillWide by default; 2048 turns
@@ -51,18 +53,6 @@ int x16_override() {
 int64_t fill_override() {
     static std::atomic<int> v{INT_MIN};
     return orc_env_once(v, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillWide; });
-}
-
-cudaError_t launch_combine(const plan &pl, cudaStream_t s) {
-    const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
-    const unsigned blocks = (unsigned)((n + 255) / 256);
-    /* An ordinary launch: a dependent's small blocks would sit beside the GEMV's, waiting, and
-     * take issue slots from it (device run 9: PDL on these small kernels lost ~10% of a step). */
-    if (pl.glu)
-        orc_gemv_combine_kernel<true><<<blocks, 256, 0, s>>>(pl.kp);
-    else
-        orc_gemv_combine_kernel<false><<<blocks, 256, 0, s>>>(pl.kp);
-    return cudaGetLastError();
 }
 
 } /* namespace orc_gv */
@@ -86,9 +76,9 @@ size_t orc_gemv_scratch_bytes(const orc_gemv_args *a) {
 cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     orc_gv::plan pl{};
     orc_gemv_args args;
-    if (a) { /* ORC_GEMV_X16=1 asks for the integer form on every launch that can have it */
+    if (a) {
         args = *a;
-        args.x_int16 = args.x_int16 || orc_gv::x16_override();
+        if (orc_gv::x16_override() >= 0) args.x_int16 = orc_gv::x16_override();
     }
     if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::fill_override()) != 0)
         return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported : cudaErrorInvalidValue;
@@ -96,7 +86,7 @@ cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     if (pl.kp.exact) pl.kp.xq = 0;
     if (pl.scratch) {
         if (!a->scratch || a->scratch_bytes < pl.scratch) return cudaErrorInvalidValue;
-        pl.kp.partial = static_cast<float *>(a->scratch);
+        orc_gv::bind_scratch(&pl, a->scratch);
     }
     switch (a->type) {
 #define ORC_GV_CASE(NAME) \

@@ -11,7 +11,7 @@
  * all float32 (the same real value, rounded differently; NMSE ~1e-14 against float64);
  * ORC_GEMV_EXACT=1 (read once) gives the per-weight form there too (and turns the integer form off).
  *
- * Integer form (x_int16, or ORC_GEMV_X16=1 read once; one token, Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL, the
+ * Integer form (x_int16, the CUDA backend's default; ORC_GEMV_X16=1 / 0 read once forces it on / off; one token, Q4_0, Q5_0, Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL, the
  * factored sum on integers): each 16 consecutive columns of x' (after the prologue below) are
  * rounded to xi * dx, dx = 2^(e - 15) with e the exponent of their largest magnitude
  * (amax = f 2^e, f in [0.5, 1)), xi = rint(x' / dx) in [-32767, 32767]: x' to about 16
@@ -21,8 +21,7 @@
  * (dx * that) - min * sum(xi * dx). A block holding a NaN or an infinity gives NaN; an
  * all-zero block contributes 0; blocks below 2^-134 lose precision to float32's subnormals.
  *
- * Optional parts, all in the same launch (plus one small combine launch when the
- * columns are split, see below):
+ * Optional parts, all in the same launch:
  *   prologue   x' = (x * inv_rms(x)) * norm_w, inv_rms = 1 / sqrt(mean(x^2) + eps), in float32
  *              (norm_w != NULL); else x' = x
  *   GLU        w_up != NULL: out = act(W x' + bias) * (W_up x' + bias_up)
@@ -35,9 +34,11 @@
  *
  * Determinism: every output element is reduced by one warp in a fixed order; when the
  * columns are split over S slices (narrow matrices, or n * cols too large for shared
- * memory), the slices' partial sums go to the caller's scratch and a second kernel adds
- * them in slice order. S depends only on the shape (type, rows, cols, n, MoE k): results are
- * bitwise identical run to run, whatever the stream, grid or GPU occupancy. No atomics.
+ * memory), the slices' partial sums go to the caller's scratch and the last block to finish
+ * of those sharing rows adds them in slice order (an atomic count says which block is last;
+ * it decides who adds, never the order). S depends only on the shape (type, rows, cols, n,
+ * MoE k): results are bitwise identical run to run, whatever the stream, grid or GPU
+ * occupancy. No floating-point atomics.
  *
  * Launch: as a programmatic dependent of the previous kernel on the stream (sm_90; see
  * runtime/launch.cuh): the first weight copies are in flight before the kernel waits for the
@@ -104,10 +105,12 @@ typedef struct orc_gemv_args {
     float *more_y[2];
     int64_t more_y_stride[2];
     const float *more_bias[2];
-    /* 1: the integer form where the type has it (one token, Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL; elsewhere
+    /* 1: the integer form where the type has it (one token, Q4_0 / Q5_0 / Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL; elsewhere
      * ignored): x' rounded to int16 per 16 columns, see "Integer form" above */
     int32_t x_int16;
-    /* split-K partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if 0) */
+    /* split-K counts and partial sums: orc_gemv_scratch_bytes(a) bytes of device memory (NULL if
+     * 0), zero-filled once when allocated (every launch leaves its counts at zero again); one
+     * launch at a time per scratch (launches on one stream are) */
     void *scratch;
     size_t scratch_bytes;
 } orc_gemv_args;

@@ -137,9 +137,31 @@ ORC_GVD orc_gv_f4 orc_gv_fma4(float d, uint32_t w, float c) {
 
 /* ---- legacy 32-element types: one block per LU -------------------------------------- */
 
+/* The factored and integer forms of the one-scale types whose quants are small offset-binary
+ * integers (Q4_0, Q5_0: q + 8 / q + 16, the nibbles; IQ4_NL, MXFP4: table value + 128):
+ * T::levels(s, g) gives group g's as bytes (value + OFF) and st::d the block's scale. For the
+ * integer form only (FACT_INT: their float form keeps the per-weight product): sum(w x) =
+ * d * sum(value x), the offset coming off x's sum. */
+template <class T, int OFF = 128>
+struct orc_gv_levels_forms {
+    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1, QI = 1, QI_U8 = 1, QI_OFF = OFF };
+    template <class S>
+    ORC_GVD orc_gv_f4 group_q(const S &s, int g) {
+        const uint32_t w = T::levels(s, g);
+        const float b = ORC_DQF_2P23 + (float)OFF;
+        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
+    }
+    template <class S>
+    ORC_GVD float sub_scale(const S &s, int) { return s.d; }
+    template <class S>
+    ORC_GVD float sub_min(const S &, int) { return 0.0f; }
+    template <class S>
+    ORC_GVD uint32_t group_qi(const S &s, int g) { return T::levels(s, g); }
+};
+
 /* Q4_0, 18 bytes: d:f16 @0, qs[16] @2. Group g < 4: low nibbles of qs word g (elements
  * 4g..4g+3); g >= 4: high nibbles of word g-4 (elements 16 + 4(g-4) = 4g..). */
-struct orc_gv_Q4_0 {
+struct orc_gv_Q4_0 : orc_gv_levels_forms<orc_gv_Q4_0, 8> {
     enum { BS = 32, TS = 18, E = 32, LPB = 1, G = 8, A = 2 };
     ORC_GVD int col(int, int g) { return 4 * g; }
     struct st {
@@ -157,6 +179,8 @@ struct orc_gv_Q4_0 {
         if (g < 4) return orc_gv_mul4(s.d, s.q[g & 3] & 0x0F0F0F0Fu, ORC_DQF_2P23 + 8.0f);
         return orc_gv_mul4(s.d16, s.q[g & 3] & 0xF0F0F0F0u, ORC_DQF_2P23 + 128.0f);
     }
+    /* group g's nibbles as bytes (q + 8), for the integer form */
+    ORC_GVD uint32_t levels(const st &s, int g) { return (g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu; }
 };
 
 /* Q4_1, 20 bytes: d:f16 @0, m:f16 @2, qs[16] @4. value = fl(fl(d * q) + m); d * q is
@@ -183,7 +207,7 @@ struct orc_gv_Q4_1 {
 
 /* Q5_0, 22 bytes: d:f16 @0, qh:u32 @2, qs[16] @6. Element e: nibble as Q4_0, bit 4 =
  * bit e of qh; value = d * (q - 16). qh and qs are contiguous: read as 5 words at b+2. */
-struct orc_gv_Q5_0 {
+struct orc_gv_Q5_0 : orc_gv_levels_forms<orc_gv_Q5_0, 16> {
     enum { BS = 32, TS = 22, E = 32, LPB = 1, G = 8, A = 2 };
     ORC_GVD int col(int, int g) { return 4 * g; }
     struct st {
@@ -194,9 +218,11 @@ struct orc_gv_Q5_0 {
         s.d = orc_dqf_h2f(orc_dqf_ld16(b));
         orc_gv_words<5, 2>(b + 2, s.w);
     }
-    ORC_GVD orc_gv_f4 group(const st &s, int g) {
+    ORC_GVD orc_gv_f4 group(const st &s, int g) { return orc_gv_mul4(s.d, levels(s, g), ORC_DQF_2P23 + 16.0f); }
+    /* group g's 5-bit quants as bytes (q + 16) */
+    ORC_GVD uint32_t levels(const st &s, int g) {
         const uint32_t nib = (g < 4 ? s.w[1 + (g & 3)] : s.w[1 + (g & 3)] >> 4) & 0x0F0F0F0Fu;
-        return orc_gv_mul4(s.d, nib | orc_dqf_bit4(s.w[0] >> (4 * g)), ORC_DQF_2P23 + 16.0f);
+        return nib | orc_dqf_bit4(s.w[0] >> (4 * g));
     }
 };
 
@@ -253,27 +279,6 @@ struct orc_gv_Q8_0 {
 };
 
 /* IQ4_NL, 18 bytes: as Q4_0, each nibble an index into the non-linear levels; d * level. */
-/* The factored and integer forms of the one-scale table types (IQ4_NL, MXFP4: T::levels gives a
- * group's table values as offset-binary bytes, value + 128, and st::d the block's scale), for the
- * integer form only (FACT_INT: their float form keeps the per-weight product): sum(w x) =
- * d * sum(value x), the offset of 128 coming off x's sum. */
-template <class T>
-struct orc_gv_levels_forms {
-    enum { FACT = 1, NSUB = 1, FMIN = 0, FACT_INT = 1, QI = 1, QI_U8 = 1, QI_OFF = 128 };
-    template <class S>
-    ORC_GVD orc_gv_f4 group_q(const S &s, int g) {
-        const uint32_t w = T::levels(s, g);
-        const float b = ORC_DQF_2P23 + 128.0f;
-        return {orc_dqf_bytef(w, 0, b), orc_dqf_bytef(w, 1, b), orc_dqf_bytef(w, 2, b), orc_dqf_bytef(w, 3, b)};
-    }
-    template <class S>
-    ORC_GVD float sub_scale(const S &s, int) { return s.d; }
-    template <class S>
-    ORC_GVD float sub_min(const S &, int) { return 0.0f; }
-    template <class S>
-    ORC_GVD uint32_t group_qi(const S &s, int g) { return T::levels(s, g); }
-};
-
 struct orc_gv_IQ4_NL : orc_gv_levels_forms<orc_gv_IQ4_NL> {
     enum { BS = 32, TS = 18, E = 32, LPB = 1, G = 8, A = 2 };
     ORC_GVD int col(int, int g) { return 4 * g; }

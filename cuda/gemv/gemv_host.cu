@@ -144,7 +144,11 @@ orc_status gv_setup(const orc_gpu_gemv_job *j, int copies, gv_dev *d, orc_err *e
         goto cleanup;
     }
     d->a.scratch_bytes = orc_gemv_scratch_bytes(&d->a);
-    if (d->a.scratch_bytes) ORC_CUDA_CHECK(cudaMalloc(&d->scratch, d->a.scratch_bytes));
+    if (d->a.scratch_bytes) { /* zero-filled once: the split-K counts start (and stay) at zero */
+        ORC_CUDA_CHECK(cudaMalloc(&d->scratch, d->a.scratch_bytes));
+        ORC_CUDA_CHECK(cudaMemset(d->scratch, 0, d->a.scratch_bytes));
+        ORC_CUDA_CHECK(cudaDeviceSynchronize()); /* before launches on any stream */
+    }
     d->a.scratch = d->scratch;
     return ORC_OK;
 cleanup:

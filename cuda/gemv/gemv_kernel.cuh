@@ -1,11 +1,11 @@
 /* gemv_kernel.cuh - the GEMV kernel template behind orc_launch_gemv (gemv.cuh), included
  * by the per-type files (gemv_legacy.cu, gemv_kquant.cu, ...) that instantiate it, and by
- * gemv.cu (the plan, the dispatch and the split-K combine kernel).
+ * gemv.cu (the plan and the dispatch).
  *
  * Work decomposition (docs/perf_kernels.md has the reasoning and numbers):
  *   - A lane unit (LU) is E elements of one block that one lane decodes (gemv_decode.cuh).
  *     A row is n_lu = cols / BS * LPB LUs; the columns may be split into S slices of L LUs
- *     (grid.y), each slice's partial sums combined afterwards in slice order.
+ *     (grid.y), each slice's partial sums combined in slice order by the last block to finish.
  *   - A warp splits into 32 / LPR subgroups of LPR lanes (LPR = 4..32, a power of two
  *     chosen from L so that short rows keep lanes busy); each subgroup owns R rows (R = 1
  *     for n = 1, else 2, so each x value loaded feeds several rows) of each matrix (two for
@@ -38,6 +38,11 @@ constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxXFloats = 16384; /* shared memory for the staged x slice: 64 KiB */
 constexpr int U = 1;               /* pieces (of LPR lane units) per pipeline step */
+/* Split-K scratch: kCounterWords counters (zero at rest: the caller zero-fills the scratch
+ * once, each launch's combining blocks reset theirs), then the slices' partial sums. The
+ * launcher keeps jobs x gridDim.x within the counters. */
+constexpr int kCounterWords = 16384;
+constexpr size_t kCounterBytes = kCounterWords * sizeof(unsigned);
 
 /* Per (NT, GLU) compile-time shape: M matrices (gate, up), R rows per subgroup and
  * matrix, NR = R * M = 4 rows decoded per lane and step. Four rows share each x value a
@@ -75,7 +80,7 @@ ORC_GV_FLAG(is_fact, FACT)
 template <class Q, int NT>
 constexpr bool factored() { return NT == 1 && is_fact<Q>::value; }
 
-/* Factored for the integer form only (Q::FACT_INT: MXFP4, IQ4_NL): their float form keeps the
+/* Factored for the integer form only (Q::FACT_INT: Q4_0, Q5_0, MXFP4, IQ4_NL): their float form keeps the
  * per-weight product (the factored float form was measured only on Q4_K, Q6_K, Q8_0). */
 ORC_GV_FLAG(fact_int_only, FACT_INT)
 
@@ -91,7 +96,7 @@ __host__ __device__ inline int xsum_bytes(int np_max, int lpr) {
 }
 
 /* The integer form (kparams::xq, the XQ kernels; gemv.cuh says what it computes): one token,
- * types with Q::QI (Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL). x is staged as int16 words, 16 columns
+ * types with Q::QI (Q4_0, Q5_0, Q4_K, Q6_K, Q8_0, MXFP4, IQ4_NL). x is staged as int16 words, 16 columns
  * (4 groups of an LU) to one power-of-two scale, and each group's 4 products are two dp2a
  * instructions instead of ~8 float conversions and 4 FMAs. */
 ORC_GV_FLAG(has_qi, QI)
@@ -135,7 +140,8 @@ struct kparams {
     const int32_t *ids;
     int64_t ids_stride;
     int k, n_expert;
-    float *partial;           /* [S][nvec][M][rows] when S > 1 */
+    float *partial;           /* [S][nvec][M][rows] when S > 1 (bind_scratch) */
+    unsigned *counters;       /* [jobs][gridDim.x] slices done, zero between launches (S > 1) */
     /* stacked matrices (nseg > 1, plain products): matrix i holds rows [seg_end[i-1], seg_end[i])
      * of the launch (rows = seg_end[nseg-1]); nseg = 1: w0, y, bias0 */
     int nseg;
@@ -249,6 +255,55 @@ __device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad)
     const int e = p.ids[t * p.ids_stride + (o - t * p.k)];
     *bad = e < 0 || e >= p.n_expert;
     return e;
+}
+
+/* y[o][r] = epilogue(sum of the slices' partial sums, in slice order). */
+template <bool GLU>
+__device__ __forceinline__ void combine_one(const kparams &p, int64_t o, int64_t r) {
+    constexpr int M = GLU ? 2 : 1;
+    const float *b0 = p.bias0, *b1 = p.bias1;
+    bool bad = false;
+    if (p.ids) {
+        const int e = expert_of(p, o, &bad);
+        if (!bad) {
+            if (b0) b0 += (int64_t)e * p.bias_estride;
+            if (b1) b1 += (int64_t)e * p.bias_estride;
+        }
+    }
+    const int64_t slice = (int64_t)p.nvec * M * p.rows;
+    const float *q = p.partial + o * M * p.rows + r;
+    float g = orc_ldcg(q), u = GLU ? orc_ldcg(q + p.rows) : 0.0f;
+    for (int s = 1; s < p.S; s++) {
+        q += slice;
+        g = __fadd_rn(g, orc_ldcg(q));
+        if (GLU) u = __fadd_rn(u, orc_ldcg(q + p.rows));
+    }
+    store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+}
+
+/* Split-K, inside the kernel: the blocks of every slice at (blockIdx.x, job) own the same row
+ * groups; the last of them to finish combines those rows (the same sums whichever block is
+ * last, so no combine launch and no change of result) and resets the count for the next launch. */
+template <bool GLU>
+__device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
+    ORC_SHARED_ARRAY(int, last, 1);
+    orc_fence(); /* this thread's partial sums, visible before the block counts itself in */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned *count = p.counters + (int64_t)job * gridDim.x + blockIdx.x;
+        last[0] = orc_arrive(count) == (unsigned)p.S - 1;
+        if (last[0]) *count = 0u; /* every slice has arrived: nobody else touches it this launch */
+    }
+    __syncthreads();
+    if (!last[0]) return;
+    orc_fence();
+    const int64_t span = (int64_t)kWarps * RW, step = (int64_t)gridDim.x * span; /* rows of a round */
+    const int nv = p.ids ? 1 : p.nvec;
+    for (int64_t r0 = (int64_t)blockIdx.x * span; r0 < p.rows; r0 += step)
+        for (int64_t i = threadIdx.x; i < span * nv; i += kThreads) {
+            const int64_t r = r0 + i % span, o = p.ids ? (int64_t)job : i / span;
+            if (r < p.rows) combine_one<GLU>(p, o, r);
+        }
 }
 
 /* ---- the kernel ---------------------------------------------------------------------- */
@@ -714,46 +769,21 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         }
         __syncthreads();
     }
-    if (!has_work) return;
-    int ti = 0, sp = 0, stg = 0;
-    for (int f = 0; f < total; f++) {
-        issue(ti_i, sp_i, st_i); /* into the stage computed in the previous step */
-        advance(ti_i, sp_i, st_i);
-        orc_cp_wait<ST - 1>(); /* this thread's copies of step f have landed ... */
-        __syncwarp();      /* ... and so have the other lanes' */
-        compute(ti, sp, stg);
-        if (sp == nsteps - 1) finish(ti);
-        __syncwarp(); /* every lane is done with stage stg before it is refilled */
-        advance(ti, sp, stg);
-    }
-    orc_cp_wait<0>();
-}
-
-/* y = epilogue(sum over slices, in slice order): one thread per output element. */
-template <bool GLU>
-__global__ void orc_gemv_combine_kernel(const kparams p) {
-    constexpr int M = GLU ? 2 : 1;
-    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)p.nvec * p.rows) return;
-    const int64_t o = i / p.rows, r = i - o * p.rows;
-    const float *b0 = p.bias0, *b1 = p.bias1;
-    bool bad = false;
-    if (p.ids) {
-        const int e = expert_of(p, o, &bad);
-        if (!bad) {
-            if (b0) b0 += (int64_t)e * p.bias_estride;
-            if (b1) b1 += (int64_t)e * p.bias_estride;
+    if (has_work) {
+        int ti = 0, sp = 0, stg = 0;
+        for (int f = 0; f < total; f++) {
+            issue(ti_i, sp_i, st_i); /* into the stage computed in the previous step */
+            advance(ti_i, sp_i, st_i);
+            orc_cp_wait<ST - 1>(); /* this thread's copies of step f have landed ... */
+            __syncwarp();      /* ... and so have the other lanes' */
+            compute(ti, sp, stg);
+            if (sp == nsteps - 1) finish(ti);
+            __syncwarp(); /* every lane is done with stage stg before it is refilled */
+            advance(ti, sp, stg);
         }
+        orc_cp_wait<0>();
     }
-    const int64_t slice = (int64_t)p.nvec * M * p.rows;
-    const float *q = p.partial + o * M * p.rows + r;
-    float g = q[0], u = GLU ? q[p.rows] : 0.0f;
-    for (int s = 1; s < p.S; s++) {
-        q += slice;
-        g = __fadd_rn(g, q[0]);
-        if (GLU) u = __fadd_rn(u, q[p.rows]);
-    }
-    store_out<GLU>(p, o, r, g, u, b0, b1, bad);
+    if (p.S > 1) slices_done<GLU>(p, job, RW);
 }
 
 /* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
@@ -773,7 +803,6 @@ size_t smem_bytes(const kparams &kp, int stages) {
 #include "runtime/launch.cuh" /* orc_launch_dependent */
 namespace orc_gv {
 
-cudaError_t launch_combine(const plan &pl, cudaStream_t s);
 
 /* ---- the per-type launcher ------------------------------------------------------------ */
 
@@ -790,8 +819,8 @@ int stages_override();
 /* ORC_GEMV_EXACT=1 (read once): every weight multiplied as its exact dequantized value, also where
  * the type has the factored form; for comparing the two. gemv.cu. */
 int exact_override();
-/* ORC_GEMV_X16=1 (read once): the integer form (gemv.cuh) on every launch that can have it, as if
- * each asked for it with x_int16; for measuring it against the float form. gemv.cu. */
+/* ORC_GEMV_X16=1 / 0 (read once): the integer form (gemv.cuh) on every launch that can have it /
+ * on none, whatever each asked with x_int16; -1 unset. For measuring the forms. gemv.cu. */
 int x16_override();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
@@ -852,6 +881,7 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
     const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
     if (gx > need) gx = need;
+    if (pl.kp.S > 1 && gx * pl.jobs > kCounterWords) gx = kCounterWords / pl.jobs; /* a count per block */
     if (gx < 1) gx = 1;
     const int64_t blocks = gx * per_job, on_busiest = (blocks + f.nsm - 1) / f.nsm;
     g->per_sm = per_sm;
@@ -865,9 +895,7 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
 template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
     const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    cudaError_t e = orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, grid, dim3(kThreads), g.smem, s, pl.kp);
-    if (e != cudaSuccess || pl.kp.S == 1) return e;
-    return launch_combine(pl, s);
+    return orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, grid, dim3(kThreads), g.smem, s, pl.kp);
 }
 
 /* The ring depth: the deepest that keeps as many blocks on the busiest SM as any depth does

@@ -187,8 +187,14 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
         return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);
-    pl->scratch = S_eff > 1 ? (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
+    pl->scratch = S_eff > 1 ? kCounterBytes + (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
     return 0;
+}
+
+/* The split-K scratch's parts (kCounterWords in gemv_kernel.cuh): counters, then partial sums. */
+inline void bind_scratch(plan *pl, void *scratch) {
+    pl->kp.counters = static_cast<unsigned *>(scratch);
+    pl->kp.partial = reinterpret_cast<float *>(static_cast<uint8_t *>(scratch) + kCounterBytes);
 }
 
 } /* namespace orc_gv */

@@ -12,7 +12,8 @@
  *
  * Splitting the keys across blocks (flash-decoding) keeps the GPU busy when there
  * are few queries (decode: one token, a handful of heads); each split writes its
- * (max, sum, accumulator) and orc_attention_combine_kernel merges them. The split
+ * (max, sum, accumulator) and the last split of a (query, head) to finish merges them
+ * (attn_combine, in the same launch: an atomic count per row says who is last). The split
  * policy is one rule whatever launches the kernels: split iff n * n_head < n_sm, in
  * chunks of ATTN_SPLIT_KEYS keys from the query's first visible key. A launch sized
  * for more keys than a query sees (a recorded CUDA graph is sized for the whole
@@ -35,6 +36,9 @@
 #define ATTN_TILE 256
 #define ATTN_MAX_DV 512 /* largest value head size: 16 accumulators per lane */
 #define ATTN_SPLIT_KEYS 128 /* keys per split in split mode (a fixed rule: see above) */
+/* Split-mode scratch: ATTN_COUNTERS counts (one per (query, head) row; zero at rest: the caller
+ * zero-fills the scratch once and each row's merging block resets its count), then the partials. */
+#define ATTN_COUNTERS 1024
 
 /* Keys per split: ATTN_SPLIT_KEYS, or ORC_ATTN_SPLIT_KEYS (32..1024, read once a process, so
  * every launch and every session's scratch of the process follow one rule). */
@@ -115,12 +119,30 @@ __device__ float block_reduce_warps(float v, float *red) {
     return r;
 }
 
+/* Merge the splits of one (query, head) row, pp its partials: out = sum_s acc_s e^(m_s - M) /
+ * (sum_s l_s e^(m_s - M) [+ e^(sink - M)]), M the max over the splits' m_s [and the sink]. Empty
+ * splits (m = -FLT_MAX, l = 0, acc = 0) add exact zeros. Read through L2 (__ldcg): other blocks
+ * wrote them in this launch. */
+__device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, float *o, const float *sink) {
+    float M = -FLT_MAX;
+    for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, __ldcg(pp + s * (hdv + 2)));
+    if (sink) M = fmaxf(M, *sink);
+    float L = 0.0f;
+    for (int32_t s = 0; s < n_split; s++) L += __ldcg(pp + s * (hdv + 2) + 1) * expf(__ldcg(pp + s * (hdv + 2)) - M);
+    if (sink) L += expf(*sink - M);
+    for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
+        float a = 0.0f;
+        for (int32_t s = 0; s < n_split; s++) a += __ldcg(pp + s * (hdv + 2) + 2 + d) * expf(__ldcg(pp + s * (hdv + 2)) - M);
+        o[d] = a / L;
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
-                     int32_t window, const float *sinks, int32_t split_keys) {
+                     int32_t window, const float *sinks, int32_t split_keys, unsigned *counts) {
     extern __shared__ float smem[];
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -212,28 +234,20 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
             }
         }
     }
-}
-
-/* Merge the splits of one (query, head): out = sum_s acc_s e^(m_s - M) / (sum_s l_s e^(m_s - M)
- * [+ e^(sink - M)]), M the max over the splits' m_s [and the sink]. Empty splits (m = -FLT_MAX,
- * l = 0, acc = 0) add exact zeros. */
-__global__ void orc_attention_combine_kernel(const float *part, int32_t n_split, int32_t n_head, int32_t hdv,
-                                             float *out, int64_t out_stride, const float *sinks) {
-    const int64_t row = blockIdx.x;
-    const int64_t t = row / n_head;
-    const int32_t h = (int32_t)(row % n_head);
-    const float *pp = part + row * n_split * (int64_t)(hdv + 2);
-    float M = -FLT_MAX;
-    for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, pp[s * (hdv + 2)]);
-    if (sinks) M = fmaxf(M, sinks[h]);
-    float L = 0.0f;
-    for (int32_t s = 0; s < n_split; s++) L += pp[s * (hdv + 2) + 1] * expf(pp[s * (hdv + 2)] - M);
-    if (sinks) L += expf(sinks[h] - M);
-    for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
-        float a = 0.0f;
-        for (int32_t s = 0; s < n_split; s++) a += pp[s * (hdv + 2) + 2 + d] * expf(pp[s * (hdv + 2)] - M);
-        out[t * out_stride + (int64_t)h * hdv + d] = a / L;
+    if (!split_mode) return;
+    /* The row's last split to finish merges them all (the same merge whichever split it is). */
+    __shared__ int last;
+    __threadfence(); /* this thread's partials, visible before the block counts itself in */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counts + row, 1u) == (unsigned)n_split - 1;
+        if (last) counts[row] = 0u; /* every split has arrived: ready for the next launch */
     }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_split, hdv, out + t * out_stride + (int64_t)h * hdv,
+                 sinks ? sinks + h : nullptr);
 }
 
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
@@ -243,7 +257,7 @@ int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int3
 }
 
 int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split) {
-    return n_split > 0 ? n * n_head * (int64_t)n_split * (head_dim_v + 2) : 0;
+    return n_split > 0 ? ATTN_COUNTERS + n * n_head * (int64_t)n_split * (head_dim_v + 2) : 0;
 }
 
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
@@ -253,26 +267,24 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
                                  cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && !partials)) return cudaErrorInvalidValue;
+    if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && (!partials || n * n_head > ATTN_COUNTERS)))
+        return cudaErrorInvalidValue;
     const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v) * sizeof(float);
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
-    float *part = n_split > 0 ? partials : NULL;
+    float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
+    unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
 #define LAUNCH(T)                                                                                                 \
     orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
                                                              k_stride, v_stride, out, out_stride, part, pos,        \
                                                              kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
-                                                             scale, softcap, window, sinks, split_keys())
+                                                             scale, softcap, window, sinks, split_keys(), counts)
     switch (kv_dt) {
     case ORC_DTYPE_F16: LAUNCH(__half); break;
     case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
     default: LAUNCH(float); break;
     }
 #undef LAUNCH
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess || n_split == 0) return e;
-    orc_attention_combine_kernel<<<(unsigned)(n * n_head), 128, 0, s>>>(partials, n_split, n_head, head_dim_v, out,
-                                                                        out_stride, sinks);
     return cudaGetLastError();
 }
 

@@ -58,7 +58,9 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
 
 /* attention.cu. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
  * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no
- * split), and the splits need orc_attention_partials_floats(...) floats of scratch. */
+ * split), and the splits need orc_attention_partials_floats(...) floats of scratch, zero-filled
+ * once when allocated (its counts; every launch leaves them at zero); one launch at a time per
+ * scratch. */
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm);
 int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_dim_v, int32_t n_split);
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,

@@ -1,7 +1,7 @@
 /* simt.cuh - the device primitives of orc's pipelined kernels (cuda/gemv/, the flash
  * attention): 16-byte cp.async with zero fill, its commit/wait groups, ldmatrix, mma.sync
- * m16n8k16 (f16 and bf16, float32 accumulate), the two-way integer dot products (dp2a), and
- * block-shared declarations.
+ * m16n8k16 (f16 and bf16, float32 accumulate), the two-way integer dot products (dp2a), the
+ * fence / atomic / L2 load of a grid's "last block finishes" step, and block-shared declarations.
  *
  * They live here, one definition each, so that the same kernel sources also run under the
  * host SIMT emulator of tests/c/simt_emu.h (built with ORC_SIMT_EMU): the kernel tests that
@@ -116,6 +116,14 @@ template <bool U8>
 __device__ __forceinline__ int orc_dp2a_lo(uint32_t a, uint32_t b, int c) { return orc_dp2a<false, U8>(a, b, c); }
 template <bool U8>
 __device__ __forceinline__ int orc_dp2a_hi(uint32_t a, uint32_t b, int c) { return orc_dp2a<true, U8>(a, b, c); }
+
+/* The last-arriving block's step (a split-K combine inside the kernel): each thread fences
+ * its global stores before the block counts itself in with orc_arrive; the block that sees
+ * the count complete fences again and reads the others' stores through L2 (orc_ldcg: L1 is
+ * not coherent across SMs). Returns the count before this arrival. */
+__device__ __forceinline__ void orc_fence() { __threadfence(); }
+__device__ __forceinline__ unsigned orc_arrive(unsigned *count) { return atomicAdd(count, 1u); }
+__device__ __forceinline__ float orc_ldcg(const float *p) { return __ldcg(p); }
 
 #endif /* ORC_SIMT_EMU */
 #endif /* ORC_SIMT_CUH */

@@ -436,6 +436,11 @@ static inline int orc_dp2a_lo(uint32_t a, uint32_t b, int c) { return orc_dp2a_e
 template <bool U8>
 static inline int orc_dp2a_hi(uint32_t a, uint32_t b, int c) { return orc_dp2a_emu<U8>(a, b, c, 2); }
 
+/* Blocks run one after another on one OS thread: stores are visible at once, counts need no atomics. */
+static inline void orc_fence() {}
+static inline unsigned orc_arrive(unsigned *count) { return (*count)++; }
+static inline float orc_ldcg(const float *p) { return *p; }
+
 static inline uint32_t orc_pack_f16(float lo, float hi) { return (uint32_t)orc_qd_f2h(lo) | ((uint32_t)orc_qd_f2h(hi) << 16); }
 static inline uint32_t orc_pack_bf16(float lo, float hi) {
     return (uint32_t)orc_qd_f2bf(lo) | ((uint32_t)orc_qd_f2bf(hi) << 16);

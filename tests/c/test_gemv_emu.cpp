@@ -1,8 +1,8 @@
 /* test_gemv_emu.cpp - the GEMV kernels (cuda/gemv/gemv_kernel.cuh, planned by gemv_plan.cuh)
  * run on the host SIMT emulator (simt_emu.h), against a float64 reference of the weights
  * quant_decode.h decodes: every type, 1..8 tokens, shapes that take every path (1 to 32
- * lanes per row, rows not a multiple of a row group, column splits with the combine
- * kernel, padded row strides), each fused variant, MoE with repeated, distinct and bad
+ * lanes per row, rows not a multiple of a row group, column splits combined by their last
+ * block, padded row strides), each fused variant, MoE with repeated, distinct and bad
  * expert ids. Checks: NMSE <= 1e-10, every output written (NaN poison) and nothing past
  * `rows` in a strided output, cp.async sources inside the matrices (the emulator checks
  * each copy), and bitwise-equal results for two different grids (one block per row-group
@@ -143,6 +143,31 @@ struct Case {
     int xspecial = 0;     /* 1: x with a zero, a tiny (1e-30) and a wide-range 16-column block; 2: an inf in x */
 };
 
+/* inv_rms of one x row as the kernel's prologue computes it, in float32 and in its order: each of
+ * kThreads threads sums x^2 over its float4s (c = 4 tid, stride 4 kThreads) with fmaf, a warp's 32
+ * sums meet in a butterfly (offsets 16..1), the warps' in order; then 1 / sqrt(a / cols + eps). */
+static float kernel_inv_rms(const float *x, int64_t cols, float eps) {
+    float part[orc_gv::kThreads], red[orc_gv::kWarps];
+    for (int tid = 0; tid < orc_gv::kThreads; tid++) {
+        float ss = 0.0f;
+        for (int64_t c = 4 * tid; c < cols; c += 4 * orc_gv::kThreads)
+            for (int i = 0; i < 4; i++) ss = fmaf(x[c + i], x[c + i], ss);
+        part[tid] = ss;
+    }
+    for (int w = 0; w < orc_gv::kWarps; w++) {
+        float v[32], nv[32];
+        for (int l = 0; l < 32; l++) v[l] = part[32 * w + l];
+        for (int off = 16; off > 0; off >>= 1) {
+            for (int l = 0; l < 32; l++) nv[l] = v[l] + v[l ^ off];
+            memcpy(v, nv, sizeof v);
+        }
+        red[w] = v[0];
+    }
+    float a = red[0];
+    for (int w = 1; w < orc_gv::kWarps; w++) a = a + red[w];
+    return 1.0f / sqrtf(a / (float)cols + eps);
+}
+
 /* x' rounded as the integer form does (gemv.cuh): per 16 columns, dx = 2^(e - 15) with e the
  * exponent of the largest magnitude, xi = rint(x' / dx) clamped to +-32767; NaN if non-finite. */
 static void round_int16(std::vector<double> &xn, int n, int64_t cols) {
@@ -200,11 +225,6 @@ static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep) {
             done = true;
         }
     if (!done) launch_emu_xq<Q, NT, GLU, false>(pl, gx, deep);
-    if (pl.kp.S > 1) {
-        const int64_t n = (int64_t)pl.kp.nvec * pl.kp.rows;
-        emu::launch(dim3((unsigned)((n + 255) / 256)), dim3(256), 0,
-                    [&] { orc_gv::orc_gemv_combine_kernel<GLU>(pl.kp); });
-    }
 }
 
 template <class Q, bool GLU>
@@ -351,8 +371,8 @@ static void run_case(const Case &cs, const std::string &label) {
         fail(label + ": the plan's integer form is not what was asked for");
         return;
     }
-    std::vector<float> scratch(pl.scratch / sizeof(float) + 1);
-    pl.kp.partial = scratch.data();
+    std::vector<float> scratch(pl.scratch / sizeof(float) + 1); /* zero: the counts start at 0 */
+    orc_gv::bind_scratch(&pl, scratch.data());
 
     /* float64 reference */
     std::vector<double> ref((size_t)nvec * rows, 0.0);
@@ -364,6 +384,12 @@ static void run_case(const Case &cs, const std::string &label) {
         for (int64_t c = 0; c < cols; c++) xn[t * cols + c] = cs.norm ? x[t * xs + c] * inv * norm[c] : x[t * xs + c];
     }
     std::vector<double> xn_exact = xn; /* before the integer form's rounding */
+    if (pl.kp.xq && cs.norm) /* the rounding decides on the kernel's own float32 x' (gemv.cuh): a float64 x'
+                              * straddling a rounding boundary would move xi by one (~1e-10 NMSE) */
+        for (int t = 0; t < n; t++) {
+            const float ir = kernel_inv_rms(&x[t * xs], cols, a.norm_eps);
+            for (int64_t c = 0; c < cols; c++) xn[t * cols + c] = (x[t * xs + c] * ir) * norm[c];
+        }
     if (pl.kp.xq) round_int16(xn, n, cols);
     std::vector<bool> bad_vec(nvec, false);
     std::vector<float> y0;
@@ -414,6 +440,12 @@ static void run_case(const Case &cs, const std::string &label) {
             fail(label + ": the emulator reported errors (above)");
             return;
         }
+        if (pl.scratch) /* the combining blocks leave every split-K count at zero for the next launch */
+            for (int i = 0; i < orc_gv::kCounterWords; i++)
+                if (pl.kp.counters[i] != 0u) {
+                    fail(label + ": split-K count " + std::to_string(i) + " left at " + std::to_string(pl.kp.counters[i]));
+                    return;
+                }
         double num = 0, den = 0, num_exact = 0;
         for (int o = 0; o < nvec; o++) {
             for (int64_t r = 0; r < rows; r++) {
@@ -448,9 +480,10 @@ static void run_case(const Case &cs, const std::string &label) {
             fail(label + b);
             return;
         }
-        /* The integer form computes the rounded x' (no norm: x' = x exactly, so only float32
-         * summation separates them), and that rounding is real (~5e-10 from the unrounded x'). */
-        if (pl.kp.xq && !cs.norm && cs.xspecial != 2 && !(num <= 1e-12 * den)) {
+        /* The integer form computes the rounded x' (the reference rounds the kernel's own x', so
+         * only float32 summation separates them), and that rounding is real (~5e-10 from the
+         * unrounded x'). */
+        if (pl.kp.xq && cs.xspecial != 2 && !(num <= 1e-12 * den)) {
             char b[128];
             snprintf(b, sizeof b, ": integer form NMSE %.3e against its own definition (pass %d)", num / den, pass);
             fail(label + b);
