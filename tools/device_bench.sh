@@ -10,7 +10,8 @@
 # KERNELS=1 runs bench_kernels.py at n = 1 (its one-token rows in both GEMV forms, float and int16 x);
 # PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
 # AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS;
-# PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them).
+# PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them);
+# WAIT_CMD="..." runs (eval) after the rest, while llama.cpp may still be building (output to $OUT/wait_cmd.txt).
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -60,6 +61,10 @@ if [ -n "${AB_ENVS:-}" ]; then # decode step times under launch switches, a proc
     args=(); for st in "${settings[@]}"; do args+=(--env "$st"); done
     timeout "${AB_TIMEOUT:-240}" python3 bench/decode_ab.py --models "${AB_MODELS:-qwen05-q4_k_m,llama8b-q4_k}" \
         "${args[@]}" 2>&1 | tee "$OUT/decode_ab.txt" | grep -E "^\|"
+fi
+if [ -n "${WAIT_CMD:-}" ]; then
+    eval "$WAIT_CMD" >"$OUT/wait_cmd.txt" 2>&1
+    grep -E "Duration|Issued Warp|No Eligible|Active Warps|Eligible Warps|Registers|Theoretical Occ|Achieved Occ|Stall|orc_" "$OUT/wait_cmd.txt" | head -60
 fi
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
 echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"
