@@ -2,10 +2,10 @@
  * with float32 scores and softmax, grouped-query heads.
  *
  * Grid: (query token x head, key split). A block walks its range of keys in tiles
- * of ATTN_TILE. Scores: KEY_LANES lanes take one key of the tile, each reading every
- * KEY_LANES-th 8-element chunk of its K row (16-byte loads where aligned), then a short
- * butterfly; so a tile's dot products run side by side with a row's loads in flight
- * together (decode is latency-bound, not bandwidth-bound). Values: each warp takes every ATTN_WARPS-th key, its lanes spanning the
+ * of ATTN_TILE. Scores: each thread takes one key of the tile and reads its whole K
+ * row (16-byte loads where aligned), so a tile's dot products run side by side
+ * rather than one warp reduction per key (decode is latency-bound, not bandwidth-
+ * bound). Values: each warp takes every ATTN_WARPS-th key, its lanes spanning the
  * value dimension, so V rows are read coalesced. An online
  * softmax (running max, rescaling the accumulators when the max grows) folds each
  * tile into float32 accumulators held in registers (ATTN_MAX_DV/32 per lane).
@@ -78,42 +78,22 @@ __device__ __forceinline__ void ld8(const __nv_bfloat16 *p, float *o) {
     }
 }
 
-/* Lanes per key in the scores: a key's q . k is split over KEY_LANES lanes of a warp (8-element
- * chunks c = lane, lane + KEY_LANES, ...), then summed in a 3-step butterfly. One thread per key
- * read its whole K row: ~5 memory latencies in a row per key, and at a short context most of
- * the block idle (device run 18: a 10-key decode attention 8.5 us, one warp issuing every 11
- * cycles). */
-#define KEY_LANES 8
-
-/* ORC_ATTN_KEY_LANES=1 (read once): one thread per key, the layout before device run 19, for
- * measuring the two in one process tree; else KEY_LANES. Changes the scores' summation order only. */
-static int key_lanes() {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_ATTN_KEY_LANES", [](const char *e) { return e && e[0] == '1' && !e[1] ? 1 : KEY_LANES; });
-}
-
-/* This lane's part of q . k (lane l of KL): two partial sums, added in a fixed order.
- * q in shared memory, k one cache row. */
-template <typename T, int KL>
-__device__ __forceinline__ float dot_part(const float *qs, const T *kr, int32_t hd, int l) {
-    float s[2] = {0.0f, 0.0f};
-    if (((uintptr_t)kr & 15u) == 0 && hd % 8 == 0) {
-        const int32_t n8 = hd / 8;
-        for (int32_t c = l; c < n8; c += 2 * KL) { /* two chunks' loads in flight together */
-            float k8[8], k8b[8];
-            const bool two = c + KL < n8;
-            ld8(kr + 8 * c, k8);
-            if (two) ld8(kr + 8 * (c + KL), k8b);
+/* q . k over hd elements, one thread: q in shared memory (every thread of a warp reads the
+ * same word: a broadcast), k one cache row. Four partial sums, added in a fixed order. */
+template <typename T>
+__device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t hd) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t d = 0;
+    if (((uintptr_t)kr & 15u) == 0) {
+        for (; d + 8 <= hd; d += 8) {
+            float k8[8];
+            ld8(kr + d, k8);
 #pragma unroll
-            for (int i = 0; i < 8; i++) s[i & 1] = fmaf(qs[8 * c + i], k8[i], s[i & 1]);
-            if (two)
-#pragma unroll
-                for (int i = 0; i < 8; i++) s[i & 1] = fmaf(qs[8 * (c + KL) + i], k8b[i], s[i & 1]);
+            for (int i = 0; i < 8; i++) s[i & 3] = fmaf(qs[d + i], k8[i], s[i & 3]);
         }
-    } else {
-        for (int32_t d = l; d < hd; d += KL) s[(d / KL) & 1] = fmaf(qs[d], ld(kr, d), s[(d / KL) & 1]);
     }
-    return s[0] + s[1];
+    for (; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -157,7 +137,7 @@ __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, floa
     }
 }
 
-template <typename T, int KL>
+template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
@@ -196,18 +176,11 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     for (int64_t k0 = kb; k0 < ke; k0 += ATTN_TILE) {
         const int32_t tn = (int32_t)(ke - k0 < ATTN_TILE ? ke - k0 : ATTN_TILE);
         float wmax = -FLT_MAX;
-#pragma unroll 2
-        for (int32_t j0 = 0; j0 < tn; j0 += ATTN_THREADS / KL) { /* uniform: every lane shuffles */
-            const int32_t j = j0 + (int32_t)threadIdx.x / KL, l = (int32_t)threadIdx.x % KL;
-            float s = j < tn ? dot_part<T, KL>(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd, l) : 0.0f;
-#pragma unroll
-            for (int off = KL / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-            if (j < tn && l == 0) {
-                s *= scale;
-                if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-                sc[j] = s;
-                wmax = fmaxf(wmax, s);
-            }
+        for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
+            float s = dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd) * scale;
+            if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+            sc[j] = s;
+            wmax = fmaxf(wmax, s);
         }
         wmax = warp_max(wmax);
         const float m_new = fmaxf(m, block_reduce_warps<true>(wmax, red)); /* its barriers publish sc[] */
@@ -301,23 +274,17 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
-#define LAUNCH_KL(T, KL)                                                                                          \
-    orc_attention_kernel<T, KL><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
+#define LAUNCH(T)                                                                                                 \
+    orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
                                                              k_stride, v_stride, out, out_stride, part, pos,        \
                                                              kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
                                                              scale, softcap, window, sinks, split_keys(), counts)
-#define LAUNCH(T)                  \
-    if (key_lanes() == 1)          \
-        LAUNCH_KL(T, 1);           \
-    else                           \
-        LAUNCH_KL(T, KEY_LANES)
     switch (kv_dt) {
     case ORC_DTYPE_F16: LAUNCH(__half); break;
     case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
     default: LAUNCH(float); break;
     }
 #undef LAUNCH
-#undef LAUNCH_KL
     return cudaGetLastError();
 }
 
