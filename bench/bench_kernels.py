@@ -100,11 +100,9 @@ def weights(name, n_rows, cols, rng, which):
     return _WEIGHTS[which]
 
 
-INT16_TYPES = ("Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q8_0", "MXFP4", "IQ4_NL")
-
-
 def forms(name, n):
-    return ("float", "int16") if name in INT16_TYPES and n == 1 else ("float",)
+    """The GEMV forms to time: the integer one too where the kernel has it (one token)."""
+    return ("float", "int16") if n == 1 and _orc._gpu_gemv_integer_form(name) else ("float",)
 
 
 def bench_gemv(rows, cols, name, n, copy_gbs, rng, repeats, moe=None, form="float"):

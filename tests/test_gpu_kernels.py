@@ -382,6 +382,16 @@ def test_gemv_moe(name):
                     what=f"MoE GLU swiglu_oai k={k} {kind} + biases")
 
 
+def test_gemv_integer_form_types_are_the_kernels():
+    """The kernel's own list of types with the integer form (its decoders' Q::QI, through
+    _gpu_gemv_integer_form; no GPU needed) is the one this file holds it to."""
+    try:
+        has = {t for t in GEMV_TYPES if _orc._gpu_gemv_integer_form(t)}
+    except orc.CudaError as e:
+        pytest.skip(f"a build without CUDA: {e}")
+    assert has == set(INT16_TYPES)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", INT16_TYPES)
 def test_gemv_integer_form(name):

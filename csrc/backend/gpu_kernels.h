@@ -49,6 +49,9 @@ typedef struct orc_gpu_gemv_job {
 /* Run the job on the current GPU; y receives the result. */
 orc_status orc_gpu_gemv_run(const orc_gpu_gemv_job *job, orc_err *err);
 
+/* *has = 1 if the GEMV of ggml type `type` has the one-token integer form (no GPU needed). */
+orc_status orc_gpu_gemv_integer_form(int32_t type, int32_t *has, orc_err *err);
+
 /* Timings of `launches` back-to-back launches per CUDA-graph replay, `repeats` replays
  * after one warm-up replay: per launch, the median, minimum and maximum over the replays.
  * bytes: what one launch must move at least (weights read; for the copy, read + written). */

@@ -20,6 +20,12 @@ orc_status orc_gpu_gemv_run(const orc_gpu_gemv_job *job, orc_err *err) {
     return no_cuda(NULL, err);
 }
 
+orc_status orc_gpu_gemv_integer_form(int32_t type, int32_t *has, orc_err *err) {
+    (void)type;
+    if (has) *has = 0;
+    return no_cuda(NULL, err);
+}
+
 orc_status orc_gpu_gemv_bench(const orc_gpu_gemv_job *job, int32_t repeats, orc_gpu_timing *out, orc_err *err) {
     (void)job; (void)repeats;
     return no_cuda(out, err);

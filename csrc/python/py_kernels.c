@@ -206,6 +206,16 @@ static PyObject *py_gpu_gemv(PyObject *m, PyObject *args, PyObject *kwargs) {
     return (PyObject *)out;
 }
 
+/* _gpu_gemv_integer_form(type) -> bool: the kernel's own answer (its decoders' Q::QI). */
+static PyObject *py_gpu_gemv_integer_form(PyObject *m, PyObject *type_o) {
+    const int32_t type = orc_py_quant_type(type_o);
+    if (type < 0) return NULL;
+    int32_t has = 0;
+    orc_err err = {0};
+    if (orc_gpu_gemv_integer_form(type, &has, &err) != ORC_OK) return orc_py_raise_err(orc_state_of_module(m), &err);
+    return PyBool_FromLong(has);
+}
+
 static PyObject *py_gpu_gemv_bench(PyObject *m, PyObject *args, PyObject *kwargs) {
     orc_gpu_gemv_job j;
     gemv_refs r;
@@ -496,6 +506,9 @@ static PyMethodDef orc_py_kernels_methods[] = {
      "(uint8; MoE: n_expert matrices), x float32 [n][>= cols], y float32 [n or n*k][>= rows] the\n"
      "output's initial device content (poison, or the residual with res_in_y). x_int16: the integer\n"
      "form where the type has it (one token, Q4_0 / Q5_0 / Q4_K / Q6_K / Q8_0 / MXFP4 / IQ4_NL). Returns y's shape."},
+    {"_gpu_gemv_integer_form", (PyCFunction)py_gpu_gemv_integer_form, METH_O,
+     "_gpu_gemv_integer_form(type) -> bool: whether the one-token GEMV of that ggml type has the integer\n"
+     "form (x_int16); needs a CUDA build, not a GPU."},
     {"_gpu_gemv_bench", (PyCFunction)(void (*)(void))py_gpu_gemv_bench, METH_VARARGS | METH_KEYWORDS,
      "_gpu_gemv_bench(... as _gpu_gemv ..., repeats=7) -> dict: per-launch times (ms_median, ms_min,\n"
      "ms_max), launches per replay, copies of the weights rotated over, bytes read per launch."},

@@ -59,6 +59,11 @@ int64_t fill_override() {
 
 bool orc_gemv_supported(int32_t ggml_type) { return orc_gv::info_of(ggml_type) != nullptr; }
 
+bool orc_gemv_has_integer_form(int32_t ggml_type) {
+    const orc_gv::type_info *t = orc_gv::info_of(ggml_type);
+    return t && t->qi;
+}
+
 cudaError_t orc_gemv_check(const orc_gemv_args *a, char *why, size_t why_size) {
     orc_gv::plan pl{};
     if (a && !orc_gv::info_of(a->type)) {

@@ -119,6 +119,9 @@ typedef struct orc_gemv_args {
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4. */
 bool orc_gemv_supported(int32_t ggml_type);
 
+/* Does the one-token GEMV of that type have the integer form (x_int16; its decoder's Q::QI)? */
+bool orc_gemv_has_integer_form(int32_t ggml_type);
+
 /* cudaSuccess if `a` describes a launch orc_launch_gemv accepts (ignoring the scratch);
  * else cudaErrorInvalidValue (or cudaErrorNotSupported for an unsupported type) with the
  * reason in why[why_size] when why is not NULL. Checks shapes, strides, alignment (w,

@@ -171,6 +171,12 @@ cleanup:
     return st;
 }
 
+extern "C" orc_status orc_gpu_gemv_integer_form(int32_t type, int32_t *has, orc_err *err) {
+    if (!has) return orc_fail(err, ORC_E_INVALID, "orc_gpu_gemv_integer_form: NULL has");
+    *has = orc_gemv_has_integer_form(type) ? 1 : 0;
+    return ORC_OK;
+}
+
 extern "C" orc_status orc_gpu_gemv_bench(const orc_gpu_gemv_job *j, int32_t repeats, orc_gpu_timing *out,
                                          orc_err *err) {
     orc_status st = ORC_OK;
