@@ -315,6 +315,14 @@ def _run_emulated(source, args=(), defines=(), sanitize=False, timeout=900):
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.stdout + r.stderr)[-6000:]
 
 
+def test_attention_decode_emulated():
+    """The one-token / few-query attention kernel (cuda/kernels/attention_kernel.cuh) on the host
+    emulator against float64: f32 / f16 / bf16 caches, head sizes 64, 128, 72, 36, GQA, windows,
+    softcap, sinks, unsplit and split (merged by the last block; counts left at zero; empty
+    splits bit-identical). See tests/c/test_attn_decode_emu.cpp."""
+    _run_emulated("test_attn_decode_emu.cpp", sanitize=SLOW)
+
+
 def test_gemv_kernels_emulated():
     """The real GEMV kernel source, every lane emulated on the host (barriers, shuffles, deferred
     cp.async, checked copy sources): a type of each block layout by default, all types with

@@ -76,8 +76,18 @@ struct __half {
 struct __nv_bfloat16 {
     uint16_t bits;
 };
+struct __half2 {
+    __half x, y;
+};
+struct __nv_bfloat162 {
+    __nv_bfloat16 x, y;
+};
+static inline float __half2float(__half h) { return orc_qd_h2f(h.bits); }
+static inline float __bfloat162float(__nv_bfloat16 h) { return orc_qd_bf2f(h.bits); }
 static inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
 static inline float2 make_float2(float a, float b) { return {a, b}; }
+static inline float2 __half22float2(__half2 h) { return {__half2float(h.x), __half2float(h.y)}; }
+static inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {__bfloat162float(h.x), __bfloat162float(h.y)}; }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
 template <class T>

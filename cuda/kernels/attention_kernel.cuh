@@ -1,0 +1,222 @@
+/* attention_kernel.cuh - the one-token / few-query attention kernel of attention.cu (see its
+ * top for the design) and its device helpers, on the primitives of runtime/simt.cuh so that
+ * tests/c/test_attn_decode_emu.cpp runs this same code on the host emulator. */
+#ifndef ORC_ATTENTION_KERNEL_CUH
+#define ORC_ATTENTION_KERNEL_CUH
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "runtime/simt.cuh"
+
+#define ATTN_WARPS 4
+#define ATTN_THREADS (32 * ATTN_WARPS)
+#define ATTN_TILE 256
+#define ATTN_MAX_DV 512 /* largest value head size: 16 accumulators per lane */
+#define ATTN_SPLIT_KEYS 128 /* keys per split in split mode (a fixed rule: see above) */
+/* Split-mode scratch: ATTN_COUNTERS counts (one per (query, head) row; zero at rest: the caller
+ * zero-fills the scratch once and each row's merging block resets its count), then the partials. */
+#define ATTN_COUNTERS 1024
+
+__device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+
+/* Eight consecutive elements as floats (p 16-byte aligned). */
+__device__ __forceinline__ void ld8(const float *p, float *o) {
+    const float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+__device__ __forceinline__ void ld8(const __half *p, float *o) {
+    const uint4 u = *(const uint4 *)p;
+    const __half2 *h = (const __half2 *)&u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void ld8(const __nv_bfloat16 *p, float *o) {
+    const uint4 u = *(const uint4 *)p;
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __bfloat1622float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+
+/* q . k over hd elements, one thread: q in shared memory (every thread of a warp reads the
+ * same word: a broadcast), k one cache row. Four partial sums, added in a fixed order. */
+template <typename T>
+__device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t hd) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int32_t d = 0;
+    if (((uintptr_t)kr & 15u) == 0) {
+        for (; d + 8 <= hd; d += 8) {
+            float k8[8];
+            ld8(kr + d, k8);
+#pragma unroll
+            for (int i = 0; i < 8; i++) s[i & 3] = fmaf(qs[d + i], k8[i], s[i & 3]);
+        }
+    }
+    for (; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+
+/* Block-wide reduction of one value per warp (lane-uniform inputs). */
+template <bool MAX>
+__device__ float block_reduce_warps(float v, float *red) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    __syncthreads(); /* red may still be read from the previous reduction */
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float r = red[0];
+#pragma unroll
+    for (int w = 1; w < ATTN_WARPS; w++) r = MAX ? fmaxf(r, red[w]) : r + red[w];
+    return r;
+}
+
+/* Merge the splits of one (query, head) row, pp its partials: out = sum_s acc_s e^(m_s - M) /
+ * (sum_s l_s e^(m_s - M) [+ e^(sink - M)]), M the max over the splits' m_s [and the sink]. Empty
+ * splits (m = -FLT_MAX, l = 0, acc = 0) add exact zeros. Read through L2 (orc_ldcg): other blocks
+ * wrote them in this launch. */
+__device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, float *o, const float *sink) {
+    float M = -FLT_MAX;
+    for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, orc_ldcg(pp + s * (hdv + 2)));
+    if (sink) M = fmaxf(M, *sink);
+    float L = 0.0f;
+    for (int32_t s = 0; s < n_split; s++) L += orc_ldcg(pp + s * (hdv + 2) + 1) * expf(orc_ldcg(pp + s * (hdv + 2)) - M);
+    if (sink) L += expf(*sink - M);
+    for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
+        float a = 0.0f;
+        for (int32_t s = 0; s < n_split; s++) a += orc_ldcg(pp + s * (hdv + 2) + 2 + d) * expf(orc_ldcg(pp + s * (hdv + 2)) - M);
+        o[d] = a / L;
+    }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(ATTN_THREADS)
+orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
+                     float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
+                     int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
+                     int32_t window, const float *sinks, int32_t split_keys, unsigned *counts) {
+    ORC_EXTERN_SHARED(float, smem);
+    float *qs = smem;                  /* [hd] */
+    float *sc = qs + hd;               /* [ATTN_TILE] */
+    float *accs = sc + ATTN_TILE;      /* [ATTN_WARPS][hdv] */
+    ORC_SHARED_ARRAY(float, red, ATTN_WARPS);
+
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int64_t row = blockIdx.x;
+    const int64_t t = row / n_head;
+    const int32_t h = (int32_t)(row % n_head);
+    const int32_t g = h / (n_head / n_head_kv);
+    const int64_t p = pos[t];
+    kc += (int64_t)kv_base[t] * k_stride;
+    vc += (int64_t)kv_base[t] * v_stride;
+    const int64_t lo = (window > 0 && p - window + 1 > 0) ? p - window + 1 : 0;
+    const bool split_mode = part != NULL;
+    const int32_t n_split = gridDim.y, split = blockIdx.y;
+    /* Split mode: fixed chunks from lo (empty past the query's keys); else all keys. */
+    const int64_t kb = split_mode ? lo + (int64_t)split * split_keys : lo;
+    const int64_t kend = split_mode ? kb + split_keys : p + 1;
+    const int64_t ke = kend < p + 1 ? kend : p + 1;
+
+    for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+    __syncthreads();
+
+    float acc[ATTN_MAX_DV / 32];
+#pragma unroll
+    for (int r = 0; r < ATTN_MAX_DV / 32; r++) acc[r] = 0.0f;
+    float m = -FLT_MAX, l = 0.0f;
+
+    for (int64_t k0 = kb; k0 < ke; k0 += ATTN_TILE) {
+        const int32_t tn = (int32_t)(ke - k0 < ATTN_TILE ? ke - k0 : ATTN_TILE);
+        float wmax = -FLT_MAX;
+        for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
+            float s = dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd) * scale;
+            if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+            sc[j] = s;
+            wmax = fmaxf(wmax, s);
+        }
+        wmax = warp_max(wmax);
+        const float m_new = fmaxf(m, block_reduce_warps<true>(wmax, red)); /* its barriers publish sc[] */
+        const float corr = expf(m - m_new);
+#pragma unroll
+        for (int r = 0; r < ATTN_MAX_DV / 32; r++) acc[r] *= corr;
+        float wsum = 0.0f;
+#pragma unroll 4
+        for (int32_t j = warp; j < tn; j += ATTN_WARPS) {
+            const float e = expf(sc[j] - m_new);
+            wsum += e;
+            const T *vr = vc + (k0 + j) * v_stride + (int64_t)g * hdv;
+#pragma unroll
+            for (int r = 0; r < ATTN_MAX_DV / 32; r++) {
+                const int32_t d = lane + 32 * r;
+                if (d < hdv) acc[r] += e * ld(vr, d);
+            }
+        }
+        l = l * corr + block_reduce_warps<false>(wsum, red);
+        m = m_new;
+        __syncthreads(); /* sc[] is rewritten by the next tile */
+    }
+
+    /* Sum the warps' accumulators (they share m). */
+#pragma unroll
+    for (int r = 0; r < ATTN_MAX_DV / 32; r++) {
+        const int32_t d = lane + 32 * r;
+        if (d < hdv) accs[warp * hdv + d] = acc[r];
+    }
+    __syncthreads();
+    /* Unsplit: the sink joins the softmax's denominator here (split mode: in the combine). */
+    float out_scale = 1.0f, denom = l;
+    if (!split_mode && sinks) {
+        const float sink = sinks[h], mf = fmaxf(m, sink);
+        out_scale = expf(m - mf);
+        denom = l * out_scale + expf(sink - mf);
+    }
+    (void)n_split;
+    for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
+        float a = 0.0f;
+#pragma unroll
+        for (int w = 0; w < ATTN_WARPS; w++) a += accs[w * hdv + d];
+        if (!split_mode) {
+            out[t * out_stride + (int64_t)h * hdv + d] = (a * out_scale) / denom;
+        } else {
+            float *pp = part + (row * n_split + split) * (int64_t)(hdv + 2);
+            pp[2 + d] = a;
+            if (d == 0) {
+                pp[0] = ke > kb ? m : -FLT_MAX;
+                pp[1] = ke > kb ? l : 0.0f;
+            }
+        }
+    }
+    if (!split_mode) return;
+    /* The row's last split to finish merges them all (the same merge whichever split it is). */
+    ORC_SHARED_ARRAY(int, last, 1);
+    orc_fence(); /* this thread's partials, visible before the block counts itself in */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last[0] = orc_arrive(counts + row) == (unsigned)n_split - 1;
+        if (last[0]) counts[row] = 0u; /* every split has arrived: ready for the next launch */
+    }
+    __syncthreads();
+    if (!last[0]) return;
+    orc_fence();
+    attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_split, hdv, out + t * out_stride + (int64_t)h * hdv,
+                 sinks ? sinks + h : nullptr);
+}
+
+#endif /* ORC_ATTENTION_KERNEL_CUH */
