@@ -103,14 +103,19 @@ def _cuda_dequant_bench(data: npt.ArrayLike, type: str, n: int, dtype: str, iter
 def _gpu_gemv(w: np.ndarray, type: str | int, rows: int, cols: int, x: np.ndarray, y: np.ndarray, *,
               w_up: np.ndarray | None = None, bias: np.ndarray | None = None, bias_up: np.ndarray | None = None,
               res: np.ndarray | None = None, res_in_y: bool = False, norm_w: np.ndarray | None = None,
-              eps: float = 1e-6, act: int = 0, ids: np.ndarray | None = None, n_expert: int = 0) -> np.ndarray:
+              eps: float = 1e-6, act: int = 0, ids: np.ndarray | None = None, n_expert: int = 0,
+              x_int16: bool = False) -> np.ndarray:
     """One fused dequantize-GEMV launch on the GPU from host arrays (y: the output's initial content)."""
+
+def _gpu_gemv_integer_form(type: str | int) -> bool:
+    """Whether the one-token GEMV of that ggml type has the integer form (a CUDA build; no GPU needed)."""
 
 def _gpu_gemv_bench(w: np.ndarray, type: str | int, rows: int, cols: int, x: np.ndarray, y: np.ndarray, *,
                     w_up: np.ndarray | None = None, bias: np.ndarray | None = None,
                     bias_up: np.ndarray | None = None, res: np.ndarray | None = None, res_in_y: bool = False,
                     norm_w: np.ndarray | None = None, eps: float = 1e-6, act: int = 0,
-                    ids: np.ndarray | None = None, n_expert: int = 0, repeats: int = 7) -> dict[str, float]:
+                    ids: np.ndarray | None = None, n_expert: int = 0, x_int16: bool = False,
+                    repeats: int = 7) -> dict[str, float]:
     """Per-launch timings of the GEMV with its weights rotated over copies larger than the L2."""
 
 def _gpu_attention_flash(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos: np.ndarray, kv_base: np.ndarray,
