@@ -20,15 +20,8 @@
 
 #include "kernels/attention_kernel.cuh"
 
-static uint64_t rng_state = 0x452821E638D01377ull;
-static uint64_t rnd() {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-static double unif() { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
-static float gauss() { return (float)(sqrt(-2.0 * log(unif() + 1e-12)) * cos(6.283185307179586 * unif())); }
+#define EMU_SEED 0x452821E638D01377ull
+#include "emu_random.h"
 
 static int failures = 0;
 static void fail(const std::string &m) {

@@ -22,18 +22,8 @@
 
 #include "gemv/gemv_plan.cuh"
 
-static uint64_t rng_state = 0x243F6A8885A308D3ull;
-static uint64_t rnd() {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-static double unif() { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
-static float gauss() {
-    double u = unif() + 1e-12, v = unif();
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
+#define EMU_SEED 0x243F6A8885A308D3ull
+#include "emu_random.h"
 static uint16_t half_bits(float f) { return orc_qd_f2h(f); }
 
 /* The types instantiated here: ORC_EMU_QUICK (the default test run) keeps one of each kind of
