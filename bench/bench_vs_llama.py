@@ -9,8 +9,8 @@ Models (random weights of true shapes, written here unless present; llama.cpp re
   llama70b-q4_k Llama-3-70B shape, every matrix Q4_K (~39 GB; only with enough disk)
   gpt-oss-20b, qwen3-30b-a3b  the MoE shapes of orc.synth_moe.BENCH_SPECS (MXFP4 / Q4_K experts)
 For each: llama-bench -ngl 99 -p 512 -n 128 -r REPS (median of its samples), and orc's prefill of
-512 tokens (fresh session, last logits) and decode of 128 greedy steps after a 512-token prompt
-(logits copied to the host each step, the argmax taken there, as a sampler would) and, as
+512 tokens (fresh session, its greedy choice) and decode of 128 greedy steps after a 512-token prompt
+(each greedy choice made on the device: logits="argmax", 16 bytes copied back a step) and, as
 llama-bench's tg128 does, of 128 steps from an empty cache (the ratio column uses this one), median
 of REPS, for each --weights mode; and the bytes orc holds on the device for weights over the file size. Floors: decode = the bytes the step must read (the stored
 matrices for weights="quantized", float16 copies for "dequantized") over the copy bandwidth
@@ -92,11 +92,12 @@ def llama_bench(exe, path, reps):
     return out
 
 
-def greedy_rate(s, last, steps):
-    """Tokens/s of `steps` greedy one-token steps from logits `last` (argmax on the host, as a sampler)."""
+def greedy_rate(s, tok, steps):
+    """Tokens/s of `steps` greedy one-token steps from token `tok`, each choice made on the device
+    (logits="argmax": 16 bytes copied back a step, as Session.generate's greedy steps)."""
     t0 = time.perf_counter()
     for _ in range(steps):
-        last = s.forward([int(np.argmax(last))], "last")
+        tok = s.forward([tok], "argmax")
     return steps / (time.perf_counter() - t0)
 
 
@@ -110,22 +111,24 @@ def orc_bench(path, weights, reps):
     pp, tg, tg0, tg_eager = [], [], [], None
     for r in range(reps):
         s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
-        s.forward(prompt[:8], "last")  # warm-up (and graph recording comes later)
+        # Warm-up, as llama-bench's: a short prompt, then two one-token steps (the first runs
+        # eagerly, the second records the session's graph, which later steps replay). The
+        # recording is once a session and stays through reset(), like llama.cpp's CUDA graph.
+        tok = s.forward(prompt[:8], "argmax")
+        tok = s.forward([s.forward([tok], "argmax")], "argmax")
         s.reset()
         t0 = time.perf_counter()
-        last = s.forward(prompt, "last")
+        tok = s.forward(prompt, "argmax")
         pp.append(PROMPT / (time.perf_counter() - t0))
-        last = s.forward([int(np.argmax(last))], "last")  # the first step records the graph
-        tg.append(greedy_rate(s, last, GEN))
+        tg.append(greedy_rate(s, tok, GEN))
         path_used = s.last_path
-        s.close()
-        # llama-bench's tg128 workload: 128 steps from an empty cache (after one warm-up step).
-        s = orc.Session(m, n_ctx=PROMPT + GEN + 8)
-        tg0.append(greedy_rate(s, s.forward([prompt[0]], "last"), GEN))
+        # llama-bench's tg128 workload: 128 steps from an empty cache (after its warm-up).
+        s.reset()
+        tg0.append(greedy_rate(s, prompt[0], GEN))
         s.close()
         if r == 0:
             s = orc.Session(m, n_ctx=PROMPT + GEN + 8, graphs=False)
-            tg_eager = greedy_rate(s, s.forward(prompt, "last"), GEN // 2)
+            tg_eager = greedy_rate(s, s.forward(prompt, "argmax"), GEN // 2)
             s.close()
     mem = m.memory()
     m.close()

@@ -50,6 +50,16 @@ def _hook_array(info, a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], heads, hd) if heads else a
 
 
+def _greedy_token(r: np.ndarray, position: int, seq: int | None = None) -> int:
+    """The int of logits="argmax"'s row {index, logit, non-finite count, first non-finite index}, or
+    ValueError where the logits hold a NaN or an infinity (never a greedy choice, as in the sampler)."""
+    if r[2] > 0:
+        where = f"sequence {seq}, position {position}" if seq is not None else f"position {position}"
+        raise ValueError(f"the logits at {where} hold {int(r[2])} non-finite values (NaN/Inf logits are never "
+                         f"sampled; the first is token id {int(r[3])})")
+    return int(r[0])
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -198,7 +208,8 @@ class Model(_Closing, _orc.Model):
         return one result per sequence, in order.
 
         seqs: a list of token id sequences of any lengths (each >= 1).
-        logits: "all" -> float32 [len(seq), n_vocab] per sequence; "last" -> [n_vocab]; "none".
+        logits: "all" -> float32 [len(seq), n_vocab] per sequence; "last" -> [n_vocab]; "argmax" ->
+            the greedy next token (an int, as Session.forward's "argmax"); "none".
         capture: glob patterns as Session.trace; then each result is a {name: array} of the
             sequence's activations (token position on axis 0), with its logits under "logits"
             unless logits="none", as Session.trace returns them.
@@ -224,6 +235,8 @@ class Model(_Closing, _orc.Model):
         per_logits = [None] * len(seqs)
         if out is not None:
             per_logits = [out[b:e] for b, e in zip(bounds[:-1], bounds[1:])] if logits == "all" else list(out)
+            if logits == "argmax":
+                per_logits = [_greedy_token(r, n - 1, i) for i, (r, n) in enumerate(zip(per_logits, lens))]
         if idx is None:
             return per_logits
         table = self._hook_table
@@ -398,6 +411,10 @@ class Session(_Closing, _orc.Session):
         logits: which logits to return (computing fewer saves the output projection):
             "all"  -> float32 ndarray [len(ids), n_vocab], row i predicts the token after ids[i]
             "last" -> float32 ndarray [n_vocab], the prediction after the last id
+            "argmax" -> int, the greedy choice after the last id (the index of its greatest logit,
+                the lowest of equal ones: the sampler's temperature=0 choice), computed on the
+                backend so that only its 16-byte result is copied back, not n_vocab floats.
+                ValueError if those logits hold a NaN or an infinity (as the sampler).
             "none" -> None (fill the KV cache only, e.g. for a prompt you will continue)
         patch: replace activations before the forward continues, as Session.trace's patch.
         Returns the logits as asked; n_past grows by len(ids).
@@ -408,9 +425,10 @@ class Session(_Closing, _orc.Session):
 
             logits = s.forward([1, 2, 3])            # [3, n_vocab]
             nxt = s.forward([4], logits="last")      # [n_vocab]
+            tok = s.forward([nxt.argmax()], logits="argmax")  # an int
         """
         out, _ = self._forward(ids, logits, None, self._patches(patch))
-        return out
+        return _greedy_token(out, self.n_past - 1) if logits == "argmax" else out
 
     def _resolve(self, capture) -> list[int]:
         from .hooks import pattern_matches
@@ -546,10 +564,17 @@ class Session(_Closing, _orc.Session):
         if not ids:  # continue from the cache: recompute the last token's logits
             ids = self.history[-1:]
             self.rewind(1)
-        logits = self.forward(ids, logits="last")
+        # Plain greedy choices (temperature 0, no penalties) are made on the backend: a step copies
+        # its argmax, not the logits (the same token: the sampler's rule; the sampler draws no
+        # random numbers for them, so its state is unchanged either way).
+        sp = sampler.params
+        on_backend = (not return_logits and sp["temperature"] == 0 and sp["repeat_penalty"] == 1
+                      and sp["frequency_penalty"] == 0 and sp["presence_penalty"] == 0)
+        mode = "argmax" if on_backend else "last"
+        logits = self.forward(ids, logits=mode)
         text_so_far = ""
         for _ in range(max_tokens):
-            token = sampler.sample(logits, history=self.history)
+            token = logits if on_backend else sampler.sample(logits, history=self.history)
             stopped = token in stop_ids
             text = ("" if stopped else decoder.push(token)) if decoder is not None else None
             step = Step(token=token, position=self.n_past, logits=logits.copy() if return_logits else None, text=text)
@@ -560,7 +585,7 @@ class Session(_Closing, _orc.Session):
                 text_so_far += text
                 if any(s in text_so_far for s in stop_texts):
                     return
-            logits = self.forward([token], logits="last")
+            logits = self.forward([token], logits=mode)
 
     # -- display
     def __repr__(self):

@@ -132,6 +132,17 @@ def tiled_blocks(rng: np.random.Generator, type_name: str, n_elements: int, scal
     return pool if len(pool) == n_bytes else TiledBytes(pool, n_bytes)
 
 
+def tiled_gaussian(rng: np.random.Generator, type_name: str, n_elements: int, cols: int, std: float,
+                   pool_elements: int = 1 << 24) -> "TiledBytes | bytes":
+    """Gaussian values of standard deviation `std` stored as `type_name` (quantize), rows of `cols`
+    values: a pool of whole rows of at most pool_elements values, repeated to n_elements."""
+    rows = max(1, min(n_elements, pool_elements) // cols)
+    pool = quantize((rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(np.float32), type_name)
+    _, blk, tsz = GGML_TYPES[type_name]
+    n_bytes = n_elements // blk * tsz
+    return pool if len(pool) == n_bytes else TiledBytes(pool, n_bytes)
+
+
 # --------------------------------------------------------------------------- quantizers
 
 def _f16(x) -> np.ndarray:
@@ -465,15 +476,24 @@ def _store_type(name: str, spec: ModelSpec) -> str:
 
 
 def random_llama_model(path, n_embd: int, n_layer: int, n_head: int, n_head_kv: int, n_ff: int, n_vocab: int,
-                       weight_type: str = "Q4_K", scale: float = 0.002) -> str:
+                       weight_type: str = "Q4_K", scale: float | None = None) -> str:
     """A Llama-shaped file whose every matrix is random `weight_type` blocks (tiled: multi-GB
-    benchmark files write in seconds; shapes and bytes matter there, not numerics). Untied
-    output, unit norms, a gpt2 vocabulary llama.cpp also loads."""
+    benchmark files write in seconds). Untied output, unit norms, a gpt2 vocabulary llama.cpp
+    also loads. By default each matrix holds Gaussian values of standard deviation 1/sqrt(its
+    columns), quantized (tiled_gaussian), so that products keep the size of their inputs and the
+    forward stays finite; `scale` (or a type `quantize` lacks) stores random blocks of that scale
+    instead (random Q4_K blocks have a large positive mean: the 8B shape's residual stream
+    overflowed float16 in a 512-token prefill, every logit NaN, until the greedy benchmark refused it)."""
     rng = np.random.default_rng(1)
     E, H, HKV, F, V = n_embd, n_head, n_head_kv, n_ff, n_vocab
     HD = E // H
-    tensors = [("token_embd.weight", weight_type, (V, E), tiled_blocks(rng, weight_type, V * E, scale)),
-               ("output.weight", weight_type, (V, E), tiled_blocks(rng, weight_type, V * E, scale)),
+    def blocks(n, cols):
+        if scale is None and weight_type in ("F32", "F16", "BF16", "Q8_0", "Q4_K"):  # what quantize stores
+            return tiled_gaussian(rng, weight_type, n, cols, 1.0 / np.sqrt(cols))
+        return tiled_blocks(rng, weight_type, n, 0.002 if scale is None else scale)
+
+    tensors = [("token_embd.weight", weight_type, (V, E), blocks(V * E, E)),
+               ("output.weight", weight_type, (V, E), blocks(V * E, E)),
                ("output_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
     pools = {}
     for i in range(n_layer):
@@ -482,9 +502,9 @@ def random_llama_model(path, n_embd: int, n_layer: int, n_head: int, n_head_kv: 
                           ("attn_v.weight", (HKV * HD, E)), ("attn_output.weight", (E, H * HD)),
                           ("ffn_gate.weight", (F, E)), ("ffn_up.weight", (F, E)), ("ffn_down.weight", (E, F))]:
             n = shape[0] * shape[1]
-            if n not in pools:
-                pools[n] = tiled_blocks(rng, weight_type, n, scale)
-            tensors.append((p + nm, weight_type, shape, pools[n]))
+            if (n, shape[1]) not in pools:
+                pools[(n, shape[1])] = blocks(n, shape[1])
+            tensors.append((p + nm, weight_type, shape, pools[(n, shape[1])]))
         tensors += [(p + "attn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes()),
                     (p + "ffn_norm.weight", "F32", (E,), np.ones(E, np.float32).tobytes())]
     md = [("general.architecture", "str", "llama"), ("general.name", "str", f"random-llama-{E}x{n_layer}-{weight_type}"),

@@ -198,6 +198,11 @@ typedef struct orc_backend_ops {
                       orc_err *err);
     /* x = cap * tanh(x / cap) over n rows */
     orc_status (*softcap)(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err);
+    /* The greedy choice of each of n rows of logits x: out[i] (float32 [n][4]) = {the index of
+     * the greatest finite value (the first of equal ones; -1 when none), that value (NaN when
+     * none), how many values are NaN or infinite, the first such index (-1 when none)}; indices
+     * are exact (rows are shorter than 2^24). The host sampler's greedy rule, on the device. */
+    orc_status (*argmax)(orc_exec *e, const orc_tensor *x, int64_t n, orc_tensor *out, orc_err *err);
 
     /* Optional (NULL where absent): rope(q), rope(k) and kv_store(k, v) in one launch, with
      * rope's and kv_store's arithmetic (so results equal the three primitives'); with q_norm and

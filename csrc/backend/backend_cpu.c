@@ -549,6 +549,28 @@ static orc_status cpu_softcap(orc_exec *e, orc_tensor *x, int64_t n, float cap, 
     return ORC_OK;
 }
 
+static orc_status cpu_argmax(orc_exec *e, const orc_tensor *x, int64_t n, orc_tensor *out, orc_err *err) {
+    (void)e;
+    (void)err;
+    for (int64_t t = 0; t < n; t++) {
+        const float *r = (const float *)((const char *)x->data + (uint64_t)t * x->row_bytes);
+        int64_t best = -1, bad = 0, first_bad = -1;
+        for (int64_t j = 0; j < x->cols; j++) {
+            if (!isfinite(r[j])) {
+                if (bad++ == 0) first_bad = j;
+            } else if (best < 0 || r[j] > r[best]) {
+                best = j;
+            }
+        }
+        float *o = (float *)((char *)out->data + (uint64_t)t * out->row_bytes);
+        o[0] = (float)best;
+        o[1] = best >= 0 ? r[best] : NAN;
+        o[2] = (float)bad;
+        o[3] = (float)first_bad;
+    }
+    return ORC_OK;
+}
+
 /* ------------------------------------------------------------------------- mixture of experts */
 
 static orc_status cpu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
@@ -750,6 +772,7 @@ static const orc_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .glu = cpu_glu,
     .softcap = cpu_softcap,
+    .argmax = cpu_argmax,
     .rope_kv_store = NULL, /* the three primitives, unfused */
     .matvec = NULL,        /* no fused products: the program runs the primitives */
     .matvec_glu = NULL,

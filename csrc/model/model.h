@@ -139,7 +139,16 @@ typedef struct orc_patch {
 
 typedef struct orc_session orc_session;
 
-typedef enum orc_logits_mode { ORC_LOGITS_NONE = 0, ORC_LOGITS_LAST = 1, ORC_LOGITS_ALL = 2 } orc_logits_mode;
+/* ARGMAX: the rows LAST would return, each reduced on the backend to ORC_ARGMAX_FLOATS floats
+ * (the argmax primitive's {index, value, non-finite count, first non-finite index}): a greedy
+ * step moves 16 bytes instead of n_vocab floats. */
+typedef enum orc_logits_mode {
+    ORC_LOGITS_NONE = 0,
+    ORC_LOGITS_LAST = 1,
+    ORC_LOGITS_ALL = 2,
+    ORC_LOGITS_ARGMAX = 3
+} orc_logits_mode;
+#define ORC_ARGMAX_FLOATS 4
 
 typedef struct orc_session_params {
     int32_t n_ctx;       /* positions per sequence */
@@ -172,7 +181,7 @@ orc_status orc_session_reset(orc_session *s, orc_err *err);
 int64_t orc_session_call_keys(const orc_session *s, int32_t n);
 
 /* Run n tokens of sequence 0 at positions n_past.. and append them to the cache and the
- * history. Logits: ALL writes n * n_vocab floats, LAST n_vocab, NONE nothing. `cap` and
+ * history. Logits: ALL writes n * n_vocab floats, LAST n_vocab, ARGMAX ORC_ARGMAX_FLOATS, NONE nothing. `cap` and
  * `patch` may be NULL. On any error the session is left as it was before the call. */
 orc_status orc_session_forward(orc_session *s, const int32_t *ids, int32_t n, orc_logits_mode mode, float *logits,
                                const orc_capture *cap, const orc_patch *patch, orc_cancel_fn cancel, void *user,
@@ -180,7 +189,8 @@ orc_status orc_session_forward(orc_session *s, const int32_t *ids, int32_t n, or
 
 /* Run n_seq sequences from position 0 together, in a session made with n_seq >= that many
  * (its sequences are reset first): ids holds them one after the other, lens[i] tokens each.
- * Logits: ALL -> [sum lens][n_vocab] in the same order; LAST -> [n_seq][n_vocab]. Captures
+ * Logits: ALL -> [sum lens][n_vocab] in the same order; LAST -> [n_seq][n_vocab]; ARGMAX ->
+ * [n_seq][ORC_ARGMAX_FLOATS]. Captures
  * are indexed by the concatenated token order (per_key widths: max lens). */
 orc_status orc_session_forward_batch(orc_session *s, const int32_t *ids, const int32_t *lens, int32_t n_seq,
                                      orc_logits_mode mode, float *logits, const orc_capture *cap,

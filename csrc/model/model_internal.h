@@ -14,6 +14,7 @@
 #define ORC_PROFILE_OPS(X) \
     X(GET_ROWS, "get_rows") X(RMS_NORM, "rms_norm") X(MATMUL, "matmul") X(ADD_BIAS, "add_bias") X(ADD, "add") \
     X(ROPE, "rope") X(KV_STORE, "kv_store") X(ATTENTION, "attention") X(GLU, "glu") X(SOFTCAP, "softcap")    \
+    X(ARGMAX, "argmax")                                                                                     \
     X(MOE, "moe") X(DOWNLOAD, "download") X(FUSED, "fused")                    \
     X(FUSED_REFUSED, "fused_refused")
 typedef enum orc_prof_op {
@@ -68,6 +69,7 @@ struct orc_session {
     orc_tensor *kc, *vc; /* per layer: [n_seq * n_ctx][n_head_kv * head_dim(_v)] */
     /* scratch, n_batch rows each */
     orc_tensor x, xn, q, k, v, att, proj, gate, up, act, logits, lrows;
+    orc_tensor greedy; /* [LOGITS_ROWS][ORC_ARGMAX_FLOATS]: the logits rows' argmax (logits "argmax") */
     /* mixture-of-experts scratch: router logits [B][n_expert], the selected experts and their
      * weights [B][k], per-slot gate/up/act [B*k][n_ff_exp] and outputs [B*k][n_embd] */
     orc_tensor router, topk_ids, topk_w, egate, eup, eact, ey;
@@ -75,8 +77,8 @@ struct orc_session {
     orc_tensor in_ids, in_pos, in_row, in_base, in_lidx;
     int32_t *h_ids, *h_pos, *h_row, *h_base, *h_lidx, *h_runs;
     uint64_t kv_bytes, scratch_bytes;
-    /* The recorded one-token step (backends with graphs). */
-    void *graph;
+    /* The recorded one-token steps (backends with graphs): [0] returns the logits, [1] their argmax. */
+    void *graph[2];
     int eager_steps; /* one-token steps run eagerly before the recording */
     bool graph_failed;
     const char *last_path;
@@ -96,7 +98,8 @@ typedef struct orc_fwd {
     const int32_t *lrow, *ldst;
     int64_t n_lrows;
     bool lrows_contiguous;
-    float *logits;
+    float *logits;              /* n_vocab floats a row, or ORC_ARGMAX_FLOATS with `argmax` */
+    bool argmax;                /* reduce each row to its argmax (ORC_LOGITS_ARGMAX) before the download */
     bool keep_logits;           /* leave the logits on the device (a recorded step) */
     bool norm_in_logits;        /* the final norm is fused into the output product */
     orc_cancel_fn cancel;

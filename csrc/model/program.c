@@ -415,14 +415,17 @@ static orc_status logits_out(orc_fwd *f) {
         orc_status st = hook_at(f, m->hook_logits, &s->logits, k);
         f->row0 = saved_row0;
         CHECK(st);
+        /* "argmax": each row reduced on the backend (after the hook: a patched row is the one chosen from). */
+        if (f->argmax) OP(ARGMAX, o->argmax(e, &s->logits, k, &s->greedy, f->err));
         if (f->keep_logits) continue; /* a recorded step: downloaded after the replay */
+        const orc_tensor *res = f->argmax ? &s->greedy : &s->logits;
+        const int64_t width = f->argmax ? ORC_ARGMAX_FLOATS : c->n_vocab;
         for (int64_t j = 0; j < k; j++) {
             if (f->ldst[j0 + j] < 0) continue; /* computed for the logits hook only */
             /* Consecutive destinations download together. */
             int64_t run = 1;
             while (j + run < k && f->ldst[j0 + j + run] == f->ldst[j0 + j] + run) run++;
-            OP(DOWNLOAD, o->download(m->be, &s->logits, j, run, f->logits + (int64_t)f->ldst[j0 + j] * c->n_vocab,
-                                     f->err));
+            OP(DOWNLOAD, o->download(m->be, res, j, run, f->logits + (int64_t)f->ldst[j0 + j] * width, f->err));
             j += run - 1;
         }
     }

@@ -35,12 +35,14 @@ static void session_free_buffers(orc_session *s) {
         orc_tensor *bufs[] = {&s->x,       &s->xn,      &s->q,      &s->k,      &s->v,       &s->att,
                               &s->proj,    &s->gate,    &s->up,     &s->act,    &s->logits,  &s->lrows,
                               &s->in_ids,  &s->in_pos,  &s->in_row, &s->in_base, &s->in_lidx, &s->router,
-                              &s->topk_ids, &s->topk_w, &s->egate,  &s->eup,    &s->eact,    &s->ey};
+                              &s->topk_ids, &s->topk_w, &s->egate,  &s->eup,    &s->eact,    &s->ey,
+                              &s->greedy};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->ops->free(be, bufs[i]);
-        if (s->graph) be->ops->graph_free(s->ex, s->graph);
+        for (int g = 0; g < 2; g++)
+            if (s->graph[g]) be->ops->graph_free(s->ex, s->graph[g]);
         be->ops->exec_destroy(s->ex);
     }
-    s->graph = NULL;
+    s->graph[0] = s->graph[1] = NULL;
     s->ex = NULL;
     free(s->kc);
     free(s->vc);
@@ -132,6 +134,7 @@ static orc_status alloc_buffers(orc_session *s, orc_err *err) {
         {&s->act, ORC_DTYPE_F32, B, F, "session scratch (ffn act)"},
         {&s->logits, ORC_DTYPE_F32, LR, c->n_vocab, "session scratch (logits)"},
         {&s->lrows, ORC_DTYPE_F32, LR, E, "session scratch (logit rows)"},
+        {&s->greedy, ORC_DTYPE_F32, LR, ORC_ARGMAX_FLOATS, "session scratch (argmax of the logits)"},
         {&s->in_ids, ORC_DTYPE_I32, B, 1, "step inputs (ids)"},
         {&s->in_pos, ORC_DTYPE_I32, B, 1, "step inputs (positions)"},
         {&s->in_row, ORC_DTYPE_I32, B, 1, "step inputs (cache rows)"},
@@ -367,7 +370,9 @@ static orc_status step_graph(orc_session *s, const call *c, orc_err *err) {
         return ORC_E_UNSUPPORTED;
     }
     const int32_t pos = s->n_past[0];
-    orc_fwd f = {.s = s, .keep_logits = true, .err = err};
+    const bool argmax = c->mode == ORC_LOGITS_ARGMAX;
+    void **graph = &s->graph[argmax];
+    orc_fwd f = {.s = s, .argmax = argmax, .keep_logits = true, .err = err};
     static const int32_t zero = 0;
     f.lrow = &zero;
     f.ldst = &zero;
@@ -375,35 +380,35 @@ static orc_status step_graph(orc_session *s, const call *c, orc_err *err) {
     f.lrows_contiguous = true;
     orc_status st = chunk_inputs(s, c, &pos, 0, 1, &f, err);
     if (st != ORC_OK) return st;
-    if (!s->graph && s->eager_steps == 0) {
+    if (!s->graph[0] && !s->graph[1] && s->eager_steps == 0) {
         /* The first one-token step runs eagerly: kernels that set themselves up on their first
          * launch (device queries) do so outside the recording. Same kernels, same results. */
         s->eager_steps++;
         s->last_path = "eager (the first one-token step; the next ones replay a recorded graph)";
         return ORC_E_UNSUPPORTED;
     }
-    if (!s->graph) {
+    if (!*graph) {
         f.bt.n_keys_max = s->p.n_ctx; /* one recording serves every position */
         orc_err rec_err = {0};
         st = o->record_begin(s->ex, &rec_err);
         if (st == ORC_OK) {
             orc_status rst = orc_program_run(&f);
-            orc_status est = o->record_end(s->ex, &s->graph, rec_err.status ? NULL : &rec_err);
+            orc_status est = o->record_end(s->ex, graph, rec_err.status ? NULL : &rec_err);
             if (rst != ORC_OK || est != ORC_OK) st = rst != ORC_OK ? rst : est;
         }
         if (st != ORC_OK) {
             /* Recording is an optimisation: on any failure stay eager from now on. */
-            if (s->graph) o->graph_free(s->ex, s->graph);
-            s->graph = NULL;
+            if (*graph) o->graph_free(s->ex, *graph);
+            *graph = NULL;
             s->graph_failed = true;
             s->last_path = "eager (recording a graph failed once)";
             orc_err_clear(err);
             return ORC_E_UNSUPPORTED;
         }
     }
-    if ((st = o->graph_launch(s->ex, s->graph, err)) != ORC_OK) return st;
+    if ((st = o->graph_launch(s->ex, *graph, err)) != ORC_OK) return st;
     s->last_path = "graph replay";
-    return o->download(m->be, &s->logits, 0, 1, c->logits, err);
+    return o->download(m->be, argmax ? &s->greedy : &s->logits, 0, 1, c->logits, err);
 }
 
 static orc_status run_call(orc_session *s, const call *c, orc_err *err) {
@@ -465,7 +470,7 @@ static orc_status run_call(orc_session *s, const call *c, orc_err *err) {
     /* Which rows get logits: every row when the logits hook is on, else what the mode asks. */
     const bool all_rows = c->mode == ORC_LOGITS_ALL || hook_is_on(c, m->hook_logits);
     for (int32_t i = 0; i < c->n; i++) ldst[i] = c->mode == ORC_LOGITS_ALL ? i : -1;
-    if (c->mode == ORC_LOGITS_LAST) {
+    if (c->mode == ORC_LOGITS_LAST || c->mode == ORC_LOGITS_ARGMAX) {
         if (!c->seq) {
             ldst[c->n - 1] = 0;
         } else { /* the last token of each sequence */
@@ -475,7 +480,7 @@ static orc_status run_call(orc_session *s, const call *c, orc_err *err) {
     }
     if (c->seq) s->last_path = "eager (batch)"; /* else step_graph said why */
     orc_fwd f = {.s = s, .cap = c->cap, .patch = c->patch, .call_keys = c->cap ? c->cap->keys : call_keys,
-                 .logits = c->logits,
+                 .logits = c->logits, .argmax = c->mode == ORC_LOGITS_ARGMAX,
                  .cancel = c->cancel, .user = c->user, .err = err};
     for (int32_t t0 = 0; t0 < c->n; t0 += B) {
         const int32_t k = c->n - t0 < B ? c->n - t0 : B;

@@ -670,8 +670,9 @@ static int parse_logits_mode(const char *s, orc_logits_mode *mode) {
     if (!strcmp(s, "all")) *mode = ORC_LOGITS_ALL;
     else if (!strcmp(s, "last")) *mode = ORC_LOGITS_LAST;
     else if (!strcmp(s, "none")) *mode = ORC_LOGITS_NONE;
+    else if (!strcmp(s, "argmax")) *mode = ORC_LOGITS_ARGMAX;
     else {
-        PyErr_Format(PyExc_ValueError, "logits must be 'all', 'last' or 'none', not '%s'", s);
+        PyErr_Format(PyExc_ValueError, "logits must be 'all', 'last', 'argmax' or 'none', not '%s'", s);
         return -1;
     }
     return 0;
@@ -792,8 +793,8 @@ static PyObject *Session_forward(SessionObject *self, PyObject *args, PyObject *
     if (mode == ORC_LOGITS_ALL) {
         npy_intp d[2] = {n, n_vocab};
         logits = PyArray_SimpleNew(2, d, NPY_FLOAT32);
-    } else if (mode == ORC_LOGITS_LAST) {
-        npy_intp d[1] = {n_vocab};
+    } else if (mode == ORC_LOGITS_LAST || mode == ORC_LOGITS_ARGMAX) {
+        npy_intp d[1] = {mode == ORC_LOGITS_LAST ? n_vocab : ORC_ARGMAX_FLOATS};
         logits = PyArray_SimpleNew(1, d, NPY_FLOAT32);
     } else {
         logits = Py_NewRef(Py_None);
@@ -911,7 +912,8 @@ static PyObject *Session_forward_batch(SessionObject *self, PyObject *args, PyOb
     if (mode == ORC_LOGITS_NONE) {
         logits = Py_NewRef(Py_None);
     } else {
-        npy_intp d[2] = {mode == ORC_LOGITS_ALL ? (npy_intp)total : (npy_intp)n_seq, n_vocab};
+        npy_intp d[2] = {mode == ORC_LOGITS_ALL ? (npy_intp)total : (npy_intp)n_seq,
+                         mode == ORC_LOGITS_ARGMAX ? ORC_ARGMAX_FLOATS : n_vocab};
         logits = PyArray_SimpleNew(2, d, NPY_FLOAT32);
     }
     captured = PyDict_New();

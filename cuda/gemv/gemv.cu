@@ -36,6 +36,11 @@ int stages_override() {
     return orc_env_once(v, "ORC_GEMV_STAGES", [](const char *e) { return e ? atoi(e) : 0; });
 }
 
+int per_sm_override() {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_PER_SM", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : 0; });
+}
+
 int exact_override() {
     static std::atomic<int> v{INT_MIN};
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
@@ -83,7 +88,8 @@ cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     orc_gemv_args args;
     if (a) {
         args = *a;
-        if (orc_gv::x16_override() >= 0) args.x_int16 = orc_gv::x16_override();
+        const int x16 = orc_gv::x16_override();
+        if (x16 >= 0) args.x_int16 = x16;
     }
     if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::fill_override()) != 0)
         return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported : cudaErrorInvalidValue;

@@ -65,6 +65,15 @@ enum {
     ORC_GEMV_ACT_SWIGLU_OAI = 2, /* gpt-oss: g = min(g, 7), u = clamp(u, -7, 7), g / (1 + exp(-1.702 g)) * (u + 1) */
 };
 
+/* How a launch overlaps its neighbours on the stream (programmatic dependent launch,
+ * runtime/launch.cuh). NEXT: it waits for the previous kernel before reading x or writing
+ * anything, and lets the next kernel start (and fetch its weights) at once. FIRST: the first of
+ * independent products of one x (a layer's q/k and its v in another type): as NEXT, but the next
+ * launch may start only once x is complete. SIBLING: follows a FIRST or SIBLING launch whose
+ * outputs it neither reads nor writes (and a scratch of its own): it runs beside it, reading x
+ * at once, and waits for it at its end, so that whatever follows sees both done. */
+enum { ORC_GEMV_PDL_NEXT = 0, ORC_GEMV_PDL_FIRST = 1, ORC_GEMV_PDL_SIBLING = 2 };
+
 #define ORC_GEMV_MAX_N 8 /* tokens per launch */
 #define ORC_GEMV_MAX_K 8 /* experts per token (MoE) */
 #define ORC_GEMV_MAX_MORE 2 /* stacked matrices beside the first (q, k, v) */
@@ -113,6 +122,7 @@ typedef struct orc_gemv_args {
      * launch at a time per scratch (launches on one stream are) */
     void *scratch;
     size_t scratch_bytes;
+    int32_t pdl_role; /* ORC_GEMV_PDL_*: NEXT unless the caller knows its neighbours (above) */
 } orc_gemv_args;
 
 /* Does the GEMV handle weights of ggml type `ggml_type`? F32, F16, BF16, Q4_0, Q4_1, Q5_0,

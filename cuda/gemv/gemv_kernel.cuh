@@ -154,6 +154,7 @@ struct kparams {
     int x_vec, nw_vec;        /* x rows / norm_w can be read as float4 */
     int exact;                /* 1: the per-weight form even where the type has the factored one */
     int xq;                   /* 1: the integer form (int16 x; one token, Q::QI types, not exact) */
+    int pdl_role;             /* ORC_GEMV_PDL_* (gemv.cuh) */
 };
 
 /* The host-side plan of one launch (gemv_plan.cuh). */
@@ -286,17 +287,7 @@ __device__ __forceinline__ void combine_one(const kparams &p, int64_t o, int64_t
  * last, so no combine launch and no change of result) and resets the count for the next launch. */
 template <bool GLU>
 __device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
-    ORC_SHARED_ARRAY(int, last, 1);
-    orc_fence(); /* this thread's partial sums, visible before the block counts itself in */
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        unsigned *count = p.counters + (int64_t)job * gridDim.x + blockIdx.x;
-        last[0] = orc_arrive(count) == (unsigned)p.S - 1;
-        if (last[0]) *count = 0u; /* every slice has arrived: nobody else touches it this launch */
-    }
-    __syncthreads();
-    if (!last[0]) return;
-    orc_fence();
+    if (!orc_block_is_last(p.counters + (int64_t)job * gridDim.x + blockIdx.x, (unsigned)p.S)) return;
     const int64_t span = (int64_t)kWarps * RW, step = (int64_t)gridDim.x * span; /* rows of a round */
     const int nv = p.ids ? 1 : p.nvec;
     for (int64_t r0 = (int64_t)blockIdx.x * span; r0 < p.rows; r0 += step)
@@ -327,11 +318,13 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
     const int lg = p.lpr_log2, LPR = 1 << lg;
     const int np = (lu_end - lu_begin + LPR - 1) >> lg;
 
-    /* Programmatic dependent launch (launch_st): the next grid may start as this one's blocks
-     * leave; this grid reads nothing a previous kernel wrote (x, res, ids, y) before
-     * orc_pdl_wait: only the weights, which no kernel writes, are fetched earlier. */
-    orc_pdl_trigger();
-    if (p.ids) orc_pdl_wait(); /* MoE: the router's ids choose the weights */
+    /* Programmatic dependent launch (launch_st; pdl_role in gemv.cuh): the next grid may start
+     * as this one's blocks leave; this grid reads nothing a previous kernel wrote (x, res, ids,
+     * y) before orc_pdl_wait: only the weights, which no kernel writes, are fetched earlier. A
+     * FIRST launch lets the next start only once x is complete (below), a SIBLING reads x at
+     * once and waits at its end. */
+    if (p.pdl_role != ORC_GEMV_PDL_FIRST) orc_pdl_trigger();
+    if (p.ids) orc_pdl_wait(); /* MoE: the router's ids choose the weights (never a sibling) */
 
     /* The job: its x rows, matrices and biases. */
     const float *xb = p.x;
@@ -628,7 +621,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
             advance(ti_i, sp_i, st_i);
         }
     }
-    if (!p.ids) orc_pdl_wait(); /* from here on, the previous kernels' outputs */
+    if (!p.ids && p.pdl_role != ORC_GEMV_PDL_SIBLING) orc_pdl_wait(); /* from here on, the previous kernels' outputs */
+    if (p.pdl_role == ORC_GEMV_PDL_FIRST) orc_pdl_trigger(); /* x is complete: a sibling may read it */
 
     /* Prologue 1: inv_rms of each token over the whole row (the same sum, in the same
      * order, in every block). */
@@ -784,6 +778,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         orc_cp_wait<0>();
     }
     if (p.S > 1) slices_done<GLU>(p, job, RW);
+    if (p.pdl_role == ORC_GEMV_PDL_SIBLING) orc_pdl_wait(); /* done only once the launch beside it is */
 }
 
 /* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
@@ -816,6 +811,11 @@ cudaError_t device_facts(dev_facts *out); /* gemv.cu */
 /* ORC_GEMV_STAGES=2..4 (read once; 0: unset): the ring depth for every launch that can have it,
  * for benchmarks (tools/device_profile.sh runs bench_kernels.py under each); results do not depend on it. gemv.cu. */
 int stages_override();
+/* ORC_GEMV_PER_SM=N (read once; 0: unset): at most N blocks of a launch an SM, which leaves room
+ * for the next kernel's blocks to start their weight prefetch (programmatic dependent launch)
+ * while this one runs; for measuring. Results do not depend on it (the grid never changes a
+ * sum's order). gemv.cu. */
+int per_sm_override();
 /* ORC_GEMV_EXACT=1 (read once): every weight multiplied as its exact dequantized value, also where
  * the type has the factored form; for comparing the two. gemv.cu. */
 int exact_override();
@@ -876,6 +876,8 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     const int by_smem = f.smem_per_sm / (int)(g->smem + 1024), by_regs = f.regs_per_sm / (((regs + 7) / 8 * 8) * kThreads);
     per_sm = by_smem < per_sm ? by_smem : per_sm;
     per_sm = by_regs < per_sm ? by_regs : per_sm;
+    const int cap = per_sm_override();
+    if (cap > 0 && cap < per_sm) per_sm = cap;
     if (per_sm < 1) return cudaSuccess;
     const int64_t per_job = (int64_t)pl.kp.S * pl.jobs;
     int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;

@@ -91,6 +91,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
             return fail(why, wn, "MoE: bias_expert_stride %lld < rows", (long long)a->bias_expert_stride);
     }
 
+    if (a->pdl_role < ORC_GEMV_PDL_NEXT || a->pdl_role > ORC_GEMV_PDL_SIBLING || (moe && a->pdl_role != ORC_GEMV_PDL_NEXT))
+        return fail(why, wn, "pdl_role %d: must be ORC_GEMV_PDL_NEXT, _FIRST or _SIBLING (MoE: NEXT)", (int)a->pdl_role);
     if (a->n_more < 0 || a->n_more > ORC_GEMV_MAX_MORE)
         return fail(why, wn, "n_more = %d stacked matrices: must be 0..%d", (int)a->n_more, ORC_GEMV_MAX_MORE);
     int64_t rows_all = a->rows;
@@ -148,6 +150,7 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     kp.act = a->act;
     kp.x_vec = (uintptr_t)a->x % 16 == 0 && a->x_stride % 4 == 0;
     kp.nw_vec = (uintptr_t)a->norm_w % 16 == 0;
+    kp.pdl_role = a->pdl_role;
 
     pl->glu = glu;
     pl->nt = moe ? 1 : a->n;

@@ -28,6 +28,7 @@
 
 #include "runtime/dtype.cuh"
 #include "runtime/env.cuh"
+#include "runtime/launch.cuh" /* orc_launch_dependent */
 #include "kernels/kernels.cuh"
 #include "kernels/attention_kernel.cuh" /* the kernel, its helpers and ATTN_* */
 
@@ -65,18 +66,16 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
-#define LAUNCH(T)                                                                                                 \
-    orc_attention_kernel<T><<<grid, ATTN_THREADS, smem, s>>>(q, q_stride, (const T *)k_cache, (const T *)v_cache,  \
-                                                             k_stride, v_stride, out, out_stride, part, pos,        \
-                                                             kv_base, n_head, n_head_kv, head_dim, head_dim_v,      \
-                                                             scale, softcap, window, sinks, split_keys(), counts)
+#define LAUNCH(T)                                                                                                   \
+    orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache, \
+                         (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head,        \
+                         n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts)
     switch (kv_dt) {
-    case ORC_DTYPE_F16: LAUNCH(__half); break;
-    case ORC_DTYPE_BF16: LAUNCH(__nv_bfloat16); break;
-    default: LAUNCH(float); break;
+    case ORC_DTYPE_F16: return LAUNCH(__half);
+    case ORC_DTYPE_BF16: return LAUNCH(__nv_bfloat16);
+    default: return LAUNCH(float);
     }
 #undef LAUNCH
-    return cudaGetLastError();
 }
 
 /* The attention weights themselves, for the attn_probs hook: one block per (query, head),

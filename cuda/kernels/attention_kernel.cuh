@@ -117,6 +117,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     float *sc = qs + hd;               /* [ATTN_TILE] */
     float *accs = sc + ATTN_TILE;      /* [ATTN_WARPS][hdv] */
     ORC_SHARED_ARRAY(float, red, ATTN_WARPS);
+    orc_pdl_enter(); /* launched as a dependent: the output projection's weights load meanwhile */
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t row = blockIdx.x;
@@ -205,16 +206,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     }
     if (!split_mode) return;
     /* The row's last split to finish merges them all (the same merge whichever split it is). */
-    ORC_SHARED_ARRAY(int, last, 1);
-    orc_fence(); /* this thread's partials, visible before the block counts itself in */
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last[0] = orc_arrive(counts + row) == (unsigned)n_split - 1;
-        if (last[0]) counts[row] = 0u; /* every split has arrived: ready for the next launch */
-    }
-    __syncthreads();
-    if (!last[0]) return;
-    orc_fence();
+    if (!orc_block_is_last(counts + row, (unsigned)n_split)) return;
     attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_split, hdv, out + t * out_stride + (int64_t)h * hdv,
                  sinks ? sinks + h : nullptr);
 }

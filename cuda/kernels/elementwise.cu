@@ -1,6 +1,8 @@
 /* elementwise.cu - gathers, adds, activations and conversions: the kernels
  * where every element is independent. Grid-stride loops, so any length works. */
 #include "runtime/dtype.cuh"
+#include "runtime/launch.cuh" /* orc_launch_dependent */
+#include "runtime/simt.cuh"   /* orc_pdl_enter */
 #include "kernels/kernels.cuh"
 
 #define FOR_EACH(i, len) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (len); i += (int64_t)gridDim.x * blockDim.x)
@@ -107,6 +109,7 @@ cudaError_t orc_launch_raw_as_f16(const uint16_t *raw, uint64_t n_half, void *ds
 /* K and V rows of n tokens into cache rows rows[i], converted to the cache dtype: one launch for both. */
 __global__ void orc_kv_store_kernel(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
                                     int64_t vcols, int64_t n, const int32_t *rows) {
+    orc_pdl_enter();
     const int64_t nk = n * kcols;
     FOR_EACH(i, nk + n * vcols) {
         if (i < nk) {
@@ -122,6 +125,6 @@ __global__ void orc_kv_store_kernel(const float *k, const float *v, void *kc, vo
 cudaError_t orc_launch_kv_store(const float *k, const float *v, void *kc, void *vc, orc_dtype dt, int64_t kcols,
                                 int64_t vcols, int64_t n, const int32_t *rows, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    orc_kv_store_kernel<<<orc_grid_1d(n * (kcols + vcols), 256), 256, 0, s>>>(k, v, kc, vc, dt, kcols, vcols, n, rows);
-    return cudaGetLastError();
+    return orc_launch_dependent(orc_kv_store_kernel, dim3(orc_grid_1d(n * (kcols + vcols), 256)), dim3(256), 0, s, k, v,
+                                kc, vc, dt, kcols, vcols, n, rows);
 }

@@ -20,6 +20,13 @@ cudaError_t orc_launch_add(const float *a, const float *b, float *out, int64_t l
 /* act: orc_act (arch.h): SILU, GELU_TANH, SWIGLU_OAI */
 cudaError_t orc_launch_glu(const float *gate, const float *up, float *out, int64_t len, int act, cudaStream_t s);
 cudaError_t orc_launch_softcap(float *x, int64_t len, float cap, cudaStream_t s);
+/* argmax.cu: per row of x (rows x cols, row stride `stride` floats) out[row][4] = {index of the
+ * greatest finite value (the first of equal ones; -1 if none), that value, the count of non-finite
+ * values, the first one's index (-1 if none)} as float32. `scratch`: orc_argmax_scratch_bytes(rows)
+ * bytes, zero-filled once before the first launch (its counts return to zero after each). */
+size_t orc_argmax_scratch_bytes(int64_t rows);
+cudaError_t orc_launch_argmax(const float *x, int64_t stride, int64_t rows, int64_t cols, float *out, void *scratch,
+                              cudaStream_t s);
 /* float32 -> dtype (round to nearest even) and dtype -> float32 */
 cudaError_t orc_launch_convert_from_f32(const float *src, void *dst, orc_dtype dt, int64_t len, cudaStream_t s);
 cudaError_t orc_launch_convert_to_f32(const void *src, orc_dtype dt, float *dst, int64_t len, cudaStream_t s);

@@ -13,6 +13,8 @@
 #include "model/arch.h" /* orc_router_kind */
 #include "quant/quant_decode.h"
 #include "runtime/dtype.cuh"
+#include "runtime/launch.cuh" /* orc_launch_dependent */
+#include "runtime/simt.cuh"   /* orc_pdl_enter */
 
 namespace {
 
@@ -37,6 +39,7 @@ __device__ __forceinline__ bool route_beats(float v, int32_t i, float bv, int32_
 __global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w) {
     __shared__ unsigned char taken_all[ROUTE_WARPS][ROUTE_MAX_EXPERTS];
+    orc_pdl_enter();
     const int lane = threadIdx.x % 32, wi = threadIdx.x / 32;
     const int64_t t = blockIdx.x * (int64_t)ROUTE_WARPS + wi;
     if (t >= n) return;
@@ -125,6 +128,7 @@ __global__ void add_bias_id_kernel(float *x, const float *bias, const int32_t *i
 
 __global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
                                    const float *res, float *out) {
+    orc_pdl_enter();
     const int64_t total = n * cols;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t t = i / cols, c = i % cols;
@@ -172,9 +176,8 @@ cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_exper
                                  int32_t *ids, float *w, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (k <= 0 || k > n_expert || n_expert > ROUTE_MAX_EXPERTS) return cudaErrorInvalidValue;
-    moe_route_kernel<<<(unsigned)((n + ROUTE_WARPS - 1) / ROUTE_WARPS), 32 * ROUTE_WARPS, 0, s>>>(logits, n, n_expert,
-                                                                                              k, kind, norm, ids, w);
-    return cudaGetLastError();
+    return orc_launch_dependent(moe_route_kernel, dim3((unsigned)((n + ROUTE_WARPS - 1) / ROUTE_WARPS)),
+                                dim3(32 * ROUTE_WARPS), 0, s, logits, n, n_expert, k, kind, norm, ids, w);
 }
 
 cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
@@ -214,6 +217,6 @@ cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *i
 cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
                                    const float *res, float *out, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    moe_combine_kernel<<<orc_grid_1d(n * cols, 256), 256, 0, s>>>(y, w, n, k, cols, res, out);
-    return cudaGetLastError();
+    return orc_launch_dependent(moe_combine_kernel, dim3(orc_grid_1d(n * cols, 256)), dim3(256), 0, s, y, w, n, k, cols,
+                                res, out);
 }

@@ -2,9 +2,12 @@
  * across the block (the CPU reference sums in double; the difference is far
  * below the tolerances of the parity tests). */
 #include "runtime/dtype.cuh"
+#include "runtime/launch.cuh" /* orc_launch_dependent */
+#include "runtime/simt.cuh"   /* orc_pdl_enter */
 #include "kernels/kernels.cuh"
 
 __global__ void orc_rms_norm_kernel(const float *x, const float *w, float *out, int64_t width, float eps) {
+    orc_pdl_enter();
     const float *xr = x + blockIdx.x * width;
     float *o = out + blockIdx.x * width;
     float ss = 0.0f;
@@ -30,6 +33,5 @@ cudaError_t orc_launch_rms_norm(const float *x, const float *w, float *out, int6
     if (rows <= 0) return cudaSuccess;
     unsigned threads = width >= 1024 ? 1024 : (unsigned)((width + 31) / 32 * 32);
     if (threads < 32) threads = 32;
-    orc_rms_norm_kernel<<<(unsigned)rows, threads, 0, s>>>(x, w, out, width, eps);
-    return cudaGetLastError();
+    return orc_launch_dependent(orc_rms_norm_kernel, dim3((unsigned)rows), dim3(threads), 0, s, x, w, out, width, eps);
 }

@@ -2,6 +2,8 @@
  * host-computed float32 inverse frequencies (orc_rope_inv_freq), as the CPU
  * reference does, so both backends rotate by the same angles. */
 #include "runtime/dtype.cuh"
+#include "runtime/launch.cuh" /* orc_launch_dependent */
+#include "runtime/simt.cuh"   /* orc_pdl_enter */
 #include "kernels/kernels.cuh"
 
 /* Rotate pair p of one head's vector x at position `pos` in place: elements i0, i1 (NeoX:
@@ -24,6 +26,7 @@ __device__ __forceinline__ void rope_pair(float *x, int32_t p, int32_t half, int
 __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
                                 const int32_t *pos, float freq_scale, float mscale, const float *inv_freq,
                                 int64_t row_stride) {
+    orc_pdl_enter();
     const int32_t half = n_rot / 2;
     const int64_t total = n * n_heads * half;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
@@ -42,9 +45,8 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
                             int64_t row_stride, cudaStream_t s) {
     int64_t total = n * n_heads * (n_rot / 2);
     if (total <= 0) return cudaSuccess;
-    orc_rope_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(x, n, n_heads, head_dim, n_rot, neox, pos, freq_scale,
-                                                            mscale, inv_freq, row_stride);
-    return cudaGetLastError();
+    return orc_launch_dependent(orc_rope_kernel, dim3(orc_grid_1d(total, 256)), dim3(256), 0, s, x, n, n_heads, head_dim,
+                                n_rot, neox, pos, freq_scale, mscale, inv_freq, row_stride);
 }
 
 /* rope(q), rope(k) and the cache stores of k and v in one launch: thread i of the first
@@ -56,6 +58,7 @@ __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, voi
                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
                                          int64_t k_stride, int64_t v_stride) {
+    orc_pdl_enter();
     const int32_t half = n_rot / 2;
     const int64_t kcols = (int64_t)n_head_kv * head_dim, vcols = v_stride;
     const int64_t n_pairs = n * (int64_t)(n_head + n_head_kv) * half;
@@ -101,10 +104,9 @@ static cudaError_t launch_rope_kv_store(float *q, float *k, const float *v, void
     const int64_t total = n * ((int64_t)(n_head + n_head_kv) * (n_rot / 2) + (int64_t)n_head_kv * (head_dim - n_rot) +
                                v_cols);
     if (total <= 0) return cudaSuccess;
-    orc_rope_kv_store_kernel<<<orc_grid_1d(total, 256), 256, 0, s>>>(q, k, v, kc, vc, dt, n, n_head, n_head_kv, head_dim,
-                                                                     n_rot, neox, pos, rows, freq_scale, mscale,
-                                                                     inv_freq, q_stride, k_stride, v_cols);
-    return cudaGetLastError();
+    return orc_launch_dependent(orc_rope_kv_store_kernel, dim3(orc_grid_1d(total, 256)), dim3(256), 0, s, q, k, v, kc, vc,
+                                dt, n, n_head, n_head_kv, head_dim, n_rot, neox, pos, rows, freq_scale, mscale, inv_freq,
+                                q_stride, k_stride, v_cols);
 }
 
 
@@ -122,6 +124,7 @@ __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v
                                               float mscale, const float *inv_freq, int64_t q_stride, int64_t k_stride,
                                               int64_t v_cols, const float *qw, const float *kw, float eps) {
     __shared__ float buf[NR_MAX_HD];
+    orc_pdl_enter();
     const int64_t t = blockIdx.x;
     const int32_t h = blockIdx.y, lane = threadIdx.x;
     const int64_t kcols = (int64_t)n_head_kv * head_dim;
@@ -176,8 +179,7 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
     }
     if (n > 2147483647LL || n_head + n_head_kv + 1 > 65535) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)n, (unsigned)(n_head + n_head_kv + 1));
-    orc_norm_rope_kv_store_kernel<<<grid, 32, 0, s>>>(q, k, v, kc, vc, dt, n_head, n_head_kv, head_dim, n_rot, neox,
-                                                      pos, rows, freq_scale, mscale, inv_freq, q_stride, k_stride,
-                                                      v_cols, q_norm, k_norm, eps);
-    return cudaGetLastError();
+    return orc_launch_dependent(orc_norm_rope_kv_store_kernel, grid, dim3(32), 0, s, q, k, v, kc, vc, dt, n_head,
+                                n_head_kv, head_dim, n_rot, neox, pos, rows, freq_scale, mscale, inv_freq, q_stride,
+                                k_stride, v_cols, q_norm, k_norm, eps);
 }

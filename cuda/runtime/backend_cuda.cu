@@ -46,6 +46,11 @@ typedef struct cuda_backend {
     uint64_t blas_ws_bytes;
 } cuda_backend;
 
+/* Sibling launches of one stack (cu_matvec_stack): at most two beside the first, each with
+ * this much split-K scratch (a v matrix needs ~100 KB). */
+enum { kSiblings = ORC_GEMV_MAX_MORE };
+static const size_t kSiblingScratch = 4u << 20;
+
 typedef struct cuda_exec {
     orc_exec base;
     bool recording;
@@ -63,7 +68,12 @@ typedef struct cuda_exec {
     int64_t moe_slots;
     void *d_gemv;     /* split-K partial sums of the fused GEMV (a launch needing more falls back) */
     uint64_t gemv_bytes;
+    void *d_gemv_sib; /* the same for sibling launches (ORC_GEMV_PDL_SIBLING): kSiblings regions */
+    uint64_t gemv_sib_bytes;
     int32_t *d_ids1;  /* MoE slots as single-expert rows: ids of [n*k][1] */
+    void *d_argmax;   /* the argmax launch's counts and partials (max_tokens rows) */
+    uint64_t argmax_bytes;
+    int64_t max_tokens;
 } cuda_exec;
 
 static cuda_backend *cb(orc_backend *b) { return (cuda_backend *)b; }
@@ -86,6 +96,16 @@ static orc_status dev_malloc(cuda_backend *c, void **p, uint64_t bytes, const ch
                         (unsigned long long)total_b);
     }
     return orc_cuda_fail(err, e, "cudaMalloc", __FILE__, __LINE__);
+}
+
+/* dev_malloc, zero-filled on the backend's stream (before any launch queued after it): the
+ * scratch whose split counts must start at zero (each launch leaves them so). */
+static orc_status dev_calloc(cuda_backend *c, void **p, uint64_t bytes, const char *what, orc_err *err) {
+    orc_status st = dev_malloc(c, p, bytes, what, err);
+    if (st != ORC_OK) return st;
+    const cudaError_t e = cudaMemsetAsync(*p, 0, bytes, c->stream);
+    if (e != cudaSuccess) return orc_cuda_fail(err, e, "cudaMemsetAsync (zeroing session scratch)", __FILE__, __LINE__);
+    return ORC_OK;
 }
 
 /* Grow a load-time buffer (never called while a session exists that recorded graphs). */
@@ -278,9 +298,10 @@ static void cu_exec_destroy(orc_exec *e) {
         cudaFree(x->d_part);
         c->allocated -= x->part_bytes;
     }
-    void *moe[] = {x->d_moe_x, x->d_moe_y, x->d_moe_order, x->d_gemv};
-    for (int i = 0; i < 4; i++) cudaFree(moe[i]);
-    c->allocated -= x->moe_x_bytes + x->moe_y_bytes + x->moe_order_bytes + x->gemv_bytes;
+    void *more[] = {x->d_moe_x, x->d_moe_y, x->d_moe_order, x->d_gemv, x->d_argmax, x->d_gemv_sib};
+    for (int i = 0; i < 6; i++) cudaFree(more[i]);
+    c->allocated -= x->moe_x_bytes + x->moe_y_bytes + x->moe_order_bytes + x->gemv_bytes + x->argmax_bytes +
+                    x->gemv_sib_bytes;
     free(x->h_moe);
     (void)cudaGetLastError();
     free(x);
@@ -304,19 +325,20 @@ static orc_status cu_exec_create(orc_backend *b, const orc_exec_shape *sh, orc_e
         const int64_t rows = c->n_sm; /* n * n_head < n_sm */
         x->part_bytes = (uint64_t)orc_attention_partials_floats(1, (int32_t)rows, sh->head_dim_v, x->max_splits) *
                         sizeof(float);
-        st = dev_malloc(c, (void **)&x->d_part, x->part_bytes, "session scratch (attention splits)", err);
-        if (st == ORC_OK) { /* its split counts start at zero (each launch leaves them so) */
-            const cudaError_t ce = cudaMemsetAsync(x->d_part, 0, x->part_bytes, c->stream);
-            if (ce != cudaSuccess) st = orc_cuda_fail(err, ce, "cudaMemsetAsync(session attention scratch)", __FILE__, __LINE__);
-        }
+        st = dev_calloc(c, (void **)&x->d_part, x->part_bytes, "session scratch (attention splits)", err);
+    }
+    if (st == ORC_OK) {
+        x->max_tokens = sh->max_tokens;
+        x->argmax_bytes = orc_argmax_scratch_bytes(sh->max_tokens);
+        st = dev_calloc(c, &x->d_argmax, x->argmax_bytes, "session scratch (argmax)", err);
     }
     if (st == ORC_OK && c->fast) {
         x->gemv_bytes = 32u << 20;
-        st = dev_malloc(c, &x->d_gemv, x->gemv_bytes, "session scratch (fused products)", err);
-        if (st == ORC_OK) { /* the split-K counts start at zero (each launch leaves them so), on the launches' stream */
-            const cudaError_t ce = cudaMemsetAsync(x->d_gemv, 0, x->gemv_bytes, c->stream);
-            if (ce != cudaSuccess) st = orc_cuda_fail(err, ce, "cudaMemsetAsync(session GEMV scratch)", __FILE__, __LINE__);
-        }
+        st = dev_calloc(c, &x->d_gemv, x->gemv_bytes, "session scratch (fused products)", err);
+    }
+    if (st == ORC_OK && c->fast) {
+        x->gemv_sib_bytes = (uint64_t)kSiblings * kSiblingScratch;
+        st = dev_calloc(c, &x->d_gemv_sib, x->gemv_sib_bytes, "session scratch (sibling products)", err);
     }
     if (st == ORC_OK && sh->moe_slots > 0) {
         x->moe_slots = sh->moe_slots;
@@ -507,9 +529,18 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
     return gemv_launch(xe, &a, err);
 }
 
+/* ORC_GEMV_SIBLINGS=0 (read once): a stack's launches one after the other, as other products. */
+static bool siblings_on(void) {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_SIBLINGS", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+}
+
 /* q, k, v (count <= 3) as stacked products: consecutive matrices of one stored type and row
  * layout share a launch (all three for most files; a Q4_K_M file's Q6_K v gets its own). Every
- * launch is checked before the first is queued, so a refusal leaves nothing half done. */
+ * launch is checked before the first is queued, so a refusal leaves nothing half done. The
+ * launches after the first read the same x and write other outputs: they run beside it
+ * (ORC_GEMV_PDL_FIRST / _SIBLING, gemv.cuh), each with a split-K scratch of its own, unless
+ * that scratch is too small for it. Which launch runs when never changes a result. */
 static orc_status cu_matvec_stack(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
                                   const orc_tensor *const *w, const orc_tensor *const *bias, int32_t count, int64_t n,
                                   orc_tensor *const *out, orc_err *err) {
@@ -539,6 +570,16 @@ static orc_status cu_matvec_stack(orc_exec *e, const orc_tensor *x, const orc_te
     for (int i = 0; i < na; i++) {
         const orc_status st = gemv_ready(xe, &a[i]);
         if (st != ORC_OK) return st;
+    }
+    if (na > 1 && xe->d_gemv_sib && siblings_on()) {
+        a[0].pdl_role = ORC_GEMV_PDL_FIRST;
+        for (int i = 1; i < na; i++) {
+            orc_gemv_args sib = a[i];
+            sib.pdl_role = ORC_GEMV_PDL_SIBLING;
+            sib.scratch = (uint8_t *)xe->d_gemv_sib + (size_t)(i - 1) * kSiblingScratch;
+            sib.scratch_bytes = kSiblingScratch;
+            if (orc_gemv_scratch_bytes(&sib) <= sib.scratch_bytes) a[i] = sib;
+        }
     }
     for (int i = 0; i < na; i++) {
         const orc_status st = gemv_launch(xe, &a[i], err);
@@ -704,6 +745,18 @@ cleanup:
 static orc_status cu_softcap(orc_exec *e, orc_tensor *x, int64_t n, float cap, orc_err *err) {
     orc_status st = ORC_OK;
     ORC_CUDA_CHECK(orc_launch_softcap((float *)x->data, n * x->cols, cap, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+static orc_status cu_argmax(orc_exec *e, const orc_tensor *x, int64_t n, orc_tensor *out, orc_err *err) {
+    orc_status st = ORC_OK;
+    cuda_exec *ex = (cuda_exec *)e;
+    if (n > ex->max_tokens || x->dtype != ORC_DTYPE_F32 || x->qtype >= 0 || out->cols < 4 || x->row_bytes % 4)
+        return orc_fail(err, ORC_E_INTERNAL, "argmax: %lld rows (scratch for %lld), or not float32 logits / [n][4] out",
+                        (long long)n, (long long)ex->max_tokens);
+    ORC_CUDA_CHECK(orc_launch_argmax((const float *)x->data, (int64_t)(x->row_bytes / 4), n, x->cols, (float *)out->data,
+                                     ex->d_argmax, cb_of(e)->stream));
 cleanup:
     return st;
 }
@@ -962,6 +1015,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .attention = */ cu_attention,
     /* .glu = */ cu_glu,
     /* .softcap = */ cu_softcap,
+    /* .argmax = */ cu_argmax,
     /* .rope_kv_store = */ cu_rope_kv_store,
     /* .matvec = */ cu_matvec,
     /* .matvec_glu = */ cu_matvec_glu,

@@ -117,13 +117,40 @@ __device__ __forceinline__ int orc_dp2a_lo(uint32_t a, uint32_t b, int c) { retu
 template <bool U8>
 __device__ __forceinline__ int orc_dp2a_hi(uint32_t a, uint32_t b, int c) { return orc_dp2a<true, U8>(a, b, c); }
 
-/* The last-arriving block's step (a split-K combine inside the kernel): each thread fences
- * its global stores before the block counts itself in with orc_arrive; the block that sees
- * the count complete fences again and reads the others' stores through L2 (orc_ldcg: L1 is
- * not coherent across SMs). Returns the count before this arrival. */
+/* The last-arriving block's step (orc_block_is_last below): each thread fences its global
+ * stores before the block counts itself in with orc_arrive (which returns the count before
+ * this arrival); the block that sees the count complete fences again and reads the others'
+ * stores through L2 (orc_ldcg: L1 is not coherent across SMs). */
 __device__ __forceinline__ void orc_fence() { __threadfence(); }
 __device__ __forceinline__ unsigned orc_arrive(unsigned *count) { return atomicAdd(count, 1u); }
 __device__ __forceinline__ float orc_ldcg(const float *p) { return __ldcg(p); }
 
 #endif /* ORC_SIMT_EMU */
+
+/* The first statement of a kernel launched as a dependent (runtime/launch.cuh) that has nothing
+ * to fetch before its inputs exist: let the next grid launch (its blocks wait in their own
+ * orc_pdl_wait, or prefetch weights, while this one runs), then wait for the previous grid. */
+__device__ __forceinline__ void orc_pdl_enter() {
+    orc_pdl_trigger();
+    orc_pdl_wait();
+}
+
+/* Called by every thread of a block once its global stores are done: true in the one block
+ * whose arrival completes `n` on *count (which it resets to zero for the next launch, nobody
+ * else touching it in this one); that block may then read the others' stores with orc_ldcg.
+ * On the primitives above, so the emulator runs it too. */
+__device__ __forceinline__ bool orc_block_is_last(unsigned *count, unsigned n) {
+    ORC_SHARED_ARRAY(int, last, 1);
+    orc_fence(); /* this thread's stores, visible before the block counts itself in */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last[0] = orc_arrive(count) == n - 1;
+        if (last[0]) *count = 0u;
+    }
+    __syncthreads();
+    if (!last[0]) return false;
+    orc_fence();
+    return true;
+}
+
 #endif /* ORC_SIMT_CUH */
