@@ -17,8 +17,10 @@
  * policy is one rule whatever launches the kernels: split iff n * n_head < n_sm, in
  * chunks of ATTN_SPLIT_KEYS keys from the query's first visible key. A launch sized
  * for more keys than a query sees (a recorded CUDA graph is sized for the whole
- * cache) only adds empty splits, which contribute exact zeros to the combine: so the
- * result does not depend on the launch's key bound, bit for bit.
+ * cache) only adds empty splits, which leave at once and are not merged (the merge waits
+ * for the query's own splits): so the result does not depend on the launch's key bound,
+ * bit for bit, and a graph recorded for n_ctx keys pays little for the splits it does not
+ * need (it merged them all as zeros until device run 22).
  *
  * Inputs are explicit device arrays: pos[t] (query t's position) and kv_base[t] (the
  * cache row of position 0 of t's sequence). */

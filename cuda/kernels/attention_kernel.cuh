@@ -88,9 +88,9 @@ __device__ float block_reduce_warps(float v, float *red) {
     return r;
 }
 
-/* Merge the splits of one (query, head) row, pp its partials: out = sum_s acc_s e^(m_s - M) /
- * (sum_s l_s e^(m_s - M) [+ e^(sink - M)]), M the max over the splits' m_s [and the sink]. Empty
- * splits (m = -FLT_MAX, l = 0, acc = 0) add exact zeros. Read through L2 (orc_ldcg): other blocks
+/* Merge the n_split (non-empty) splits of one (query, head) row, pp its partials: out = sum_s
+ * acc_s e^(m_s - M) / (sum_s l_s e^(m_s - M) [+ e^(sink - M)]), M the max over the splits' m_s
+ * [and the sink]. Read through L2 (orc_ldcg): other blocks
  * wrote them in this launch. */
 __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, float *o, const float *sink) {
     float M = -FLT_MAX;
@@ -134,6 +134,10 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t kb = split_mode ? lo + (int64_t)split * split_keys : lo;
     const int64_t kend = split_mode ? kb + split_keys : p + 1;
     const int64_t ke = kend < p + 1 ? kend : p + 1;
+    /* Splits holding none of this query's keys (a launch sized for more keys: a graph recorded
+     * for the whole cache) leave at once; the row's merge waits for the others only. */
+    const int32_t n_used = split_mode ? (int32_t)((p + 1 - lo + split_keys - 1) / split_keys) : 1;
+    if (split_mode && split >= n_used) return;
 
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
     __syncthreads();
@@ -206,8 +210,8 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     }
     if (!split_mode) return;
     /* The row's last split to finish merges them all (the same merge whichever split it is). */
-    if (!orc_block_is_last(counts + row, (unsigned)n_split)) return;
-    attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_split, hdv, out + t * out_stride + (int64_t)h * hdv,
+    if (!orc_block_is_last(counts + row, (unsigned)n_used)) return;
+    attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_used, hdv, out + t * out_stride + (int64_t)h * hdv,
                  sinks ? sinks + h : nullptr);
 }
 
