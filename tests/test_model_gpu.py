@@ -266,7 +266,7 @@ def test_bad_cuda_device_index(synth_dir):
 def test_cuda_graph_replay_is_bitwise_eager(synth_dir, arch, wt, weights):
     """256 greedy decode steps replayed from a recorded CUDA graph give the eager steps' logits
     bit for bit (the step's inputs are device tensors; attention's split rule does not depend
-    on how it is launched), past split boundaries (128 keys each), after a rewind and in a fork."""
+    on how it is launched), past split boundaries (ATTN_SPLIT_KEYS keys each), after a rewind and in a fork."""
     path = model_path(synth_dir, arch, wt)
     with orc.Model(path, device="cuda", weights=weights) as m:
         eager = orc.Session(m, n_ctx=320, graphs=False)
