@@ -183,6 +183,52 @@ static orc_status add_block_output(orc_fwd *f, int32_t il, uint32_t opts, orc_te
     return ORC_OK;
 }
 
+/* The q/k norms (qwen3, gemma3), rope and the KV store (one launch where the backend has it), then
+ * attention (with its probabilities when captured): each step's hook in between. */
+static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, bool one_launch, const orc_rope_params *rpp,
+                                      const orc_tensor *inv_freq, const orc_attn_params *app, bool want_probs,
+                                      bool patch_probs, int32_t probs_hook) {
+    PROGRAM_LOCALS(f);
+    const orc_rope_params rp = *rpp;
+    const orc_attn_params ap = *app;
+    const bool norm_in_launch = (opts & ORC_OPT_QK_NORM) && one_launch && !step_on(f, il, ORC_S_Q_NORM) &&
+                                !step_on(f, il, ORC_S_K_NORM);
+    if ((opts & ORC_OPT_QK_NORM) && !norm_in_launch) {
+        OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
+        HOOK(Q_NORM, &s->q);
+        OP(RMS_NORM, o->rms_norm(e, &s->k, W(K_NORM), n, c->head_dim, c->rms_eps, &s->k, f->err));
+        HOOK(K_NORM, &s->k);
+    }
+    if (one_launch) {
+        OP(ROPE, o->rope_kv_store(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, c->n_head, c->n_head_kv,
+                                  c->head_dim, &rp, inv_freq, norm_in_launch ? W(Q_NORM) : NULL,
+                                  norm_in_launch ? W(K_NORM) : NULL, c->rms_eps, f->err));
+        HOOK(Q_ROPE, &s->q);
+        HOOK(K_ROPE, &s->k);
+    } else {
+        OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
+        HOOK(Q_ROPE, &s->q);
+        OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
+        HOOK(K_ROPE, &s->k);
+        OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
+    }
+
+    /* Attention probabilities only when captured: [n][n_head][call_keys] rows. */
+    orc_tensor probs = {0};
+    if (want_probs) {
+        if (patch_probs)
+            return orc_fail(f->err, ORC_E_INVALID, "%s cannot be patched (patch attn_out instead)",
+                            m->hooks[probs_hook].name);
+        CHECK(o->alloc(m->be, &probs, ORC_DTYPE_F32, n, (int64_t)c->n_head * f->call_keys, "attention probabilities",
+                       f->err));
+    }
+    orc_status st = attention(f, il, &ap, probs.data ? &probs : NULL);
+    if (st == ORC_OK && probs.data) st = hook_at(f, probs_hook, &probs, n);
+    o->free(m->be, &probs);
+    CHECK(st);
+    return ORC_OK;
+}
+
 static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     PROGRAM_LOCALS(f);
     const bool swa = orc_config_layer_swa(c, il);
@@ -230,43 +276,22 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
      * so patches run the three primitives. The q/k norms join it unless their hooks are on
      * (bit-identical either way: backend.h). */
     const bool one_launch = o->rope_kv_store && !step_patched(f, il, ORC_S_Q_ROPE) && !step_patched(f, il, ORC_S_K_ROPE);
-    const bool norm_in_launch = (opts & ORC_OPT_QK_NORM) && one_launch && !step_on(f, il, ORC_S_Q_NORM) &&
-                                !step_on(f, il, ORC_S_K_NORM);
-    if ((opts & ORC_OPT_QK_NORM) && !norm_in_launch) {
-        OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
-        HOOK(Q_NORM, &s->q);
-        OP(RMS_NORM, o->rms_norm(e, &s->k, W(K_NORM), n, c->head_dim, c->rms_eps, &s->k, f->err));
-        HOOK(K_NORM, &s->k);
-    }
-    if (one_launch) {
-        OP(ROPE, o->rope_kv_store(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, c->n_head, c->n_head_kv,
-                                  c->head_dim, &rp, inv_freq, norm_in_launch ? W(Q_NORM) : NULL,
-                                  norm_in_launch ? W(K_NORM) : NULL, c->rms_eps, f->err));
-        HOOK(Q_ROPE, &s->q);
-        HOOK(K_ROPE, &s->k);
-    } else {
-        OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
-        HOOK(Q_ROPE, &s->q);
-        OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
-        HOOK(K_ROPE, &s->k);
-        OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
-    }
-
-    /* Attention probabilities only when captured: [n][n_head][call_keys] rows. */
     const int32_t probs_hook = m->hook_index[il * ORC_S_COUNT + ORC_S_ATTN_PROBS];
     bool cap_probs, patch_probs;
-    orc_tensor probs = {0};
-    if (hook_wanted(f, probs_hook, &cap_probs, &patch_probs)) {
-        if (patch_probs)
-            return orc_fail(f->err, ORC_E_INVALID, "%s cannot be patched (patch attn_out instead)",
-                            m->hooks[probs_hook].name);
-        CHECK(o->alloc(m->be, &probs, ORC_DTYPE_F32, n, (int64_t)c->n_head * f->call_keys, "attention probabilities",
-                       f->err));
+    const bool want_probs = hook_wanted(f, probs_hook, &cap_probs, &patch_probs);
+    /* The attention launch itself rotating q and k and storing k and v, where nothing between is
+     * looked at (rope_attention; the same bits). */
+    bool fused = false;
+    if (fusing(f) && o->rope_attention && one_launch && !(opts & ORC_OPT_QK_NORM) && !want_probs &&
+        !step_on(f, il, ORC_S_Q_ROPE) && !step_on(f, il, ORC_S_K_ROPE)) {
+        orc_status fst = ORC_E_UNSUPPORTED;
+        FUSED(fst, o->rope_attention(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, &rp, inv_freq, &ap,
+                                     &s->att, f->err));
+        if (fst != ORC_OK && fst != ORC_E_UNSUPPORTED) return fst;
+        fused = fst == ORC_OK;
     }
-    orc_status st = attention(f, il, &ap, probs.data ? &probs : NULL);
-    if (st == ORC_OK && probs.data) st = hook_at(f, probs_hook, &probs, n);
-    o->free(m->be, &probs);
-    CHECK(st);
+    if (!fused)
+        CHECK(rope_then_attention(f, il, opts, one_launch, &rp, inv_freq, &ap, want_probs, patch_probs, probs_hook));
     HOOK(ATTN_OUT, &s->att);
     bool unused = true;
     if (!(opts & ORC_OPT_POST_NORM) && fusing(f) && !step_on(f, il, ORC_S_ATTN_PROJ)) {

@@ -59,23 +59,29 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
                                  const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                                  int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
-                                 cudaStream_t s) {
+                                 cudaStream_t s, const attn_rope *rope) {
     if (n <= 0) return cudaSuccess;
     if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && (!partials || n * n_head > ATTN_COUNTERS)))
         return cudaErrorInvalidValue;
-    const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v) * sizeof(float);
+    const attn_rope none = {};
+    const bool fused = rope && rope->k;
+    if (fused && (n != 1 || !rope->v || !rope->inv_freq || rope->n_rot < 0 || rope->n_rot > head_dim || rope->n_rot % 2))
+        return cudaErrorInvalidValue;
+    const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v + (fused ? head_dim + head_dim_v : 0)) *
+                        sizeof(float);
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
-#define LAUNCH(T)                                                                                                   \
-    orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache, \
-                         (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head,        \
-                         n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts)
+#define LAUNCH(T, R)                                                                                                   \
+    orc_launch_dependent(orc_attention_kernel<T, R>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride,                  \
+                         (const T *)k_cache, (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, \
+                         n_head, n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts,  \
+                         fused ? *rope : none)
     switch (kv_dt) {
-    case ORC_DTYPE_F16: return LAUNCH(__half);
-    case ORC_DTYPE_BF16: return LAUNCH(__nv_bfloat16);
-    default: return LAUNCH(float);
+    case ORC_DTYPE_F16: return fused ? LAUNCH(__half, true) : LAUNCH(__half, false);
+    case ORC_DTYPE_BF16: return fused ? LAUNCH(__nv_bfloat16, true) : LAUNCH(__nv_bfloat16, false);
+    default: return fused ? LAUNCH(float, true) : LAUNCH(float, false);
     }
 #undef LAUNCH
 }

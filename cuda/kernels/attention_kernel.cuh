@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/attention_rope.cuh"
+#include "kernels/rope_pair.cuh"
 #include "runtime/simt.cuh"
 
 #define ATTN_WARPS 4
@@ -68,6 +70,16 @@ __device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t h
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* v as the cache stores it and attention reads it back (orc_store_from_f32's rounding). */
+__device__ __forceinline__ float as_cached(float v, const float *) { return v; }
+__device__ __forceinline__ float as_cached(float v, const __half *) { return __half2float(__float2half_rn(v)); }
+__device__ __forceinline__ float as_cached(float v, const __nv_bfloat16 *) {
+    return __bfloat162float(__float2bfloat16_rn(v));
+}
+__device__ __forceinline__ void put_cached(float *p, float v) { *p = v; }
+__device__ __forceinline__ void put_cached(__half *p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void put_cached(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
     return v;
@@ -109,16 +121,21 @@ __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, floa
     }
 }
 
-template <typename T>
+/* ROPE: the launch does its one token's rope and KV store (attention_rope.cuh); false: exactly
+ * the kernel without it (the branches below vanish). */
+template <typename T, bool ROPE = false>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
-                     int32_t window, const float *sinks, int32_t split_keys, unsigned *counts) {
+                     int32_t window, const float *sinks, int32_t split_keys, unsigned *counts,
+                     const attn_rope rope) {
     ORC_EXTERN_SHARED(float, smem);
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
     float *accs = sc + ATTN_TILE;      /* [ATTN_WARPS][hdv] */
+    float *kcur = accs + ATTN_WARPS * hdv, *vcur = kcur + hd; /* fused rope: key p's k [hd], v [hdv] */
+    constexpr bool fused = ROPE;
     ORC_SHARED_ARRAY(float, red, ATTN_WARPS);
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -146,6 +163,29 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t ke = kend < p + 1 ? kend : p + 1;
 
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+    if (fused) { /* one token (t = 0) at position p, cache row kv_base[0] + p */
+        for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) kcur[d] = rope.k[(int64_t)g * hd + d];
+        for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) vcur[d] = rope.v[(int64_t)g * hdv + d];
+        __syncthreads();
+        const int32_t half = rope.n_rot / 2;
+        for (int32_t pr = threadIdx.x; pr < half; pr += blockDim.x) {
+            int32_t i0, i1;
+            rope_pair(qs, pr, half, rope.neox, (int32_t)p, rope.freq_scale, rope.mscale, rope.inv_freq, &i0, &i1);
+            rope_pair(kcur, pr, half, rope.neox, (int32_t)p, rope.freq_scale, rope.mscale, rope.inv_freq, &i0, &i1);
+        }
+        __syncthreads();
+        const bool store = split == 0 && h % (n_head / n_head_kv) == 0; /* one block a KV head */
+        T *kw = const_cast<T *>(kc) + p * k_stride + (int64_t)g * hd; /* the caches are the launcher's, writable */
+        T *vw = const_cast<T *>(vc) + p * v_stride + (int64_t)g * hdv;
+        for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) {
+            if (store) put_cached(kw + d, kcur[d]);
+            kcur[d] = as_cached(kcur[d], kc);
+        }
+        for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
+            if (store) put_cached(vw + d, vcur[d]);
+            vcur[d] = as_cached(vcur[d], vc);
+        }
+    }
     __syncthreads();
 
     float acc[ATTN_MAX_DV / 32];
@@ -157,7 +197,8 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         const int32_t tn = (int32_t)(ke - k0 < ATTN_TILE ? ke - k0 : ATTN_TILE);
         float wmax = -FLT_MAX;
         for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
-            float s = dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd) * scale;
+            /* key p of a fused launch: its k from shared memory (no block reads its cache row) */
+            float s = (fused && k0 + j == p ? dot_row(qs, kcur, hd) : dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd)) * scale;
             if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
             sc[j] = s;
             wmax = fmaxf(wmax, s);
@@ -176,7 +217,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
 #pragma unroll
             for (int r = 0; r < ATTN_MAX_DV / 32; r++) {
                 const int32_t d = lane + 32 * r;
-                if (d < hdv) acc[r] += e * ld(vr, d);
+                if (d < hdv) acc[r] += e * (fused && k0 + j == p ? vcur[d] : ld(vr, d));
             }
         }
         l = l * corr + block_reduce_warps<false>(wsum, red);

@@ -5,23 +5,7 @@
 #include "runtime/launch.cuh" /* orc_launch_dependent */
 #include "runtime/simt.cuh"   /* orc_pdl_enter */
 #include "kernels/kernels.cuh"
-
-/* Rotate pair p of one head's vector x at position `pos` in place: elements i0, i1 (NeoX:
- * p, p + half; else 2p, 2p + 1). The one rotation both kernels use, so rope and the fused
- * rope + cache store give the same bits. */
-__device__ __forceinline__ void rope_pair(float *x, int32_t p, int32_t half, int neox, int32_t pos, float freq_scale,
-                                          float mscale, const float *inv_freq, int32_t *i0, int32_t *i1) {
-    const double ang = (double)pos * (double)freq_scale * (double)inv_freq[p];
-    double sn, cs;
-    sincos(ang, &sn, &cs);
-    sn *= (double)mscale;
-    cs *= (double)mscale;
-    *i0 = neox ? p : 2 * p;
-    *i1 = neox ? p + half : 2 * p + 1;
-    const double a = x[*i0], b = x[*i1];
-    x[*i0] = (float)(a * cs - b * sn);
-    x[*i1] = (float)(a * sn + b * cs);
-}
+#include "kernels/rope_pair.cuh" /* rope_pair: also the fused attention's */
 
 __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
                                 const int32_t *pos, float freq_scale, float mscale, const float *inv_freq,

@@ -777,6 +777,41 @@ cleanup:
     return st;
 }
 
+/* ORC_ATTN_ROPE=1 (read once): a one-token step's rope and KV store done by the attention launch
+ * (attention_rope.cuh). Off by default until measured on a GPU: written, and checked bit for bit
+ * against the unfused launches on the host emulator (tests/c/test_attn_decode_emu.cpp), in a
+ * session without device time. */
+static bool attn_rope_on(void) {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_ATTN_ROPE", [](const char *e) { return (int)(e && e[0] == '1'); }) != 0;
+}
+
+static orc_status cu_rope_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *k, const orc_tensor *v,
+                                    orc_tensor *kc, orc_tensor *vc, const orc_batch *bt, const orc_rope_params *rp,
+                                    const orc_tensor *inv_freq, const orc_attn_params *ap, orc_tensor *out,
+                                    orc_err *err) {
+    cuda_exec *x = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    if (!attn_rope_on() || !c->fast || bt->n != 1 || rp->n_rot % 2 || rp->n_rot > ap->head_dim) return ORC_E_UNSUPPORTED;
+    /* split mode only: unsplit, cu_attention may take the flash kernel, whose sums differ */
+    const int32_t splits = orc_attention_splits(bt->n, ap->n_head, bt->n_keys_max, c->n_sm);
+    if (splits == 0 || splits > x->max_splits ||
+        orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, splits) * (int64_t)sizeof(float) >
+            (int64_t)x->part_bytes)
+        return ORC_E_UNSUPPORTED;
+    const attn_rope rope = {(const float *)k->data, (const float *)v->data, (const float *)inv_freq->data,
+                            rp->freq_scale, rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f, rp->n_rot,
+                            rp->neox ? 1 : 0};
+    ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
+                                        vc->cols, (float *)out->data, out->cols, x->d_part, splits, bt->n,
+                                        (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_base.data, ap->n_head,
+                                        ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap, ap->window,
+                                        ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream, &rope));
+cleanup:
+    return st;
+}
+
 /* --------------------------------------------------------------------------- mixture of experts */
 
 static orc_status cu_moe_route(orc_exec *e, const orc_tensor *logits, int64_t n, int32_t k, int kind, bool norm,
@@ -1017,6 +1052,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .softcap = */ cu_softcap,
     /* .argmax = */ cu_argmax,
     /* .rope_kv_store = */ cu_rope_kv_store,
+    /* .rope_attention = */ cu_rope_attention,
     /* .matvec = */ cu_matvec,
     /* .matvec_glu = */ cu_matvec_glu,
     /* .matvec_glu_id = */ cu_matvec_glu_id,

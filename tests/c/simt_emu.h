@@ -84,6 +84,8 @@ struct __nv_bfloat162 {
 };
 static inline float __half2float(__half h) { return orc_qd_h2f(h.bits); }
 static inline float __bfloat162float(__nv_bfloat16 h) { return orc_qd_bf2f(h.bits); }
+static inline __half __float2half_rn(float v) { return __half{orc_qd_f2h(v)}; }
+static inline __nv_bfloat16 __float2bfloat16_rn(float v) { return __nv_bfloat16{orc_qd_f2bf(v)}; }
 static inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
 static inline float2 make_float2(float a, float b) { return {a, b}; }
 static inline float2 __half22float2(__half2 h) { return {__half2float(h.x), __half2float(h.y)}; }
@@ -305,10 +307,17 @@ inline void run_block(dim3 grid, dim3 block, dim3 bid, size_t dyn_smem, const st
     g_blk = nullptr;
 }
 
+/* Blocks run one after another, in index order, or the reverse when g_reverse_blocks is set (a
+ * kernel whose blocks hand data to each other only through the launch's end gives the same
+ * result either way; one that races shows it). */
+inline bool g_reverse_blocks = false;
 inline void launch(dim3 grid, dim3 block, size_t dyn_smem, const std::function<void()> &fn) {
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) run_block(grid, block, dim3(x, y, z), dyn_smem, fn);
+    const unsigned long nb = (unsigned long)grid.x * grid.y * grid.z;
+    for (unsigned long i = 0; i < nb; i++) {
+        const unsigned long b = g_reverse_blocks ? nb - 1 - i : i;
+        run_block(grid, block, dim3((unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y), (unsigned)(b / grid.x / grid.y)),
+                  dyn_smem, fn);
+    }
 }
 
 } /* namespace emu */
