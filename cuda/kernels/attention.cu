@@ -23,7 +23,8 @@
  * need (it merged them all as zeros until device run 22).
  *
  * Inputs are explicit device arrays: pos[t] (query t's position) and kv_base[t] (the
- * cache row of position 0 of t's sequence). */
+ * cache row of position 0 of t's sequence). With `rope` (attention_rope.cuh; one token) the
+ * launch also rotates q and k and stores k and v, as rope.cu's rope + KV store would. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdlib.h> /* atoi */

@@ -5,7 +5,8 @@
  * sliding windows, softcap, sinks, unsplit and split mode (splits merged by the last block to
  * finish). Checks: NMSE <= 1e-10, every output written (NaN poison), the split counts left at
  * zero, and a launch sized for more keys than the queries see (empty splits: a graph recorded
- * for the whole cache) bit-identical to the exact one. Compiled and run by
+ * for the whole cache) bit-identical to the exact one; the fused rope + KV store of a one-token
+ * step bit-identical to the unfused order (run_fused). Compiled and run by
  * tests/test_gpu_kernels.py; prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
