@@ -128,6 +128,12 @@ def tiled_blocks(rng: np.random.Generator, type_name: str, n_elements: int, scal
     pool = random_blocks(rng, type_name, pool_n, scale) if blk > 1 else \
         (rng.standard_normal(pool_n, dtype=np.float32) * scale).astype(
             {"F32": np.float32, "F16": np.float16}.get(type_name, np.float16)).tobytes()
+    return _tiled(pool, type_name, n_elements)
+
+
+def _tiled(pool: bytes, type_name: str, n_elements: int) -> "TiledBytes | bytes":
+    """`pool` (whole blocks of type_name) repeated to the bytes of n_elements values."""
+    _, blk, tsz = GGML_TYPES[type_name]
     n_bytes = n_elements // blk * tsz
     return pool if len(pool) == n_bytes else TiledBytes(pool, n_bytes)
 
@@ -137,10 +143,7 @@ def tiled_gaussian(rng: np.random.Generator, type_name: str, n_elements: int, co
     """Gaussian values of standard deviation `std` stored as `type_name` (quantize), rows of `cols`
     values: a pool of whole rows of at most pool_elements values, repeated to n_elements."""
     rows = max(1, min(n_elements, pool_elements) // cols)
-    pool = quantize((rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(np.float32), type_name)
-    _, blk, tsz = GGML_TYPES[type_name]
-    n_bytes = n_elements // blk * tsz
-    return pool if len(pool) == n_bytes else TiledBytes(pool, n_bytes)
+    return _tiled(quantize(rng.standard_normal((rows, cols), dtype=np.float32) * std, type_name), type_name, n_elements)
 
 
 # --------------------------------------------------------------------------- quantizers
@@ -197,8 +200,11 @@ def _q4_k(x: np.ndarray) -> bytes:
     return out.tobytes()
 
 
+QUANTIZE_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_K")  # what quantize stores
+
+
 def quantize(x: np.ndarray, type_name: str) -> bytes:
-    """Store float32 `x` (last dim contiguous) as `type_name`: F32, F16, BF16, Q8_0 or Q4_K."""
+    """Store float32 `x` (last dim contiguous) as `type_name`, one of QUANTIZE_TYPES."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if type_name == "F32":
         return x.tobytes()
@@ -488,7 +494,7 @@ def random_llama_model(path, n_embd: int, n_layer: int, n_head: int, n_head_kv: 
     E, H, HKV, F, V = n_embd, n_head, n_head_kv, n_ff, n_vocab
     HD = E // H
     def blocks(n, cols):
-        if scale is None and weight_type in ("F32", "F16", "BF16", "Q8_0", "Q4_K"):  # what quantize stores
+        if scale is None and weight_type in QUANTIZE_TYPES:
             return tiled_gaussian(rng, weight_type, n, cols, 1.0 / np.sqrt(cols))
         return tiled_blocks(rng, weight_type, n, 0.002 if scale is None else scale)
 

@@ -185,12 +185,10 @@ static orc_status add_block_output(orc_fwd *f, int32_t il, uint32_t opts, orc_te
 
 /* The q/k norms (qwen3, gemma3), rope and the KV store (one launch where the backend has it), then
  * attention (with its probabilities when captured): each step's hook in between. */
-static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, bool one_launch, const orc_rope_params *rpp,
-                                      const orc_tensor *inv_freq, const orc_attn_params *app, bool want_probs,
+static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, bool one_launch, const orc_rope_params *rp,
+                                      const orc_tensor *inv_freq, const orc_attn_params *ap, bool want_probs,
                                       bool patch_probs, int32_t probs_hook) {
     PROGRAM_LOCALS(f);
-    const orc_rope_params rp = *rpp;
-    const orc_attn_params ap = *app;
     const bool norm_in_launch = (opts & ORC_OPT_QK_NORM) && one_launch && !step_on(f, il, ORC_S_Q_NORM) &&
                                 !step_on(f, il, ORC_S_K_NORM);
     if ((opts & ORC_OPT_QK_NORM) && !norm_in_launch) {
@@ -201,14 +199,14 @@ static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, boo
     }
     if (one_launch) {
         OP(ROPE, o->rope_kv_store(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, c->n_head, c->n_head_kv,
-                                  c->head_dim, &rp, inv_freq, norm_in_launch ? W(Q_NORM) : NULL,
+                                  c->head_dim, rp, inv_freq, norm_in_launch ? W(Q_NORM) : NULL,
                                   norm_in_launch ? W(K_NORM) : NULL, c->rms_eps, f->err));
         HOOK(Q_ROPE, &s->q);
         HOOK(K_ROPE, &s->k);
     } else {
-        OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, &rp, inv_freq, f->err));
+        OP(ROPE, o->rope(e, &s->q, &f->bt, c->n_head, c->head_dim, rp, inv_freq, f->err));
         HOOK(Q_ROPE, &s->q);
-        OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, &rp, inv_freq, f->err));
+        OP(ROPE, o->rope(e, &s->k, &f->bt, c->n_head_kv, c->head_dim, rp, inv_freq, f->err));
         HOOK(K_ROPE, &s->k);
         OP(KV_STORE, o->kv_store(e, &s->kc[il], &s->vc[il], &s->k, &s->v, &f->bt, f->err));
     }
@@ -222,7 +220,7 @@ static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, boo
         CHECK(o->alloc(m->be, &probs, ORC_DTYPE_F32, n, (int64_t)c->n_head * f->call_keys, "attention probabilities",
                        f->err));
     }
-    orc_status st = attention(f, il, &ap, probs.data ? &probs : NULL);
+    orc_status st = attention(f, il, ap, probs.data ? &probs : NULL);
     if (st == ORC_OK && probs.data) st = hook_at(f, probs_hook, &probs, n);
     o->free(m->be, &probs);
     CHECK(st);

@@ -113,8 +113,11 @@ __global__ void __launch_bounds__(kThreads) orc_argmax_kernel(const float *x, in
 
 } /* namespace */
 
+/* The scratch: a count a row, padded to 16 bytes, then the partials [rows][kMaxBlocks]. */
+static int64_t count_words(int64_t rows) { return (rows + 3) / 4 * 4; }
+
 size_t orc_argmax_scratch_bytes(int64_t rows) {
-    return (size_t)((rows + 3) / 4 * 4) * sizeof(unsigned) + (size_t)rows * kMaxBlocks * sizeof(best);
+    return (size_t)count_words(rows) * sizeof(unsigned) + (size_t)rows * kMaxBlocks * sizeof(best);
 }
 
 cudaError_t orc_launch_argmax(const float *x, int64_t stride, int64_t rows, int64_t cols, float *out, void *scratch,
@@ -124,7 +127,7 @@ cudaError_t orc_launch_argmax(const float *x, int64_t stride, int64_t rows, int6
     int64_t nb = (cols + kMinChunk - 1) / kMinChunk;
     if (nb > kMaxBlocks) nb = kMaxBlocks;
     unsigned *counts = static_cast<unsigned *>(scratch);
-    best *partial = reinterpret_cast<best *>(counts + ((rows + 3) / 4) * 4); /* 16-byte aligned */
+    best *partial = reinterpret_cast<best *>(counts + count_words(rows));
     return orc_launch_dependent(orc_argmax_kernel, dim3((unsigned)nb, (unsigned)rows), dim3(kThreads), 0, s, x, stride,
                                 cols, out, partial, counts);
 }

@@ -668,6 +668,29 @@ cleanup:
     return st;
 }
 
+/* The decode attention's key splits for this batch (attention.cu's one rule: the key bound only
+ * adds empty splits); false where the session's split scratch is too small for them. */
+static bool decode_splits(const cuda_exec *x, const cuda_backend *c, const orc_batch *bt, const orc_attn_params *ap,
+                          int32_t *splits) {
+    *splits = orc_attention_splits(bt->n, ap->n_head, bt->n_keys_max, c->n_sm);
+    return *splits <= x->max_splits &&
+           orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, *splits) * (int64_t)sizeof(float) <=
+               (int64_t)x->part_bytes;
+}
+
+/* The decode attention kernel (attention.cu) on the session's split scratch; rope: NULL, or the
+ * one-token step's rope and KV store done by the launch (attention_rope.cuh). */
+static cudaError_t launch_decode_attention(const cuda_exec *x, const cuda_backend *c, const orc_tensor *q,
+                                           const orc_tensor *kc, const orc_tensor *vc, const orc_batch *bt,
+                                           const orc_attn_params *ap, orc_tensor *out, int32_t splits,
+                                           const attn_rope *rope) {
+    return orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols, vc->cols,
+                                (float *)out->data, out->cols, x->d_part, splits, bt->n, (const int32_t *)bt->pos.data,
+                                (const int32_t *)bt->kv_base.data, ap->n_head, ap->n_head_kv, ap->head_dim,
+                                ap->head_dim_v, ap->scale, ap->softcap, ap->window,
+                                ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream, rope);
+}
+
 static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
                                const orc_batch *bt, const orc_attn_params *ap, orc_tensor *out, orc_tensor *probs,
                                orc_err *err) {
@@ -676,10 +699,8 @@ static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tenso
     orc_status st = ORC_OK;
     const int32_t *pos = (const int32_t *)bt->pos.data, *base = (const int32_t *)bt->kv_base.data;
     const float *sinks = ap->sinks ? (const float *)ap->sinks->data : NULL;
-    /* One split rule for every launch (attention.cu): the key bound only adds empty splits. */
-    const int32_t splits = orc_attention_splits(bt->n, ap->n_head, bt->n_keys_max, c->n_sm);
-    if (splits > x->max_splits || orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, splits) *
-                                          (int64_t)sizeof(float) > (int64_t)x->part_bytes)
+    int32_t splits;
+    if (!decode_splits(x, c, bt, ap, &splits))
         return orc_fail(err, ORC_E_INTERNAL, "attention: %d splits past the session's scratch", (int)splits);
     /* Fast path, many queries: FlashAttention-style tiles with tensor-core products, one launch
      * per run of consecutive positions of one sequence (its contract). */
@@ -719,10 +740,7 @@ static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tenso
         }
         if (all) return ORC_OK;
     }
-    ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
-                                        vc->cols, (float *)out->data, out->cols, x->d_part, splits, bt->n, pos, base,
-                                        ap->n_head, ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap,
-                                        ap->window, sinks, c->stream));
+    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, NULL));
     if (probs) {
         ORC_CUDA_CHECK(orc_launch_attention_probs((const float *)q->data, q->cols, kc->data, kc->dtype, kc->cols, bt->n,
                                                   pos, base, ap->n_head, ap->n_head_kv, ap->head_dim, ap->scale,
@@ -795,19 +813,12 @@ static orc_status cu_rope_attention(orc_exec *e, const orc_tensor *q, const orc_
     orc_status st = ORC_OK;
     if (!attn_rope_on() || !c->fast || bt->n != 1 || rp->n_rot % 2 || rp->n_rot > ap->head_dim) return ORC_E_UNSUPPORTED;
     /* split mode only: unsplit, cu_attention may take the flash kernel, whose sums differ */
-    const int32_t splits = orc_attention_splits(bt->n, ap->n_head, bt->n_keys_max, c->n_sm);
-    if (splits == 0 || splits > x->max_splits ||
-        orc_attention_partials_floats(bt->n, ap->n_head, ap->head_dim_v, splits) * (int64_t)sizeof(float) >
-            (int64_t)x->part_bytes)
-        return ORC_E_UNSUPPORTED;
+    int32_t splits;
+    if (!decode_splits(x, c, bt, ap, &splits) || splits == 0) return ORC_E_UNSUPPORTED;
     const attn_rope rope = {(const float *)k->data, (const float *)v->data, (const float *)inv_freq->data,
                             rp->freq_scale, rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f, rp->n_rot,
                             rp->neox ? 1 : 0};
-    ORC_CUDA_CHECK(orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols,
-                                        vc->cols, (float *)out->data, out->cols, x->d_part, splits, bt->n,
-                                        (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_base.data, ap->n_head,
-                                        ap->n_head_kv, ap->head_dim, ap->head_dim_v, ap->scale, ap->softcap, ap->window,
-                                        ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream, &rope));
+    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, &rope));
 cleanup:
     return st;
 }
