@@ -3,6 +3,8 @@ primitive: cuda/kernels/argmax.cu, backend_cpu.c), so that a greedy step copies 
 of the logits. Checked against np.argmax of the "last" logits on both backends, in eager and
 recorded-graph steps, on a vocabulary wide enough that the GPU splits a row over several blocks;
 the sampler's rules: the lowest id among equal logits, and no choice from NaN/Inf logits."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,57 @@ def test_batch_argmax_and_greedy_generation(model_path, device):
                                                                   return_logits=True)]
     assert fast == slow and len(fast) == 12
     assert len(set(fast)) > 1, fast
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_argmax_from_two_threads(model_path, device):
+    """Greedy steps on the backend (the GIL released) from two threads: two sessions give the tokens
+    each gives alone; two threads on one session are serialised (n_past counts every step) and
+    every "argmax" they get is np.argmax of the "last" logits a fresh session computes there."""
+    m = open_model(model_path, device)
+    prompts = [[3, 17, 250], [900, 5, 5, 12000]]
+
+    def greedy(s, prompt, n):
+        tok, out = s.forward(prompt, "argmax"), []
+        for _ in range(n):
+            out.append(tok)
+            tok = s.forward([tok], "argmax")
+        return out
+
+    want = [greedy(orc.Session(m, n_ctx=64), p, 24) for p in prompts]
+    got, errors = [None, None], []
+
+    def run(i):
+        try:
+            got[i] = greedy(orc.Session(m, n_ctx=64), prompts[i], 24)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    ts = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert got == want and len(set(want[0])) > 1
+
+    s, seen = orc.Session(m, n_ctx=64), []
+
+    def steps(tok):
+        try:
+            for _ in range(10):
+                nxt = s.forward([tok], "argmax")
+                seen.append(nxt)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=steps, args=(t,)) for t in (7, 11)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert s.n_past == 20 and len(s.history) == 20 and len(seen) == 20
+    ref = orc.Session(m, n_ctx=64)
+    lasts = [ref.forward([t], "last") for t in s.history]
+    assert sorted(seen) == sorted(int(np.argmax(x)) for x in lasts)
