@@ -3,7 +3,8 @@
  *
  * Grid: (query token x head, key split). A block walks its range of keys in tiles
  * of ATTN_TILE. Scores: each thread takes one key of the tile and reads its whole K
- * row (16-byte loads where aligned), so a tile's dot products run side by side
+ * row (staged in its own shared-memory slot by 16-byte cp.async, all in flight at once:
+ * dot_row_staged), so a tile's dot products run side by side
  * rather than one warp reduction per key (decode is latency-bound, not bandwidth-
  * bound). Values: each warp takes every ATTN_WARPS-th key, its lanes spanning the
  * value dimension, so V rows are read coalesced. An online
@@ -45,6 +46,13 @@ static int32_t split_keys() {
     });
 }
 
+/* ORC_ATTN_STAGE=0 (read once): key rows read straight from the cache instead of staged in shared
+ * memory (dot_row_staged); the same sums, so the same bits: a switch for measuring. */
+static bool stage_keys() {
+    static std::atomic<int> on{INT_MIN};
+    return orc_env_once(on, "ORC_ATTN_STAGE", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+}
+
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
     if (n * n_head >= (int64_t)n_sm) return 0; /* enough (query, head) blocks: no split */
     const int64_t s = (n_keys_max + split_keys() - 1) / split_keys();
@@ -68,8 +76,8 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     const bool fused = rope && rope->k;
     if (fused && (n != 1 || !rope->v || !rope->inv_freq || rope->n_rot < 0 || rope->n_rot > head_dim || rope->n_rot % 2))
         return cudaErrorInvalidValue;
-    const size_t smem = (size_t)(head_dim + ATTN_TILE + ATTN_WARPS * head_dim_v + (fused ? head_dim + head_dim_v : 0)) *
-                        sizeof(float);
+    const bool staged = stage_keys() && attn_smem_bytes(head_dim, head_dim_v, fused, true) <= 48 * 1024;
+    const size_t smem = attn_smem_bytes(head_dim, head_dim_v, fused, staged);
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
@@ -78,7 +86,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     orc_launch_dependent(orc_attention_kernel<T, R>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride,                  \
                          (const T *)k_cache, (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, \
                          n_head, n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts,  \
-                         fused ? *rope : none)
+                         fused ? *rope : none, (int32_t)staged)
     switch (kv_dt) {
     case ORC_DTYPE_F16: return fused ? LAUNCH(__half, true) : LAUNCH(__half, false);
     case ORC_DTYPE_BF16: return fused ? LAUNCH(__nv_bfloat16, true) : LAUNCH(__nv_bfloat16, false);

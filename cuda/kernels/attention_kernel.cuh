@@ -28,13 +28,12 @@ __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
 
-/* Eight consecutive elements as floats (p 16-byte aligned). */
-__device__ __forceinline__ void ld8(const float *p, float *o) {
-    const float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
-    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+/* The elements of one 16-byte load as floats: four float32, or eight float16 / bfloat16. */
+__device__ __forceinline__ void unpack16(const uint4 &u, float *o, const float *) {
+    const float *f = (const float *)&u;
+    o[0] = f[0], o[1] = f[1], o[2] = f[2], o[3] = f[3];
 }
-__device__ __forceinline__ void ld8(const __half *p, float *o) {
-    const uint4 u = *(const uint4 *)p;
+__device__ __forceinline__ void unpack16(const uint4 &u, float *o, const __half *) {
     const __half2 *h = (const __half2 *)&u;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -42,8 +41,7 @@ __device__ __forceinline__ void ld8(const __half *p, float *o) {
         o[2 * i] = f.x, o[2 * i + 1] = f.y;
     }
 }
-__device__ __forceinline__ void ld8(const __nv_bfloat16 *p, float *o) {
-    const uint4 u = *(const uint4 *)p;
+__device__ __forceinline__ void unpack16(const uint4 &u, float *o, const __nv_bfloat16 *) {
     const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -52,8 +50,17 @@ __device__ __forceinline__ void ld8(const __nv_bfloat16 *p, float *o) {
     }
 }
 
+/* Eight consecutive elements as floats (p 16-byte aligned). */
+template <typename T>
+__device__ __forceinline__ void ld8(const T *p, float *o) {
+    constexpr int EL = 16 / (int)sizeof(T);
+#pragma unroll
+    for (int c = 0; c < 8 / EL; c++) unpack16(((const uint4 *)p)[c], o + c * EL, p);
+}
+
 /* q . k over hd elements, one thread: q in shared memory (every thread of a warp reads the
- * same word: a broadcast), k one cache row. Four partial sums, added in a fixed order. */
+ * same word: a broadcast), k one row (of the cache, or of shared memory). Four partial sums,
+ * element d into s[d % 4] with d increasing, added in a fixed order at the end. */
 template <typename T>
 __device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t hd) {
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -68,6 +75,47 @@ __device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t h
     }
     for (; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
     return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* dot_row's sums (the same operations in the same order: the same bits) on a cache row first
+ * copied into this thread's shared-memory slot, sixteen 16-byte cp.async at a time, all in flight
+ * together: a 128-wide float16 row costs one memory latency. Loaded straight into registers, the
+ * compiler's schedule interleaved the loads with the products and reused their registers, three
+ * loads in flight at a time (five or six latencies a row; cuobjdump of the plain loop). */
+template <typename T>
+__device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, int32_t hd, uint8_t *slot) {
+    if (((uintptr_t)kr & 15u) != 0) return dot_row(qs, kr, hd);
+    constexpr int EL = 16 / (int)sizeof(T); /* elements per 16-byte word */
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int32_t words = hd / EL;
+    for (int32_t w0 = 0; w0 < words; w0 += 16) {
+        const int32_t nw = words - w0 < 16 ? words - w0 : 16;
+        for (int32_t c = 0; c < nw; c++) orc_cp16(slot + 16 * c, kr + (int64_t)(w0 + c) * EL, 16u);
+        orc_cp_commit();
+        orc_cp_wait<0>(); /* this thread's own copies: visible to it without a barrier */
+        for (int32_t c = 0; c < nw; c++) {
+            float kv[EL];
+            unpack16(*(const uint4 *)(slot + 16 * c), kv, kr);
+            const int32_t d = (w0 + c) * EL; /* a multiple of 4: element d + i goes to s[i % 4] */
+#pragma unroll
+            for (int i = 0; i < EL; i++) s[i & 3] = fmaf(qs[d + i], kv[i], s[i & 3]);
+        }
+    }
+    for (int32_t d = words * EL; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* The kernel's shared memory: floats (q, the tile's scores, the warps' accumulators, a fused
+ * launch's k and v of the token), then, where the launch can give it (attn_smem_bytes within
+ * 48 KiB: every head size up to 256), one key-row slot per thread for dot_row_staged, padded by
+ * 16 bytes so that consecutive threads' slots start on different banks. */
+#define ATTN_STAGE_SLOT (16 * 16 + 16)
+__host__ __device__ __forceinline__ size_t attn_stage_offset(int32_t hd, int32_t hdv, bool fused) {
+    const size_t floats = (size_t)(hd + ATTN_TILE + ATTN_WARPS * hdv + (fused ? hd + hdv : 0)) * sizeof(float);
+    return (floats + 15) / 16 * 16;
+}
+__host__ __device__ __forceinline__ size_t attn_smem_bytes(int32_t hd, int32_t hdv, bool fused, bool staged) {
+    return attn_stage_offset(hd, hdv, fused) + (staged ? (size_t)ATTN_THREADS * ATTN_STAGE_SLOT : 0);
 }
 
 /* v as the cache stores it and attention reads it back (orc_store_from_f32's rounding). */
@@ -105,18 +153,21 @@ __device__ float block_reduce_warps(float v, float *red) {
 
 /* Merge the n_split (non-empty) splits of one (query, head) row, pp its partials: out = sum_s
  * acc_s e^(m_s - M) / (sum_s l_s e^(m_s - M) [+ e^(sink - M)]), M the max over the splits' m_s
- * [and the sink]. Read through L2 (orc_ldcg): other blocks
- * wrote them in this launch. */
+ * [and the sink]. Read through L2 (orc_ldcg): other blocks wrote them in this launch. The loops
+ * are unrolled so that four splits' loads are in flight at once (the sums keep split order). */
 __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, float *o, const float *sink) {
-    float M = -FLT_MAX;
-    for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, orc_ldcg(pp + s * (hdv + 2)));
-    if (sink) M = fmaxf(M, *sink);
+    const int64_t st = hdv + 2;
+    float M = sink ? *sink : -FLT_MAX;
+#pragma unroll 4
+    for (int32_t s = 0; s < n_split; s++) M = fmaxf(M, orc_ldcg(pp + s * st));
     float L = 0.0f;
-    for (int32_t s = 0; s < n_split; s++) L += orc_ldcg(pp + s * (hdv + 2) + 1) * expf(orc_ldcg(pp + s * (hdv + 2)) - M);
+#pragma unroll 4
+    for (int32_t s = 0; s < n_split; s++) L += orc_ldcg(pp + s * st + 1) * expf(orc_ldcg(pp + s * st) - M);
     if (sink) L += expf(*sink - M);
     for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
         float a = 0.0f;
-        for (int32_t s = 0; s < n_split; s++) a += orc_ldcg(pp + s * (hdv + 2) + 2 + d) * expf(orc_ldcg(pp + s * (hdv + 2)) - M);
+#pragma unroll 4
+        for (int32_t s = 0; s < n_split; s++) a += orc_ldcg(pp + s * st + 2 + d) * expf(orc_ldcg(pp + s * st) - M);
         o[d] = a / L;
     }
 }
@@ -129,12 +180,14 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
                      int32_t window, const float *sinks, int32_t split_keys, unsigned *counts,
-                     const attn_rope rope) {
+                     const attn_rope rope, int32_t staged) {
     ORC_EXTERN_SHARED(float, smem);
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
     float *accs = sc + ATTN_TILE;      /* [ATTN_WARPS][hdv] */
     float *kcur = accs + ATTN_WARPS * hdv, *vcur = kcur + hd; /* fused rope: key p's k [hd], v [hdv] */
+    uint8_t *slot = staged ? reinterpret_cast<uint8_t *>(smem) + attn_stage_offset(hd, hdv, ROPE) + threadIdx.x * ATTN_STAGE_SLOT
+                           : nullptr; /* this thread's key-row slot (dot_row_staged) */
     constexpr bool fused = ROPE;
     ORC_SHARED_ARRAY(float, red, ATTN_WARPS);
 
@@ -162,9 +215,11 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t kend = split_mode ? kb + split_keys : p + 1;
     const int64_t ke = kend < p + 1 ? kend : p + 1;
 
-    for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+    for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) { /* q and the fused launch's k: loads side by side */
+        qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+        if (fused) kcur[d] = rope.k[(int64_t)g * hd + d];
+    }
     if (fused) { /* one token (t = 0) at position p, cache row kv_base[0] + p */
-        for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) kcur[d] = rope.k[(int64_t)g * hd + d];
         for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) vcur[d] = rope.v[(int64_t)g * hdv + d];
         __syncthreads();
         const int32_t half = rope.n_rot / 2;
@@ -198,7 +253,8 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         float wmax = -FLT_MAX;
         for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
             /* key p of a fused launch: its k from shared memory (no block reads its cache row) */
-            float s = (fused && k0 + j == p ? dot_row(qs, kcur, hd) : dot_row(qs, kc + (k0 + j) * k_stride + (int64_t)g * hd, hd)) * scale;
+            const T *kr = kc + (k0 + j) * k_stride + (int64_t)g * hd;
+            float s = (fused && k0 + j == p ? dot_row(qs, kcur, hd) : slot ? dot_row_staged(qs, kr, hd, slot) : dot_row(qs, kr, hd)) * scale;
             if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
             sc[j] = s;
             wmax = fmaxf(wmax, s);
@@ -232,9 +288,14 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         if (d < hdv) accs[warp * hdv + d] = acc[r];
     }
     __syncthreads();
-    /* Unsplit: the sink joins the softmax's denominator here (split mode: in the combine). */
+    /* Unsplit, or a query whose keys fit in one split: this block writes the output, the sink
+     * joining the softmax's denominator here (else in the merge). For one split this is the
+     * merge's arithmetic on its one partial (M = max(m, sink), L = l e^(m - M) + e^(sink - M)),
+     * so the bits do not depend on which of the two wrote them; it skips the partials' round
+     * trip and the count (the first 32 steps of a decode, and every step of a short one). */
+    const bool direct = !split_mode || n_used == 1;
     float out_scale = 1.0f, denom = l;
-    if (!split_mode && sinks) {
+    if (direct && sinks) {
         const float sink = sinks[h], mf = fmaxf(m, sink);
         out_scale = expf(m - mf);
         denom = l * out_scale + expf(sink - mf);
@@ -244,7 +305,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         float a = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATTN_WARPS; w++) a += accs[w * hdv + d];
-        if (!split_mode) {
+        if (direct) {
             out[t * out_stride + (int64_t)h * hdv + d] = (a * out_scale) / denom;
         } else {
             float *pp = part + (row * n_split + split) * (int64_t)(hdv + 2);
@@ -255,7 +316,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
             }
         }
     }
-    if (!split_mode) return;
+    if (direct) return;
     /* The row's last split to finish merges them all (the same merge whichever split it is). */
     if (!orc_block_is_last(counts + row, (unsigned)n_used)) return;
     attn_combine(part + row * n_split * (int64_t)(hdv + 2), n_used, hdv, out + t * out_stride + (int64_t)h * hdv,

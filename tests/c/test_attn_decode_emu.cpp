@@ -5,7 +5,8 @@
  * sliding windows, softcap, sinks, unsplit and split mode (splits merged by the last block to
  * finish). Checks: NMSE <= 1e-10, every output written (NaN poison), the split counts left at
  * zero, and a launch sized for more keys than the queries see (empty splits: a graph recorded
- * for the whole cache) bit-identical to the exact one; the fused rope + KV store of a one-token
+ * for the whole cache) bit-identical to the exact one, key rows staged in shared memory
+ * (dot_row_staged) bit-identical to key rows read straight from the cache; the fused rope + KV store of a one-token
  * step bit-identical to the unfused order (run_fused). Compiled and run by
  * tests/test_gpu_kernels.py; prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
@@ -116,18 +117,22 @@ static void run(const Case &c) {
 
     const int max_keys = c.pos0 + n; /* the most keys a query sees */
     std::vector<float> first;
-    for (int pass = 0; pass < (c.split ? 2 : 1); pass++) { /* split: exact, then with empty splits */
-        const int n_split = c.split ? (max_keys + c.split_keys - 1) / c.split_keys + (pass ? c.extra_splits : 0) : 0;
+    /* pass 0: staged key rows; 1 (split only): with empty splits; 2: key rows read straight from the cache */
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1 && !c.split) continue;
+        const bool staged = pass != 2;
+        const int n_split = c.split ? (max_keys + c.split_keys - 1) / c.split_keys + (pass == 1 ? c.extra_splits : 0) : 0;
         std::vector<float> out((size_t)n * os, __int_as_float(0x7fc00000));
         std::vector<float> part(n_split ? ATTN_COUNTERS + (size_t)n * nh * n_split * (hdv + 2) : 1, 0.0f);
         unsigned *counts = n_split ? reinterpret_cast<unsigned *>(part.data()) : nullptr;
         float *pp = n_split ? part.data() + ATTN_COUNTERS : nullptr;
-        const size_t smem = (size_t)(hd + ATTN_TILE + ATTN_WARPS * hdv) * sizeof(float);
+        const size_t smem = attn_smem_bytes(hd, hdv, false, staged);
+        emu::g_readable = {{(const char *)kc.data(), (const char *)(kc.data() + kc.size())}}; /* staged key rows */
         emu::g_errors = 0;
         emu::launch(dim3((unsigned)(n * nh), (unsigned)(n_split ? n_split : 1)), dim3(ATTN_THREADS), smem, [&] {
             orc_attention_kernel<T>(q.data(), qs, kc.data(), vc.data(), ks, vs, out.data(), os, pp, pos.data(),
                                     base.data(), nh, nkv, hd, hdv, scale, c.softcap, c.window,
-                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, attn_rope{});
+                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, attn_rope{}, staged);
         });
         if (emu::g_errors) {
             fail(label + ": the emulator reported errors (above)");
@@ -156,7 +161,8 @@ static void run(const Case &c) {
         if (pass == 0)
             first = out;
         else if (memcmp(first.data(), out.data(), out.size() * sizeof(float)) != 0)
-            fail(label + ": empty splits changed the result (a launch sized for more keys must give the same bits)");
+            fail(label + (pass == 1 ? ": empty splits changed the result (a launch sized for more keys must give the same bits)"
+                                    : ": staged key rows changed the result (the same sums must give the same bits)"));
     }
 }
 
@@ -186,13 +192,14 @@ static void run_fused(int hd, int nh, int nkv, int pos, int n_rot, int neox, int
     auto launch = [&](const float *qp, std::vector<T> &kcache, std::vector<T> &vcache, const attn_rope &rope) {
         std::vector<float> out(os, __int_as_float(0x7fc00000));
         std::vector<float> part(ATTN_COUNTERS + (size_t)nh * n_split * (hdv + 2), 0.0f);
-        const size_t smem = (size_t)(hd + ATTN_TILE + ATTN_WARPS * hdv + (rope.k ? hd + hdv : 0)) * sizeof(float);
+        const size_t smem = attn_smem_bytes(hd, hdv, rope.k != nullptr, true);
+        emu::g_readable = {{(const char *)kcache.data(), (const char *)(kcache.data() + kcache.size())}};
         emu::g_errors = 0;
         emu::launch(dim3((unsigned)nh, (unsigned)n_split), dim3(ATTN_THREADS), smem, [&] {
             auto *kern = rope.k ? orc_attention_kernel<T, true> : orc_attention_kernel<T, false>;
             kern(qp, qs, kcache.data(), vcache.data(), ks, vs, out.data(), os, part.data() + ATTN_COUNTERS, posv.data(),
                  basev.data(), nh, nkv, hd, hdv, scale, 0.0f, 0, nullptr, split_keys,
-                 reinterpret_cast<unsigned *>(part.data()), rope);
+                 reinterpret_cast<unsigned *>(part.data()), rope, 1);
         });
         if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
         return out;
