@@ -212,13 +212,6 @@ typedef struct orc_backend_ops {
                                 orc_tensor *v_cache, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
                                 int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
                                 const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err);
-    /* Optional (NULL where absent; ORC_E_UNSUPPORTED, err untouched, where it does not fuse, e.g.
-     * more than one token): rope_kv_store without norms, then attention, in one launch, with the
-     * same bits as the two; q and k are left as they were (not rotated). */
-    orc_status (*rope_attention)(orc_exec *e, const orc_tensor *q, const orc_tensor *k, const orc_tensor *v,
-                                 orc_tensor *k_cache, orc_tensor *v_cache, const orc_batch *bt,
-                                 const orc_rope_params *rp, const orc_tensor *inv_freq, const orc_attn_params *ap,
-                                 orc_tensor *out, orc_err *err);
 
     /* Optional fused products for a few tokens (NULL where absent; a backend returns
      * ORC_E_UNSUPPORTED, err untouched, for a shape or type it has no fused kernel for, and

@@ -277,19 +277,7 @@ static orc_status block_attn(orc_fwd *f, int32_t il, uint32_t opts) {
     const int32_t probs_hook = m->hook_index[il * ORC_S_COUNT + ORC_S_ATTN_PROBS];
     bool cap_probs, patch_probs;
     const bool want_probs = hook_wanted(f, probs_hook, &cap_probs, &patch_probs);
-    /* The attention launch itself rotating q and k and storing k and v, where nothing between is
-     * looked at (rope_attention; the same bits). */
-    bool fused = false;
-    if (fusing(f) && o->rope_attention && one_launch && !(opts & ORC_OPT_QK_NORM) && !want_probs &&
-        !step_on(f, il, ORC_S_Q_ROPE) && !step_on(f, il, ORC_S_K_ROPE)) {
-        orc_status fst = ORC_E_UNSUPPORTED;
-        FUSED(fst, o->rope_attention(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, &rp, inv_freq, &ap,
-                                     &s->att, f->err));
-        if (fst != ORC_OK && fst != ORC_E_UNSUPPORTED) return fst;
-        fused = fst == ORC_OK;
-    }
-    if (!fused)
-        CHECK(rope_then_attention(f, il, opts, one_launch, &rp, inv_freq, &ap, want_probs, patch_probs, probs_hook));
+    CHECK(rope_then_attention(f, il, opts, one_launch, &rp, inv_freq, &ap, want_probs, patch_probs, probs_hook));
     HOOK(ATTN_OUT, &s->att);
     bool unused = true;
     if (!(opts & ORC_OPT_POST_NORM) && fusing(f) && !step_on(f, il, ORC_S_ATTN_PROJ)) {

@@ -24,8 +24,9 @@
  * need (it merged them all as zeros until device run 22).
  *
  * Inputs are explicit device arrays: pos[t] (query t's position) and kv_base[t] (the
- * cache row of position 0 of t's sequence). With `rope` (attention_rope.cuh; one token) the
- * launch also rotates q and k and stores k and v, as rope.cu's rope + KV store would. */
+ * cache row of position 0 of t's sequence). Device run 25 measured the launch doing a one-token
+ * step's rope and KV store too (one launch a layer fewer): 12% slower steps on the 8B shape, the
+ * rotation on every block's critical path; removed. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdlib.h> /* atoi */
@@ -68,29 +69,24 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
                                  const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                                  int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
-                                 cudaStream_t s, const attn_rope *rope) {
+                                 cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && (!partials || n * n_head > ATTN_COUNTERS)))
         return cudaErrorInvalidValue;
-    const attn_rope none = {};
-    const bool fused = rope && rope->k;
-    if (fused && (n != 1 || !rope->v || !rope->inv_freq || rope->n_rot < 0 || rope->n_rot > head_dim || rope->n_rot % 2))
-        return cudaErrorInvalidValue;
-    const bool staged = stage_keys() && attn_smem_bytes(head_dim, head_dim_v, fused, true) <= 48 * 1024;
-    const size_t smem = attn_smem_bytes(head_dim, head_dim_v, fused, staged);
+    const bool staged = stage_keys() && attn_smem_bytes(head_dim, head_dim_v, true) <= 48 * 1024;
+    const size_t smem = attn_smem_bytes(head_dim, head_dim_v, staged);
     if (smem > 48 * 1024) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
-#define LAUNCH(T, R)                                                                                                   \
-    orc_launch_dependent(orc_attention_kernel<T, R>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride,                  \
-                         (const T *)k_cache, (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, \
-                         n_head, n_head_kv, head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts,  \
-                         fused ? *rope : none, (int32_t)staged)
+#define LAUNCH(T)                                                                                                      \
+    orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache,   \
+                         (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head, n_head_kv, \
+                         head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts, (int32_t)staged)
     switch (kv_dt) {
-    case ORC_DTYPE_F16: return fused ? LAUNCH(__half, true) : LAUNCH(__half, false);
-    case ORC_DTYPE_BF16: return fused ? LAUNCH(__nv_bfloat16, true) : LAUNCH(__nv_bfloat16, false);
-    default: return fused ? LAUNCH(float, true) : LAUNCH(float, false);
+    case ORC_DTYPE_F16: return LAUNCH(__half);
+    case ORC_DTYPE_BF16: return LAUNCH(__nv_bfloat16);
+    default: return LAUNCH(float);
     }
 #undef LAUNCH
 }

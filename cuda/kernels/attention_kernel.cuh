@@ -8,8 +8,6 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "kernels/attention_rope.cuh"
-#include "kernels/rope_pair.cuh"
 #include "runtime/simt.cuh"
 
 #define ATTN_WARPS 4
@@ -105,28 +103,17 @@ __device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, in
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-/* The kernel's shared memory: floats (q, the tile's scores, the warps' accumulators, a fused
- * launch's k and v of the token), then, where the launch can give it (attn_smem_bytes within
+/* The kernel's shared memory: floats (q, the tile's scores, the warps' accumulators), then, where the launch can give it (attn_smem_bytes within
  * 48 KiB: every head size up to 256), one key-row slot per thread for dot_row_staged, padded by
  * 16 bytes so that consecutive threads' slots start on different banks. */
 #define ATTN_STAGE_SLOT (16 * 16 + 16)
-__host__ __device__ __forceinline__ size_t attn_stage_offset(int32_t hd, int32_t hdv, bool fused) {
-    const size_t floats = (size_t)(hd + ATTN_TILE + ATTN_WARPS * hdv + (fused ? hd + hdv : 0)) * sizeof(float);
+__host__ __device__ __forceinline__ size_t attn_stage_offset(int32_t hd, int32_t hdv) {
+    const size_t floats = (size_t)(hd + ATTN_TILE + ATTN_WARPS * hdv) * sizeof(float);
     return (floats + 15) / 16 * 16;
 }
-__host__ __device__ __forceinline__ size_t attn_smem_bytes(int32_t hd, int32_t hdv, bool fused, bool staged) {
-    return attn_stage_offset(hd, hdv, fused) + (staged ? (size_t)ATTN_THREADS * ATTN_STAGE_SLOT : 0);
+__host__ __device__ __forceinline__ size_t attn_smem_bytes(int32_t hd, int32_t hdv, bool staged) {
+    return attn_stage_offset(hd, hdv) + (staged ? (size_t)ATTN_THREADS * ATTN_STAGE_SLOT : 0);
 }
-
-/* v as the cache stores it and attention reads it back (orc_store_from_f32's rounding). */
-__device__ __forceinline__ float as_cached(float v, const float *) { return v; }
-__device__ __forceinline__ float as_cached(float v, const __half *) { return __half2float(__float2half_rn(v)); }
-__device__ __forceinline__ float as_cached(float v, const __nv_bfloat16 *) {
-    return __bfloat162float(__float2bfloat16_rn(v));
-}
-__device__ __forceinline__ void put_cached(float *p, float v) { *p = v; }
-__device__ __forceinline__ void put_cached(__half *p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void put_cached(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
@@ -172,23 +159,19 @@ __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, floa
     }
 }
 
-/* ROPE: the launch does its one token's rope and KV store (attention_rope.cuh); false: exactly
- * the kernel without it (the branches below vanish). */
-template <typename T, bool ROPE = false>
+template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
                      int32_t window, const float *sinks, int32_t split_keys, unsigned *counts,
-                     const attn_rope rope, int32_t staged) {
+                     int32_t staged) {
     ORC_EXTERN_SHARED(float, smem);
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
     float *accs = sc + ATTN_TILE;      /* [ATTN_WARPS][hdv] */
-    float *kcur = accs + ATTN_WARPS * hdv, *vcur = kcur + hd; /* fused rope: key p's k [hd], v [hdv] */
-    uint8_t *slot = staged ? reinterpret_cast<uint8_t *>(smem) + attn_stage_offset(hd, hdv, ROPE) + threadIdx.x * ATTN_STAGE_SLOT
+    uint8_t *slot = staged ? reinterpret_cast<uint8_t *>(smem) + attn_stage_offset(hd, hdv) + threadIdx.x * ATTN_STAGE_SLOT
                            : nullptr; /* this thread's key-row slot (dot_row_staged) */
-    constexpr bool fused = ROPE;
     ORC_SHARED_ARRAY(float, red, ATTN_WARPS);
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -215,32 +198,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     const int64_t kend = split_mode ? kb + split_keys : p + 1;
     const int64_t ke = kend < p + 1 ? kend : p + 1;
 
-    for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) { /* q and the fused launch's k: loads side by side */
-        qs[d] = q[t * q_stride + (int64_t)h * hd + d];
-        if (fused) kcur[d] = rope.k[(int64_t)g * hd + d];
-    }
-    if (fused) { /* one token (t = 0) at position p, cache row kv_base[0] + p */
-        for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) vcur[d] = rope.v[(int64_t)g * hdv + d];
-        __syncthreads();
-        const int32_t half = rope.n_rot / 2;
-        for (int32_t pr = threadIdx.x; pr < half; pr += blockDim.x) {
-            int32_t i0, i1;
-            rope_pair(qs, pr, half, rope.neox, (int32_t)p, rope.freq_scale, rope.mscale, rope.inv_freq, &i0, &i1);
-            rope_pair(kcur, pr, half, rope.neox, (int32_t)p, rope.freq_scale, rope.mscale, rope.inv_freq, &i0, &i1);
-        }
-        __syncthreads();
-        const bool store = split == 0 && h % (n_head / n_head_kv) == 0; /* one block a KV head */
-        T *kw = const_cast<T *>(kc) + p * k_stride + (int64_t)g * hd; /* the caches are the launcher's, writable */
-        T *vw = const_cast<T *>(vc) + p * v_stride + (int64_t)g * hdv;
-        for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) {
-            if (store) put_cached(kw + d, kcur[d]);
-            kcur[d] = as_cached(kcur[d], kc);
-        }
-        for (int32_t d = threadIdx.x; d < hdv; d += blockDim.x) {
-            if (store) put_cached(vw + d, vcur[d]);
-            vcur[d] = as_cached(vcur[d], vc);
-        }
-    }
+    for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
     __syncthreads();
 
     float acc[ATTN_MAX_DV / 32];
@@ -252,9 +210,8 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         const int32_t tn = (int32_t)(ke - k0 < ATTN_TILE ? ke - k0 : ATTN_TILE);
         float wmax = -FLT_MAX;
         for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
-            /* key p of a fused launch: its k from shared memory (no block reads its cache row) */
             const T *kr = kc + (k0 + j) * k_stride + (int64_t)g * hd;
-            float s = (fused && k0 + j == p ? dot_row(qs, kcur, hd) : slot ? dot_row_staged(qs, kr, hd, slot) : dot_row(qs, kr, hd)) * scale;
+            float s = (slot ? dot_row_staged(qs, kr, hd, slot) : dot_row(qs, kr, hd)) * scale;
             if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
             sc[j] = s;
             wmax = fmaxf(wmax, s);
@@ -273,7 +230,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
 #pragma unroll
             for (int r = 0; r < ATTN_MAX_DV / 32; r++) {
                 const int32_t d = lane + 32 * r;
-                if (d < hdv) acc[r] += e * (fused && k0 + j == p ? vcur[d] : ld(vr, d));
+                if (d < hdv) acc[r] += e * ld(vr, d);
             }
         }
         l = l * corr + block_reduce_warps<false>(wsum, red);

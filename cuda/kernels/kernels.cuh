@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include "core/dtype.h" /* orc_dtype */
-#include "kernels/attention_rope.cuh" /* attn_rope: the decode attention's fused rope */
 
 /* elementwise.cu */
 cudaError_t orc_launch_get_rows(const void *table, orc_dtype dt, int64_t cols, const int32_t *ids, int64_t n,
@@ -76,7 +75,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
                                  const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                                  int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
-                                 cudaStream_t s, const attn_rope *rope = nullptr);
+                                 cudaStream_t s);
 /* The softmax weights for the attn_probs hook: probs [n][n_head][keys]. */
 cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const void *k_cache, orc_dtype kv_dt,
                                        int64_t k_stride, int64_t n, const int32_t *pos, const int32_t *kv_base,

@@ -678,17 +678,15 @@ static bool decode_splits(const cuda_exec *x, const cuda_backend *c, const orc_b
                (int64_t)x->part_bytes;
 }
 
-/* The decode attention kernel (attention.cu) on the session's split scratch; rope: NULL, or the
- * one-token step's rope and KV store done by the launch (attention_rope.cuh). */
+/* The decode attention kernel (attention.cu) on the session's split scratch. */
 static cudaError_t launch_decode_attention(const cuda_exec *x, const cuda_backend *c, const orc_tensor *q,
                                            const orc_tensor *kc, const orc_tensor *vc, const orc_batch *bt,
-                                           const orc_attn_params *ap, orc_tensor *out, int32_t splits,
-                                           const attn_rope *rope) {
+                                           const orc_attn_params *ap, orc_tensor *out, int32_t splits) {
     return orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols, vc->cols,
                                 (float *)out->data, out->cols, x->d_part, splits, bt->n, (const int32_t *)bt->pos.data,
                                 (const int32_t *)bt->kv_base.data, ap->n_head, ap->n_head_kv, ap->head_dim,
                                 ap->head_dim_v, ap->scale, ap->softcap, ap->window,
-                                ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream, rope);
+                                ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream);
 }
 
 static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
@@ -740,7 +738,7 @@ static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tenso
         }
         if (all) return ORC_OK;
     }
-    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, NULL));
+    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits));
     if (probs) {
         ORC_CUDA_CHECK(orc_launch_attention_probs((const float *)q->data, q->cols, kc->data, kc->dtype, kc->cols, bt->n,
                                                   pos, base, ap->n_head, ap->n_head_kv, ap->head_dim, ap->scale,
@@ -791,34 +789,6 @@ static orc_status cu_rope_kv_store(orc_exec *e, orc_tensor *q, orc_tensor *k, co
                                             rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols,
                                             v->cols, q_norm ? (const float *)q_norm->data : NULL,
                                             k_norm ? (const float *)k_norm->data : NULL, eps, cb_of(e)->stream));
-cleanup:
-    return st;
-}
-
-/* ORC_ATTN_ROPE=1 (read once): a one-token step's rope and KV store done by the attention launch
- * (attention_rope.cuh). Off by default until measured on a GPU: written, and checked bit for bit
- * against the unfused launches on the host emulator (tests/c/test_attn_decode_emu.cpp), in a
- * session without device time. */
-static bool attn_rope_on(void) {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_ATTN_ROPE", [](const char *e) { return (int)(e && e[0] == '1'); }) != 0;
-}
-
-static orc_status cu_rope_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *k, const orc_tensor *v,
-                                    orc_tensor *kc, orc_tensor *vc, const orc_batch *bt, const orc_rope_params *rp,
-                                    const orc_tensor *inv_freq, const orc_attn_params *ap, orc_tensor *out,
-                                    orc_err *err) {
-    cuda_exec *x = (cuda_exec *)e;
-    cuda_backend *c = cb_of(e);
-    orc_status st = ORC_OK;
-    if (!attn_rope_on() || !c->fast || bt->n != 1 || rp->n_rot % 2 || rp->n_rot > ap->head_dim) return ORC_E_UNSUPPORTED;
-    /* split mode only: unsplit, cu_attention may take the flash kernel, whose sums differ */
-    int32_t splits;
-    if (!decode_splits(x, c, bt, ap, &splits) || splits == 0) return ORC_E_UNSUPPORTED;
-    const attn_rope rope = {(const float *)k->data, (const float *)v->data, (const float *)inv_freq->data,
-                            rp->freq_scale, rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f, rp->n_rot,
-                            rp->neox ? 1 : 0};
-    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, &rope));
 cleanup:
     return st;
 }
@@ -1063,7 +1033,6 @@ static const orc_backend_ops k_cuda_ops = {
     /* .softcap = */ cu_softcap,
     /* .argmax = */ cu_argmax,
     /* .rope_kv_store = */ cu_rope_kv_store,
-    /* .rope_attention = */ cu_rope_attention,
     /* .matvec = */ cu_matvec,
     /* .matvec_glu = */ cu_matvec_glu,
     /* .matvec_glu_id = */ cu_matvec_glu_id,

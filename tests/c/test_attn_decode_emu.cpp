@@ -6,8 +6,7 @@
  * finish). Checks: NMSE <= 1e-10, every output written (NaN poison), the split counts left at
  * zero, and a launch sized for more keys than the queries see (empty splits: a graph recorded
  * for the whole cache) bit-identical to the exact one, key rows staged in shared memory
- * (dot_row_staged) bit-identical to key rows read straight from the cache; the fused rope + KV store of a one-token
- * step bit-identical to the unfused order (run_fused). Compiled and run by
+ * (dot_row_staged) bit-identical to key rows read straight from the cache. Compiled and run by
  * tests/test_gpu_kernels.py; prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
@@ -117,7 +116,8 @@ static void run(const Case &c) {
 
     const int max_keys = c.pos0 + n; /* the most keys a query sees */
     std::vector<float> first;
-    /* pass 0: staged key rows; 1 (split only): with empty splits; 2: key rows read straight from the cache */
+    /* pass 0: staged key rows; 1 (split only): with empty splits, blocks run in reverse order; 2: key
+     * rows read straight from the cache */
     for (int pass = 0; pass < 3; pass++) {
         if (pass == 1 && !c.split) continue;
         const bool staged = pass != 2;
@@ -126,14 +126,16 @@ static void run(const Case &c) {
         std::vector<float> part(n_split ? ATTN_COUNTERS + (size_t)n * nh * n_split * (hdv + 2) : 1, 0.0f);
         unsigned *counts = n_split ? reinterpret_cast<unsigned *>(part.data()) : nullptr;
         float *pp = n_split ? part.data() + ATTN_COUNTERS : nullptr;
-        const size_t smem = attn_smem_bytes(hd, hdv, false, staged);
+        const size_t smem = attn_smem_bytes(hd, hdv, staged);
         emu::g_readable = {{(const char *)kc.data(), (const char *)(kc.data() + kc.size())}}; /* staged key rows */
         emu::g_errors = 0;
+        emu::g_reverse_blocks = pass == 1; /* the splits' merge: whichever block finishes last */
         emu::launch(dim3((unsigned)(n * nh), (unsigned)(n_split ? n_split : 1)), dim3(ATTN_THREADS), smem, [&] {
             orc_attention_kernel<T>(q.data(), qs, kc.data(), vc.data(), ks, vs, out.data(), os, pp, pos.data(),
                                     base.data(), nh, nkv, hd, hdv, scale, c.softcap, c.window,
-                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, attn_rope{}, staged);
+                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, staged);
         });
+        emu::g_reverse_blocks = false;
         if (emu::g_errors) {
             fail(label + ": the emulator reported errors (above)");
             return;
@@ -166,80 +168,6 @@ static void run(const Case &c) {
     }
 }
 
-/* The fused rope + KV store (attn_rope) of a one-token step against the unfused order: rope_pair
- * on q and k and the cache store done here, then the kernel unfused. Bit-identical outputs, the
- * token's cache row written as the store would (it is NaN before the fused launch and the blocks
- * run in both orders: read by no block), NeoX and interleaved pairs, partial rotation (n_rot < hd). */
-template <class T>
-static void run_fused(int hd, int nh, int nkv, int pos, int n_rot, int neox, int split_keys, int extra_splits) {
-    char lb[160];
-    snprintf(lb, sizeof lb, "fused rope %s hd=%d heads %d/%d pos=%d n_rot=%d neox=%d split=%d+%d", cache<T>::name(), hd,
-             nh, nkv, pos, n_rot, neox, split_keys, extra_splits);
-    const std::string label = lb;
-    const int hdv = hd, base = 1 + (int)(rnd() % 3), rows = base + pos + 1;
-    const int64_t ks = (int64_t)nkv * hd, vs = (int64_t)nkv * hdv, qs = (int64_t)nh * hd, os = (int64_t)nh * hdv;
-    std::vector<T> kc((size_t)rows * ks), vc((size_t)rows * vs);
-    for (size_t i = 0; i < kc.size(); i++) cache<T>::put(gauss(), &kc[i]);
-    for (size_t i = 0; i < vc.size(); i++) cache<T>::put(gauss(), &vc[i]);
-    std::vector<float> q(qs), k(ks), v(vs), inv(n_rot / 2 > 0 ? n_rot / 2 : 1);
-    for (float &x : q) x = gauss();
-    for (float &x : k) x = gauss();
-    for (float &x : v) x = gauss();
-    for (int i = 0; i < n_rot / 2; i++) inv[i] = (float)pow(10000.0, -2.0 * i / n_rot);
-    const float fs = 0.5f, ms = 1.25f, scale = (float)(1.0 / sqrt((double)hd));
-    std::vector<int32_t> posv = {pos}, basev = {base};
-    const int n_split = (pos + 1 + split_keys - 1) / split_keys + extra_splits;
-    auto launch = [&](const float *qp, std::vector<T> &kcache, std::vector<T> &vcache, const attn_rope &rope) {
-        std::vector<float> out(os, __int_as_float(0x7fc00000));
-        std::vector<float> part(ATTN_COUNTERS + (size_t)nh * n_split * (hdv + 2), 0.0f);
-        const size_t smem = attn_smem_bytes(hd, hdv, rope.k != nullptr, true);
-        emu::g_readable = {{(const char *)kcache.data(), (const char *)(kcache.data() + kcache.size())}};
-        emu::g_errors = 0;
-        emu::launch(dim3((unsigned)nh, (unsigned)n_split), dim3(ATTN_THREADS), smem, [&] {
-            auto *kern = rope.k ? orc_attention_kernel<T, true> : orc_attention_kernel<T, false>;
-            kern(qp, qs, kcache.data(), vcache.data(), ks, vs, out.data(), os, part.data() + ATTN_COUNTERS, posv.data(),
-                 basev.data(), nh, nkv, hd, hdv, scale, 0.0f, 0, nullptr, split_keys,
-                 reinterpret_cast<unsigned *>(part.data()), rope, 1);
-        });
-        if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
-        return out;
-    };
-    /* unfused: rotate here, store k and v, then attention */
-    std::vector<float> qr = q, kr = k;
-    for (int h = 0; h < nh + nkv; h++)
-        for (int pr = 0; pr < n_rot / 2; pr++) {
-            int32_t i0, i1;
-            rope_pair(h < nh ? qr.data() + h * hd : kr.data() + (h - nh) * hd, pr, n_rot / 2, neox, pos, fs, ms,
-                      inv.data(), &i0, &i1);
-        }
-    std::vector<T> kc1 = kc, vc1 = vc;
-    for (int64_t c = 0; c < ks; c++) cache<T>::put(kr[c], &kc1[(size_t)(base + pos) * ks + c]);
-    for (int64_t c = 0; c < vs; c++) cache<T>::put(v[c], &vc1[(size_t)(base + pos) * vs + c]);
-    const std::vector<float> want = launch(qr.data(), kc1, vc1, attn_rope{});
-    /* fused, the token's row poisoned */
-    std::vector<T> kc2 = kc, vc2 = vc;
-    for (int64_t c = 0; c < ks; c++) cache<T>::put(__int_as_float(0x7fc00000), &kc2[(size_t)(base + pos) * ks + c]);
-    for (int64_t c = 0; c < vs; c++) cache<T>::put(__int_as_float(0x7fc00000), &vc2[(size_t)(base + pos) * vs + c]);
-    const attn_rope rope = {k.data(), v.data(), inv.data(), fs, ms, n_rot, neox};
-    std::vector<T> kc3 = kc2, vc3 = vc2;
-    const std::vector<float> got = launch(q.data(), kc2, vc2, rope);
-    emu::g_reverse_blocks = true; /* the storing blocks last: a block reading the row would see NaN */
-    const std::vector<float> got_rev = launch(q.data(), kc3, vc3, rope);
-    emu::g_reverse_blocks = false;
-    if (memcmp(got.data(), got_rev.data(), got.size() * sizeof(float)) != 0 ||
-        memcmp(kc2.data(), kc3.data(), kc2.size() * sizeof(T)) != 0)
-        fail(label + ": the blocks' order changed the result");
-    for (size_t i = 0; i < want.size(); i++)
-        if (!std::isfinite(want[i]) || memcmp(&want[i], &got[i], sizeof(float)) != 0) {
-            char b[120];
-            snprintf(b, sizeof b, ": output %zu is %.9g, unfused %.9g", i, (double)got[i], (double)want[i]);
-            fail(label + b);
-            return;
-        }
-    if (memcmp(kc1.data(), kc2.data(), kc1.size() * sizeof(T)) != 0 || memcmp(vc1.data(), vc2.data(), vc1.size() * sizeof(T)) != 0)
-        fail(label + ": the caches differ from the unfused store's");
-}
-
 int main() {
     const int hds[] = {64, 128, 72, 36};
     const int heads[][2] = {{1, 1}, {4, 2}, {8, 1}};
@@ -265,14 +193,6 @@ int main() {
                 }
                 cases++;
             }
-    for (int hd : {64, 128, 72}) {
-        const int nr = hd == 72 ? 32 : hd; /* partial rotation: the rest of k stored as it is */
-        run_fused<__half>(hd, 8, 2, 40 + (int)(rnd() % 200), nr, hd != 128, 32, 2);
-        run_fused<float>(hd, 4, 4, (int)(rnd() % 100), nr, 1, 32, 0);
-        run_fused<__nv_bfloat16>(hd, 4, 1, 300 + (int)(rnd() % 100), nr, 0, 128, 1);
-        run_fused<__half>(hd, 2, 1, 0, nr, 1, 32, 3); /* the first token: key p is the only key */
-        cases += 4;
-    }
     if (failures)
         printf("%d failures in %d cases\n", failures, cases);
     else
