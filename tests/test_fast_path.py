@@ -248,10 +248,13 @@ def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
 @pytest.mark.parametrize("weights", ["quantized", "dequantized"])
 def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
     """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
-    blocks (or float16 experts) against ORC_MOE_GROUPED=0's per-expert cuBLAS products: both round
+    blocks (or float16 experts; the default's rule picks it for these few slots an expert, and
+    ORC_MOE_GROUPED=1 always) against ORC_MOE_GROUPED=0's per-expert cuBLAS products: both round
     inputs and weights to float16 and accumulate in float32, so only the order of the sums differs."""
-    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}), tmp_path, probe=_PREFILL_PROBE, ids=IDS,
-                      args=(weights,))
+    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}), tmp_path,
+                      probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
+    assert not np.array_equal(runs[0], runs[1]), "the grouped launch did not run (the cuBLAS products' bits)"
+    assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the default's grouped launch here"
     assert nmse(runs[0], runs[1]) <= 1e-8, nmse(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0].argmax(-1)[decided(runs[1])], runs[1].argmax(-1)[decided(runs[1])])

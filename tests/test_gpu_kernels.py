@@ -323,6 +323,15 @@ def test_attention_decode_emulated():
     _run_emulated("test_attn_decode_emu.cpp", sanitize=SLOW)
 
 
+def test_moe_grouped_emulated():
+    """The prefill's grouped expert product (cuda/kernels/moe_grouped_kernel.cuh: operands staged in
+    shared memory by cp.async one step ahead, tensor-core products) on the host emulator against
+    float64 over the same float16-rounded operands: Q4_K, Q6_K, Q8_0, Q5_0, MXFP4 experts, inputs
+    per token and per slot, partial row tiles, an expert over several slot tiles. See
+    tests/c/test_moe_grouped_emu.cpp."""
+    _run_emulated("test_moe_grouped_emu.cpp", sanitize=SLOW)
+
+
 def test_gemv_kernels_emulated():
     """The real GEMV kernel source, every lane emulated on the host (barriers, shuffles, deferred
     cp.async, checked copy sources): a type of each block layout by default, all types with

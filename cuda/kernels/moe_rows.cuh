@@ -4,23 +4,34 @@
 #ifndef ORC_MOE_ROWS_CUH
 #define ORC_MOE_ROWS_CUH
 
-#include <cuda_runtime.h>
 #include <stdint.h>
 
 #include "gguf/ggml_types.h"
 
 #include "quant/quant_decode.h"
-#include "runtime/dtype.cuh"
+#ifndef ORC_SIMT_EMU /* the host emulator (tests/c) has the block readers only */
+#include <cuda_runtime.h>
 
-/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. */
+#include "runtime/dtype.cuh"
+#endif
+
+/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. BS / TS:
+ * elements and bytes of a block (a dense row: pseudo-blocks of eight), decode(b, c, y): chunk c
+ * (eight elements) of the block at b, wherever it lies (global or shared memory). */
+#ifndef ORC_SIMT_EMU
 template <int DT>
 struct dense_row {
-    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
-        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(row, (orc_dtype)DT, c8 * 8 + q);
+    static constexpr int BS = 8, TS = 8 * (DT == ORC_DTYPE_F32 ? 4 : 2);
+    static __device__ __forceinline__ void decode(const uint8_t *b, int, float *y) {
+        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(b, (orc_dtype)DT, q);
     }
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) { decode(row + c8 * TS, 0, y); }
 };
-template <int BS, int TS, void (*DECODE)(const uint8_t *, int, float *)>
+#endif
+template <int BS_, int TS_, void (*DECODE)(const uint8_t *, int, float *)>
 struct block_row {
+    static constexpr int BS = BS_, TS = TS_;
+    static __device__ __forceinline__ void decode(const uint8_t *b, int c, float *y) { DECODE(b, c, y); }
     static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
         const int64_t e = c8 * 8;
         DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
@@ -29,6 +40,7 @@ struct block_row {
 
 /* launch(row) with the block_row reader of ggml type qtype (a value of that type: its methods are
  * static); cudaErrorInvalidValue for a type without one. */
+#ifndef ORC_SIMT_EMU
 template <class F>
 static inline cudaError_t orc_with_block_row(int32_t qtype, F &&launch) {
     switch (qtype) {
@@ -39,5 +51,6 @@ static inline cudaError_t orc_with_block_row(int32_t qtype, F &&launch) {
     default: return cudaErrorInvalidValue;
     }
 }
+#endif
 
 #endif /* ORC_MOE_ROWS_CUH */

@@ -812,9 +812,11 @@ cleanup:
  * float16 (bfloat16 experts: bfloat16) and accumulate in float32. */
 #define MOE_GROUP_MIN_SLOTS 64
 
-static bool moe_grouped_on(void) {
-    static std::atomic<int> on{INT_MIN};
-    return orc_env_once(on, "ORC_MOE_GROUPED", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+/* ORC_MOE_GROUPED (read once): 0 per-expert cuBLAS products always, 1 the grouped launch always,
+ * unset: the rule below. */
+static int moe_grouped_mode(void) {
+    static std::atomic<int> mode{INT_MIN};
+    return orc_env_once(mode, "ORC_MOE_GROUPED", [](const char *e) { return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : 2; });
 }
 
 static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
@@ -852,7 +854,8 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
      * float16 copies win. So: grouped while the used experts average fewer slots than a tile. */
     used = 0;
     for (int64_t ex = 0; ex < n_expert; ex++) used += start[ex + 1] > start[ex];
-    if (moe_grouped_on() && orc_moe_grouped_supports(w->qtype, w->dtype, cols) && slots < used * tn) {
+    if (moe_grouped_mode() != 0 && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
+        (moe_grouped_mode() == 1 || slots < used * tn)) {
         int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
         for (int64_t ex = 0; ex < n_expert; ex++)
             for (int64_t q = start[ex]; q < start[ex + 1]; q += tn, n_tiles++) {
@@ -863,8 +866,8 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
         ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)(slots + 3 * n_tiles) * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, c->stream));
         ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
-                                              w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots, n_tiles,
-                                              (float *)out->data, c->stream));
+                                              w->row_bytes, rows, cols, n_expert, x->d_moe_order, x->d_moe_order + slots,
+                                              n_tiles, (float *)out->data, c->stream));
         return ORC_OK;
     }
     ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,

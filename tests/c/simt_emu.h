@@ -470,4 +470,55 @@ static inline uint32_t orc_pack_bf16(float lo, float hi) {
     return (uint32_t)orc_qd_f2bf(lo) | ((uint32_t)orc_qd_f2bf(hi) << 16);
 }
 
+static inline __half2 __floats2half2_rn(float lo, float hi) { return {__float2half_rn(lo), __float2half_rn(hi)}; }
+
+/* The tensor-core fragments of <mma.h> (nvcuda::wmma), 16 x 16 x 16 with float16 operands and
+ * float32 accumulators: their layout across a warp's lanes is unspecified, so each lane holds the
+ * whole 16 x 16 matrix and computes the whole product (a k-order float32 sum per element); loads
+ * and stores read and write the whole tile from every lane (the same values). */
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {
+    float v[16][16]; /* (row, column) of the logical matrix, as float (float16 values are exact) */
+};
+template <class Use, class T, class L>
+inline void fill_fragment(fragment<Use, 16, 16, 16, T, L> &f, float x) {
+    for (auto &r : f.v)
+        for (float &e : r) e = x;
+}
+/* A row-major: element (i, k) at p[i ldm + k]; B col-major: element (k, j) at p[j ldm + k]. */
+inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, __half, row_major> &f, const __half *p, unsigned ldm) {
+    for (int i = 0; i < 16; i++)
+        for (int k = 0; k < 16; k++) f.v[i][k] = __half2float(p[i * ldm + k]);
+}
+inline void load_matrix_sync(fragment<matrix_b, 16, 16, 16, __half, col_major> &f, const __half *p, unsigned ldm) {
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 16; j++) f.v[k][j] = __half2float(p[j * ldm + k]);
+}
+inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d, const fragment<matrix_a, 16, 16, 16, __half, row_major> &a,
+                     const fragment<matrix_b, 16, 16, 16, __half, col_major> &b,
+                     const fragment<accumulator, 16, 16, 16, float> &c) {
+    float r[16][16];
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            float s = c.v[i][j];
+            for (int k = 0; k < 16; k++) s = fmaf(a.v[i][k], b.v[k][j], s);
+            r[i][j] = s;
+        }
+    memcpy(d.v, r, sizeof r);
+}
+inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, float> &f, unsigned ldm, layout_t l) {
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) p[l == mem_col_major ? j * ldm + i : i * ldm + j] = f.v[i][j];
+}
+} /* namespace wmma */
+} /* namespace nvcuda */
+
 #endif /* ORC_SIMT_EMU_H */

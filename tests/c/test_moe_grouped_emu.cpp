@@ -1,0 +1,153 @@
+/* test_moe_grouped_emu.cpp - the grouped expert product (cuda/kernels/moe_grouped_kernel.cuh) run
+ * on the host SIMT emulator, against float64 sums of the same float16-rounded operands (weights
+ * decoded by quant_decode.h and rounded to float16, inputs rounded to float16: what the kernel
+ * multiplies), so only the float32 accumulation differs: NMSE <= 1e-10 per case. Stored types
+ * with 256-element blocks (Q4_K, Q6_K: a block serves four steps) and 32-element ones (Q8_0,
+ * Q5_0, MXFP4: two blocks a step, rows not 16-byte aligned), inputs per token and per slot, a
+ * partial row tile, an expert with more slots than a tile, an unused expert, the expert tensor's
+ * last row ending where its buffer does (the emulator checks every copy's source against the
+ * buffers the test declares readable). Every output written (NaN poison). Compiled and run by
+ * tests/test_gpu_kernels.py; prints "ok" or the failures. */
+#define ORC_SIMT_EMU 1
+#include "simt_emu.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "kernels/moe_rows.cuh"
+#include "kernels/moe_grouped_kernel.cuh"
+
+#define EMU_SEED 0x2B7E151628AED2A6ull
+#include "emu_random.h"
+
+using namespace orc_moe_grouped;
+
+static int failures = 0;
+static void fail(const std::string &m) {
+    if (failures++ < 20) printf("FAIL %s\n", m.c_str());
+}
+
+static void put_f16(uint8_t *p, float v) {
+    const uint16_t h = orc_qd_f2h(v);
+    memcpy(p, &h, 2);
+}
+
+/* Random blocks of a type whose scales are finite and moderate: random bytes, then the scale
+ * fields set (Q4_K: d, dmin at 0 and 2; Q6_K: d at 208; Q8_0 / Q5_0: d at 0; MXFP4: e at 0). */
+static void random_block(const char *type, uint8_t *b, int ts) {
+    for (int i = 0; i < ts; i++) b[i] = (uint8_t)(rnd() >> 32);
+    const float d = (float)(0.01 + 0.02 * unif());
+    if (!strcmp(type, "Q4_K")) {
+        put_f16(b, d);
+        put_f16(b + 2, 0.5f * d);
+    } else if (!strcmp(type, "Q6_K")) {
+        put_f16(b + 208, d);
+    } else if (!strcmp(type, "MXFP4")) {
+        b[0] = (uint8_t)(120 + rnd() % 8);
+    } else {
+        put_f16(b, d);
+    }
+}
+
+template <class ROW>
+static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot) {
+    char lb[120];
+    snprintf(lb, sizeof lb, "%s rows %lld cols %lld per_slot %d", type, (long long)rows_per, (long long)cols,
+             (int)per_slot);
+    const std::string label = lb;
+    const int n_expert = 5, n_tok = 37, k = 3, slots = n_tok * k;
+    const int64_t row_bytes = cols / ROW::BS * ROW::TS, w_bytes = n_expert * rows_per * row_bytes;
+    /* the weights: exactly w_bytes readable, in a 16-aligned buffer (the launcher's requirement) */
+    uint8_t *w = static_cast<uint8_t *>(aligned_alloc(16, (size_t)(w_bytes + 15) / 16 * 16));
+    for (int64_t b = 0; b < w_bytes / ROW::TS; b++) random_block(type, w + b * ROW::TS, ROW::TS);
+    const int64_t x_rows = per_slot ? slots : n_tok;
+    float *x = static_cast<float *>(aligned_alloc(16, (size_t)(x_rows * cols * 4 + 15) / 16 * 16));
+    for (int64_t i = 0; i < x_rows * cols; i++) x[i] = gauss();
+    /* ids: expert 3 unused, expert 0 taking more than a tile's slots */
+    std::vector<int32_t> ids(slots);
+    for (int s = 0; s < slots; s++) {
+        const int r = (int)(rnd() % 10);
+        ids[s] = r < 7 ? 0 : (r == 7 ? 1 : (r == 8 ? 2 : 4));
+    }
+    /* the host's grouping (backend_cuda.cu): stable order by expert, tiles of <= GN slots */
+    std::vector<int32_t> order(slots), tiles;
+    std::vector<int> start(n_expert + 1, 0);
+    for (int s = 0; s < slots; s++) start[ids[s] + 1]++;
+    for (int e = 0; e < n_expert; e++) start[e + 1] += start[e];
+    std::vector<int> fillp(start.begin(), start.end() - 1);
+    for (int s = 0; s < slots; s++) order[fillp[ids[s]]++] = s;
+    for (int e = 0; e < n_expert; e++)
+        for (int q = start[e]; q < start[e + 1]; q += GN) {
+            tiles.push_back(e);
+            tiles.push_back(q);
+            tiles.push_back(std::min(GN, start[e + 1] - q));
+        }
+    const int n_tiles = (int)tiles.size() / 3;
+    if (start[1] - start[0] <= GN) fail(label + ": the test's expert 0 fits one tile (it must not)");
+
+    std::vector<float> out((size_t)slots * rows_per, __int_as_float(0x7fc00000));
+    emu::g_readable = {{(const char *)w, (const char *)(w + w_bytes)}, {(const char *)x, (const char *)(x + x_rows * cols)}};
+    emu::g_errors = 0;
+    emu::launch(dim3((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles), dim3(GTHREADS), smem_bytes<ROW>(), [&] {
+        moe_grouped_kernel<ROW>(x, per_slot, k, w, w + w_bytes, (uint64_t)row_bytes, rows_per, cols, order.data(),
+                                tiles.data(), out.data());
+    });
+    if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
+
+    /* float64 over the float16-rounded operands */
+    std::vector<double> wr((size_t)cols);
+    double num = 0, den = 0;
+    for (int e = 0; e < n_expert; e++)
+        for (int64_t r = 0; r < rows_per; r++) {
+            const uint8_t *row = w + ((int64_t)e * rows_per + r) * row_bytes;
+            for (int64_t c8 = 0; c8 < cols / 8; c8++) {
+                float y[8];
+                ROW::get(row, c8, y);
+                for (int q = 0; q < 8; q++) wr[c8 * 8 + q] = orc_qd_h2f(orc_qd_f2h(y[q]));
+            }
+            for (int s = 0; s < slots; s++) {
+                if (ids[s] != e) continue;
+                const float *xr = x + (per_slot ? s : s / k) * cols;
+                double a = 0;
+                for (int64_t c = 0; c < cols; c++) a += wr[c] * (double)orc_qd_h2f(orc_qd_f2h(xr[c]));
+                const float got = out[(size_t)s * rows_per + r];
+                if (!isfinite(got)) {
+                    fail(label + ": output (slot " + std::to_string(s) + ", row " + std::to_string(r) +
+                         ") not finite (unwritten?)");
+                    goto done;
+                }
+                num += (got - a) * (got - a);
+                den += a * a;
+            }
+        }
+    if (!(den > 0 && num <= 1e-10 * den)) {
+        char b[80];
+        snprintf(b, sizeof b, ": NMSE %.3e", den > 0 ? num / den : -1.0);
+        fail(label + b);
+    }
+done:
+    free(w);
+    free(x);
+}
+
+
+int main() {
+    run<block_row<256, 144, orc_qd_q4_K>>("Q4_K", 96, 512, false);
+    run<block_row<256, 144, orc_qd_q4_K>>("Q4_K", 64, 256, true);
+    run<block_row<256, 210, orc_qd_q6_K>>("Q6_K", 80, 512, true);
+    run<block_row<32, 34, orc_qd_q8_0>>("Q8_0", 97, 192, false);
+    run<block_row<32, 22, orc_qd_q5_0>>("Q5_0", 70, 128, true);
+    run<block_row<32, 17, orc_qd_mxfp4>>("MXFP4", 95, 192, false);
+    if (failures)
+        printf("%d failures\n", failures);
+    else
+        printf("ok\n");
+    return failures != 0;
+}
