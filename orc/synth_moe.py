@@ -76,7 +76,7 @@ class MoeSpec:
     n_ctx_train: int
     rope_theta: float
     rms_eps: float
-    expert_type: str = "F32"      # ggml type of the ffn_*_exps weights: F32, Q8_0, MXFP4 (Q4_K: bench only)
+    expert_type: str = "F32"      # ggml type of the ffn_*_exps weights: F32, Q8_0, MXFP4, Q4_K (cols % 256 == 0)
     weight_type: str = "F32"      # the other matrices (attention, token_embd, output)
     sliding_window: int = 128     # gpt-oss: even layers slide, odd layers are global
     yarn_factor: float = 32.0     # gpt-oss rope scaling (YaRN)
@@ -214,6 +214,11 @@ def _quantize(x: np.ndarray, type_name: str):
     if type_name == "MXFP4":
         raw = quantize_mxfp4(x)
         return raw, dequantize_mxfp4(raw)
+    if type_name == "Q4_K":  # gguf-py has no Q4_K quantizer: synth's, decoded by orc (gguf-py's bits)
+        from . import _orc, synth
+        x = np.ascontiguousarray(x, np.float32)
+        raw = np.frombuffer(synth.quantize(x, "Q4_K"), np.uint8).reshape(*x.shape[:-1], -1)
+        return raw, _orc.dequantize(np.ascontiguousarray(raw).reshape(-1), "Q4_K", x.shape)
     import gguf
     from gguf.quants import dequantize, quantize
     qt = gguf.GGMLQuantizationType[type_name]

@@ -63,6 +63,9 @@ def files(tmp_path_factory):
     out["qwen2-Q4_K_M"] = q4_k_m_mix(d / "mix.gguf")
     out["gpt-oss-MXFP4"] = synth_moe.make_model(d / "gpt-oss.gguf", "gpt-oss")
     out["qwen3moe-Q8_0"] = synth_moe.make_model(d / "qwen3moe.gguf", "qwen3moe-q8_0")
+    # Q4_K experts (256-column rows): the grouped product's block serving several of its steps
+    out["qwen3moe-Q4_K"] = synth_moe.make_model(d / "qwen3moe-q4k.gguf",
+                                                synth_moe.spec("qwen3moe-q8_0", n_embd=256, n_ff_exp=256, expert_type="Q4_K"))
     return out
 
 
@@ -244,7 +247,7 @@ def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
     assert np.array_equal(runs[2], runs[3]), "ORC_GEMV_EXACT=1 must turn the integer form off"
 
 
-@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0"])
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
 @pytest.mark.parametrize("weights", ["quantized", "dequantized"])
 def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
     """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
