@@ -257,7 +257,8 @@ def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name
     runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}), tmp_path,
                       probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
-    assert not np.array_equal(runs[0], runs[1]), "the grouped launch did not run (the cuBLAS products' bits)"
+    # (device run 28: on these small products the default's bits were the cuBLAS products' bits, so
+    # equal bits do not tell which ran: both sum sixteen-deep tensor-core chunks in k order)
     assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the default's grouped launch here"
     assert nmse(runs[0], runs[1]) <= 1e-8, nmse(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0].argmax(-1)[decided(runs[1])], runs[1].argmax(-1)[decided(runs[1])])

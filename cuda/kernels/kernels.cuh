@@ -108,7 +108,7 @@ cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, in
 int orc_moe_grouped_tile_slots(void);
 bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols);
 cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,
-                                   int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols, int64_t n_expert,
+                                   int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols,
                                    const int32_t *order, const int32_t *tiles, int32_t n_tiles, float *out,
                                    cudaStream_t s);
 

@@ -8,8 +8,7 @@
  * float16 copy of the expert tensor is written and read back) and writes each slot's row in
  * slot order (no gather and scatter launches).
  *
- * Tiles: 128 threads (2 x 2 warps of 32 x 32 outputs), 64 rows x 64 slots, K in steps of 64,
- * both operands staged in shared memory one step ahead (moe_grouped_kernel.cuh). */
+ * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. */
 #include <cuda_fp16.h>
 #include <mma.h>
 
@@ -30,23 +29,16 @@ bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols) 
 }
 
 cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,
-                                   int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols, int64_t n_expert,
+                                   int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols,
                                    const int32_t *order, const int32_t *tiles, int32_t n_tiles, float *out,
                                    cudaStream_t s) {
     if (n_tiles <= 0) return cudaSuccess;
-    if (!orc_moe_grouped_supports(w_qtype, w_dtype, cols) || n_tiles > 65535 || (uintptr_t)w % 16 != 0 ||
-        (uintptr_t)x % 16 != 0)
-        return cudaErrorInvalidValue;
+    if (!orc_moe_grouped_supports(w_qtype, w_dtype, cols) || n_tiles > 65535) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles);
     const uint8_t *wb = static_cast<const uint8_t *>(w);
-    const uint8_t *we = wb + (uint64_t)n_expert * (uint64_t)rows_per * row_bytes;
     auto go = [&](auto row) {
-        using ROW = decltype(row);
-        constexpr int smem = smem_bytes<ROW>(); /* 62-94 KiB: past the 48 KiB a launch gets unasked */
-        cudaError_t e = cudaFuncSetAttribute(moe_grouped_kernel<ROW>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        if (e != cudaSuccess) return e;
-        moe_grouped_kernel<ROW><<<grid, GTHREADS, smem, s>>>(x, per_slot, k, wb, we, row_bytes, rows_per, cols, order,
-                                                              tiles, out);
+        moe_grouped_kernel<decltype(row)><<<grid, GTHREADS, 0, s>>>(x, per_slot, k, wb, row_bytes, rows_per, cols,
+                                                                    order, tiles, out);
         return cudaGetLastError();
     };
     if (w_qtype < 0) return go(dense_row<ORC_DTYPE_F16>{});

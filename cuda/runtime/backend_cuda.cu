@@ -866,8 +866,8 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
         ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)(slots + 3 * n_tiles) * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, c->stream));
         ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
-                                              w->row_bytes, rows, cols, n_expert, x->d_moe_order, x->d_moe_order + slots,
-                                              n_tiles, (float *)out->data, c->stream));
+                                              w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots, n_tiles,
+                                              (float *)out->data, c->stream));
         return ORC_OK;
     }
     ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,

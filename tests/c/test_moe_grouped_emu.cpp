@@ -2,12 +2,10 @@
  * on the host SIMT emulator, against float64 sums of the same float16-rounded operands (weights
  * decoded by quant_decode.h and rounded to float16, inputs rounded to float16: what the kernel
  * multiplies), so only the float32 accumulation differs: NMSE <= 1e-10 per case. Stored types
- * with 256-element blocks (Q4_K, Q6_K: a block serves four steps) and 32-element ones (Q8_0,
- * Q5_0, MXFP4: two blocks a step, rows not 16-byte aligned), inputs per token and per slot, a
- * partial row tile, an expert with more slots than a tile, an unused expert, the expert tensor's
- * last row ending where its buffer does (the emulator checks every copy's source against the
- * buffers the test declares readable). Every output written (NaN poison). Compiled and run by
- * tests/test_gpu_kernels.py; prints "ok" or the failures. */
+ * with 256-element blocks (Q4_K, Q6_K: four steps a block) and 32-element ones (Q8_0, Q5_0,
+ * MXFP4: two blocks a step, rows not 16-byte aligned), inputs per token and per slot, partial row
+ * tiles, an expert with more slots than a tile, an unused expert. Every output written (NaN
+ * poison). Compiled and run by tests/test_gpu_kernels.py; prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
 
@@ -64,7 +62,7 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     const std::string label = lb;
     const int n_expert = 5, n_tok = 37, k = 3, slots = n_tok * k;
     const int64_t row_bytes = cols / ROW::BS * ROW::TS, w_bytes = n_expert * rows_per * row_bytes;
-    /* the weights: exactly w_bytes readable, in a 16-aligned buffer (the launcher's requirement) */
+    /* the weights, in a buffer of exactly their bytes (rounded up to aligned_alloc's 16) */
     uint8_t *w = static_cast<uint8_t *>(aligned_alloc(16, (size_t)(w_bytes + 15) / 16 * 16));
     for (int64_t b = 0; b < w_bytes / ROW::TS; b++) random_block(type, w + b * ROW::TS, ROW::TS);
     const int64_t x_rows = per_slot ? slots : n_tok;
@@ -93,11 +91,10 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     if (start[1] - start[0] <= GN) fail(label + ": the test's expert 0 fits one tile (it must not)");
 
     std::vector<float> out((size_t)slots * rows_per, __int_as_float(0x7fc00000));
-    emu::g_readable = {{(const char *)w, (const char *)(w + w_bytes)}, {(const char *)x, (const char *)(x + x_rows * cols)}};
     emu::g_errors = 0;
-    emu::launch(dim3((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles), dim3(GTHREADS), smem_bytes<ROW>(), [&] {
-        moe_grouped_kernel<ROW>(x, per_slot, k, w, w + w_bytes, (uint64_t)row_bytes, rows_per, cols, order.data(),
-                                tiles.data(), out.data());
+    emu::launch(dim3((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles), dim3(GTHREADS), 0, [&] {
+        moe_grouped_kernel<ROW>(x, per_slot, k, w, (uint64_t)row_bytes, rows_per, cols, order.data(), tiles.data(),
+                                out.data());
     });
     if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
 
