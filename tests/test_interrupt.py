@@ -27,6 +27,9 @@ def test_ctrl_c_interrupts_a_long_forward_and_generate(tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, sys, threading, time
         import orc
+        # Ctrl-C's handler, even where this process inherited SIGINT ignored (a job started in the
+        # background of a non-interactive shell: Python then installs none)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         m = orc.Model({str(path)!r}, n_threads=1)
         s = orc.Session(m, n_ctx=4096)
         ids = [i % 300 for i in range(2048)]
