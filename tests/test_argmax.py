@@ -3,13 +3,13 @@ primitive: cuda/kernels/argmax.cu, backend_cpu.c), so that a greedy step copies 
 of the logits. Checked against np.argmax of the "last" logits on both backends, in eager and
 recorded-graph steps, on a vocabulary wide enough that the GPU splits a row over several blocks;
 the sampler's rules: the lowest id among equal logits, and no choice from NaN/Inf logits."""
-import threading
 
 import numpy as np
 import pytest
 
 import orc
 from orc import synth
+from threads import run_threads
 
 V = 20000  # > 4096 columns: the GPU kernel splits a row over 5 blocks and merges them
 
@@ -126,37 +126,22 @@ def test_argmax_from_two_threads(model_path, device):
         return out
 
     want = [greedy(orc.Session(m, n_ctx=64), p, 24) for p in prompts]
-    got, errors = [None, None], []
+    got = [None, None]
 
     def run(i):
-        try:
-            got[i] = greedy(orc.Session(m, n_ctx=64), prompts[i], 24)
-        except BaseException as e:  # noqa: BLE001 - reported by the test
-            errors.append(e)
+        got[i] = greedy(orc.Session(m, n_ctx=64), prompts[i], 24)
 
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    errors = run_threads(run, [(0,), (1,)])
     assert not errors, errors
     assert got == want and len(set(want[0])) > 1
 
     s, seen = orc.Session(m, n_ctx=64), []
 
     def steps(tok):
-        try:
-            for _ in range(10):
-                nxt = s.forward([tok], "argmax")
-                seen.append(nxt)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        for _ in range(10):
+            seen.append(s.forward([tok], "argmax"))
 
-    ts = [threading.Thread(target=steps, args=(t,)) for t in (7, 11)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    errors = run_threads(steps, [(7,), (11,)])
     assert not errors, errors
     assert s.n_past == 20 and len(s.history) == 20 and len(seen) == 20
     ref = orc.Session(m, n_ctx=64)

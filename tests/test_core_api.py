@@ -10,6 +10,7 @@ import pytest
 import orc
 from orc import synth
 from orc.compare import nmse
+from threads import run_threads
 
 
 _paths = {}
@@ -318,22 +319,14 @@ def test_two_sessions_two_threads_equal_sequential(mdir, device, n_threads):
             s = orc.Session(m, n_ctx=16)
             want.append([s.forward(q, "last") for _ in range(1)][0])
         outs = [[], []]
-        errors = []
 
         def run(i):
-            try:
-                for _ in range(60):
-                    s = orc.Session(m, n_ctx=16)
-                    outs[i].append(s.forward(seqs[i], "last"))
-                    s.close()
-            except BaseException as e:  # noqa: BLE001
-                errors.append(e)
+            for _ in range(60):
+                s = orc.Session(m, n_ctx=16)
+                outs[i].append(s.forward(seqs[i], "last"))
+                s.close()
 
-        ts = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        errors = run_threads(run, [(0,), (1,)])
         assert not errors, errors
         for i in range(2):
             assert len(outs[i]) == 60 and all(np.array_equal(o, want[i]) for o in outs[i])
