@@ -9,9 +9,6 @@
  * slot order (no gather and scatter launches).
  *
  * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. */
-#include <cuda_fp16.h>
-#include <mma.h>
-
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
 #include "kernels/moe_grouped_kernel.cuh"

@@ -15,23 +15,19 @@
 #include "runtime/dtype.cuh"
 #endif
 
-/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded. BS / TS:
- * elements and bytes of a block (a dense row: pseudo-blocks of eight), decode(b, c, y): chunk c
- * (eight elements) of the block at b, wherever it lies (global or shared memory). */
+/* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded (block_row's
+ * BS / TS: elements and bytes of a block). */
 #ifndef ORC_SIMT_EMU
 template <int DT>
 struct dense_row {
-    static constexpr int BS = 8, TS = 8 * (DT == ORC_DTYPE_F32 ? 4 : 2);
-    static __device__ __forceinline__ void decode(const uint8_t *b, int, float *y) {
-        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(b, (orc_dtype)DT, q);
+    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
+        for (int q = 0; q < 8; q++) y[q] = orc_load_f32(row, (orc_dtype)DT, c8 * 8 + q);
     }
-    static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) { decode(row + c8 * TS, 0, y); }
 };
 #endif
 template <int BS_, int TS_, void (*DECODE)(const uint8_t *, int, float *)>
 struct block_row {
     static constexpr int BS = BS_, TS = TS_;
-    static __device__ __forceinline__ void decode(const uint8_t *b, int c, float *y) { DECODE(b, c, y); }
     static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
         const int64_t e = c8 * 8;
         DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
