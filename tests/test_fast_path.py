@@ -253,13 +253,16 @@ def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
 def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
     """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
     blocks (or float16 experts; the default's rule picks it for these few slots an expert, and
-    ORC_MOE_GROUPED=1 always) against ORC_MOE_GROUPED=0's per-expert cuBLAS products: both round
-    inputs and weights to float16 and accumulate in float32, so only the order of the sums differs."""
-    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}), tmp_path,
-                      probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
+    ORC_MOE_GROUPED=1 always; ORC_MOE_MMA=1 the pipelined mma.sync kernel over stored blocks) against
+    ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and weights to float16 and
+    accumulate in float32, so only the order of the sums differs."""
+    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}, {"ORC_MOE_MMA": "1"}),
+                      tmp_path, probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
     # (device run 28: on these small products the default's bits were the cuBLAS products' bits, so
     # equal bits do not tell which ran: both sum sixteen-deep tensor-core chunks in k order)
     assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the default's grouped launch here"
-    assert nmse(runs[0], runs[1]) <= 1e-8, nmse(runs[0], runs[1])
-    np.testing.assert_array_equal(runs[0].argmax(-1)[decided(runs[1])], runs[1].argmax(-1)[decided(runs[1])])
+    for v in (runs[0], runs[3]):
+        assert np.isfinite(v).all()
+        assert nmse(v, runs[1]) <= 1e-8, nmse(v, runs[1])
+        np.testing.assert_array_equal(v.argmax(-1)[decided(runs[1])], runs[1].argmax(-1)[decided(runs[1])])

@@ -332,6 +332,23 @@ def test_moe_grouped_emulated():
     _run_emulated("test_moe_grouped_emu.cpp", sanitize=SLOW)
 
 
+def test_moe_route_emulated():
+    """The router's top-k (cuda/kernels/moe_route_kernel.cuh): the register fast path (n_expert <= 256,
+    k <= 32) against the shared-memory kernel it replaces, bit for bit (ids and weights, NaN payloads
+    included), on random, tied, NaN, infinite and signed-zero logits, both router kinds, with and
+    without renormalisation; ids against a host stable top-k. See tests/c/test_moe_route_emu.cpp."""
+    _run_emulated("test_moe_route_emu.cpp", sanitize=SLOW)
+
+
+def test_moe_mma_emulated():
+    """The pipelined grouped expert product (cuda/kernels/moe_mma_kernel.cuh: stored blocks by
+    cp.async, a float16 weight tile decoded per step, ldmatrix and mma.sync) on the host emulator
+    against float64 over the same float16 operands, NMSE <= 1e-10; unaligned rows, pieces that last
+    four steps, copies that must stop at the tensor's last byte, blocks in both orders. See
+    tests/c/test_moe_mma_emu.cpp."""
+    _run_emulated("test_moe_mma_emu.cpp", sanitize=SLOW)
+
+
 def test_gemv_kernels_emulated():
     """The real GEMV kernel source, every lane emulated on the host (barriers, shuffles, deferred
     cp.async, checked copy sources): a type of each block layout by default, all types with

@@ -248,12 +248,12 @@ typedef struct orc_backend_ops {
                             orc_tensor *ids, orc_tensor *w, orc_err *err);
     /* out[t*k + j] = W[ids[t][j]] . x[r] for r = t (x_per_slot false) or t*k + j (true); W is an
      * experts tensor: expert e's rows are [e * out->cols, (e + 1) * out->cols). Float32
-     * accumulation; float16/bfloat16 weights see inputs rounded as matmul rounds them. */
+     * accumulation; float16/bfloat16 weights see inputs rounded as matmul rounds them. With
+     * bias (float32 [n_expert][out->cols], or NULL): + bias[ids[t][j]], added to the float32
+     * product (one rounding, as a separate add would round it). */
     orc_status (*matmul_id)(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
-                            const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
-    /* x[t*k + j][c] += bias[ids[t][j]][c] (bias [n_expert][x->cols], float32) */
-    orc_status (*add_bias_id)(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
-                              int32_t k, orc_err *err);
+                            const orc_tensor *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
+                            orc_err *err);
     /* out[t][c] = sum over j = 0..k-1 in order of w[t][j] * y[t*k + j][c], then + res[t][c]
      * when res is set (the residual add of the block, folded in: the same two roundings) */
     orc_status (*moe_combine)(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,

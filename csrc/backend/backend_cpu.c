@@ -628,6 +628,7 @@ typedef struct matmul_id_job {
     const float *in;
     bool per_slot;        /* input row of slot s: s (true) or s / k (false) */
     const orc_tensor *w;
+    const float *bias;    /* [n_expert][rows_per] or NULL */
     const int32_t *order; /* slots grouped by expert: order[start[e] .. start[e+1]) use expert e */
     const int32_t *start;
     float *out;
@@ -643,12 +644,15 @@ static void matmul_id_task(void *ctx, int64_t task, int thread) {
     const int64_t e = task / j->chunks, r0 = (task % j->chunks) * j->rows_per_task;
     const int64_t r1 = r0 + j->rows_per_task < j->rows_per ? r0 + j->rows_per_task : j->rows_per;
     const int32_t b = j->start[e], end = j->start[e + 1];
+    const float *bias = j->bias ? j->bias + e * j->rows_per : NULL;
     if (b == end) return;
     if (end - b == 1) { /* one slot chose this expert: its rows once each */
         const int64_t slot = j->order[b];
         const float *xin = j->in + (j->per_slot ? slot : slot / j->k) * j->cols;
-        for (int64_t r = r0; r < r1; r++)
-            j->out[slot * j->rows_per + r] = row_dot(c, j->w, e * j->rows_per + r, xin, j->x->rows[thread]);
+        for (int64_t r = r0; r < r1; r++) {
+            const float v = row_dot(c, j->w, e * j->rows_per + r, xin, j->x->rows[thread]);
+            j->out[slot * j->rows_per + r] = bias ? v + bias[r] : v;
+        }
         return;
     }
     for (int64_t r = r0; r < r1; r++) {
@@ -656,13 +660,15 @@ static void matmul_id_task(void *ctx, int64_t task, int thread) {
         for (int32_t q = b; q < end; q++) {
             const int64_t slot = j->order[q];
             const float *xin = j->in + (j->per_slot ? slot : slot / j->k) * j->cols;
-            j->out[slot * j->rows_per + r] = orc_cpu_dot(xin, wr, j->cols);
+            const float v = orc_cpu_dot(xin, wr, j->cols);
+            j->out[slot * j->rows_per + r] = bias ? v + bias[r] : v;
         }
     }
 }
 
 static orc_status cpu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
-                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+                                const orc_tensor *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
+                                orc_err *err) {
     cpu_exec *xe = (cpu_exec *)e;
     cpu_backend *c = cpu_of(e);
     const int64_t cols = w->cols, rows_per = out->cols, slots = n * k;
@@ -673,6 +679,9 @@ static orc_status cpu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slo
     const int64_t n_expert = w->rows / rows_per;
     if (n_expert <= 0 || n_expert > (1 << 20) || slots <= 0 || slots > INT32_MAX / 2)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld experts, %lld slots", (long long)n_expert, (long long)slots);
+    if (bias && (bias->dtype != ORC_DTYPE_F32 || bias->qtype >= 0 || bias->rows * bias->cols != n_expert * rows_per))
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: expert bias of %lld x %lld for %lld experts x %lld rows",
+                        (long long)bias->rows, (long long)bias->cols, (long long)n_expert, (long long)rows_per);
     int32_t *order = malloc((size_t)(slots + 2 * n_expert + 1) * sizeof(int32_t));
     if (!order) return orc_fail(err, ORC_E_NOMEM, "matmul_id: slot order");
     int32_t *start = order + slots, *fill = start + n_expert + 1;
@@ -698,7 +707,8 @@ static orc_status cpu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slo
         xs = xe->rounded;
     }
     {
-        matmul_id_job j = {.x = xe, .in = xs, .per_slot = x_per_slot, .w = w, .order = order, .start = start,
+        matmul_id_job j = {.x = xe, .in = xs, .per_slot = x_per_slot, .w = w,
+                           .bias = bias ? (const float *)bias->data : NULL, .order = order, .start = start,
                            .out = out->data, .rows_per = rows_per, .cols = cols, .k = k};
         j.rows_per_task = (rows_per + 7) / 8;
         j.chunks = (rows_per + j.rows_per_task - 1) / j.rows_per_task;
@@ -707,17 +717,6 @@ static orc_status cpu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slo
 done:
     free(order);
     return st;
-}
-
-static orc_status cpu_add_bias_id(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
-                                  int32_t k, orc_err *err) {
-    const int32_t *id = (const int32_t *)ids->data;
-    for (int64_t s = 0; s < n * k; s++) {
-        float *r = (float *)x->data + s * x->cols;
-        const float *b = (const float *)bias->data + (int64_t)id[s] * x->cols;
-        for (int64_t c = 0; c < x->cols; c++) r[c] += b[c];
-    }
-    return ORC_OK;
 }
 
 static orc_status cpu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
@@ -781,7 +780,6 @@ static const orc_backend_ops k_cpu_ops = {
     .matvec_stack = NULL,
     .moe_route = cpu_moe_route,
     .matmul_id = cpu_matmul_id,
-    .add_bias_id = cpu_add_bias_id,
     .moe_combine = cpu_moe_combine,
     /* no graphs: every step runs eagerly */
 };

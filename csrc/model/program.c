@@ -356,10 +356,9 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
         xn_done = true;
     }
     if (st == ORC_E_UNSUPPORTED) {
-        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), &s->topk_ids, n, K, &s->egate, f->err));
-        if (W(GATE_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->egate, W(GATE_EXPS_B), &s->topk_ids, n, K, f->err));
-        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), &s->topk_ids, n, K, &s->eup, f->err));
-        if (W(UP_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->eup, W(UP_EXPS_B), &s->topk_ids, n, K, f->err));
+        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), W(GATE_EXPS_B), &s->topk_ids, n, K, &s->egate,
+                                f->err));
+        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), W(UP_EXPS_B), &s->topk_ids, n, K, &s->eup, f->err));
         OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
     } else {
         CHECK(st);
@@ -367,8 +366,7 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     st = ORC_E_UNSUPPORTED;
     if (fuse) FUSED(st, o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
     if (st == ORC_E_UNSUPPORTED) {
-        OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), &s->topk_ids, n, K, &s->ey, f->err));
-        if (W(DOWN_EXPS_B)) OP(ADD_BIAS, o->add_bias_id(e, &s->ey, W(DOWN_EXPS_B), &s->topk_ids, n, K, f->err));
+        OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
     } else {
         CHECK(st);
     }

@@ -176,22 +176,37 @@ ORC_DQF void orc_dqf_q5_1(const uint8_t *b, uint32_t c, float *y) {
     orc_dqf_muladd8(orc_dqf_h2f(dm & 0xFFFFu), orc_dqf_h2f(dm >> 16), w0, w1, y);
 }
 
+/* Sixteen 4-bit indices' table entries, one byte each (one index per byte of x): T0..T3
+ * hold entries 0..15, four per word. The low 3 bits of each index select within
+ * entries 0..7 and 8..15 (PRMT looks up four bytes at once), bit 3 picks between the two. */
+ORC_DQF uint32_t orc_dqf_lut16(uint32_t x, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
+    const uint32_t t = x | (x >> 4);
+    const uint32_t sel = orc_dqf_perm(t, 0, 0x4420u) & 0x7777u; /* index i in nibble i */
+    const uint32_t lo = orc_dqf_perm(t0, t1, sel);
+    const uint32_t hi = orc_dqf_perm(t2, t3, sel);
+    const uint32_t m = ((x >> 3) & 0x01010101u) * 0xFFu; /* 0xFF where bit 3 of the index is set */
+    return (hi & m) | (lo & ~m);
+}
+
 /* The 16 IQ4_NL levels as offset-binary bytes (level + 128), four to a word. */
 #define ORC_DQF_IQ4_T0 0x3F2D1801u /* -127 -104  -83  -65 */
 #define ORC_DQF_IQ4_T1 0x766A5D4Fu /*  -49  -35  -22  -10 */
 #define ORC_DQF_IQ4_T2 0xA6998D81u /*    1   13   25   38 */
 #define ORC_DQF_IQ4_T3 0xF1D9C5B5u /*   53   69   89  113 */
 
-/* Four 4-bit indices (one per byte of x) to their levels + 128, one per byte: the
- * low 3 bits of each index select within levels 0..7 and 8..15 (PRMT looks up four
- * bytes at once), bit 3 picks between the two. */
+/* The doubled E2M1 values of MXFP4 (orc_kvalues_mxfp4) as offset-binary bytes (value + 128). */
+#define ORC_DQF_MXFP4_T0 0x83828180u /*  0  1  2  3 */
+#define ORC_DQF_MXFP4_T1 0x8C888684u /*  4  6  8 12 */
+#define ORC_DQF_MXFP4_T2 0x7D7E7F80u /*  0 -1 -2 -3 */
+#define ORC_DQF_MXFP4_T3 0x74787A7Cu /* -4 -6 -8 -12 */
+
+/* Four IQ4_NL indices (one per byte of x) to their levels + 128, one per byte. */
 ORC_DQF uint32_t orc_dqf_iq4_levels(uint32_t x) {
-    const uint32_t t = x | (x >> 4);
-    const uint32_t sel = orc_dqf_perm(t, 0, 0x4420u) & 0x7777u; /* index i in nibble i */
-    const uint32_t lo = orc_dqf_perm(ORC_DQF_IQ4_T0, ORC_DQF_IQ4_T1, sel);
-    const uint32_t hi = orc_dqf_perm(ORC_DQF_IQ4_T2, ORC_DQF_IQ4_T3, sel);
-    const uint32_t m = ((x >> 3) & 0x01010101u) * 0xFFu; /* 0xFF where bit 3 of the index is set */
-    return (hi & m) | (lo & ~m);
+    return orc_dqf_lut16(x, ORC_DQF_IQ4_T0, ORC_DQF_IQ4_T1, ORC_DQF_IQ4_T2, ORC_DQF_IQ4_T3);
+}
+/* Four MXFP4 indices to their doubled E2M1 values + 128. */
+ORC_DQF uint32_t orc_dqf_mxfp4_levels(uint32_t x) {
+    return orc_dqf_lut16(x, ORC_DQF_MXFP4_T0, ORC_DQF_MXFP4_T1, ORC_DQF_MXFP4_T2, ORC_DQF_MXFP4_T3);
 }
 
 ORC_DQF void orc_dqf_iq4_nl(const uint8_t *b, uint32_t c, float *y) {
@@ -200,6 +215,28 @@ ORC_DQF void orc_dqf_iq4_nl(const uint8_t *b, uint32_t c, float *y) {
     uint32_t w0, w1;
     orc_dqf_ld64a2(b + 2 + 8 * (c & 1u), &w0, &w1);
     orc_dqf_mul8(d, orc_dqf_iq4_levels((w0 >> sh) & 0x0F0F0F0Fu), orc_dqf_iq4_levels((w1 >> sh) & 0x0F0F0F0Fu),
+                 ORC_DQF_2P23 + 128.0f, y);
+}
+
+/* ---- FP4 ------------------------------------------------------------------------ */
+
+/* Bytes p[0..7] at any alignment: the three aligned words around them, funnel-shifted
+ * (reads up to 3 bytes before p and 4 after the field). */
+ORC_DQF void orc_dqf_ld64a1(const uint8_t *p, uint32_t *w0, uint32_t *w1) {
+    const uint32_t r = (uint32_t)((uintptr_t)p & 3u);
+    const uint8_t *a = p - r;
+    const uint32_t x0 = orc_dqf_ld32(a), x1 = orc_dqf_ld32(a + 4), x2 = orc_dqf_ld32(a + 8);
+    *w0 = orc_dqf_shr64(x0, x1, 8u * r);
+    *w1 = orc_dqf_shr64(x1, x2, 8u * r);
+}
+
+/* MXFP4 (17-byte blocks: any alignment): d * kvalue, as orc_qd_mxfp4 multiplies them. */
+ORC_DQF void orc_dqf_mxfp4(const uint8_t *b, uint32_t c, float *y) {
+    const float d = orc_qd_e8m0_half(b[0]);
+    const uint32_t sh = (c >> 1) * 4u;
+    uint32_t w0, w1;
+    orc_dqf_ld64a1(b + 1 + 8 * (c & 1u), &w0, &w1);
+    orc_dqf_mul8(d, orc_dqf_mxfp4_levels((w0 >> sh) & 0x0F0F0F0Fu), orc_dqf_mxfp4_levels((w1 >> sh) & 0x0F0F0F0Fu),
                  ORC_DQF_2P23 + 128.0f, y);
 }
 
@@ -342,6 +379,7 @@ ORC_DQF void orc_dqf_tq2_0(const uint8_t *b, uint32_t c, float *y) {
     X(Q5_0, orc_dqf_q5_0)       \
     X(Q5_1, orc_dqf_q5_1)       \
     X(IQ4_NL, orc_dqf_iq4_nl)   \
+    X(MXFP4, orc_dqf_mxfp4)     \
     X(Q2_K, orc_dqf_q2_K)       \
     X(Q3_K, orc_dqf_q3_K)       \
     X(Q4_K, orc_dqf_q4_K)       \

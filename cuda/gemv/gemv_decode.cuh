@@ -36,7 +36,7 @@
 #include <math.h>   /* fmaf (host) */
 #include <stdint.h>
 
-#include "dequant/dequant_fast.cuh" /* orc_dqf_perm/shr64/ld32/ld16/h2f/bytef, orc_dqf_bit4, orc_dqf_iq4_levels */
+#include "dequant/dequant_fast.cuh" /* orc_dqf_perm/shr64/ld32/ld16/h2f/bytef, orc_dqf_bit4, orc_dqf_iq4/mxfp4_levels */
 
 #ifdef __CUDACC__
 #define ORC_GVD static __device__ __forceinline__
@@ -105,23 +105,6 @@ ORC_GVD uint32_t orc_gv_ld8(const uint8_t *p) { return p[0]; }
 
 /* Byte k of x as a float (exact): 2^23 + byte, minus 2^23. */
 ORC_GVD float orc_gv_u8f(uint32_t x, uint32_t k) { return orc_dqf_bytef(x, k, ORC_DQF_2P23); }
-
-/* Sixteen 4-bit indices' table entries, one byte each: T0..T3 hold entries 0..15 (four per
- * word). As orc_dqf_iq4_levels, with the table as arguments. */
-ORC_GVD uint32_t orc_gv_lut16(uint32_t x, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
-    const uint32_t t = x | (x >> 4);
-    const uint32_t sel = orc_dqf_perm(t, 0, 0x4420u) & 0x7777u;
-    const uint32_t lo = orc_dqf_perm(t0, t1, sel);
-    const uint32_t hi = orc_dqf_perm(t2, t3, sel);
-    const uint32_t m = ((x >> 3) & 0x01010101u) * 0xFFu;
-    return (hi & m) | (lo & ~m);
-}
-
-/* The doubled E2M1 values of MXFP4 (orc_kvalues_mxfp4) as offset-binary bytes (value + 128). */
-#define ORC_GV_MXFP4_T0 0x83828180u /*  0  1  2  3 */
-#define ORC_GV_MXFP4_T1 0x8C888684u /*  4  6  8 12 */
-#define ORC_GV_MXFP4_T2 0x7D7E7F80u /*  0 -1 -2 -3 */
-#define ORC_GV_MXFP4_T3 0x74787A7Cu /* -4 -6 -8 -12 */
 
 /* y = d * (byte k of w - bias) for the 4 bytes of w (bias passed as 2^23 + bias). */
 ORC_GVD orc_gv_f4 orc_gv_mul4(float d, uint32_t w, float bias_2p23) {
@@ -314,7 +297,7 @@ struct orc_gv_MXFP4 : orc_gv_levels_forms<orc_gv_MXFP4> {
     /* group g's doubled E2M1 values as offset-binary bytes (value + 128) */
     ORC_GVD uint32_t levels(const st &s, int g) {
         const uint32_t w = (g < 4 ? s.q[g & 3] : s.q[g & 3] >> 4) & 0x0F0F0F0Fu;
-        return orc_gv_lut16(w, ORC_GV_MXFP4_T0, ORC_GV_MXFP4_T1, ORC_GV_MXFP4_T2, ORC_GV_MXFP4_T3);
+        return orc_dqf_mxfp4_levels(w);
     }
 };
 

@@ -84,32 +84,40 @@ cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const v
                                        cudaStream_t s);
 
 
-/* moe.cu: the mixture-of-experts primitives of backend.h (moe_route, matmul_id,
- * add_bias_id, moe_combine); ids are int32 [n][k], slots s = t*k + j. */
+/* moe.cu: the mixture-of-experts primitives of backend.h (moe_route, matmul_id, moe_combine);
+ * ids are int32 [n][k], slots s = t*k + j; bias (float32 [n_expert][rows_per], or NULL) is
+ * added to each slot's product. */
 cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w, cudaStream_t s);
 cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
-                                 uint64_t row_bytes, const int32_t *ids, int64_t n, int32_t k, int64_t rows_per,
-                                 int64_t cols, bool round_inputs, float *out, cudaStream_t s);
-/* Grouped expert products: gather x's slot rows in `order` (converted to dt), scatter results back. */
+                                 uint64_t row_bytes, const float *bias, const int32_t *ids, int64_t n, int32_t k,
+                                 int64_t rows_per, int64_t cols, bool round_inputs, float *out, cudaStream_t s);
+/* Grouped expert products: gather x's slot rows in `order` (converted to dt), scatter results back
+ * (+ bias[ids[slot]]). */
 cudaError_t orc_launch_moe_gather(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
                                   int64_t cols, void *xg, orc_dtype dt, cudaStream_t s);
-cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows, float *out,
-                                   cudaStream_t s);
-cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
-                                   cudaStream_t s);
+cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, const int32_t *ids, const float *bias,
+                                   int64_t n_slots, int64_t rows, float *out, cudaStream_t s);
 cudaError_t orc_launch_moe_combine(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
                                    const float *res, float *out, cudaStream_t s);
 
 /* moe_grouped.cu: all of a step's expert products in one tensor-core launch, float16 inputs
  * and weights as the grouped cuBLAS products round them. Slots sorted by expert (`order`),
  * cut into tiles of at most orc_moe_grouped_tile_slots() slots of one expert: tiles[3 t ..]
- * = expert, first position in `order`, count. out[slot][row] in slot order. */
+ * = expert, first position in `order`, count. out[slot][row] in slot order, + bias[expert][row]
+ * where bias is set (float32 [n_expert][rows_per]). */
 int orc_moe_grouped_tile_slots(void);
 bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols);
 cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,
                                    int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols,
-                                   const int32_t *order, const int32_t *tiles, int32_t n_tiles, float *out,
-                                   cudaStream_t s);
+                                   const int32_t *order, const int32_t *tiles, int32_t n_tiles, const float *bias,
+                                   float *out, cudaStream_t s);
+/* The pipelined grouped product (moe_mma_kernel.cuh): stored blocks only (w 16-byte aligned, cols a
+ * multiple of 64), xg the inputs gathered in `order` as float16 (orc_launch_moe_gather), w_bytes
+ * the whole expert tensor's; the same tiles and out as orc_launch_moe_grouped. */
+bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols);
+cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
+                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
+                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s);
 
 #endif /* ORC_KERNELS_CUH */

@@ -1,7 +1,7 @@
-/* moe.cu - the mixture-of-experts primitives of the reference path: the router's top-k, a
- * product with per-slot expert selection (any stored form: dense float32/float16/bfloat16
- * or GGUF blocks, decoded with quant_decode.h's decoders), per-expert biases and the
- * weighted sum. Simple and exact before fast: one warp per output row of one slot; the fast
+/* moe.cu - the mixture-of-experts primitives of the reference path: the router's top-k (its
+ * kernels: moe_route_kernel.cuh), a product with per-slot expert selection (any stored form:
+ * dense float32/float16/bfloat16 or GGUF blocks, decoded with quant_decode.h's decoders) and
+ * its per-expert bias, and the weighted sum. Simple and exact before fast: one warp per output row of one slot; the fast
  * path's fused expert GEMV (cuda/gemv) reads only the selected experts' blocks as well. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -9,8 +9,8 @@
 
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
+#include "kernels/moe_route_kernel.cuh" /* the router's top-k: moe_route_kernel, moe_route_fast_kernel */
 #include "kernels/moe_rows.cuh"
-#include "model/arch.h" /* orc_router_kind */
 #include "quant/quant_decode.h"
 #include "runtime/dtype.cuh"
 #include "runtime/launch.cuh" /* orc_launch_dependent */
@@ -18,86 +18,11 @@
 
 namespace {
 
-/* One warp per token: k rounds of a warp arg-max over the experts (lanes stride the experts).
- * A round's winner is the greatest logit, the lowest index among equals; NaN logits lose to
- * every number (a token whose logits are all NaN still gets k distinct ids). Chosen experts
- * are marked in shared memory. Weights: softmax over all experts then top-k (qwen3moe), or
- * softmax over the k raw logits (gpt-oss); optional renormalisation of the k weights. A token
- * with a NaN logit gets NaN weights (as on the CPU): a NaN never passes unseen. */
-constexpr int ROUTE_WARPS = 4;
-constexpr int ROUTE_MAX_EXPERTS = 4096; /* arch.c caps expert_count there */
-
-__device__ __forceinline__ bool route_beats(float v, int32_t i, float bv, int32_t bi) {
-    if (bi < 0) return i >= 0;
-    if (i < 0) return false;
-    const bool vn = v != v, bn = bv != bv;
-    if (vn != bn) return bn;          /* a number beats NaN */
-    if (!vn && v != bv) return v > bv; /* both numbers */
-    return i < bi;                     /* equal, or both NaN: the lower index */
-}
-
-__global__ void moe_route_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
-                                 int32_t *ids, float *w) {
-    __shared__ unsigned char taken_all[ROUTE_WARPS][ROUTE_MAX_EXPERTS];
-    orc_pdl_enter();
-    const int lane = threadIdx.x % 32, wi = threadIdx.x / 32;
-    const int64_t t = blockIdx.x * (int64_t)ROUTE_WARPS + wi;
-    if (t >= n) return;
-    unsigned char *taken = taken_all[wi];
-    const float *l = logits + t * n_expert;
-    int32_t *id = ids + t * k;
-    float *wt = w + t * k;
-    float mx = -FLT_MAX, sum = 0.0f;
-    bool nan = false;
-    for (int32_t i = lane; i < n_expert; i += 32) {
-        taken[i] = 0;
-        mx = fmaxf(mx, l[i]);
-        nan = nan || l[i] != l[i];
-    }
-    nan = __any_sync(0xffffffffu, nan);
-    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    if (kind == ORC_ROUTER_SOFTMAX_TOPK) {
-        for (int32_t i = lane; i < n_expert; i += 32) sum += expf(l[i] - mx);
-        for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    }
-    __syncwarp();
-    for (int32_t j = 0; j < k; j++) {
-        float bv = 0.0f;
-        int32_t bi = -1;
-        for (int32_t i = lane; i < n_expert; i += 32)
-            if (!taken[i] && route_beats(l[i], i, bv, bi)) bv = l[i], bi = i;
-        for (int off = 16; off > 0; off >>= 1) {
-            const float ov = __shfl_xor_sync(0xffffffffu, bv, off);
-            const int32_t oi = __shfl_xor_sync(0xffffffffu, bi, off);
-            if (route_beats(ov, oi, bv, bi)) bv = ov, bi = oi;
-        }
-        if (lane == 0) {
-            taken[bi] = 1;
-            id[j] = bi;
-            wt[j] = kind == ORC_ROUTER_SOFTMAX_TOPK ? expf(bv - mx) / sum : bv;
-        }
-        __syncwarp();
-    }
-    if (lane != 0) return;
-    if (kind == ORC_ROUTER_TOPK_SOFTMAX) {
-        const float m0 = wt[0];
-        float s = 0.0f;
-        for (int32_t j = 0; j < k; j++) s += (wt[j] = expf(wt[j] - m0));
-        for (int32_t j = 0; j < k; j++) wt[j] /= s;
-    } else if (norm) {
-        float s = 0.0f;
-        for (int32_t j = 0; j < k; j++) s += wt[j];
-        for (int32_t j = 0; j < k; j++) wt[j] /= s;
-    }
-    if (nan)
-        for (int32_t j = 0; j < k; j++) wt[j] = __int_as_float(0x7fc00000);
-}
-
-/* out[s][r] = W[ids[s]][r] . x[s or s / k]; one warp per (slot, row). */
+/* out[s][r] = W[ids[s]][r] . x[s or s / k] (+ bias[ids[s]][r]); one warp per (slot, row). */
 template <class ROW>
 __global__ void matmul_id_kernel(const float *x, bool per_slot, const uint8_t *w, uint64_t row_bytes,
-                                 const int32_t *ids, int64_t n_slots, int32_t k, int64_t rows_per, int64_t cols,
-                                 int round_dt, float *out) {
+                                 const float *bias, const int32_t *ids, int64_t n_slots, int32_t k, int64_t rows_per,
+                                 int64_t cols, int round_dt, float *out) {
     const int lane = threadIdx.x % 32;
     const int64_t slot = blockIdx.x;
     const int64_t r = (int64_t)blockIdx.y * (blockDim.x / 32) + threadIdx.x / 32;
@@ -117,13 +42,7 @@ __global__ void matmul_id_kernel(const float *x, bool per_slot, const uint8_t *w
         }
     }
     for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-    if (lane == 0) out[slot * rows_per + r] = acc;
-}
-
-__global__ void add_bias_id_kernel(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols) {
-    const int64_t total = n_slots * cols;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
-        x[i] += bias[(int64_t)ids[i / cols] * cols + i % cols];
+    if (lane == 0) out[slot * rows_per + r] = bias ? acc + bias[(int64_t)ids[slot] * rows_per + r] : acc;
 }
 
 __global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, int32_t k, int64_t cols,
@@ -139,21 +58,22 @@ __global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, in
 }
 
 /* Grouped products (many slots): rows of x in expert order, converted to the product's
- * input dtype (as cuBLAS products round them), and the results back in slot order. */
-__global__ void moe_gather_kernel(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
-                                  int64_t cols, void *xg, int dt) {
-    const int64_t total = n_slots * cols;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t q = i / cols, c = i % cols, slot = order[q];
-        orc_store_from_f32(xg, (orc_dtype)dt, i, x[(per_slot ? slot : slot / k) * cols + c]);
-    }
+ * input dtype (as cuBLAS products round them), and the results back in slot order (+ the
+ * slot's expert bias). One block a row (sorted position q = blockIdx.x): no divisions. */
+__global__ void moe_gather_kernel(const float *x, bool per_slot, const int32_t *order, int32_t k, int64_t cols,
+                                  void *xg, int dt) {
+    const int64_t q = blockIdx.x, slot = order[q];
+    const float *xr = x + (per_slot ? slot : slot / k) * cols;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) orc_store_from_f32(xg, (orc_dtype)dt, q * cols + c, xr[c]);
 }
 
-__global__ void moe_scatter_kernel(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows,
-                                   float *out) {
-    const int64_t total = n_slots * rows;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
-        out[(int64_t)order[i / rows] * rows + i % rows] = yg[i];
+__global__ void moe_scatter_kernel(const float *yg, const int32_t *order, const int32_t *ids, const float *bias,
+                                   int64_t rows, float *out) {
+    const int64_t q = blockIdx.x, slot = order[q];
+    const float *y = yg + q * rows;
+    float *o = out + slot * rows;
+    const float *b = bias ? bias + (int64_t)ids[slot] * rows : nullptr;
+    for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) o[r] = b ? y[r] + b[r] : y[r];
 }
 
 } /* namespace */
@@ -161,36 +81,53 @@ __global__ void moe_scatter_kernel(const float *yg, const int32_t *order, int64_
 cudaError_t orc_launch_moe_gather(const float *x, bool per_slot, const int32_t *order, int64_t n_slots, int32_t k,
                                   int64_t cols, void *xg, orc_dtype dt, cudaStream_t s) {
     if (n_slots <= 0) return cudaSuccess;
-    moe_gather_kernel<<<orc_grid_1d(n_slots * cols, 256), 256, 0, s>>>(x, per_slot, order, n_slots, k, cols, xg, (int)dt);
+    if (n_slots > 0x7fffffff) return cudaErrorInvalidValue;
+    moe_gather_kernel<<<(unsigned)n_slots, 256, 0, s>>>(x, per_slot, order, k, cols, xg, (int)dt);
     return cudaGetLastError();
 }
 
-cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, int64_t n_slots, int64_t rows, float *out,
-                                   cudaStream_t s) {
+cudaError_t orc_launch_moe_scatter(const float *yg, const int32_t *order, const int32_t *ids, const float *bias,
+                                   int64_t n_slots, int64_t rows, float *out, cudaStream_t s) {
     if (n_slots <= 0) return cudaSuccess;
-    moe_scatter_kernel<<<orc_grid_1d(n_slots * rows, 256), 256, 0, s>>>(yg, order, n_slots, rows, out);
+    if (n_slots > 0x7fffffff) return cudaErrorInvalidValue;
+    moe_scatter_kernel<<<(unsigned)n_slots, 256, 0, s>>>(yg, order, ids, bias, rows, out);
     return cudaGetLastError();
 }
 
 cudaError_t orc_launch_moe_route(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
                                  int32_t *ids, float *w, cudaStream_t s) {
+    using namespace orc_moe_route;
     if (n <= 0) return cudaSuccess;
     if (k <= 0 || k > n_expert || n_expert > ROUTE_MAX_EXPERTS) return cudaErrorInvalidValue;
+    if (n_expert <= ROUTE_FAST_MAX_EXPERTS && k <= ROUTE_FAST_MAX_K) {
+        /* Up to 1024 tokens (decode, small batches) one warp a block: no idle warps, the tokens
+         * spread over the SMs (within their 32 resident blocks); more, four a block. */
+        const int warps = n <= 1024 ? 1 : ROUTE_WARPS;
+        const dim3 grid((unsigned)((n + warps - 1) / warps)), block(32 * warps);
+        const auto go = [&](void (*kernel)(const float *, int64_t, int32_t, int32_t, int, bool, int32_t *, float *)) {
+            return orc_launch_dependent(kernel, grid, block, 0, s, logits, n, n_expert, k, kind, norm, ids, w);
+        };
+        const int32_t per_lane = (n_expert + 31) / 32;
+        if (per_lane <= 1) return go(moe_route_fast_kernel<1>);
+        if (per_lane <= 2) return go(moe_route_fast_kernel<2>);
+        if (per_lane <= 4) return go(moe_route_fast_kernel<4>);
+        return go(moe_route_fast_kernel<8>);
+    }
     return orc_launch_dependent(moe_route_kernel, dim3((unsigned)((n + ROUTE_WARPS - 1) / ROUTE_WARPS)),
                                 dim3(32 * ROUTE_WARPS), 0, s, logits, n, n_expert, k, kind, norm, ids, w);
 }
 
 cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, orc_dtype w_dtype, int32_t w_qtype,
-                                 uint64_t row_bytes, const int32_t *ids, int64_t n, int32_t k, int64_t rows_per,
-                                 int64_t cols, bool round_inputs, float *out, cudaStream_t s) {
+                                 uint64_t row_bytes, const float *bias, const int32_t *ids, int64_t n, int32_t k,
+                                 int64_t rows_per, int64_t cols, bool round_inputs, float *out, cudaStream_t s) {
     const int64_t slots = n * k;
     if (slots <= 0) return cudaSuccess;
     if (cols % 8) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)slots, (unsigned)((rows_per + 3) / 4));
     const uint8_t *wb = static_cast<const uint8_t *>(w);
     const int round_dt = round_inputs && w_qtype < 0 && w_dtype != ORC_DTYPE_F32 ? (int)w_dtype : -1;
-#define GO(ROW) matmul_id_kernel<ROW><<<grid, 128, 0, s>>>(x, per_slot, wb, row_bytes, ids, slots, k, rows_per, cols, \
-                                                         round_dt, out)
+#define GO(ROW) matmul_id_kernel<ROW><<<grid, 128, 0, s>>>(x, per_slot, wb, row_bytes, bias, ids, slots, k, rows_per, \
+                                                         cols, round_dt, out)
     if (w_qtype < 0) {
         switch (w_dtype) {
         case ORC_DTYPE_F16: GO(dense_row<ORC_DTYPE_F16>); break;
@@ -204,13 +141,6 @@ cudaError_t orc_launch_matmul_id(const float *x, bool per_slot, const void *w, o
         });
     }
 #undef GO
-    return cudaGetLastError();
-}
-
-cudaError_t orc_launch_add_bias_id(float *x, const float *bias, const int32_t *ids, int64_t n_slots, int64_t cols,
-                                   cudaStream_t s) {
-    if (n_slots <= 0) return cudaSuccess;
-    add_bias_id_kernel<<<orc_grid_1d(n_slots * cols, 256), 256, 0, s>>>(x, bias, ids, n_slots, cols);
     return cudaGetLastError();
 }
 

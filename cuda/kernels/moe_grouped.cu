@@ -8,10 +8,15 @@
  * float16 copy of the expert tensor is written and read back) and writes each slot's row in
  * slot order (no gather and scatter launches).
  *
- * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. */
+ * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. Its pipelined successor
+ * on mma.sync (stored blocks by cp.async into shared memory, inputs pre-gathered as float16):
+ * moe_mma_kernel.cuh, orc_launch_moe_mma below. */
+#include <atomic>
+
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
 #include "kernels/moe_grouped_kernel.cuh"
+#include "kernels/moe_mma_kernel.cuh"
 #include "kernels/moe_rows.cuh"
 
 using namespace orc_moe_grouped;
@@ -27,17 +32,63 @@ bool orc_moe_grouped_supports(int32_t w_qtype, orc_dtype w_dtype, int64_t cols) 
 
 cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, const void *w, orc_dtype w_dtype,
                                    int32_t w_qtype, uint64_t row_bytes, int64_t rows_per, int64_t cols,
-                                   const int32_t *order, const int32_t *tiles, int32_t n_tiles, float *out,
-                                   cudaStream_t s) {
+                                   const int32_t *order, const int32_t *tiles, int32_t n_tiles, const float *bias,
+                                   float *out, cudaStream_t s) {
     if (n_tiles <= 0) return cudaSuccess;
     if (!orc_moe_grouped_supports(w_qtype, w_dtype, cols) || n_tiles > 65535) return cudaErrorInvalidValue;
     const dim3 grid((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles);
     const uint8_t *wb = static_cast<const uint8_t *>(w);
     auto go = [&](auto row) {
         moe_grouped_kernel<decltype(row)><<<grid, GTHREADS, 0, s>>>(x, per_slot, k, wb, row_bytes, rows_per, cols,
-                                                                    order, tiles, out);
+                                                                    order, tiles, bias, out);
         return cudaGetLastError();
     };
     if (w_qtype < 0) return go(dense_row<ORC_DTYPE_F16>{});
     return orc_with_block_row(w_qtype, go);
+}
+
+/* ---- the pipelined kernel (moe_mma_kernel.cuh) ---- */
+
+static_assert(orc_moe_mma::BN == GN, "both grouped kernels take the host's tiles of GN slots");
+
+/* The device's opt-in shared memory per block (bytes), or -1. */
+static int optin_smem(void) {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return -1;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) return -1;
+    return v;
+}
+
+bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols) {
+    if (w_qtype < 0 || cols % orc_moe_mma::BK || (uintptr_t)w % 16) return false;
+    const int optin = optin_smem();
+    return orc_with_block_row(w_qtype, [&](auto row) {
+               return orc_moe_mma::shape<decltype(row)>::SMEM <= optin ? cudaSuccess : cudaErrorInvalidValue;
+           }) == cudaSuccess;
+}
+
+cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
+                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
+                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s) {
+    using namespace orc_moe_mma;
+    if (n_tiles <= 0) return cudaSuccess;
+    if (!orc_moe_mma_supports(w_qtype, w, cols) || n_tiles > 65535 || (uintptr_t)xg % 16) return cudaErrorInvalidValue;
+    const dim3 grid((unsigned)((rows_per + BM - 1) / BM), (unsigned)n_tiles);
+    return orc_with_block_row(w_qtype, [&](auto row) {
+        using ROW = decltype(row);
+        constexpr int smem = shape<ROW>::SMEM;
+        static std::atomic<unsigned long long> done{0}; /* per instantiation: devices whose limit is raised */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return e;
+        const unsigned long long bit = 1ull << (dev & 63);
+        if (!(done.load(std::memory_order_acquire) & bit)) {
+            e = cudaFuncSetAttribute(moe_mma_kernel<ROW>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) return e;
+            done.fetch_or(bit, std::memory_order_release);
+        }
+        moe_mma_kernel<ROW><<<grid, THREADS, smem, s>>>(static_cast<const __half *>(xg), static_cast<const uint8_t *>(w),
+                                                        row_bytes, w_bytes, rows_per, cols, order, tiles, bias, out);
+        return cudaGetLastError();
+    });
 }

@@ -30,11 +30,13 @@ constexpr int LDS = GK + 8;  /* float16 row stride of the staged tiles (skews th
 constexpr int LDC = GM + 4;  /* float stride of the staged outputs, [slot][row] */
 constexpr int STAGE_BYTES = 2 * GM * LDS * 2 > GN * LDC * 4 ? 2 * GM * LDS * 2 : GN * LDC * 4;
 
-/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= GN). */
+/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= GN). bias: [n_expert][rows_per]
+ * float32 added to the products, or NULL. */
 template <class ROW>
 __global__ void __launch_bounds__(GTHREADS)
     moe_grouped_kernel(const float *x, bool per_slot, int32_t k, const uint8_t *w, uint64_t row_bytes,
-                       int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles, float *out) {
+                       int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles, const float *bias,
+                       float *out) {
     using namespace nvcuda; /* tensor-core fragments: sm_70 and later (setup.py builds for sm_80+) */
 #ifdef ORC_SIMT_EMU
     ORC_SHARED_ARRAY(unsigned char, stage, STAGE_BYTES);
@@ -102,7 +104,9 @@ __global__ void __launch_bounds__(GTHREADS)
     __syncthreads();
     for (int c = tid; c < GN * GM; c += GTHREADS) {
         const int j = c / GM, rr = c % GM;
-        if (j < nq && r0 + rr < rows_per) out[(int64_t)order[q0 + j] * rows_per + r0 + rr] = cs[j * LDC + rr];
+        if (j < nq && r0 + rr < rows_per)
+            out[(int64_t)order[q0 + j] * rows_per + r0 + rr] =
+                bias ? cs[j * LDC + rr] + bias[(int64_t)expert * rows_per + r0 + rr] : cs[j * LDC + rr];
     }
 }
 

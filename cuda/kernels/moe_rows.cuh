@@ -16,7 +16,7 @@
 #endif
 
 /* Eight consecutive weights of a row, as float32: dense dtypes loaded, blocks decoded (block_row's
- * BS / TS: elements and bytes of a block). */
+ * BS / TS: elements and bytes of a block; QT: the ggml type, -1 where a caller does not say). */
 #ifndef ORC_SIMT_EMU
 template <int DT>
 struct dense_row {
@@ -25,9 +25,9 @@ struct dense_row {
     }
 };
 #endif
-template <int BS_, int TS_, void (*DECODE)(const uint8_t *, int, float *)>
+template <int BS_, int TS_, void (*DECODE)(const uint8_t *, int, float *), int QT_ = -1>
 struct block_row {
-    static constexpr int BS = BS_, TS = TS_;
+    static constexpr int BS = BS_, TS = TS_, QT = QT_;
     static __device__ __forceinline__ void get(const uint8_t *row, int64_t c8, float *y) {
         const int64_t e = c8 * 8;
         DECODE(row + (e / BS) * TS, (int)((e % BS) / 8), y);
@@ -41,7 +41,7 @@ template <class F>
 static inline cudaError_t orc_with_block_row(int32_t qtype, F &&launch) {
     switch (qtype) {
 #define ORC_ROW_CASE(NAME, FN, BS, TS) \
-    case ORC_TYPE_##NAME: return launch(block_row<BS, TS, FN>{});
+    case ORC_TYPE_##NAME: return launch(block_row<BS, TS, FN, ORC_TYPE_##NAME>{});
         ORC_QD_FOREACH_BLOCK_TYPE(ORC_ROW_CASE)
 #undef ORC_ROW_CASE
     default: return cudaErrorInvalidValue;

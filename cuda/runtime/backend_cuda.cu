@@ -819,8 +819,17 @@ static int moe_grouped_mode(void) {
     return orc_env_once(mode, "ORC_MOE_GROUPED", [](const char *e) { return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : 2; });
 }
 
+/* ORC_MOE_MMA=1 (read once; off until measured on the device): every grouped product over stored
+ * blocks through the pipelined mma.sync kernel (moe_mma_kernel.cuh), whatever the slots an expert,
+ * unless ORC_MOE_GROUPED=0. */
+static bool moe_mma_mode(void) {
+    static std::atomic<int> mode{INT_MIN};
+    return orc_env_once(mode, "ORC_MOE_MMA", [](const char *e) { return e && e[0] == '1' ? 1 : 0; }) == 1;
+}
+
 static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
-                                    const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+                                    const float *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
+                                    orc_err *err) {
     cuda_backend *c = cb_of(&x->base);
     orc_status st = ORC_OK;
     const int64_t slots = n * k, rows = out->cols, cols = w->cols, n_expert = w->rows / rows;
@@ -829,6 +838,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     const float one = 1.0f, zero = 0.0f;
     const int64_t tn = orc_moe_grouped_tile_slots();
     int64_t used; /* experts with slots */
+    const bool mma = moe_grouped_mode() != 0 && moe_mma_mode() && orc_moe_mma_supports(w->qtype, w->data, cols);
     if (slots > x->moe_slots || n_expert + 1 > 8192 ||
         (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld slots past the session's grouping scratch",
@@ -854,8 +864,8 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
      * float16 copies win. So: grouped while the used experts average fewer slots than a tile. */
     used = 0;
     for (int64_t ex = 0; ex < n_expert; ex++) used += start[ex + 1] > start[ex];
-    if (moe_grouped_mode() != 0 && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
-        (moe_grouped_mode() == 1 || slots < used * tn)) {
+    if (mma || (moe_grouped_mode() != 0 && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
+                (moe_grouped_mode() == 1 || slots < used * tn))) {
         int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
         for (int64_t ex = 0; ex < n_expert; ex++)
             for (int64_t q = start[ex]; q < start[ex + 1]; q += tn, n_tiles++) {
@@ -865,9 +875,17 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
             }
         ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)(slots + 3 * n_tiles) * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, c->stream));
-        ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
-                                              w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots, n_tiles,
-                                              (float *)out->data, c->stream));
+        if (mma) {
+            ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)in->data, per_slot, x->d_moe_order, slots, k, cols,
+                                                 x->d_moe_x, ORC_DTYPE_F16, c->stream));
+            ORC_CUDA_CHECK(orc_launch_moe_mma(x->d_moe_x, w->data, w->qtype, w->row_bytes,
+                                              (uint64_t)w->rows * w->row_bytes, rows, cols, x->d_moe_order,
+                                              x->d_moe_order + slots, n_tiles, bias, (float *)out->data, c->stream));
+        } else {
+            ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
+                                                  w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots,
+                                                  n_tiles, bias, (float *)out->data, c->stream));
+        }
         return ORC_OK;
     }
     ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,
@@ -891,33 +909,30 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
                                       x->d_moe_y + start[ex] * rows, CUDA_R_32F, (int)rows, CUBLAS_COMPUTE_32F,
                                       CUBLAS_GEMM_DEFAULT));
     }
-    ORC_CUDA_CHECK(orc_launch_moe_scatter(x->d_moe_y, x->d_moe_order, slots, rows, (float *)out->data, c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_scatter(x->d_moe_y, x->d_moe_order, (const int32_t *)ids->data, bias, slots, rows,
+                                          (float *)out->data, c->stream));
 cleanup:
     return st;
 }
 
 static orc_status cu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
-                               const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+                               const orc_tensor *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
+                               orc_err *err) {
     orc_status st = ORC_OK;
     if (x->cols != w->cols || out->cols <= 0 || w->rows % out->cols)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: x has %lld cols, experts %lld x %lld, out %lld",
                         (long long)x->cols, (long long)w->rows, (long long)w->cols, (long long)out->cols);
+    if (bias && (bias->dtype != ORC_DTYPE_F32 || bias->qtype >= 0 || bias->rows * bias->cols != w->rows))
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: expert bias of %lld x %lld for experts of %lld rows",
+                        (long long)bias->rows, (long long)bias->cols, (long long)w->rows);
+    const float *b = bias ? (const float *)bias->data : NULL;
     cuda_exec *xe = (cuda_exec *)e;
     if (n * k >= MOE_GROUP_MIN_SLOTS && !xe->recording && xe->moe_slots > 0)
-        return matmul_id_grouped(xe, x, x_per_slot, w, ids, n, k, out, err);
+        return matmul_id_grouped(xe, x, x_per_slot, w, b, ids, n, k, out, err);
     /* float16/bfloat16 experts see their inputs rounded, as cuBLAS products do */
     ORC_CUDA_CHECK(orc_launch_matmul_id((const float *)x->data, x_per_slot, w->data, w->dtype, w->qtype, w->row_bytes,
-                                        (const int32_t *)ids->data, n, k, out->cols, w->cols, true, (float *)out->data,
-                                        cb_of(e)->stream));
-cleanup:
-    return st;
-}
-
-static orc_status cu_add_bias_id(orc_exec *e, orc_tensor *x, const orc_tensor *bias, const orc_tensor *ids, int64_t n,
-                                 int32_t k, orc_err *err) {
-    orc_status st = ORC_OK;
-    ORC_CUDA_CHECK(orc_launch_add_bias_id((float *)x->data, (const float *)bias->data, (const int32_t *)ids->data,
-                                          n * k, x->cols, cb_of(e)->stream));
+                                        b, (const int32_t *)ids->data, n, k, out->cols, w->cols, true,
+                                        (float *)out->data, cb_of(e)->stream));
 cleanup:
     return st;
 }
@@ -1043,7 +1058,6 @@ static const orc_backend_ops k_cuda_ops = {
     /* .matvec_stack = */ cu_matvec_stack,
     /* .moe_route = */ cu_moe_route,
     /* .matmul_id = */ cu_matmul_id,
-    /* .add_bias_id = */ cu_add_bias_id,
     /* .moe_combine = */ cu_moe_combine,
     /* .record_begin = */ cu_record_begin,
     /* .record_end = */ cu_record_end,

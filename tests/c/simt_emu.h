@@ -345,6 +345,78 @@ static inline T __shfl_xor_sync(unsigned mask, T v, int off) {
     return r;
 }
 
+/* The mask-checked collectives below (one full-warp exchange each): every lane of `mask` must be
+ * alive and calling, as the hardware requires. */
+namespace emu {
+inline void check_mask(unsigned mask) {
+    Block &b = *g_blk;
+    const unsigned w = tid_flat() / 32;
+    if (!(mask >> (tid_flat() % 32) & 1u)) error("a warp collective called by a lane its mask leaves out");
+    for (unsigned l = 0; l < 32; l++)
+        if (mask >> l & 1u && (w * 32 + l >= b.lanes.size() || b.lanes[w * 32 + l].done))
+            error("a warp collective's mask names a lane that has exited");
+}
+/* Each calling lane gives v; f(acc, other) folds the mask's lanes in lane order into acc. */
+template <class T, class F>
+inline T warp_fold(unsigned mask, T v, T acc, F f) {
+    static_assert(sizeof(T) <= 8, "exchange of a large type");
+    check_mask(mask);
+    memcpy(wslot(tid_flat() % 32), &v, sizeof v);
+    syncwarp();
+    for (unsigned l = 0; l < 32; l++)
+        if (mask >> l & 1u) {
+            T o;
+            memcpy(&o, wslot(l), sizeof o);
+            acc = f(acc, o);
+        }
+    syncwarp();
+    return acc;
+}
+} /* namespace emu */
+
+template <class T>
+static inline T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
+    static_assert(sizeof(T) <= 8, "shuffle of a large type");
+    if (width != 32) emu::error("__shfl_sync: only width 32 is emulated");
+    emu::check_mask(mask);
+    memcpy(emu::wslot(emu::tid_flat() % 32), &v, sizeof v);
+    emu::syncwarp();
+    T r;
+    memcpy(&r, emu::wslot((unsigned)src % 32), sizeof r);
+    emu::syncwarp();
+    return r;
+}
+static inline unsigned __ballot_sync(unsigned mask, int pred) {
+    const unsigned me = emu::tid_flat() % 32;
+    return emu::warp_fold(mask, pred ? 1u << me : 0u, 0u, [](unsigned acc, unsigned o) { return acc | o; });
+}
+static inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
+static inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) == mask; }
+static inline unsigned __reduce_max_sync(unsigned mask, unsigned v) {
+    return emu::warp_fold(mask, v, 0u, [](unsigned a, unsigned o) { return o > a ? o : a; });
+}
+static inline unsigned __reduce_min_sync(unsigned mask, unsigned v) {
+    return emu::warp_fold(mask, v, 0xffffffffu, [](unsigned a, unsigned o) { return o < a ? o : a; });
+}
+static inline int __reduce_max_sync(unsigned mask, int v) {
+    return emu::warp_fold(mask, v, (int)0x80000000, [](int a, int o) { return o > a ? o : a; });
+}
+static inline int __reduce_min_sync(unsigned mask, int v) {
+    return emu::warp_fold(mask, v, 0x7fffffff, [](int a, int o) { return o < a ? o : a; });
+}
+static inline int __popc(unsigned v) { return __builtin_popcount(v); }
+static inline int __ffs(int v) { return __builtin_ffs(v); }
+static inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline int __float_as_int(float f) {
+    int i;
+    memcpy(&i, &f, 4);
+    return i;
+}
+
 /* ---- runtime/simt.cuh's primitives ----------------------------------------------------------- */
 
 #define ORC_SHARED_ARRAY(T, name, n) T *name = static_cast<T *>(emu::block_static(__LINE__, sizeof(T) * (n)))

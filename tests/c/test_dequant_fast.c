@@ -99,8 +99,8 @@ int main(void) {
                 bad += check_tile(t, nb, "edge");
             }
     }
-    if (nfast != 13) {
-        printf("expected 13 fast decoders, found %d\n", nfast);
+    if (nfast != 14) {
+        printf("expected 14 fast decoders, found %d\n", nfast);
         return 1;
     }
     if (misaligned) {

@@ -68,6 +68,11 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     const int64_t x_rows = per_slot ? slots : n_tok;
     float *x = static_cast<float *>(aligned_alloc(16, (size_t)(x_rows * cols * 4 + 15) / 16 * 16));
     for (int64_t i = 0; i < x_rows * cols; i++) x[i] = gauss();
+    /* an expert bias on the cases with inputs per slot (as gpt-oss's down product has) */
+    std::vector<float> bias;
+    if (per_slot)
+        for (int64_t i = 0; i < n_expert * rows_per; i++) bias.push_back(gauss());
+    const float *bp = bias.empty() ? nullptr : bias.data();
     /* ids: expert 3 unused, expert 0 taking more than a tile's slots */
     std::vector<int32_t> ids(slots);
     for (int s = 0; s < slots; s++) {
@@ -94,7 +99,7 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     emu::g_errors = 0;
     emu::launch(dim3((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles), dim3(GTHREADS), 0, [&] {
         moe_grouped_kernel<ROW>(x, per_slot, k, w, (uint64_t)row_bytes, rows_per, cols, order.data(), tiles.data(),
-                                out.data());
+                                bp, out.data());
     });
     if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
 
@@ -114,6 +119,7 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
                 const float *xr = x + (per_slot ? s : s / k) * cols;
                 double a = 0;
                 for (int64_t c = 0; c < cols; c++) a += wr[c] * (double)orc_qd_h2f(orc_qd_f2h(xr[c]));
+                if (bp) a += bp[e * rows_per + r];
                 const float got = out[(size_t)s * rows_per + r];
                 if (!isfinite(got)) {
                     fail(label + ": output (slot " + std::to_string(s) + ", row " + std::to_string(r) +
