@@ -324,10 +324,12 @@ def test_attention_decode_emulated():
 
 
 def test_moe_grouped_emulated():
-    """The prefill's grouped expert product (cuda/kernels/moe_grouped_kernel.cuh: operands staged in
-    shared memory by cp.async one step ahead, tensor-core products) on the host emulator against
-    float64 over the same float16-rounded operands: Q4_K, Q6_K, Q8_0, Q5_0, MXFP4 experts, inputs
-    per token and per slot, partial row tiles, an expert over several slot tiles. See
+    """The grouped expert products on the host emulator, on the same cases: the tile kernel
+    (cuda/kernels/moe_grouped_kernel.cuh) and the pipelined one (moe_mma_kernel.cuh: stored blocks
+    by cp.async, a float16 weight tile decoded per step, ldmatrix and mma.sync), each against
+    float64 over the same float16 operands, NMSE <= 1e-10: Q4_K / Q6_K / Q8_0 / Q5_0 / MXFP4 with
+    the fast decoders and without, unaligned rows, an expert bias, copies that must stop at the
+    tensor's last byte, the pipelined kernel's blocks in both orders. See
     tests/c/test_moe_grouped_emu.cpp."""
     _run_emulated("test_moe_grouped_emu.cpp", sanitize=SLOW)
 
@@ -338,15 +340,6 @@ def test_moe_route_emulated():
     included), on random, tied, NaN, infinite and signed-zero logits, both router kinds, with and
     without renormalisation; ids against a host stable top-k. See tests/c/test_moe_route_emu.cpp."""
     _run_emulated("test_moe_route_emu.cpp", sanitize=SLOW)
-
-
-def test_moe_mma_emulated():
-    """The pipelined grouped expert product (cuda/kernels/moe_mma_kernel.cuh: stored blocks by
-    cp.async, a float16 weight tile decoded per step, ldmatrix and mma.sync) on the host emulator
-    against float64 over the same float16 operands, NMSE <= 1e-10; unaligned rows, pieces that last
-    four steps, copies that must stop at the tensor's last byte, blocks in both orders. See
-    tests/c/test_moe_mma_emu.cpp."""
-    _run_emulated("test_moe_mma_emu.cpp", sanitize=SLOW)
 
 
 def test_gemv_kernels_emulated():

@@ -1,6 +1,6 @@
 /* moe_mma_kernel.cuh - the grouped expert product on mma.sync, pipelined: a prefill's expert
  * products over stored blocks in one launch (moe_grouped.cu has the launcher; ORC_MOE_MMA picks
- * it, backend_cuda.cu). On runtime/simt.cuh's primitives, so tests/c/test_moe_mma_emu.cpp runs
+ * it, backend_cuda.cu). On runtime/simt.cuh's primitives, so tests/c/test_moe_grouped_emu.cpp runs
  * this same code on the host emulator.
  *
  * It computes what moe_grouped_kernel.cuh computes (weights decoded to float32 by quant_decode.h,

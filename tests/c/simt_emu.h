@@ -101,16 +101,16 @@ static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 static inline float __fdiv_rn(float a, float b) { return a / b; }
 static inline float __fsqrt_rn(float a) { return sqrtf(a); }
-static inline float __uint_as_float(unsigned u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+/* The bit casts (__uint_as_float, __float_as_int, ...): one memcpy of four bytes. */
+template <class To, class From>
+static inline To orc_emu_bits(From v) {
+    static_assert(sizeof(To) == sizeof(From), "a bit cast keeps the size");
+    To r;
+    memcpy(&r, &v, sizeof r);
+    return r;
 }
-static inline float __int_as_float(int i) {
-    float f;
-    memcpy(&f, &i, 4);
-    return f;
-}
+static inline float __uint_as_float(unsigned u) { return orc_emu_bits<float>(u); }
+static inline float __int_as_float(int i) { return orc_emu_bits<float>(i); }
 
 namespace emu {
 
@@ -406,16 +406,8 @@ static inline int __reduce_min_sync(unsigned mask, int v) {
 }
 static inline int __popc(unsigned v) { return __builtin_popcount(v); }
 static inline int __ffs(int v) { return __builtin_ffs(v); }
-static inline unsigned __float_as_uint(float f) {
-    unsigned u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline int __float_as_int(float f) {
-    int i;
-    memcpy(&i, &f, 4);
-    return i;
-}
+static inline unsigned __float_as_uint(float f) { return orc_emu_bits<unsigned>(f); }
+static inline int __float_as_int(float f) { return orc_emu_bits<int>(f); }
 
 /* ---- runtime/simt.cuh's primitives ----------------------------------------------------------- */
 

@@ -1,11 +1,17 @@
-/* test_moe_grouped_emu.cpp - the grouped expert product (cuda/kernels/moe_grouped_kernel.cuh) run
- * on the host SIMT emulator, against float64 sums of the same float16-rounded operands (weights
- * decoded by quant_decode.h and rounded to float16, inputs rounded to float16: what the kernel
- * multiplies), so only the float32 accumulation differs: NMSE <= 1e-10 per case. Stored types
- * with 256-element blocks (Q4_K, Q6_K: four steps a block) and 32-element ones (Q8_0, Q5_0,
- * MXFP4: two blocks a step, rows not 16-byte aligned), inputs per token and per slot, partial row
- * tiles, an expert with more slots than a tile, an unused expert. Every output written (NaN
- * poison). Compiled and run by tests/test_gpu_kernels.py; prints "ok" or the failures. */
+/* test_moe_grouped_emu.cpp - the grouped expert products run on the host SIMT emulator: the tile
+ * kernel (cuda/kernels/moe_grouped_kernel.cuh) and the pipelined one (moe_mma_kernel.cuh: cp.async
+ * deferred to its wait, ldmatrix and mma.sync in the PTX fragment layouts), on the same cases,
+ * each against float64 sums of the same float16-rounded operands: weights decoded by
+ * quant_decode.h and rounded to float16, inputs rounded to float16 (the pipelined kernel gets them
+ * gathered in sort order, as moe_gather writes them), so only the float32 accumulation differs:
+ * NMSE <= 1e-10 per case and kernel. Types with 256-element blocks (Q4_K, Q6_K: a piece lasts four
+ * steps) and 32-element ones (Q8_0, Q5_0, MXFP4: rows not 16-byte aligned, each row's piece at its
+ * own offset in its slot), with and without the type (dequant_fast.cuh's decoders or
+ * quant_decode.h's), partial row tiles, an expert with more slots than a tile, an unused expert,
+ * an expert bias, the last row ending at the tensor's last byte (the emulator checks every
+ * cp.async source against the weights' exact bytes). Every output written (NaN poison); the
+ * pipelined kernel's blocks run in both orders. Compiled and run by tests/test_gpu_kernels.py;
+ * prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
 
@@ -21,11 +27,13 @@
 
 #include "kernels/moe_rows.cuh"
 #include "kernels/moe_grouped_kernel.cuh"
+#include "kernels/moe_mma_kernel.cuh"
 
-#define EMU_SEED 0x2B7E151628AED2A6ull
+#define EMU_SEED 0x3C6EF372FE94F82Bull
 #include "emu_random.h"
 
-using namespace orc_moe_grouped;
+using namespace orc_moe_mma;
+static_assert(orc_moe_grouped::GN == BN, "both kernels take the host's tiles");
 
 static int failures = 0;
 static void fail(const std::string &m) {
@@ -39,7 +47,9 @@ static void put_f16(uint8_t *p, float v) {
 
 /* Random blocks of a type whose scales are finite and moderate: random bytes, then the scale
  * fields set (Q4_K: d, dmin at 0 and 2; Q6_K: d at 208; Q8_0 / Q5_0: d at 0; MXFP4: e at 0). */
-static void random_block(const char *type, uint8_t *b, int ts) {
+static void random_block(const char *label, uint8_t *b, int ts) {
+    const std::string t(label, strcspn(label, " ")); /* the type: the label's first word */
+    const char *type = t.c_str();
     for (int i = 0; i < ts; i++) b[i] = (uint8_t)(rnd() >> 32);
     const float d = (float)(0.01 + 0.02 * unif());
     if (!strcmp(type, "Q4_K")) {
@@ -79,7 +89,7 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
         const int r = (int)(rnd() % 10);
         ids[s] = r < 7 ? 0 : (r == 7 ? 1 : (r == 8 ? 2 : 4));
     }
-    /* the host's grouping (backend_cuda.cu): stable order by expert, tiles of <= GN slots */
+    /* the host's grouping (backend_cuda.cu): stable order by expert, tiles of <= BN slots */
     std::vector<int32_t> order(slots), tiles;
     std::vector<int> start(n_expert + 1, 0);
     for (int s = 0; s < slots; s++) start[ids[s] + 1]++;
@@ -87,25 +97,54 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     std::vector<int> fillp(start.begin(), start.end() - 1);
     for (int s = 0; s < slots; s++) order[fillp[ids[s]]++] = s;
     for (int e = 0; e < n_expert; e++)
-        for (int q = start[e]; q < start[e + 1]; q += GN) {
+        for (int q = start[e]; q < start[e + 1]; q += BN) {
             tiles.push_back(e);
             tiles.push_back(q);
-            tiles.push_back(std::min(GN, start[e + 1] - q));
+            tiles.push_back(std::min(BN, start[e + 1] - q));
         }
     const int n_tiles = (int)tiles.size() / 3;
-    if (start[1] - start[0] <= GN) fail(label + ": the test's expert 0 fits one tile (it must not)");
+    if (start[1] - start[0] <= BN) fail(label + ": the test's expert 0 fits one tile (it must not)");
 
-    std::vector<float> out((size_t)slots * rows_per, __int_as_float(0x7fc00000));
-    emu::g_errors = 0;
-    emu::launch(dim3((unsigned)((rows_per + GM - 1) / GM), (unsigned)n_tiles), dim3(GTHREADS), 0, [&] {
-        moe_grouped_kernel<ROW>(x, per_slot, k, w, (uint64_t)row_bytes, rows_per, cols, order.data(), tiles.data(),
-                                bp, out.data());
-    });
-    if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
+    /* the inputs as moe_gather leaves them: float16, one row a slot in sort order */
+    std::vector<__half> xg((size_t)slots * cols);
+    for (int q = 0; q < slots; q++) {
+        const int s = order[q];
+        const float *xr = x + (per_slot ? s : s / k) * cols;
+        for (int64_t c = 0; c < cols; c++) xg[(size_t)q * cols + c] = __float2half_rn(xr[c]);
+    }
+    /* the tile kernel, then the pipelined one in both block orders */
+    std::vector<float> outs[3];
+    for (int run = 0; run < 3; run++) {
+        std::vector<float> out((size_t)slots * rows_per, __int_as_float(0x7fc00000));
+        emu::g_errors = 0;
+        emu::g_readable.clear();
+        emu::g_readable.push_back({(const char *)w, (const char *)(w + w_bytes)});
+        emu::g_readable.push_back({(const char *)xg.data(), (const char *)(xg.data() + xg.size())});
+        if (run == 0) {
+            emu::launch(dim3((unsigned)((rows_per + orc_moe_grouped::GM - 1) / orc_moe_grouped::GM), (unsigned)n_tiles),
+                        dim3(orc_moe_grouped::GTHREADS), 0, [&] {
+                            orc_moe_grouped::moe_grouped_kernel<ROW>(x, per_slot, k, w, (uint64_t)row_bytes, rows_per,
+                                                                     cols, order.data(), tiles.data(), bp, out.data());
+                        });
+        } else {
+            emu::g_reverse_blocks = run == 2;
+            emu::launch(dim3((unsigned)((rows_per + BM - 1) / BM), (unsigned)n_tiles), dim3(THREADS), shape<ROW>::SMEM,
+                        [&] {
+                            moe_mma_kernel<ROW>(xg.data(), w, (uint64_t)row_bytes, (uint64_t)w_bytes, rows_per, cols,
+                                                order.data(), tiles.data(), bp, out.data());
+                        });
+            emu::g_reverse_blocks = false;
+        }
+        if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
+        outs[run] = out;
+    }
+    if (memcmp(outs[1].data(), outs[2].data(), outs[1].size() * sizeof(float)))
+        fail(label + ": the blocks' order changed the pipelined kernel's result");
 
     /* float64 over the float16-rounded operands */
     std::vector<double> wr((size_t)cols);
-    double num = 0, den = 0;
+    const char *kname[2] = {"tile kernel", "pipelined kernel"};
+    double num[2] = {0, 0}, den = 0;
     for (int e = 0; e < n_expert; e++)
         for (int64_t r = 0; r < rows_per; r++) {
             const uint8_t *row = w + ((int64_t)e * rows_per + r) * row_bytes;
@@ -120,21 +159,24 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
                 double a = 0;
                 for (int64_t c = 0; c < cols; c++) a += wr[c] * (double)orc_qd_h2f(orc_qd_f2h(xr[c]));
                 if (bp) a += bp[e * rows_per + r];
-                const float got = out[(size_t)s * rows_per + r];
-                if (!isfinite(got)) {
-                    fail(label + ": output (slot " + std::to_string(s) + ", row " + std::to_string(r) +
-                         ") not finite (unwritten?)");
-                    goto done;
-                }
-                num += (got - a) * (got - a);
                 den += a * a;
+                for (int kn = 0; kn < 2; kn++) {
+                    const float got = outs[kn][(size_t)s * rows_per + r];
+                    if (!isfinite(got)) {
+                        fail(label + ", " + kname[kn] + ": output (slot " + std::to_string(s) + ", row " +
+                             std::to_string(r) + ") not finite (unwritten?)");
+                        goto done;
+                    }
+                    num[kn] += (got - a) * (got - a);
+                }
             }
         }
-    if (!(den > 0 && num <= 1e-10 * den)) {
-        char b[80];
-        snprintf(b, sizeof b, ": NMSE %.3e", den > 0 ? num / den : -1.0);
-        fail(label + b);
-    }
+    for (int kn = 0; kn < 2; kn++)
+        if (!(den > 0 && num[kn] <= 1e-10 * den)) {
+            char b[80];
+            snprintf(b, sizeof b, ": NMSE %.3e", den > 0 ? num[kn] / den : -1.0);
+            fail(label + ", " + kname[kn] + b);
+        }
 done:
     free(w);
     free(x);
@@ -142,12 +184,16 @@ done:
 
 
 int main() {
-    run<block_row<256, 144, orc_qd_q4_K>>("Q4_K", 96, 512, false);
-    run<block_row<256, 144, orc_qd_q4_K>>("Q4_K", 64, 256, true);
-    run<block_row<256, 210, orc_qd_q6_K>>("Q6_K", 80, 512, true);
-    run<block_row<32, 34, orc_qd_q8_0>>("Q8_0", 97, 192, false);
-    run<block_row<32, 22, orc_qd_q5_0>>("Q5_0", 70, 128, true);
-    run<block_row<32, 17, orc_qd_mxfp4>>("MXFP4", 95, 192, false);
+    /* with the ggml type: the fast decoders of dequant_fast.cuh where the type has one */
+    run<block_row<256, 144, orc_qd_q4_K, ORC_TYPE_Q4_K>>("Q4_K", 96, 512, false);
+    run<block_row<256, 144, orc_qd_q4_K, ORC_TYPE_Q4_K>>("Q4_K", 160, 256, true);
+    run<block_row<256, 210, orc_qd_q6_K, ORC_TYPE_Q6_K>>("Q6_K", 80, 512, true);
+    run<block_row<32, 34, orc_qd_q8_0, ORC_TYPE_Q8_0>>("Q8_0", 97, 192, false);
+    run<block_row<32, 22, orc_qd_q5_0, ORC_TYPE_Q5_0>>("Q5_0", 70, 128, true);
+    run<block_row<32, 17, orc_qd_mxfp4, ORC_TYPE_MXFP4>>("MXFP4", 150, 192, false);
+    /* without: quant_decode.h's decoders */
+    run<block_row<256, 144, orc_qd_q4_K>>("Q4_K generic", 96, 256, false);
+    run<block_row<32, 17, orc_qd_mxfp4>>("MXFP4 generic", 70, 128, true);
     if (failures)
         printf("%d failures\n", failures);
     else
