@@ -9,28 +9,6 @@
 
 namespace orc_gv {
 
-cudaError_t device_facts(dev_facts *out) {
-    static std::atomic<int> known[64]; /* 1: facts[dev] filled */
-    static dev_facts facts[64];
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    dev &= 63;
-    if (!known[dev].load(std::memory_order_acquire)) {
-        dev_facts f;
-        if ((e = cudaDeviceGetAttribute(&f.nsm, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev)) !=
-                cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.regs_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess)
-            return e;
-        facts[dev] = f; /* the same values whoever writes them */
-        known[dev].store(1, std::memory_order_release);
-    }
-    *out = facts[dev];
-    return cudaSuccess;
-}
-
 int stages_override() {
     static std::atomic<int> v{INT_MIN};
     return orc_env_once(v, "ORC_GEMV_STAGES", [](const char *e) { return e ? atoi(e) : 0; });

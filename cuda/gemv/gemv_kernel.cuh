@@ -806,12 +806,10 @@ namespace orc_gv {
 
 /* ---- the per-type launcher ------------------------------------------------------------ */
 
-/* What the grid size needs to know, queried once (per device / per kernel and device) so that
- * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. */
-struct dev_facts {
-    int nsm, smem_per_sm, regs_per_sm, optin;
-};
-cudaError_t device_facts(dev_facts *out); /* gemv.cu */
+/* What the grid size needs to know, queried once (per device: orc_device_facts, launch.cuh; per
+ * kernel and device: kernel_facts) so that launches inside a CUDA-graph capture make no runtime
+ * queries but cudaGetDevice. */
+using dev_facts = orc_dev_facts;
 
 /* ORC_GEMV_STAGES=2..4 (read once; 0: unset): the ring depth for every launch that can have it,
  * for benchmarks (tools/device_profile.sh runs bench_kernels.py under each); results do not depend on it. gemv.cu. */
@@ -844,7 +842,7 @@ cudaError_t kernel_facts(int *regs) {
     if (r == 0) {
         dev_facts f;
         cudaFuncAttributes fa;
-        if ((e = device_facts(&f)) != cudaSuccess) return e;
+        if ((e = orc_device_facts(&f)) != cudaSuccess) return e;
         /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
         if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ, MB>)) != cudaSuccess) return e;
         e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ, MB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -915,7 +913,7 @@ cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
 template <class Q, int NT, bool GLU, bool XQ>
 cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
     dev_facts f;
-    cudaError_t e = device_facts(&f);
+    cudaError_t e = orc_device_facts(&f);
     if (e != cudaSuccess) return e;
     constexpr int SMAX = max_stages<NT>();
     geometry g[5] = {};

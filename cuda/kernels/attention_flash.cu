@@ -15,9 +15,8 @@
  * A warp skips the tiles none of its rows can see. Shared-memory rows are padded by 16
  * bytes so that ldmatrix's 8 row addresses fall in distinct bank groups.
  */
-#include <atomic>
-
 #include "kernels/attention_flash_kernel.cuh"
+#include "runtime/launch.cuh" /* orc_raise_smem_limit */
 
 namespace {
 
@@ -25,17 +24,8 @@ using namespace orc_fa;
 
 template <typename T, int D>
 cudaError_t launch_fa(const orc_attn_flash_args *a, cudaStream_t s) {
-    static std::atomic<unsigned long long> done{0};
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
+    const cudaError_t e = orc_raise_smem_limit<orc_attn_flash_kernel<T, D>>((int)fa_cfg<D>::smem);
     if (e != cudaSuccess) return e;
-    const unsigned long long bit = 1ull << (dev & 63);
-    if (!(done.load(std::memory_order_acquire) & bit)) {
-        e = cudaFuncSetAttribute(orc_attn_flash_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)fa_cfg<D>::smem);
-        if (e != cudaSuccess) return e;
-        done.fetch_or(bit, std::memory_order_release);
-    }
     const int64_t rows = a->n * (a->n_head / a->n_head_kv);
     const int64_t tiles = (rows + kBQ - 1) / kBQ;
     if (tiles > 0x7fffffff || a->n_head_kv > 65535) return cudaErrorInvalidValue;

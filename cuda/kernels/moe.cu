@@ -1,8 +1,9 @@
 /* moe.cu - the mixture-of-experts primitives of the reference path: the router's top-k (its
  * kernels: moe_route_kernel.cuh), a product with per-slot expert selection (any stored form:
  * dense float32/float16/bfloat16 or GGUF blocks, decoded with quant_decode.h's decoders) and
- * its per-expert bias, and the weighted sum. Simple and exact before fast: one warp per output row of one slot; the fast
- * path's fused expert GEMV (cuda/gemv) reads only the selected experts' blocks as well. */
+ * its per-expert bias, and the weighted sum. Simple and exact before fast: one warp per output
+ * row of one slot; the fast path's fused expert GEMV (cuda/gemv) reads only the selected
+ * experts' blocks as well. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <float.h>

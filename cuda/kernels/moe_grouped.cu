@@ -11,13 +11,12 @@
  * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. Its pipelined successor
  * on mma.sync (stored blocks by cp.async into shared memory, inputs pre-gathered as float16):
  * moe_mma_kernel.cuh, orc_launch_moe_mma below. */
-#include <atomic>
-
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
 #include "kernels/moe_grouped_kernel.cuh"
 #include "kernels/moe_mma_kernel.cuh"
 #include "kernels/moe_rows.cuh"
+#include "runtime/launch.cuh" /* orc_device_facts, orc_raise_smem_limit */
 
 using namespace orc_moe_grouped;
 
@@ -51,19 +50,11 @@ cudaError_t orc_launch_moe_grouped(const float *x, bool per_slot, int32_t k, con
 
 static_assert(orc_moe_mma::BN == GN, "both grouped kernels take the host's tiles of GN slots");
 
-/* The device's opt-in shared memory per block (bytes), or -1. */
-static int optin_smem(void) {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return -1;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) return -1;
-    return v;
-}
-
 bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols) {
-    if (w_qtype < 0 || cols % orc_moe_mma::BK || (uintptr_t)w % 16) return false;
-    const int optin = optin_smem();
+    orc_dev_facts f;
+    if (w_qtype < 0 || cols % orc_moe_mma::BK || (uintptr_t)w % 16 || orc_device_facts(&f) != cudaSuccess) return false;
     return orc_with_block_row(w_qtype, [&](auto row) {
-               return orc_moe_mma::shape<decltype(row)>::SMEM <= optin ? cudaSuccess : cudaErrorInvalidValue;
+               return orc_moe_mma::shape<decltype(row)>::SMEM <= f.optin ? cudaSuccess : cudaErrorInvalidValue;
            }) == cudaSuccess;
 }
 
@@ -77,16 +68,8 @@ cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, u
     return orc_with_block_row(w_qtype, [&](auto row) {
         using ROW = decltype(row);
         constexpr int smem = shape<ROW>::SMEM;
-        static std::atomic<unsigned long long> done{0}; /* per instantiation: devices whose limit is raised */
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
+        const cudaError_t e = orc_raise_smem_limit<moe_mma_kernel<ROW>>(smem);
         if (e != cudaSuccess) return e;
-        const unsigned long long bit = 1ull << (dev & 63);
-        if (!(done.load(std::memory_order_acquire) & bit)) {
-            e = cudaFuncSetAttribute(moe_mma_kernel<ROW>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-            if (e != cudaSuccess) return e;
-            done.fetch_or(bit, std::memory_order_release);
-        }
         moe_mma_kernel<ROW><<<grid, THREADS, smem, s>>>(static_cast<const __half *>(xg), static_cast<const uint8_t *>(w),
                                                         row_bytes, w_bytes, rows_per, cols, order, tiles, bias, out);
         return cudaGetLastError();

@@ -31,6 +31,28 @@ bool orc_pdl_on() {
     return m - 1 >= 9;
 }
 
+cudaError_t orc_device_facts(orc_dev_facts *out) {
+    static std::atomic<int> known[64]; /* 1: facts[dev] filled */
+    static orc_dev_facts facts[64];
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    dev &= 63;
+    if (!known[dev].load(std::memory_order_acquire)) {
+        orc_dev_facts f;
+        if ((e = cudaDeviceGetAttribute(&f.nsm, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev)) !=
+                cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.regs_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&f.optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess)
+            return e;
+        facts[dev] = f; /* the same values whoever writes them */
+        known[dev].store(1, std::memory_order_release);
+    }
+    *out = facts[dev];
+    return cudaSuccess;
+}
+
 extern "C" const char *orc_cublas_status_string(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";

@@ -16,6 +16,30 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+
+/* What launch geometry needs to know about the current device, queried once a device so that
+ * launches inside a CUDA-graph capture make no runtime queries but cudaGetDevice. device.cu. */
+struct orc_dev_facts {
+    int nsm, smem_per_sm, regs_per_sm, optin; /* optin: the most shared memory a block may ask for */
+};
+cudaError_t orc_device_facts(orc_dev_facts *out);
+
+/* Let KERNEL's launches ask for `bytes` of dynamic shared memory (above 48 KiB it must be
+ * raised), once a device. */
+template <auto KERNEL>
+cudaError_t orc_raise_smem_limit(int bytes) {
+    static std::atomic<unsigned long long> done{0}; /* devices (bit dev & 63) already raised */
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    const unsigned long long bit = 1ull << (dev & 63);
+    if (done.load(std::memory_order_acquire) & bit) return cudaSuccess;
+    if ((e = cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)) != cudaSuccess) return e;
+    done.fetch_or(bit, std::memory_order_release);
+    return cudaSuccess;
+}
+
 /* Launch as dependents on this device? Compute capability >= 9 and ORC_PDL not "0" (read
  * once; set ORC_PDL=0 to compare). device.cu. */
 bool orc_pdl_on();
