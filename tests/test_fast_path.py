@@ -255,13 +255,19 @@ def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name
     blocks (or float16 experts; the default's rule picks it for these few slots an expert, and
     ORC_MOE_GROUPED=1 always; ORC_MOE_MMA=1 the pipelined mma.sync kernel over stored blocks) against
     ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and weights to float16 and
-    accumulate in float32, so only the order of the sums differs."""
-    runs = probe_runs(files[name], ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}, {"ORC_MOE_MMA": "1"}),
-                      tmp_path, probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
+    accumulate in float32, so only the order of the sums differs. The grouped launches group the
+    slots on the device; ORC_MOE_GROUP_HOST=1 groups them on the host as before: the same order and
+    tiles, so the same bits for both kernels."""
+    envs = ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}, {"ORC_MOE_MMA": "1"}, {"ORC_MOE_GROUP_HOST": "1"},
+            {"ORC_MOE_MMA": "1", "ORC_MOE_GROUP_HOST": "1"})
+    runs = probe_runs(files[name], envs, tmp_path, probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
     # (device run 28: on these small products the default's bits were the cuBLAS products' bits, so
     # equal bits do not tell which ran: both sum sixteen-deep tensor-core chunks in k order)
     assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the default's grouped launch here"
+    assert np.array_equal(runs[0], runs[4]), "the device grouping changed the tile kernel's result"
+    if weights == "quantized":  # the pipelined kernel takes stored blocks only
+        assert np.array_equal(runs[3], runs[5]), "the device grouping changed the pipelined kernel's result"
     for v in (runs[0], runs[3]):
         assert np.isfinite(v).all()
         assert nmse(v, runs[1]) <= 1e-8, nmse(v, runs[1])

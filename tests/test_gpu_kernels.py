@@ -334,6 +334,15 @@ def test_moe_grouped_emulated():
     _run_emulated("test_moe_grouped_emu.cpp", sanitize=SLOW)
 
 
+def test_moe_group_emulated():
+    """A prefill's slots grouped by expert on the device (cuda/kernels/moe_group_kernel.cuh): order
+    and tiles word for word the host grouping's (stable by slot, tiles of 64 / 1 / 7 / 1000), empty
+    tiles up to the launch's bound, ids out of range sorted last with NaN output rows; router-like,
+    uniform, one-expert and skewed ids, 1 to 5121 slots, 1 to 256 experts. See
+    tests/c/test_moe_group_emu.cpp."""
+    _run_emulated("test_moe_group_emu.cpp", sanitize=SLOW)
+
+
 def test_moe_route_emulated():
     """The router's top-k (cuda/kernels/moe_route_kernel.cuh): the register fast path (n_expert <= 256,
     k <= 32) against the shared-memory kernel it replaces, bit for bit (ids and weights, NaN payloads

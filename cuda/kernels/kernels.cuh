@@ -119,5 +119,13 @@ bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols);
 cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
                                int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
                                int32_t n_tiles, const float *bias, float *out, cudaStream_t s);
+/* The grouping on the device (moe_group_kernel.cuh), for n_expert <= orc_moe_group_max_experts():
+ * order and tiles as the host grouping writes them, tiles n..max-1 empty (0 slots), where max =
+ * orc_moe_group_max_tiles(...) is the n_tiles to launch the products with; the out rows [rows]
+ * of slots whose id is out of range written NaN. order: slots words, tiles: 3 x max. */
+int32_t orc_moe_group_max_experts(void);
+int64_t orc_moe_group_max_tiles(int64_t n_slots, int32_t n_expert);
+cudaError_t orc_launch_moe_group(const int32_t *ids, int64_t n_slots, int32_t n_expert, int64_t rows, int32_t *order,
+                                 int32_t *tiles, float *out, cudaStream_t s);
 
 #endif /* ORC_KERNELS_CUH */

@@ -10,9 +10,11 @@
  *
  * The kernel, its tiles and what was measured: moe_grouped_kernel.cuh. Its pipelined successor
  * on mma.sync (stored blocks by cp.async into shared memory, inputs pre-gathered as float16):
- * moe_mma_kernel.cuh, orc_launch_moe_mma below. */
+ * moe_mma_kernel.cuh, orc_launch_moe_mma below. The slots' grouping by expert, on the device so
+ * that a prefill needs no round trip to the host: moe_group_kernel.cuh, orc_launch_moe_group. */
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
+#include "kernels/moe_group_kernel.cuh"
 #include "kernels/moe_grouped_kernel.cuh"
 #include "kernels/moe_mma_kernel.cuh"
 #include "kernels/moe_rows.cuh"
@@ -74,4 +76,22 @@ cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, u
                                                         row_bytes, w_bytes, rows_per, cols, order, tiles, bias, out);
         return cudaGetLastError();
     });
+}
+
+/* ---- the grouping on the device (moe_group_kernel.cuh) ---- */
+
+int32_t orc_moe_group_max_experts(void) { return orc_moe_group::MAX_EXPERTS; }
+
+int64_t orc_moe_group_max_tiles(int64_t n_slots, int32_t n_expert) {
+    return orc_moe_group::max_tiles(n_slots, n_expert, GN);
+}
+
+cudaError_t orc_launch_moe_group(const int32_t *ids, int64_t n_slots, int32_t n_expert, int64_t rows, int32_t *order,
+                                 int32_t *tiles, float *out, cudaStream_t s) {
+    using namespace orc_moe_group;
+    if (n_slots <= 0) return cudaSuccess;
+    if (n_expert < 1 || n_expert > MAX_EXPERTS || n_slots > 0x7fffffff) return cudaErrorInvalidValue;
+    moe_group_kernel<<<1, THREADS, 0, s>>>(ids, n_slots, n_expert, GN, orc_moe_group_max_tiles(n_slots, n_expert),
+                                            rows, order, tiles, out);
+    return cudaGetLastError();
 }

@@ -30,8 +30,8 @@ constexpr int LDS = GK + 8;  /* float16 row stride of the staged tiles (skews th
 constexpr int LDC = GM + 4;  /* float stride of the staged outputs, [slot][row] */
 constexpr int STAGE_BYTES = 2 * GM * LDS * 2 > GN * LDC * 4 ? 2 * GM * LDS * 2 : GN * LDC * 4;
 
-/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= GN). bias: [n_expert][rows_per]
- * float32 added to the products, or NULL. */
+/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= GN; 0: nothing to do).
+ * bias: [n_expert][rows_per] float32 added to the products, or NULL. */
 template <class ROW>
 __global__ void __launch_bounds__(GTHREADS)
     moe_grouped_kernel(const float *x, bool per_slot, int32_t k, const uint8_t *w, uint64_t row_bytes,
@@ -50,6 +50,7 @@ __global__ void __launch_bounds__(GTHREADS)
     const int wm = warp / 2, wn = warp % 2;
     const int64_t r0 = (int64_t)blockIdx.x * GM;
     const int32_t expert = tiles[3 * blockIdx.y], q0 = tiles[3 * blockIdx.y + 1], nq = tiles[3 * blockIdx.y + 2];
+    if (nq <= 0) return; /* an empty tile past the device grouping's count (moe_group_kernel.cuh) */
     const uint8_t *wex = w + (uint64_t)expert * (uint64_t)rows_per * row_bytes;
 
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];

@@ -77,8 +77,8 @@ struct shape {
     static_assert(P % ROW::BS == 0 && P % BK == 0, "pieces hold whole blocks and whole steps");
 };
 
-/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= BN). xg: [slots][cols]
- * float16 in sort order. w_bytes: the whole expert tensor's bytes (no copy reads past it).
+/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= BN; 0: nothing to do).
+ * xg: [slots][cols] float16 in sort order. w_bytes: the whole expert tensor's bytes (no copy reads past it).
  * bias: [n_expert][rows_per] float32 added to the products, or NULL. */
 template <class ROW>
 __global__ void __launch_bounds__(THREADS, 2)
@@ -93,6 +93,7 @@ __global__ void __launch_bounds__(THREADS, 2)
     const int wm = warp / 2, wn = warp % 2;
     const int64_t r0 = (int64_t)blockIdx.x * BM;
     const int32_t expert = tiles[3 * blockIdx.y], q0 = tiles[3 * blockIdx.y + 1], nq = tiles[3 * blockIdx.y + 2];
+    if (nq <= 0) return; /* an empty tile past the device grouping's count (moe_group_kernel.cuh) */
     const uint8_t *wex = w + (uint64_t)expert * (uint64_t)rows_per * row_bytes;
     const uint8_t *wend = w + w_bytes;
     const int64_t n_steps = cols / BK;

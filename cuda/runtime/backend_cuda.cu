@@ -804,12 +804,14 @@ cleanup:
     return st;
 }
 
-/* Many slots (prefill): group them by expert on the host (one small copy of the ids and a
- * sync: never inside a recorded step, whose slots are few). Then, where moe_grouped.cu takes
- * the stored form, one tensor-core launch over every used expert's tiles, reading the blocks
- * directly; otherwise (float32 or bfloat16 experts, or ORC_MOE_GROUPED=0) one cuBLAS product
- * per used expert over its rows, as dense products run. Both round inputs and weights to
- * float16 (bfloat16 experts: bfloat16) and accumulate in float32. */
+/* Many slots (prefill): group them by expert, then, where moe_grouped.cu takes the stored form,
+ * one tensor-core launch over every used expert's tiles, reading the blocks directly; otherwise
+ * (float32 or bfloat16 experts, or ORC_MOE_GROUPED=0) one cuBLAS product per used expert over
+ * its rows, as dense products run. Both round inputs and weights to float16 (bfloat16 experts:
+ * bfloat16) and accumulate in float32. The grouped launch's grouping runs on the device
+ * (moe_group_kernel.cuh: no copy of the ids and no synchronisation, three a layer before); the
+ * cuBLAS products need each expert's slot count on the host, so they group there (a copy of
+ * the ids and a sync: never inside a recorded step, whose slots are few). */
 #define MOE_GROUP_MIN_SLOTS 64
 
 /* ORC_MOE_GROUPED (read once): 0 per-expert cuBLAS products always, 1 the grouped launch always,
@@ -827,6 +829,38 @@ static bool moe_mma_mode(void) {
     return orc_env_once(mode, "ORC_MOE_MMA", [](const char *e) { return e && e[0] == '1' ? 1 : 0; }) == 1;
 }
 
+/* ORC_MOE_GROUP_HOST=1 (read once): the grouped launch's slots grouped on the host, as before the
+ * device grouping (the same order and tiles, so the same bits): to measure what it saves. */
+static bool moe_group_host_mode(void) {
+    static std::atomic<int> mode{INT_MIN};
+    return orc_env_once(mode, "ORC_MOE_GROUP_HOST", [](const char *e) { return e && e[0] == '1' ? 1 : 0; }) == 1;
+}
+
+/* The grouped launch over tiles [0, n_tiles) of x->d_moe_order (order, then the tiles). */
+static orc_status launch_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
+                                 const float *bias, int64_t slots, int32_t k, bool mma, int64_t n_tiles,
+                                 orc_tensor *out, orc_err *err) {
+    cuda_backend *c = cb_of(&x->base);
+    orc_status st = ORC_OK;
+    const int64_t rows = out->cols, cols = w->cols;
+    const int32_t *order = x->d_moe_order, *tiles = x->d_moe_order + slots;
+    if (n_tiles > 65535)
+        return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld tiles past one launch's grid", (long long)n_tiles);
+    if (mma) {
+        ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)in->data, per_slot, order, slots, k, cols, x->d_moe_x,
+                                             ORC_DTYPE_F16, c->stream));
+        ORC_CUDA_CHECK(orc_launch_moe_mma(x->d_moe_x, w->data, w->qtype, w->row_bytes, (uint64_t)w->rows * w->row_bytes,
+                                          rows, cols, order, tiles, (int32_t)n_tiles, bias, (float *)out->data,
+                                          c->stream));
+    } else {
+        ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
+                                              w->row_bytes, rows, cols, order, tiles, (int32_t)n_tiles, bias,
+                                              (float *)out->data, c->stream));
+    }
+cleanup:
+    return st;
+}
+
 static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per_slot, const orc_tensor *w,
                                     const float *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
                                     orc_err *err) {
@@ -837,12 +871,24 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     const orc_dtype dt = w->qtype >= 0 ? ORC_DTYPE_F16 : w->dtype;
     const float one = 1.0f, zero = 0.0f;
     const int64_t tn = orc_moe_grouped_tile_slots();
-    int64_t used; /* experts with slots */
     const bool mma = moe_grouped_mode() != 0 && moe_mma_mode() && orc_moe_mma_supports(w->qtype, w->data, cols);
+    /* Device run 10 (prefill 512): the grouped launch took Qwen3-30B-A3B's 128 experts (32 slots
+     * each on average) from 1.7k to 5.6k tokens/s, but gpt-oss-20b's 32 experts (64 slots each)
+     * from 9.1k down to 7.3k: with a full tile per expert, the per-expert cuBLAS products on
+     * float16 copies win. So: grouped while the experts average fewer slots than a tile (a rule
+     * on the shape, so that the grouping can stay on the device). */
+    const bool grouped = mma || (moe_grouped_mode() != 0 && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
+                                 (moe_grouped_mode() == 1 || slots < n_expert * tn));
     if (slots > x->moe_slots || n_expert + 1 > 8192 ||
         (uint64_t)(slots * cols) * 4u > x->moe_x_bytes || (uint64_t)(slots * rows) * 4u > x->moe_y_bytes)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: %lld slots past the session's grouping scratch",
                         (long long)slots);
+    if (grouped && !moe_group_host_mode() && n_expert <= orc_moe_group_max_experts()) {
+        ORC_CUDA_CHECK(orc_launch_moe_group((const int32_t *)ids->data, slots, (int32_t)n_expert, rows,
+                                            x->d_moe_order, x->d_moe_order + slots, (float *)out->data, c->stream));
+        return launch_grouped(x, in, per_slot, w, bias, slots, k, mma,
+                              orc_moe_group_max_tiles(slots, (int32_t)n_expert), out, err);
+    }
     ORC_CUDA_CHECK(cudaMemcpyAsync(h_ids, ids->data, (size_t)slots * sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream));
     ORC_CUDA_CHECK(cudaStreamSynchronize(c->stream));
     memset(start, 0, (size_t)(n_expert + 1) * sizeof(int32_t));
@@ -858,14 +904,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
     }
     for (int64_t ex = n_expert; ex > 0; ex--) start[ex] = start[ex - 1]; /* back to the group starts */
     start[0] = 0;
-    /* Device run 10 (prefill 512): the grouped launch took Qwen3-30B-A3B's 128 experts (32 slots
-     * each on average) from 1.7k to 5.6k tokens/s, but gpt-oss-20b's 32 experts (64 slots each)
-     * from 9.1k down to 7.3k: with a full tile per expert, the per-expert cuBLAS products on
-     * float16 copies win. So: grouped while the used experts average fewer slots than a tile. */
-    used = 0;
-    for (int64_t ex = 0; ex < n_expert; ex++) used += start[ex + 1] > start[ex];
-    if (mma || (moe_grouped_mode() != 0 && orc_moe_grouped_supports(w->qtype, w->dtype, cols) &&
-                (moe_grouped_mode() == 1 || slots < used * tn))) {
+    if (grouped) {
         int32_t n_tiles = 0; /* each tile holds >= 1 slot: at most `slots` tiles */
         for (int64_t ex = 0; ex < n_expert; ex++)
             for (int64_t q = start[ex]; q < start[ex + 1]; q += tn, n_tiles++) {
@@ -875,18 +914,7 @@ static orc_status matmul_id_grouped(cuda_exec *x, const orc_tensor *in, bool per
             }
         ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)(slots + 3 * n_tiles) * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, c->stream));
-        if (mma) {
-            ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)in->data, per_slot, x->d_moe_order, slots, k, cols,
-                                                 x->d_moe_x, ORC_DTYPE_F16, c->stream));
-            ORC_CUDA_CHECK(orc_launch_moe_mma(x->d_moe_x, w->data, w->qtype, w->row_bytes,
-                                              (uint64_t)w->rows * w->row_bytes, rows, cols, x->d_moe_order,
-                                              x->d_moe_order + slots, n_tiles, bias, (float *)out->data, c->stream));
-        } else {
-            ORC_CUDA_CHECK(orc_launch_moe_grouped((const float *)in->data, per_slot, k, w->data, w->dtype, w->qtype,
-                                                  w->row_bytes, rows, cols, x->d_moe_order, x->d_moe_order + slots,
-                                                  n_tiles, bias, (float *)out->data, c->stream));
-        }
-        return ORC_OK;
+        return launch_grouped(x, in, per_slot, w, bias, slots, k, mma, n_tiles, out, err);
     }
     ORC_CUDA_CHECK(cudaMemcpyAsync(x->d_moe_order, order, (size_t)slots * sizeof(int32_t), cudaMemcpyHostToDevice,
                                    c->stream));

@@ -7,14 +7,14 @@
 #include <stdint.h>
 
 static uint64_t rng_state = EMU_SEED;
-static uint64_t rnd() {
+static inline uint64_t rnd() {
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
     return rng_state * 0x2545F4914F6CDD1Dull;
 }
-static double unif() { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
-static float gauss() { /* Box-Muller, the two uniforms drawn in this order */
+static inline double unif() { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
+static inline float gauss() { /* Box-Muller, the two uniforms drawn in this order */
     const double u = unif() + 1e-12, v = unif();
     return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }

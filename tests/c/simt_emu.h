@@ -390,6 +390,21 @@ static inline unsigned __ballot_sync(unsigned mask, int pred) {
     const unsigned me = emu::tid_flat() % 32;
     return emu::warp_fold(mask, pred ? 1u << me : 0u, 0u, [](unsigned acc, unsigned o) { return acc | o; });
 }
+/* The lanes of mask whose v equals this lane's. */
+static inline unsigned __match_any_sync(unsigned mask, int v) {
+    emu::check_mask(mask);
+    const unsigned me = emu::tid_flat() % 32;
+    memcpy(emu::wslot(me), &v, sizeof v);
+    emu::syncwarp();
+    unsigned r = 0;
+    for (unsigned l = 0; l < 32; l++) {
+        int o;
+        memcpy(&o, emu::wslot(l), sizeof o);
+        if (mask >> l & 1u && o == v) r |= 1u << l;
+    }
+    emu::syncwarp();
+    return r;
+}
 static inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
 static inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) == mask; }
 static inline unsigned __reduce_max_sync(unsigned mask, unsigned v) {

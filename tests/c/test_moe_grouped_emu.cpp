@@ -9,7 +9,8 @@
  * own offset in its slot), with and without the type (dequant_fast.cuh's decoders or
  * quant_decode.h's), partial row tiles, an expert with more slots than a tile, an unused expert,
  * an expert bias, the last row ending at the tensor's last byte (the emulator checks every
- * cp.async source against the weights' exact bytes). Every output written (NaN poison); the
+ * cp.async source against the weights' exact bytes), empty tiles (0 slots: nothing read or
+ * written). Every output written (NaN poison); the
  * pipelined kernel's blocks run in both orders. Compiled and run by tests/test_gpu_kernels.py;
  * prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
@@ -102,6 +103,14 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
             tiles.push_back(q);
             tiles.push_back(std::min(BN, start[e + 1] - q));
         }
+    /* two empty tiles, as the device grouping leaves past its count: their blocks must write
+     * nothing and read nothing (they name an expert past the tensor and positions past the
+     * inputs, which the emulator's copy checks would report) */
+    for (int j = 0; j < 2; j++) {
+        tiles.push_back(n_expert);
+        tiles.push_back(slots);
+        tiles.push_back(0);
+    }
     const int n_tiles = (int)tiles.size() / 3;
     if (start[1] - start[0] <= BN) fail(label + ": the test's expert 0 fits one tile (it must not)");
 
