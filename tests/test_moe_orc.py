@@ -19,6 +19,7 @@ ORC_YARN picks the YaRN reference for gpt-oss: "hf" (transformers: correction ra
 the goldens' `logits`) or "ggml" (llama.cpp: floor/ceil, `logits_yarn_ggml`, a float64 NumPy
 forward); they differ by NMSE ~6e-5 on the golden prompt, far above the tolerance.
 """
+import contextlib
 import os
 import sys
 
@@ -127,6 +128,40 @@ def test_a_nan_router_logit_gives_nan_weights(files, name, device):
     assert np.isnan(w[3]).all(), w[3]
     assert np.isfinite(w[:3]).all() and np.isfinite(w[4:]).all()
     assert np.isnan(got["logits"][3]).any()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("weights", ["dequantized", "quantized"])
+def test_a_nan_gate_is_not_clamped_away(files, device, weights, tmp_path):
+    """gpt-oss's SwiGLU clamps the gate to <= 7 and the up to [-7, 7]. A NaN there must stay NaN, as
+    torch.clamp keeps it (HF): fminf(g, 7), or `g < 7 ? g : 7`, would make it 7 and a broken expert
+    would give finite logits. Planted as a NaN gate bias on row 0 of every layer-0 expert (the up
+    products stay finite): a prefill (matmul_id then the GLU) and a decode step (on the GPU, the
+    fused gate/up launch) give NaN logits; the unchanged file gives finite ones."""
+    if device == "cuda" and not orc.cuda_available():
+        pytest.skip("no usable CUDA GPU")
+    import shutil  # noqa: PLC0415
+    src, bad = files["gpt-oss"], tmp_path / "nan_gate.gguf"
+    shutil.copyfile(src, bad)
+    t = next(t for t in orc.GGUFFile(src).tensors if t.name == "blk.0.ffn_gate_exps.bias")
+    assert t.type == "F32" and len(t.shape) == 2
+    with open(bad, "r+b") as fh:
+        for e in range(t.shape[0]):
+            fh.seek(t.file_offset + 4 * e * t.shape[1])
+            fh.write(np.float32(np.nan).tobytes())
+    ids = [int(v) for v in golden("gpt-oss")["ids"][:6]]
+    for path, want_nan in ((src, False), (bad, True)):
+        with pytest.warns(orc.NonFiniteWeightWarning) if want_nan else contextlib.nullcontext():
+            m = orc.Model(path, device=device, weights=weights)
+        with m:
+            prefill = orc.Session(m, n_ctx=32).forward(ids, "all")
+            s = orc.Session(m, n_ctx=32)
+            s.forward(ids[:5], "last")
+            step = s.forward([ids[5]], "last")
+        if want_nan:
+            assert np.isnan(prefill).all() and np.isnan(step).all()
+        else:
+            assert np.isfinite(prefill).all() and np.isfinite(step).all()
 
 
 @pytest.mark.parametrize("name", ["gpt-oss", "qwen3moe"])

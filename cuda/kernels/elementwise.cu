@@ -47,8 +47,9 @@ __global__ void orc_glu_kernel(const float *gate, const float *up, float *out, i
         float g = gate[i];
         if (act == 0) {
             out[i] = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g))) * up[i];
-        } else if (act == 2) { /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1) */
-            const float x = fminf(g, 7.0f), y = fminf(fmaxf(up[i], -7.0f), 7.0f);
+        } else if (act == 2) { /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1);
+                                * comparisons, not fminf / fmaxf, so that a NaN stays NaN (as on the CPU) */
+            const float u = up[i], x = g > 7.0f ? 7.0f : g, y = u < -7.0f ? -7.0f : (u > 7.0f ? 7.0f : u);
             out[i] = __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, expf(__fmul_rn(-1.702f, x)))), __fadd_rn(y, 1.0f));
         } else {
             const float k = 0.7978845608028654f;
