@@ -257,9 +257,11 @@ def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name
     ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and weights to float16 and
     accumulate in float32, so only the order of the sums differs. The grouped launches group the
     slots on the device; ORC_MOE_GROUP_HOST=1 groups them on the host as before: the same order and
-    tiles, so the same bits for both kernels."""
+    tiles, so the same bits for both kernels. With ORC_MOE_MMA=1 the whole expert FFN is four launches
+    (grouping, gather, gate and up with the activation in one, down); ORC_MOE_FFN=0 runs it as its
+    products and the GLU: the same bits."""
     envs = ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}, {"ORC_MOE_MMA": "1"}, {"ORC_MOE_GROUP_HOST": "1"},
-            {"ORC_MOE_MMA": "1", "ORC_MOE_GROUP_HOST": "1"})
+            {"ORC_MOE_MMA": "1", "ORC_MOE_GROUP_HOST": "1"}, {"ORC_MOE_MMA": "1", "ORC_MOE_FFN": "0"})
     runs = probe_runs(files[name], envs, tmp_path, probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
     # (device run 28: on these small products the default's bits were the cuBLAS products' bits, so
@@ -268,6 +270,7 @@ def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name
     assert np.array_equal(runs[0], runs[4]), "the device grouping changed the tile kernel's result"
     if weights == "quantized":  # the pipelined kernel takes stored blocks only
         assert np.array_equal(runs[3], runs[5]), "the device grouping changed the pipelined kernel's result"
+        assert np.array_equal(runs[3], runs[6]), "the expert FFN in four launches is not its ten launches' bits"
     for v in (runs[0], runs[3]):
         assert np.isfinite(v).all()
         assert nmse(v, runs[1]) <= 1e-8, nmse(v, runs[1])

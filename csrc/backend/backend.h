@@ -265,6 +265,15 @@ typedef struct orc_backend_ops {
     orc_status (*record_end)(orc_exec *e, void **graph, orc_err *err); /* ends recording even on error */
     orc_status (*graph_launch)(orc_exec *e, void *graph, orc_err *err);
     void (*graph_free)(orc_exec *e, void *graph);
+
+    /* Optional (NULL: the primitives run): the selected experts' FFN of a chunk in one call,
+     * out[t*k + j] = Wd[e] . act(Wg[e] . x[t] + bg[e], Wu[e] . x[t] + bu[e]) + bd[e], e = ids[t][j]
+     * (biases float32 [n_expert][rows] or NULL): what matmul_id, glu and matmul_id compute on this
+     * backend, bit for bit, without their intermediates. ORC_E_UNSUPPORTED, before anything runs,
+     * where it has no such launch for the shapes, types or settings. */
+    orc_status (*moe_ffn)(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
+                          const orc_tensor *wd, const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *bd,
+                          const orc_tensor *ids, int64_t n, int32_t k, int act, orc_tensor *out, orc_err *err);
 } orc_backend_ops;
 
 struct orc_backend {

@@ -355,20 +355,33 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
         OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
         xn_done = true;
     }
-    if (st == ORC_E_UNSUPPORTED) {
-        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), W(GATE_EXPS_B), &s->topk_ids, n, K, &s->egate,
-                                f->err));
-        OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), W(UP_EXPS_B), &s->topk_ids, n, K, &s->eup, f->err));
-        OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
-    } else {
-        CHECK(st);
+    /* many slots: the three products and the GLU in one call where the backend has it (no hook
+     * lies between moe_topk_w and moe_experts) */
+    bool ffn_done = false;
+    if (st == ORC_E_UNSUPPORTED && !fuse && o->moe_ffn) {
+        FUSED(st, o->moe_ffn(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(DOWN_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B),
+                             W(DOWN_EXPS_B), &s->topk_ids, n, K, c->ffn_act, &s->ey, f->err));
+        if (st != ORC_E_UNSUPPORTED) CHECK(st);
+        ffn_done = st == ORC_OK;
     }
-    st = ORC_E_UNSUPPORTED;
-    if (fuse) FUSED(st, o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
-    if (st == ORC_E_UNSUPPORTED) {
-        OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
-    } else {
-        CHECK(st);
+    if (!ffn_done) {
+        if (st == ORC_E_UNSUPPORTED) {
+            OP(MATMUL, o->matmul_id(e, &s->xn, false, W(GATE_EXPS), W(GATE_EXPS_B), &s->topk_ids, n, K, &s->egate,
+                                    f->err));
+            OP(MATMUL, o->matmul_id(e, &s->xn, false, W(UP_EXPS), W(UP_EXPS_B), &s->topk_ids, n, K, &s->eup, f->err));
+            OP(GLU, o->glu(e, &s->egate, &s->eup, NS, c->ffn_act, &s->eact, f->err));
+        } else {
+            CHECK(st);
+        }
+        st = ORC_E_UNSUPPORTED;
+        if (fuse)
+            FUSED(st, o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
+        if (st == ORC_E_UNSUPPORTED) {
+            OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey,
+                                    f->err));
+        } else {
+            CHECK(st);
+        }
     }
     /* moe_experts: each selected expert's output before weighting, a token's K rows side by side */
     orc_tensor per_token = s->ey;

@@ -30,6 +30,7 @@
 
 #include "gemv/gemv.cuh"
 #include "gemv/gemv_decode.cuh"
+#include "kernels/glu_act.cuh" /* orc_glu_act */
 #include "runtime/simt.cuh" /* orc_cp16 & co., ORC_SHARED_ARRAY: also emulated on the host */
 
 namespace orc_gv {
@@ -206,21 +207,9 @@ __device__ __forceinline__ void fma4(float2 &acc, const orc_gv_f4 &w, const floa
     }
 }
 
-/* act(g) * u, the float operations of elementwise.cu's GLU (SILU, GELU_TANH) and of
- * llama.cpp's swiglu_oai; comparisons written so that a NaN propagates. */
-__device__ __forceinline__ float act(int which, float g, float u) {
-    if (which == ORC_GEMV_ACT_SWIGLU_OAI) {
-        g = 7.0f < g ? 7.0f : g;
-        u = u < -7.0f ? -7.0f : (7.0f < u ? 7.0f : u);
-        return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(__fmul_rn(-1.702f, g)))), __fadd_rn(u, 1.0f));
-    }
-    if (which == ORC_GEMV_ACT_GELU_TANH) {
-        const float k = 0.7978845608028654f;
-        const float inner = __fmul_rn(k, __fadd_rn(g, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g)));
-        return __fmul_rn(__fmul_rn(__fmul_rn(0.5f, g), __fadd_rn(1.0f, tanhf(inner))), u);
-    }
-    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), u);
-}
+static_assert((int)ORC_GEMV_ACT_SILU == (int)ORC_ACT_SILU && (int)ORC_GEMV_ACT_GELU_TANH == (int)ORC_ACT_GELU_TANH &&
+                  (int)ORC_GEMV_ACT_SWIGLU_OAI == (int)ORC_ACT_SWIGLU_OAI,
+              "the GEMV's activations are kernels/glu_act.cuh's");
 
 /* The epilogue of output vector o, row r: bias, activation (GLU), residual; NaN for an
  * expert id out of range. b0/b1 are this vector's (expert's) biases. */
@@ -247,7 +236,7 @@ __device__ __forceinline__ void store_out(const kparams &p, int64_t o, int64_t r
     } else if (GLU) {
         if (b0) g = __fadd_rn(g, b0[r]);
         if (b1) u = __fadd_rn(u, b1[r]);
-        out = act(p.act, g, u);
+        out = orc_glu_act(p.act, g, u);
     } else {
         out = b0 ? __fadd_rn(g, b0[r]) : g;
     }

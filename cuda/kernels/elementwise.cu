@@ -3,6 +3,7 @@
 #include "runtime/dtype.cuh"
 #include "runtime/launch.cuh" /* orc_launch_dependent */
 #include "runtime/simt.cuh"   /* orc_pdl_enter */
+#include "kernels/glu_act.cuh" /* orc_glu_act */
 #include "kernels/kernels.cuh"
 
 #define FOR_EACH(i, len) for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (len); i += (int64_t)gridDim.x * blockDim.x)
@@ -39,24 +40,9 @@ cudaError_t orc_launch_add(const float *a, const float *b, float *out, int64_t l
     return cudaGetLastError();
 }
 
-/* act 0: silu(g) * u = g / (1 + exp(-g)) * u; act 1: gelu with the tanh approximation;
- * act 2: gpt-oss's clamped SwiGLU.
- * The same operations, in the same order, as backend_cpu.c. */
+/* act(gate) * up, ORC_ACT_* (kernels/glu_act.cuh: the CPU's operations in its order) */
 __global__ void orc_glu_kernel(const float *gate, const float *up, float *out, int64_t len, int act) {
-    FOR_EACH(i, len) {
-        float g = gate[i];
-        if (act == 0) {
-            out[i] = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g))) * up[i];
-        } else if (act == 2) { /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1);
-                                * comparisons, not fminf / fmaxf, so that a NaN stays NaN (as on the CPU) */
-            const float u = up[i], x = g > 7.0f ? 7.0f : g, y = u < -7.0f ? -7.0f : (u > 7.0f ? 7.0f : u);
-            out[i] = __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, expf(__fmul_rn(-1.702f, x)))), __fadd_rn(y, 1.0f));
-        } else {
-            const float k = 0.7978845608028654f;
-            float inner = __fmul_rn(k, __fadd_rn(g, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g)));
-            out[i] = __fmul_rn(__fmul_rn(__fmul_rn(0.5f, g), __fadd_rn(1.0f, tanhf(inner))), up[i]);
-        }
-    }
+    FOR_EACH(i, len) out[i] = orc_glu_act(act, gate[i], up[i]);
 }
 
 cudaError_t orc_launch_glu(const float *gate, const float *up, float *out, int64_t len, int act, cudaStream_t s) {

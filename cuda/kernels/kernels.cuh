@@ -119,6 +119,13 @@ bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols);
 cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
                                int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
                                int32_t n_tiles, const float *bias, float *out, cudaStream_t s);
+/* Its GLU mode: act(gate experts . x + bias_gate, up experts . x + bias_up) (act: ORC_ACT_*, the
+ * GLU kernel's), float16 [sorted position][rows_per] in act_out: the down product's xg. w_gate and
+ * w_up of one type and shape; biases float32 [n_expert][rows_per] or NULL. */
+cudaError_t orc_launch_moe_mma_glu(const void *xg, const void *w_gate, const void *w_up, int32_t w_qtype,
+                                   uint64_t row_bytes, uint64_t w_bytes, int64_t rows_per, int64_t cols,
+                                   const int32_t *tiles, int32_t n_tiles, const float *bias_gate, const float *bias_up,
+                                   int act, void *act_out, cudaStream_t s);
 /* The grouping on the device (moe_group_kernel.cuh), for n_expert <= orc_moe_group_max_experts():
  * order and tiles as the host grouping writes them, tiles n..max-1 empty (0 slots), where max =
  * orc_moe_group_max_tiles(...) is the n_tiles to launch the products with; the out rows [rows]

@@ -60,22 +60,60 @@ bool orc_moe_mma_supports(int32_t w_qtype, const void *w, int64_t cols) {
            }) == cudaSuccess;
 }
 
-cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
-                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
-                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s) {
+/* One launch of moe_mma_kernel<ROW, GLU> over a's tiles; a.w's type is w_qtype. */
+template <bool GLU>
+static cudaError_t launch_mma(const orc_moe_mma::args &a, int32_t w_qtype, int32_t n_tiles, cudaStream_t s) {
     using namespace orc_moe_mma;
     if (n_tiles <= 0) return cudaSuccess;
-    if (!orc_moe_mma_supports(w_qtype, w, cols) || n_tiles > 65535 || (uintptr_t)xg % 16) return cudaErrorInvalidValue;
-    const dim3 grid((unsigned)((rows_per + BM - 1) / BM), (unsigned)n_tiles);
+    if (!orc_moe_mma_supports(w_qtype, a.w, a.cols) || (GLU && !orc_moe_mma_supports(w_qtype, a.w_up, a.cols)) ||
+        n_tiles > 65535 || (uintptr_t)a.xg % 16)
+        return cudaErrorInvalidValue;
+    const dim3 grid((unsigned)((a.rows_per + out_rows<GLU>() - 1) / out_rows<GLU>()), (unsigned)n_tiles);
     return orc_with_block_row(w_qtype, [&](auto row) {
         using ROW = decltype(row);
         constexpr int smem = shape<ROW>::SMEM;
-        const cudaError_t e = orc_raise_smem_limit<moe_mma_kernel<ROW>>(smem);
+        const cudaError_t e = orc_raise_smem_limit<moe_mma_kernel<ROW, GLU>>(smem);
         if (e != cudaSuccess) return e;
-        moe_mma_kernel<ROW><<<grid, THREADS, smem, s>>>(static_cast<const __half *>(xg), static_cast<const uint8_t *>(w),
-                                                        row_bytes, w_bytes, rows_per, cols, order, tiles, bias, out);
+        moe_mma_kernel<ROW, GLU><<<grid, THREADS, smem, s>>>(a);
         return cudaGetLastError();
     });
+}
+
+cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
+                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
+                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s) {
+    orc_moe_mma::args a{};
+    a.xg = static_cast<const __half *>(xg);
+    a.w = static_cast<const uint8_t *>(w);
+    a.row_bytes = row_bytes;
+    a.w_bytes = w_bytes;
+    a.rows_per = rows_per;
+    a.cols = cols;
+    a.order = order;
+    a.tiles = tiles;
+    a.bias = bias;
+    a.out = out;
+    return launch_mma<false>(a, w_qtype, n_tiles, s);
+}
+
+cudaError_t orc_launch_moe_mma_glu(const void *xg, const void *w_gate, const void *w_up, int32_t w_qtype,
+                                   uint64_t row_bytes, uint64_t w_bytes, int64_t rows_per, int64_t cols,
+                                   const int32_t *tiles, int32_t n_tiles, const float *bias_gate, const float *bias_up,
+                                   int act, void *act_out, cudaStream_t s) {
+    orc_moe_mma::args a{};
+    a.xg = static_cast<const __half *>(xg);
+    a.w = static_cast<const uint8_t *>(w_gate);
+    a.w_up = static_cast<const uint8_t *>(w_up);
+    a.row_bytes = row_bytes;
+    a.w_bytes = w_bytes;
+    a.rows_per = rows_per;
+    a.cols = cols;
+    a.tiles = tiles;
+    a.bias = bias_gate;
+    a.bias_up = bias_up;
+    a.act = act;
+    a.act_out = static_cast<__half *>(act_out);
+    return launch_mma<true>(a, w_qtype, n_tiles, s);
 }
 
 /* ---- the grouping on the device (moe_group_kernel.cuh) ---- */

@@ -18,7 +18,14 @@
  *     tile (dequant_fast.cuh's word-wide decoders where the type has one), then all warps multiply
  *     it; the next step's copies run meanwhile.
  * Rows of 32-element types are not 16-byte aligned (MXFP4: 17 bytes a block): each row's piece
- * is copied from the 16-byte boundary below it and read at its offset in the slot. */
+ * is copied from the 16-byte boundary below it and read at its offset in the slot.
+ *
+ * The GLU mode (the gate and up products of one FFN, then its activation): a block's 128 stored
+ * rows are 64 rows of the gate experts and the same 64 of the up experts; the products meet in
+ * shared memory after the loop and the block writes act(gate, up) as float16 in sort order, the
+ * down product's input: no gate/up outputs, GLU pass or gather of the down's input. The same
+ * values as the plain products, the GLU kernel and the gather (float32 products, the same
+ * activation, one rounding to float16), bit for bit. */
 #ifndef ORC_MOE_MMA_KERNEL_CUH
 #define ORC_MOE_MMA_KERNEL_CUH
 
@@ -30,6 +37,7 @@
 
 #include "dequant/dequant_fast.cuh" /* the whole-tile decoders */
 #include "gguf/ggml_types.h"
+#include "kernels/glu_act.cuh" /* orc_glu_act: the GLU mode's epilogue */
 #include "runtime/simt.cuh" /* cp.async, ldmatrix, mma.sync, the shared declarations: emulated on the host */
 
 namespace orc_moe_mma {
@@ -77,40 +85,63 @@ struct shape {
     static_assert(P % ROW::BS == 0 && P % BK == 0, "pieces hold whole blocks and whole steps");
 };
 
-/* tiles[3 t .. 3 t + 2] = expert, first slot in sort order, slots (<= BN; 0: nothing to do).
- * xg: [slots][cols] float16 in sort order. w_bytes: the whole expert tensor's bytes (no copy reads past it).
- * bias: [n_expert][rows_per] float32 added to the products, or NULL. */
-template <class ROW>
-__global__ void __launch_bounds__(THREADS, 2)
-    moe_mma_kernel(const __half *xg, const uint8_t *w, uint64_t row_bytes, uint64_t w_bytes, int64_t rows_per,
-                   int64_t cols, const int32_t *order, const int32_t *tiles, const float *bias, float *out) {
+/* A launch's operands. tiles[3 t .. 3 t + 2] = expert, first position in sort order, slots (<= BN;
+ * 0: nothing to do). xg: [slots][cols] float16 in sort order. w_bytes: one experts tensor's bytes
+ * (no copy reads past it). bias, bias_up: [n_expert][rows_per] float32 added to the products, or
+ * NULL. Plain: out[order[q]][rows_per] float32, slot order. GLU (the gate/up product): w the gate
+ * experts, w_up the up experts (same type and shape), act_out[q][rows_per] = float16(act(gate + bias,
+ * up + bias_up)) in sort order, which is the down product's xg. */
+struct args {
+    const __half *xg;
+    const uint8_t *w, *w_up;
+    uint64_t row_bytes, w_bytes;
+    int64_t rows_per, cols;
+    const int32_t *order, *tiles;
+    const float *bias, *bias_up;
+    float *out;
+    __half *act_out;
+    int act;
+};
+
+/* Plain: a block's BM stored rows are BM output rows. GLU: 64 rows of the gate experts then the
+ * same 64 rows of the up experts, so that each output's two products meet in the block. */
+template <bool GLU>
+constexpr int out_rows() { return GLU ? BM / 2 : BM; }
+
+template <class ROW, bool GLU>
+__global__ void __launch_bounds__(THREADS, 2) moe_mma_kernel(const args a) {
     using S = shape<ROW>;
+    constexpr int OR = out_rows<GLU>();
+    constexpr int LDC = BN + 4; /* float stride of the GLU's staged products, [stored row][slot] */
+    static_assert(!GLU || BM * LDC * 4 <= S::SMEM, "the GLU's products fit the freed shared memory");
     ORC_EXTERN_SHARED(unsigned char, smem);
     unsigned char *raw = smem;                                  /* [2][BM][SB]: stored bytes */
     __half *xs = reinterpret_cast<__half *>(smem + 2 * S::RAW); /* [2][BN][LDS]: inputs, a slot a row */
     __half *at = xs + 2 * BN * LDS;                             /* [BM][LDS]: this step's weights */
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
     const int wm = warp / 2, wn = warp % 2;
-    const int64_t r0 = (int64_t)blockIdx.x * BM;
-    const int32_t expert = tiles[3 * blockIdx.y], q0 = tiles[3 * blockIdx.y + 1], nq = tiles[3 * blockIdx.y + 2];
+    const int64_t r0 = (int64_t)blockIdx.x * OR, rows_per = a.rows_per, cols = a.cols;
+    const int32_t expert = a.tiles[3 * blockIdx.y], q0 = a.tiles[3 * blockIdx.y + 1], nq = a.tiles[3 * blockIdx.y + 2];
     if (nq <= 0) return; /* an empty tile past the device grouping's count (moe_group_kernel.cuh) */
-    const uint8_t *wex = w + (uint64_t)expert * (uint64_t)rows_per * row_bytes;
-    const uint8_t *wend = w + w_bytes;
+    const uint64_t ex_off = (uint64_t)expert * (uint64_t)rows_per * a.row_bytes;
     const int64_t n_steps = cols / BK;
 
-    /* Row rr's piece p starts at piece_src(rr, p); rows past the matrix read row 0's place, copy
-     * nothing (zeros) and are never stored. */
+    /* Stored row rr: output row r0 + (rr % OR) of the gate (or only) experts, or of the up ones
+     * (GLU, rr >= OR). Its piece p starts at piece_src(rr, p); rows past the matrix read row 0's
+     * place, copy nothing (zeros) and are never stored. */
+    auto matrix = [&](int rr) { return GLU && rr >= OR ? a.w_up : a.w; };
     auto piece_src = [&](int rr, int64_t p) {
-        const int64_t r = r0 + rr < rows_per ? r0 + rr : 0;
-        return wex + (uint64_t)r * row_bytes + (uint64_t)p * S::PB;
+        const int64_t r = r0 + rr % OR < rows_per ? r0 + rr % OR : 0;
+        return matrix(rr) + ex_off + (uint64_t)r * a.row_bytes + (uint64_t)p * S::PB;
     };
     auto copy_piece = [&](int64_t p, int stage) {
         unsigned char *dst = raw + stage * S::RAW;
         for (int c = tid; c < BM * S::NCH; c += THREADS) {
             const int rr = c / S::NCH, j = c % S::NCH;
-            const uint8_t *a = reinterpret_cast<const uint8_t *>((uintptr_t)piece_src(rr, p) & ~(uintptr_t)15) + 16 * j;
-            const uint32_t n = r0 + rr >= rows_per || a >= wend ? 0u : (wend - a >= 16 ? 16u : (uint32_t)(wend - a));
-            orc_cp16(dst + rr * S::SB + 16 * j, a, n);
+            const uint8_t *src = reinterpret_cast<const uint8_t *>((uintptr_t)piece_src(rr, p) & ~(uintptr_t)15) + 16 * j;
+            const uint8_t *end = matrix(rr) + a.w_bytes;
+            const uint32_t n = r0 + rr % OR >= rows_per || src >= end ? 0u : (end - src >= 16 ? 16u : (uint32_t)(end - src));
+            orc_cp16(dst + rr * S::SB + 16 * j, src, n);
         }
     };
     auto copy_x = [&](int64_t s, int stage) {
@@ -118,7 +149,7 @@ __global__ void __launch_bounds__(THREADS, 2)
         for (int c = tid; c < BN * (BK / 8); c += THREADS) {
             const int j = c / (BK / 8), kc = c % (BK / 8);
             const bool ok = j < nq;
-            orc_cp16(dst + j * LDS + kc * 8, xg + (int64_t)(ok ? q0 + j : 0) * cols + s * BK + kc * 8, ok ? 16u : 0u);
+            orc_cp16(dst + j * LDS + kc * 8, a.xg + (int64_t)(ok ? q0 + j : 0) * cols + s * BK + kc * 8, ok ? 16u : 0u);
         }
     };
     /* step s's 128 x 64 weights, stored bytes -> float32 (quant_decode.h) -> float16 tile */
@@ -161,35 +192,61 @@ __global__ void __launch_bounds__(THREADS, 2)
         const __half *xt = xs + (s & 1) * BN * LDS;
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t a[2][4], b[4][2];
+            uint32_t fa[2][4], fb[4][2];
             for (int mi = 0; mi < 2; mi++)
-                orc_ldsm_x4(at + (wm * 32 + mi * 16 + (lm & 1) * 8 + lr) * LDS + kk + (lm >> 1) * 8, a[mi]);
+                orc_ldsm_x4(at + (wm * 32 + mi * 16 + (lm & 1) * 8 + lr) * LDS + kk + (lm >> 1) * 8, fa[mi]);
             for (int nj = 0; nj < 2; nj++) {
                 uint32_t r[4];
                 orc_ldsm_x4(xt + (wn * 32 + nj * 16 + (lm >> 1) * 8 + lr) * LDS + kk + (lm & 1) * 8, r);
-                b[2 * nj][0] = r[0];
-                b[2 * nj][1] = r[1];
-                b[2 * nj + 1][0] = r[2];
-                b[2 * nj + 1][1] = r[3];
+                fb[2 * nj][0] = r[0];
+                fb[2 * nj][1] = r[1];
+                fb[2 * nj + 1][0] = r[2];
+                fb[2 * nj + 1][1] = r[3];
             }
             for (int mi = 0; mi < 2; mi++)
-                for (int ni = 0; ni < 4; ni++) orc_mma_f16(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
+                for (int ni = 0; ni < 4; ni++) orc_mma_f16(acc[mi][ni], fa[mi], fb[ni][0], fb[ni][1]);
         }
     }
-    /* c0..c3 = (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1) of each 16 x 8 product */
+    /* c0..c3 = (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1) of each 16 x 8 product; stored
+     * row rr's product + its bias (the gate's or the up's) */
     const int g = lane / 4, t = lane % 4;
-    const float *be = bias ? bias + (int64_t)expert * rows_per + r0 : nullptr;
+    auto biased = [&](int rr, float v) {
+        const float *b = GLU && rr >= OR ? a.bias_up : a.bias;
+        return b ? v + b[(int64_t)expert * rows_per + r0 + rr % OR] : v;
+    };
+    if (!GLU) {
+        for (int ni = 0; ni < 4; ni++)
+            for (int h = 0; h < 2; h++) {
+                const int j = wn * 32 + ni * 8 + 2 * t + h;
+                if (j >= nq) continue;
+                float *o = a.out + (int64_t)a.order[q0 + j] * rows_per + r0;
+                for (int mi = 0; mi < 2; mi++)
+                    for (int v = 0; v < 2; v++) {
+                        const int rr = wm * 32 + mi * 16 + g + 8 * v;
+                        if (r0 + rr < rows_per) o[rr] = biased(rr, acc[mi][ni][2 * v + h]);
+                    }
+            }
+        return;
+    }
+    /* GLU: the products through shared memory (the copies are done: the loop's last wait), then
+     * each output from its gate and up products, written in sort order, rows contiguous */
+    orc_cp_wait<0>(); /* (the last step's group is empty: nothing lands in cs) */
+    __syncthreads();  /* every warp is past its last ldmatrix */
+    float *cs = reinterpret_cast<float *>(smem);
     for (int ni = 0; ni < 4; ni++)
-        for (int h = 0; h < 2; h++) {
-            const int j = wn * 32 + ni * 8 + 2 * t + h;
-            if (j >= nq) continue;
-            float *o = out + (int64_t)order[q0 + j] * rows_per + r0;
+        for (int h = 0; h < 2; h++)
             for (int mi = 0; mi < 2; mi++)
                 for (int v = 0; v < 2; v++) {
-                    const int rr = wm * 32 + mi * 16 + g + 8 * v;
-                    if (r0 + rr < rows_per) o[rr] = be ? acc[mi][ni][2 * v + h] + be[rr] : acc[mi][ni][2 * v + h];
+                    const int j = wn * 32 + ni * 8 + 2 * t + h, rr = wm * 32 + mi * 16 + g + 8 * v;
+                    if (j < nq && r0 + rr % OR < rows_per) cs[rr * LDC + j] = biased(rr, acc[mi][ni][2 * v + h]);
                 }
-        }
+    __syncthreads();
+    for (int c = tid; c < OR * BN; c += THREADS) {
+        const int j = c / OR, r = c % OR;
+        if (j < nq && r0 + r < rows_per)
+            a.act_out[(int64_t)(q0 + j) * rows_per + r0 + r] =
+                __float2half_rn(orc_glu_act(a.act, cs[r * LDC + j], cs[(OR + r) * LDC + j]));
+    }
 }
 
 } /* namespace orc_moe_mma */

@@ -23,6 +23,7 @@
 #include "gemv/gemv.cuh"
 #include "kernels/attention_flash.cuh"
 #include "kernels/kernels.cuh"
+#include "model/arch.h" /* ORC_ACT_* */
 #include "quant/gpu_dequant.h"
 #include "quant/quant.h"
 #include "runtime/cuda_check.cuh"
@@ -965,6 +966,63 @@ cleanup:
     return st;
 }
 
+/* ORC_MOE_FFN=0 (read once): a prefill's expert FFN as matmul_id, glu, matmul_id (ten launches)
+ * instead of cu_moe_ffn's four: the same bits. */
+static bool moe_ffn_mode(void) {
+    static std::atomic<int> mode{INT_MIN};
+    return orc_env_once(mode, "ORC_MOE_FFN", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
+}
+
+static bool expert_bias_fits(const orc_tensor *b, const orc_tensor *w) {
+    return !b || (b->dtype == ORC_DTYPE_F32 && b->qtype < 0 && b->rows * b->cols == w->rows);
+}
+
+/* The selected experts' FFN of a prefill on the pipelined kernel (ORC_MOE_MMA=1): the slots
+ * grouped once on the device, x gathered once as float16, gate and up in one launch whose
+ * epilogue applies the activation and writes the down product's float16 input in sort order,
+ * then down into slot order. Four launches where matmul_id, glu and matmul_id take ten (three
+ * groupings, two gathers of x, one of the activations), and the same bits: the GLU mode computes
+ * the plain products' floats and the GLU kernel's activation, and rounds once to float16, as the
+ * down product's gather would. */
+static orc_status cu_moe_ffn(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
+                             const orc_tensor *wd, const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *bd,
+                             const orc_tensor *ids, int64_t n, int32_t k, int act, orc_tensor *out, orc_err *err) {
+    cuda_exec *xe = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    const int64_t slots = n * k, embd = x->cols, ff = wd->cols;
+    const int64_t n_expert = embd > 0 ? wd->rows / embd : 0;
+    if (slots < MOE_GROUP_MIN_SLOTS || xe->recording || slots > xe->moe_slots || !moe_ffn_mode() ||
+        moe_grouped_mode() == 0 || !moe_mma_mode() || moe_group_host_mode())
+        return ORC_E_UNSUPPORTED;
+    if (out->cols != embd || wd->rows != n_expert * embd || n_expert < 1 || n_expert > orc_moe_group_max_experts() ||
+        wg->cols != embd || wg->rows != n_expert * ff || wu->rows != wg->rows || wu->cols != embd ||
+        wu->qtype != wg->qtype || wu->row_bytes != wg->row_bytes || act < ORC_ACT_SILU || act > ORC_ACT_SWIGLU_OAI ||
+        !expert_bias_fits(bg, wg) || !expert_bias_fits(bu, wu) || !expert_bias_fits(bd, wd))
+        return ORC_E_UNSUPPORTED;
+    if (!orc_moe_mma_supports(wg->qtype, wg->data, embd) || !orc_moe_mma_supports(wu->qtype, wu->data, embd) ||
+        !orc_moe_mma_supports(wd->qtype, wd->data, ff))
+        return ORC_E_UNSUPPORTED;
+    const int64_t n_tiles = orc_moe_group_max_tiles(slots, (int32_t)n_expert);
+    if (n_tiles > 65535 || (uint64_t)(slots * embd) * 2u > xe->moe_x_bytes || (uint64_t)(slots * ff) * 2u > xe->moe_y_bytes)
+        return ORC_E_UNSUPPORTED;
+    const int32_t *order = xe->d_moe_order, *tiles = xe->d_moe_order + slots;
+    void *act_h = xe->d_moe_y; /* the activations, float16 [sorted position][ff] */
+    const float *pbg = bg ? (const float *)bg->data : NULL, *pbu = bu ? (const float *)bu->data : NULL;
+    ORC_CUDA_CHECK(orc_launch_moe_group((const int32_t *)ids->data, slots, (int32_t)n_expert, embd, xe->d_moe_order,
+                                        xe->d_moe_order + slots, (float *)out->data, c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)x->data, false, order, slots, k, embd, xe->d_moe_x,
+                                         ORC_DTYPE_F16, c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_mma_glu(xe->d_moe_x, wg->data, wu->data, wg->qtype, wg->row_bytes,
+                                          (uint64_t)wg->rows * wg->row_bytes, ff, embd, tiles, (int32_t)n_tiles, pbg,
+                                          pbu, act, act_h, c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_mma(act_h, wd->data, wd->qtype, wd->row_bytes, (uint64_t)wd->rows * wd->row_bytes,
+                                      embd, ff, order, tiles, (int32_t)n_tiles, bd ? (const float *)bd->data : NULL,
+                                      (float *)out->data, c->stream));
+cleanup:
+    return st;
+}
+
 static orc_status cu_moe_combine(orc_exec *e, const orc_tensor *y, const orc_tensor *w, int64_t n, int32_t k,
                                  const orc_tensor *res, orc_tensor *out, orc_err *err) {
     orc_status st = ORC_OK;
@@ -1091,6 +1149,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .record_end = */ cu_record_end,
     /* .graph_launch = */ cu_graph_launch,
     /* .graph_free = */ cu_graph_free,
+    /* .moe_ffn = */ cu_moe_ffn,
 };
 
 extern "C" orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {

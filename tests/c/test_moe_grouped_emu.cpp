@@ -10,8 +10,9 @@
  * quant_decode.h's), partial row tiles, an expert with more slots than a tile, an unused expert,
  * an expert bias, the last row ending at the tensor's last byte (the emulator checks every
  * cp.async source against the weights' exact bytes), empty tiles (0 slots: nothing read or
- * written). Every output written (NaN poison); the
- * pipelined kernel's blocks run in both orders. Compiled and run by tests/test_gpu_kernels.py;
+ * written). Every output written (NaN poison); the pipelined kernel's blocks run in both orders.
+ * Its GLU mode (gate and up rows in one block, the activation in its epilogue, float16 out in sort
+ * order) against its plain products through the same activation, bit for bit. Compiled and run by tests/test_gpu_kernels.py;
  * prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
@@ -121,6 +122,20 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
         const float *xr = x + (per_slot ? s : s / k) * cols;
         for (int64_t c = 0; c < cols; c++) xg[(size_t)q * cols + c] = __float2half_rn(xr[c]);
     }
+    auto plain_args = [&](const uint8_t *wt, const float *b, float *o) {
+        args a{};
+        a.xg = xg.data();
+        a.w = wt;
+        a.row_bytes = (uint64_t)row_bytes;
+        a.w_bytes = (uint64_t)w_bytes;
+        a.rows_per = rows_per;
+        a.cols = cols;
+        a.order = order.data();
+        a.tiles = tiles.data();
+        a.bias = b;
+        a.out = o;
+        return a;
+    };
     /* the tile kernel, then the pipelined one in both block orders */
     std::vector<float> outs[3];
     for (int run = 0; run < 3; run++) {
@@ -138,10 +153,7 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
         } else {
             emu::g_reverse_blocks = run == 2;
             emu::launch(dim3((unsigned)((rows_per + BM - 1) / BM), (unsigned)n_tiles), dim3(THREADS), shape<ROW>::SMEM,
-                        [&] {
-                            moe_mma_kernel<ROW>(xg.data(), w, (uint64_t)row_bytes, (uint64_t)w_bytes, rows_per, cols,
-                                                order.data(), tiles.data(), bp, out.data());
-                        });
+                        [&] { moe_mma_kernel<ROW, false>(plain_args(w, bp, out.data())); });
             emu::g_reverse_blocks = false;
         }
         if (emu::g_errors) fail(label + ": the emulator reported errors (above)");
@@ -149,6 +161,55 @@ static void run(const char *type, int64_t rows_per, int64_t cols, bool per_slot)
     }
     if (memcmp(outs[1].data(), outs[2].data(), outs[1].size() * sizeof(float)))
         fail(label + ": the blocks' order changed the pipelined kernel's result");
+
+    /* The GLU mode: the gate (w, bias bp) and up (w_up, its own bias) products of a block's rows
+     * meet in shared memory and leave as float16(act(gate, up)) in sort order. It must equal the
+     * plain kernel's two products through the same activation, bit for bit, in both block orders. */
+    {
+        uint8_t *w_up = static_cast<uint8_t *>(aligned_alloc(16, (size_t)(w_bytes + 15) / 16 * 16));
+        for (int64_t b = 0; b < w_bytes / ROW::TS; b++) random_block(type, w_up + b * ROW::TS, ROW::TS);
+        std::vector<float> bias_up;
+        for (int64_t i = 0; i < n_expert * rows_per; i++) bias_up.push_back(gauss());
+        const int act = per_slot ? ORC_ACT_SWIGLU_OAI : (rows_per % 2 ? ORC_ACT_GELU_TANH : ORC_ACT_SILU);
+        emu::g_errors = 0;
+        emu::g_readable.clear();
+        emu::g_readable.push_back({(const char *)w, (const char *)(w + w_bytes)});
+        emu::g_readable.push_back({(const char *)w_up, (const char *)(w_up + w_bytes)});
+        emu::g_readable.push_back({(const char *)xg.data(), (const char *)(xg.data() + xg.size())});
+        std::vector<float> up((size_t)slots * rows_per, __int_as_float(0x7fc00000));
+        emu::launch(dim3((unsigned)((rows_per + BM - 1) / BM), (unsigned)n_tiles), dim3(THREADS), shape<ROW>::SMEM,
+                    [&] { moe_mma_kernel<ROW, false>(plain_args(w_up, bias_up.data(), up.data())); });
+        std::vector<__half> glu[2];
+        for (int rev = 0; rev < 2; rev++) {
+            glu[rev].assign((size_t)slots * rows_per, __half{0x7e00}); /* NaN: unwritten */
+            args a = plain_args(w, bp, nullptr);
+            a.w_up = w_up;
+            a.bias_up = bias_up.data();
+            a.act = act;
+            a.act_out = glu[rev].data();
+            emu::g_reverse_blocks = rev == 1;
+            emu::launch(dim3((unsigned)((rows_per + out_rows<true>() - 1) / out_rows<true>()), (unsigned)n_tiles),
+                        dim3(THREADS), shape<ROW>::SMEM, [&] { moe_mma_kernel<ROW, true>(a); });
+            emu::g_reverse_blocks = false;
+        }
+        if (emu::g_errors) fail(label + ", GLU: the emulator reported errors (above)");
+        int bad = 0;
+        for (int q = 0; q < slots && !bad; q++)
+            for (int64_t r = 0; r < rows_per && !bad; r++) {
+                const size_t i = (size_t)order[q] * rows_per + r, o = (size_t)q * rows_per + r;
+                const uint16_t want = orc_qd_f2h(orc_glu_act(act, outs[1][i], up[i]));
+                for (int rev = 0; rev < 2; rev++)
+                    if (glu[rev][o].bits != want) {
+                        char b[160];
+                        snprintf(b, sizeof b, ", GLU (act %d, blocks %s): position %d row %lld is 0x%04x, the plain products' 0x%04x",
+                                 act, rev ? "reversed" : "in order", q, (long long)r, glu[rev][o].bits, want);
+                        fail(label + b);
+                        bad = 1;
+                        break;
+                    }
+            }
+        free(w_up);
+    }
 
     /* float64 over the float16-rounded operands */
     std::vector<double> wr((size_t)cols);
