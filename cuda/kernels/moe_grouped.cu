@@ -79,9 +79,9 @@ static cudaError_t launch_mma(const orc_moe_mma::args &a, int32_t w_qtype, int32
     });
 }
 
-cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
-                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
-                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s) {
+/* The operands both modes share. */
+static orc_moe_mma::args mma_args(const void *xg, const void *w, uint64_t row_bytes, uint64_t w_bytes, int64_t rows_per,
+                                  int64_t cols, const int32_t *tiles, const float *bias) {
     orc_moe_mma::args a{};
     a.xg = static_cast<const __half *>(xg);
     a.w = static_cast<const uint8_t *>(w);
@@ -89,9 +89,16 @@ cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, u
     a.w_bytes = w_bytes;
     a.rows_per = rows_per;
     a.cols = cols;
-    a.order = order;
     a.tiles = tiles;
     a.bias = bias;
+    return a;
+}
+
+cudaError_t orc_launch_moe_mma(const void *xg, const void *w, int32_t w_qtype, uint64_t row_bytes, uint64_t w_bytes,
+                               int64_t rows_per, int64_t cols, const int32_t *order, const int32_t *tiles,
+                               int32_t n_tiles, const float *bias, float *out, cudaStream_t s) {
+    orc_moe_mma::args a = mma_args(xg, w, row_bytes, w_bytes, rows_per, cols, tiles, bias);
+    a.order = order;
     a.out = out;
     return launch_mma<false>(a, w_qtype, n_tiles, s);
 }
@@ -100,16 +107,8 @@ cudaError_t orc_launch_moe_mma_glu(const void *xg, const void *w_gate, const voi
                                    uint64_t row_bytes, uint64_t w_bytes, int64_t rows_per, int64_t cols,
                                    const int32_t *tiles, int32_t n_tiles, const float *bias_gate, const float *bias_up,
                                    int act, void *act_out, cudaStream_t s) {
-    orc_moe_mma::args a{};
-    a.xg = static_cast<const __half *>(xg);
-    a.w = static_cast<const uint8_t *>(w_gate);
+    orc_moe_mma::args a = mma_args(xg, w_gate, row_bytes, w_bytes, rows_per, cols, tiles, bias_gate);
     a.w_up = static_cast<const uint8_t *>(w_up);
-    a.row_bytes = row_bytes;
-    a.w_bytes = w_bytes;
-    a.rows_per = rows_per;
-    a.cols = cols;
-    a.tiles = tiles;
-    a.bias = bias_gate;
     a.bias_up = bias_up;
     a.act = act;
     a.act_out = static_cast<__half *>(act_out);
