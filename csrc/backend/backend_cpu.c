@@ -533,7 +533,7 @@ static orc_status cpu_glu(orc_exec *e, const orc_tensor *gate, const orc_tensor 
         break;
     }
     case ORC_ACT_SWIGLU_OAI: /* gpt-oss: x = min(gate, 7), y = clamp(up, -7, 7), x * sigmoid(1.702 x) * (y + 1);
-                              * the comparisons keep a NaN (as torch.clamp does), where fminf would make it 7 */
+                              * written so that a NaN stays NaN (as torch.clamp keeps it): "g < 7 ? g : 7" made it 7 */
         for (int64_t i = 0; i < len; i++) {
             float x = g[i] > 7.0f ? 7.0f : g[i], y = u[i] < -7.0f ? -7.0f : (u[i] > 7.0f ? 7.0f : u[i]);
             o[i] = x / (1.0f + expf(-1.702f * x)) * (y + 1.0f);
