@@ -66,6 +66,9 @@ def files(tmp_path_factory):
     # Q4_K experts (256-column rows): the grouped product's block serving several of its steps
     out["qwen3moe-Q4_K"] = synth_moe.make_model(d / "qwen3moe-q4k.gguf",
                                                 synth_moe.spec("qwen3moe-q8_0", n_embd=256, n_ff_exp=256, expert_type="Q4_K"))
+    # MXFP4 experts whose rows the pipelined kernel takes (columns a multiple of 64; 96 are not)
+    out["gpt-oss-MXFP4-128"] = synth_moe.make_model(d / "gpt-oss-128.gguf",
+                                                    synth_moe.spec("gpt-oss", n_embd=128, n_ff_exp=192))
     return out
 
 
@@ -248,14 +251,40 @@ def test_integer_gemv_is_the_float_form_to_its_rounding(files, name, tmp_path):
     assert np.array_equal(runs[2], runs[3]), "ORC_GEMV_EXACT=1 must turn the integer form off"
 
 
-@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
+_PROFILE_PROBE = """
+import sys, numpy as np, orc
+with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as m:
+    orc.Session(m, n_ctx=64).forward([int(t) for t in sys.argv[3].split(",")], "all")
+    p = m.profile()
+    np.save(sys.argv[2], np.array([p["fused"][0], p["glu"][0], p["matmul"][0]]))
+"""
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4-128", "qwen3moe-Q4_K"])
+def test_the_expert_ffn_is_one_call_under_the_pipelined_kernel(files, name, tmp_path):
+    """Under ORC_MOE_MMA=1 a 40-token prefill's expert FFN is the backend's moe_ffn (profiled as
+    "fused"), one call a layer in place of its two gate/up products, GLU and down product; with
+    ORC_MOE_FFN=0, and by default, the primitives run. The bits are the same (the test below), so
+    only the profile tells which ran."""
+    (f_mma, g_mma, mm_mma), (f_off, g_off, mm_off), (f_def, g_def, mm_def) = probe_runs(
+        files[name], ({"ORC_MOE_MMA": "1"}, {"ORC_MOE_MMA": "1", "ORC_MOE_FFN": "0"}, {}), tmp_path,
+        probe=_PROFILE_PROBE, ids=IDS)
+    layers = g_off
+    assert layers > 0 and f_off == 0 and (f_def, g_def, mm_def) == (f_off, g_off, mm_off)
+    assert f_mma == layers and g_mma == 0, (f_mma, g_mma, layers)
+    assert mm_off - mm_mma == 3 * layers, (mm_off, mm_mma, layers)
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "gpt-oss-MXFP4-128", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
 @pytest.mark.parametrize("weights", ["quantized", "dequantized"])
 def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
     """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
     blocks (or float16 experts; the default's rule picks it for these few slots an expert, and
     ORC_MOE_GROUPED=1 always; ORC_MOE_MMA=1 the pipelined mma.sync kernel over stored blocks) against
     ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and weights to float16 and
-    accumulate in float32, so only the order of the sums differs. The grouped launches group the
+    accumulate in float32, so only the order of the sums differs. (The pipelined kernel takes rows of
+    64-multiple columns: qwen3moe-Q4_K's and gpt-oss-MXFP4-128's; on the others ORC_MOE_MMA=1 falls
+    back.) The grouped launches group the
     slots on the device; ORC_MOE_GROUP_HOST=1 groups them on the host as before: the same order and
     tiles, so the same bits for both kernels. With ORC_MOE_MMA=1 the whole expert FFN is four launches
     (grouping, gather, gate and up with the activation in one, down); ORC_MOE_FFN=0 runs it as its
