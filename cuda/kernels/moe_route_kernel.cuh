@@ -122,24 +122,6 @@ __device__ __forceinline__ uint32_t route_key(float v) {
     return u & 0x80000000u ? ~u : u | 0x80000000u;
 }
 
-/* The warp's greatest / least value (sm_80's redux.sync; a butterfly before, and both exact). */
-__device__ __forceinline__ uint32_t route_warp_max(uint32_t v) {
-#if defined(ORC_SIMT_EMU) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800)
-    return __reduce_max_sync(ROUTE_FULL, v);
-#else
-    for (int off = 16; off > 0; off >>= 1) v = max(v, __shfl_xor_sync(ROUTE_FULL, v, off));
-    return v;
-#endif
-}
-__device__ __forceinline__ uint32_t route_warp_min(uint32_t v) {
-#if defined(ORC_SIMT_EMU) || (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800)
-    return __reduce_min_sync(ROUTE_FULL, v);
-#else
-    for (int off = 16; off > 0; off >>= 1) v = min(v, __shfl_xor_sync(ROUTE_FULL, v, off));
-    return v;
-#endif
-}
-
 /* The same result as moe_route_kernel for n_expert <= 32 P and k <= 32 (the top comment), one warp
  * per token and blockDim.x / 32 tokens a block. Lanes >= k compute a weight nobody stores: every
  * lane runs every shuffle. */
@@ -177,8 +159,9 @@ __global__ void __launch_bounds__(32 * ROUTE_WARPS)
 #pragma unroll
         for (int p = 0; p < P; p++) /* strictly greater: the lower index keeps a tie */
             if (key[p] > best) best = key[p], bi = (uint32_t)(lane + 32 * p), bv = v[p];
-        const uint32_t m = route_warp_max(best); /* >= 1: k <= n_expert leaves an expert untaken */
-        const uint32_t win = route_warp_min(best == m ? bi : 0xffffffffu);
+        /* redux.sync: sm_80 and later, which cp.async and mma.sync elsewhere already require */
+        const uint32_t m = __reduce_max_sync(ROUTE_FULL, best); /* >= 1: k <= n_expert leaves an expert untaken */
+        const uint32_t win = __reduce_min_sync(ROUTE_FULL, best == m ? bi : 0xffffffffu);
         const float wv = __shfl_sync(ROUTE_FULL, bv, (int)(win % 32)); /* the owner's best is the winner */
         if (j == 0) top = wv;
         if (lane == j) mine = wv, mine_id = win;

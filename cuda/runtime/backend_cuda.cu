@@ -944,6 +944,11 @@ cleanup:
     return st;
 }
 
+/* An expert bias: absent, or float32 [n_expert][rows], one value per row of the experts tensor w. */
+static bool expert_bias_fits(const orc_tensor *b, const orc_tensor *w) {
+    return !b || (b->dtype == ORC_DTYPE_F32 && b->qtype < 0 && b->rows * b->cols == w->rows);
+}
+
 static orc_status cu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot, const orc_tensor *w,
                                const orc_tensor *bias, const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out,
                                orc_err *err) {
@@ -951,7 +956,7 @@ static orc_status cu_matmul_id(orc_exec *e, const orc_tensor *x, bool x_per_slot
     if (x->cols != w->cols || out->cols <= 0 || w->rows % out->cols)
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: x has %lld cols, experts %lld x %lld, out %lld",
                         (long long)x->cols, (long long)w->rows, (long long)w->cols, (long long)out->cols);
-    if (bias && (bias->dtype != ORC_DTYPE_F32 || bias->qtype >= 0 || bias->rows * bias->cols != w->rows))
+    if (!expert_bias_fits(bias, w))
         return orc_fail(err, ORC_E_INTERNAL, "matmul_id: expert bias of %lld x %lld for experts of %lld rows",
                         (long long)bias->rows, (long long)bias->cols, (long long)w->rows);
     const float *b = bias ? (const float *)bias->data : NULL;
@@ -971,10 +976,6 @@ cleanup:
 static bool moe_ffn_mode(void) {
     static std::atomic<int> mode{INT_MIN};
     return orc_env_once(mode, "ORC_MOE_FFN", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
-}
-
-static bool expert_bias_fits(const orc_tensor *b, const orc_tensor *w) {
-    return !b || (b->dtype == ORC_DTYPE_F32 && b->qtype < 0 && b->rows * b->cols == w->rows);
 }
 
 /* The selected experts' FFN of a prefill on the pipelined kernel (ORC_MOE_MMA=1): the slots
@@ -1004,13 +1005,14 @@ static orc_status cu_moe_ffn(orc_exec *e, const orc_tensor *x, const orc_tensor 
         !orc_moe_mma_supports(wd->qtype, wd->data, ff))
         return ORC_E_UNSUPPORTED;
     const int64_t n_tiles = orc_moe_group_max_tiles(slots, (int32_t)n_expert);
-    if (n_tiles > 65535 || (uint64_t)(slots * embd) * 2u > xe->moe_x_bytes || (uint64_t)(slots * ff) * 2u > xe->moe_y_bytes)
+    if (n_tiles > 65535 || (uint64_t)(slots * embd) * 2u > xe->moe_x_bytes ||
+        (uint64_t)(slots * ff) * 2u > xe->moe_y_bytes)
         return ORC_E_UNSUPPORTED;
-    const int32_t *order = xe->d_moe_order, *tiles = xe->d_moe_order + slots;
+    int32_t *order = xe->d_moe_order, *tiles = order + slots;
     void *act_h = xe->d_moe_y; /* the activations, float16 [sorted position][ff] */
     const float *pbg = bg ? (const float *)bg->data : NULL, *pbu = bu ? (const float *)bu->data : NULL;
-    ORC_CUDA_CHECK(orc_launch_moe_group((const int32_t *)ids->data, slots, (int32_t)n_expert, embd, xe->d_moe_order,
-                                        xe->d_moe_order + slots, (float *)out->data, c->stream));
+    ORC_CUDA_CHECK(orc_launch_moe_group((const int32_t *)ids->data, slots, (int32_t)n_expert, embd, order, tiles,
+                                        (float *)out->data, c->stream));
     ORC_CUDA_CHECK(orc_launch_moe_gather((const float *)x->data, false, order, slots, k, embd, xe->d_moe_x,
                                          ORC_DTYPE_F16, c->stream));
     ORC_CUDA_CHECK(orc_launch_moe_mma_glu(xe->d_moe_x, wg->data, wu->data, wg->qtype, wg->row_bytes,
