@@ -205,14 +205,13 @@ def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
 
 @pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "gpt-oss-MXFP4"])
 def test_launch_choices_never_change_a_result(files, name, tmp_path):
-    """The GEMV's ring depth (ORC_GEMV_STAGES), its blocks an SM (ORC_GEMV_PER_SM: the grid), its
-    integer form compiled for 3 blocks an SM (ORC_GEMV_BLOCKS3: the registers),
+    """The GEMV's ring depth (ORC_GEMV_STAGES), its blocks an SM (ORC_GEMV_PER_SM: the grid),
     programmatic dependent launch (ORC_PDL), a stack's launches side by side (ORC_GEMV_SIBLINGS) and
     the decode attention's key rows read without staging (ORC_ATTN_STAGE=0) move bytes and launches
     only: a prefill and six greedy graph-replayed steps give bit-identical logits under each (the
     variables are read once per process, so each run is its own)."""
     envs = ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"},
-            {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"}, {"ORC_GEMV_BLOCKS3": "1"})
+            {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"})
     runs = probe_runs(files[name], envs, tmp_path)
     first = runs[0]
     assert np.isfinite(first).all() and np.abs(first).max() > 0
@@ -262,15 +261,15 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as
 
 @pytest.mark.parametrize("name", ["gpt-oss-MXFP4-128", "qwen3moe-Q4_K"])
 def test_the_expert_ffn_is_one_call_under_the_pipelined_kernel(files, name, tmp_path):
-    """Under ORC_MOE_MMA=1 a 40-token prefill's expert FFN is the backend's moe_ffn (profiled as
-    "fused"), one call a layer in place of its two gate/up products, GLU and down product; with
-    ORC_MOE_FFN=0, and by default, the primitives run. The bits are the same (the test below), so
-    only the profile tells which ran."""
-    (f_mma, g_mma, mm_mma), (f_off, g_off, mm_off), (f_def, g_def, mm_def) = probe_runs(
-        files[name], ({"ORC_MOE_MMA": "1"}, {"ORC_MOE_MMA": "1", "ORC_MOE_FFN": "0"}, {}), tmp_path,
+    """By default (the pipelined kernel, ORC_MOE_MMA unset) a 40-token prefill's expert FFN is the
+    backend's moe_ffn (profiled as "fused"), one call a layer in place of its two gate/up products,
+    GLU and down product; with ORC_MOE_FFN=0, and with ORC_MOE_MMA=0, the primitives run. The bits
+    are the same (the test below), so only the profile tells which ran."""
+    (f_mma, g_mma, mm_mma), (f_off, g_off, mm_off), (f_old, g_old, mm_old) = probe_runs(
+        files[name], ({}, {"ORC_MOE_FFN": "0"}, {"ORC_MOE_MMA": "0"}), tmp_path,
         probe=_PROFILE_PROBE, ids=IDS)
     layers = g_off
-    assert layers > 0 and f_off == 0 and (f_def, g_def, mm_def) == (f_off, g_off, mm_off)
+    assert layers > 0 and f_off == 0 and (f_old, g_old, mm_old) == (f_off, g_off, mm_off)
     assert f_mma == layers and g_mma == 0, (f_mma, g_mma, layers)
     assert mm_off - mm_mma == 3 * layers, (mm_off, mm_mma, layers)
 
@@ -279,23 +278,23 @@ def test_the_expert_ffn_is_one_call_under_the_pipelined_kernel(files, name, tmp_
 @pytest.mark.parametrize("weights", ["quantized", "dequantized"])
 def test_grouped_expert_products_are_the_cublas_products_to_rounding(files, name, weights, tmp_path):
     """A 40-token prefill's expert products (>= 64 slots) in one tensor-core launch over the stored
-    blocks (or float16 experts; the default's rule picks it for these few slots an expert, and
-    ORC_MOE_GROUPED=1 always; ORC_MOE_MMA=1 the pipelined mma.sync kernel over stored blocks) against
-    ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and weights to float16 and
-    accumulate in float32, so only the order of the sums differs. (The pipelined kernel takes rows of
-    64-multiple columns: qwen3moe-Q4_K's and gpt-oss-MXFP4-128's; on the others ORC_MOE_MMA=1 falls
-    back.) The grouped launches group the
-    slots on the device; ORC_MOE_GROUP_HOST=1 groups them on the host as before: the same order and
-    tiles, so the same bits for both kernels. With ORC_MOE_MMA=1 the whole expert FFN is four launches
-    (grouping, gather, gate and up with the activation in one, down); ORC_MOE_FFN=0 runs it as its
-    products and the GLU: the same bits."""
-    envs = ({}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_GROUPED": "1"}, {"ORC_MOE_MMA": "1"}, {"ORC_MOE_GROUP_HOST": "1"},
-            {"ORC_MOE_MMA": "1", "ORC_MOE_GROUP_HOST": "1"}, {"ORC_MOE_MMA": "1", "ORC_MOE_FFN": "0"})
+    blocks (or float16 experts): ORC_MOE_MMA=0's tile kernel (the shape rule picks it for these few
+    slots an expert, and ORC_MOE_GROUPED=1 always) and the default pipelined mma.sync kernel over
+    stored blocks, against ORC_MOE_GROUPED=0's per-expert cuBLAS products: all round inputs and
+    weights to float16 and accumulate in float32, so only the order of the sums differs. (The
+    pipelined kernel takes rows of 64-multiple columns: qwen3moe-Q4_K's and gpt-oss-MXFP4-128's; on
+    the others, and for dequantized weights, the default falls back to the tile kernel.) The grouped
+    launches group the slots on the device; ORC_MOE_GROUP_HOST=1 groups them on the host as before:
+    the same order and tiles, so the same bits for both kernels. The pipelined kernel runs the whole
+    expert FFN in four launches (grouping, gather, gate and up with the activation in one, down);
+    ORC_MOE_FFN=0 runs it as its products and the GLU: the same bits."""
+    envs = ({"ORC_MOE_MMA": "0"}, {"ORC_MOE_GROUPED": "0"}, {"ORC_MOE_MMA": "0", "ORC_MOE_GROUPED": "1"}, {},
+            {"ORC_MOE_MMA": "0", "ORC_MOE_GROUP_HOST": "1"}, {"ORC_MOE_GROUP_HOST": "1"}, {"ORC_MOE_FFN": "0"})
     runs = probe_runs(files[name], envs, tmp_path, probe=_PREFILL_PROBE, ids=IDS, args=(weights,))
     assert runs[0].shape[0] == len(IDS) and np.isfinite(runs[0]).all() and np.abs(runs[0]).max() > 0
     # (device run 28: on these small products the default's bits were the cuBLAS products' bits, so
     # equal bits do not tell which ran: both sum sixteen-deep tensor-core chunks in k order)
-    assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the default's grouped launch here"
+    assert np.array_equal(runs[0], runs[2]), "ORC_MOE_GROUPED=1 is not the shape rule's grouped launch here"
     assert np.array_equal(runs[0], runs[4]), "the device grouping changed the tile kernel's result"
     if weights == "quantized":  # the pipelined kernel takes stored blocks only
         assert np.array_equal(runs[3], runs[5]), "the device grouping changed the pipelined kernel's result"

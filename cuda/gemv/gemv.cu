@@ -19,11 +19,6 @@ int per_sm_override() {
     return orc_env_once(v, "ORC_GEMV_PER_SM", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : 0; });
 }
 
-int blocks3_override() {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_BLOCKS3", [](const char *e) { return (int)(e && e[0] == '1'); });
-}
-
 int exact_override() {
     static std::atomic<int> v{INT_MIN};
     return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });

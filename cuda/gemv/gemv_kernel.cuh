@@ -72,11 +72,6 @@ constexpr int max_stages() { return NT == 1 ? 4 : 2; }
 ORC_GV_FLAG(is_big, BIG)
 template <class Q, int NT>
 constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
-/* The integer form's other register budget (ORC_GEMV_BLOCKS3=1, gemv.cu; a measuring switch, off
- * until measured): 3 blocks an SM (85 registers; ptxas spills 48-196 bytes in the Q4_K kernels),
- * on a ring of 2 or 3 stages so that shared memory allows 3 blocks too. Device run 27: the
- * one-token GEMV issues at 25% occupancy (116 registers, 2 blocks an SM). Same code, same bits. */
-constexpr int kBlocks3 = 3;
 
 /* Does the type have the factored form (gemv_decode.cuh: Q::FACT, group_q, sub_scale, sub_min)?
  * One token only: per sub-block sum(q x) accumulators (and, with a min, each LU's two
@@ -294,8 +289,8 @@ __device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
 /* ---- the kernel ---------------------------------------------------------------------- */
 
 /* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
-template <class Q, int NT, bool GLU, int ST, bool XQ = false, int MB = min_blocks<Q, NT>()>
-__global__ void __launch_bounds__(kThreads, MB) orc_gemv_kernel(const kparams p) {
+template <class Q, int NT, bool GLU, int ST, bool XQ = false>
+__global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
     static_assert(!XQ || int16x<Q, NT>(), "the integer form is for one token on the QI types");
     using C = cfg<NT, GLU>;
     constexpr int M = C::M, R = C::R, NR = C::NR;
@@ -814,13 +809,10 @@ int exact_override();
 /* ORC_GEMV_X16=1 / 0 (read once): the integer form (gemv.cuh) on every launch that can have it /
  * on none, whatever each asked with x_int16; -1 unset. For measuring the forms. gemv.cu. */
 int x16_override();
-/* ORC_GEMV_BLOCKS3=1 (read once): the one-token integer form may take its kBlocks3 instantiations
- * (the launcher's rule then prefers them where they keep more blocks resident). gemv.cu. */
-int blocks3_override();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
-template <class Q, int NT, bool GLU, int ST, bool XQ, int MB>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t kernel_facts(int *regs) {
     static std::atomic<int> nregs[64];
     int dev = 0;
@@ -833,8 +825,8 @@ cudaError_t kernel_facts(int *regs) {
         cudaFuncAttributes fa;
         if ((e = orc_device_facts(&f)) != cudaSuccess) return e;
         /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
-        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ, MB>)) != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ, MB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ>)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  f.optin - (int)fa.sharedSizeBytes);
         if (e != cudaSuccess) return e;
         r = fa.numRegs > 0 ? fa.numRegs : 255;
@@ -854,10 +846,10 @@ struct geometry {
     int64_t resident; /* blocks on the busiest SM: the choice */
 };
 
-template <class Q, int NT, bool GLU, int ST, bool XQ, int MB = min_blocks<Q, NT>()>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int regs = 0;
-    cudaError_t e = kernel_facts<Q, NT, GLU, ST, XQ, MB>(&regs);
+    cudaError_t e = kernel_facts<Q, NT, GLU, ST, XQ>(&regs);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed attribute call leaves a sticky error for the next launch */
         return e;
@@ -889,10 +881,10 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
 
 /* Launched as a programmatic dependent of the previous kernel on the stream (runtime/launch.cuh):
  * its launch and weight prefetch overlap that kernel's tail. */
-template <class Q, int NT, bool GLU, int ST, bool XQ, int MB = min_blocks<Q, NT>()>
+template <class Q, int NT, bool GLU, int ST, bool XQ>
 cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
     const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    return orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ, MB>, grid, dim3(kThreads), g.smem, s, pl.kp);
+    return orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, grid, dim3(kThreads), g.smem, s, pl.kp);
 }
 
 /* The ring depth: the deepest that keeps as many blocks on the busiest SM as any depth does
@@ -915,17 +907,6 @@ cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
     const int forced = stages_override();
     if (forced >= 2 && forced <= SMAX && g[forced].per_sm > 0) best = forced;
     if (g[best].per_sm == 0) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
-    if constexpr (XQ && NT == 1 && min_blocks<Q, NT>() < kBlocks3) {
-        if (blocks3_override()) { /* the 3-blocks instantiations, by the same rule (ties: theirs) */
-            geometry h[4] = {};
-            if ((e = geometry_of<Q, NT, GLU, 2, XQ, kBlocks3>(pl, f, &h[2])) != cudaSuccess) return e;
-            if ((e = geometry_of<Q, NT, GLU, 3, XQ, kBlocks3>(pl, f, &h[3])) != cudaSuccess) return e;
-            const int b3 = h[3].per_sm > 0 && h[3].resident >= h[2].resident ? 3 : 2;
-            if (h[b3].per_sm > 0 && h[b3].resident >= g[best].resident && !(forced >= 2 && forced != b3))
-                return b3 == 3 ? launch_st<Q, NT, GLU, 3, XQ, kBlocks3>(pl, h[3], s)
-                               : launch_st<Q, NT, GLU, 2, XQ, kBlocks3>(pl, h[2], s);
-        }
-    }
     switch (best) {
     case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ>(pl, g[best], s);
     case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ>(pl, g[best], s);

@@ -1,7 +1,7 @@
 /* moe_mma_kernel.cuh - the grouped expert product on mma.sync, pipelined: a prefill's expert
- * products over stored blocks in one launch (moe_grouped.cu has the launcher; ORC_MOE_MMA picks
- * it, backend_cuda.cu). On runtime/simt.cuh's primitives, so tests/c/test_moe_grouped_emu.cpp runs
- * this same code on the host emulator.
+ * products over stored blocks in one launch (moe_grouped.cu has the launcher; the default where
+ * it takes the type, ORC_MOE_MMA=0 turns it off: backend_cuda.cu). On runtime/simt.cuh's
+ * primitives, so tests/c/test_moe_grouped_emu.cpp runs this same code on the host emulator.
  *
  * It computes what moe_grouped_kernel.cuh computes (weights decoded to float32 by quant_decode.h,
  * rounded to float16; inputs rounded to float16; float32 accumulation; outputs in slot order),

@@ -822,12 +822,13 @@ static int moe_grouped_mode(void) {
     return orc_env_once(mode, "ORC_MOE_GROUPED", [](const char *e) { return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : 2; });
 }
 
-/* ORC_MOE_MMA=1 (read once; off until measured on the device): every grouped product over stored
- * blocks through the pipelined mma.sync kernel (moe_mma_kernel.cuh), whatever the slots an expert,
- * unless ORC_MOE_GROUPED=0. */
+/* The pipelined mma.sync kernel (moe_mma_kernel.cuh) for every grouped product over stored blocks
+ * it takes, whatever the slots an expert, unless ORC_MOE_GROUPED=0; ORC_MOE_MMA=0 (read once) leaves
+ * them to the tile kernel and the shape rule below. Device run 29 (H100, pp512): gpt-oss-20b 9,762
+ * -> 11,301 tokens/s, Qwen3-30B-A3B 6,147 -> 9,896 (llama.cpp 10,735 and 7,998, same call). */
 static bool moe_mma_mode(void) {
     static std::atomic<int> mode{INT_MIN};
-    return orc_env_once(mode, "ORC_MOE_MMA", [](const char *e) { return e && e[0] == '1' ? 1 : 0; }) == 1;
+    return orc_env_once(mode, "ORC_MOE_MMA", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
 }
 
 /* ORC_MOE_GROUP_HOST=1 (read once): the grouped launch's slots grouped on the host, as before the
@@ -978,7 +979,7 @@ static bool moe_ffn_mode(void) {
     return orc_env_once(mode, "ORC_MOE_FFN", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
 }
 
-/* The selected experts' FFN of a prefill on the pipelined kernel (ORC_MOE_MMA=1): the slots
+/* The selected experts' FFN of a prefill on the pipelined kernel (unless ORC_MOE_MMA=0): the slots
  * grouped once on the device, x gathered once as float16, gate and up in one launch whose
  * epilogue applies the activation and writes the down product's float16 input in sort order,
  * then down into slot order. Four launches where matmul_id, glu and matmul_id take ten (three
