@@ -118,6 +118,35 @@ def test_fused_launches_equal_the_unfused_primitives(files, name):
         assert nmse(fused, unfused) <= 1e-8, nmse(fused, unfused)
 
 
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "gpt-oss-MXFP4-128", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
+def test_router_top_k_and_expert_sum_in_the_products_are_bit_identical(files, name):
+    """In a fused decode step the router product's last block picks the top-k experts and the down
+    product's last blocks sum the experts' outputs (and the residual), unless moe_router or
+    moe_experts is captured between them; those epilogues replay the router and combine kernels'
+    arithmetic, so a step (one token, and two where 2 k slots are few enough to fuse) gives the
+    same logits, bit for bit, with either or both turned off. Model(profile=True) tells which ran:
+    each fusion takes one "moe" call a layer away."""
+    with orc.Model(files[name], device="cuda", weights="quantized", profile=True) as m:
+        layers = sum(h.endswith(".moe_router") for h in m.hook_names)
+        k = int(m.metadata[m.metadata["general.architecture"] + ".expert_used_count"])
+        assert layers > 0
+        steps = [[3]] + ([[5, 6]] if 2 * k <= 8 else [])
+        for ids in steps:
+            runs = []
+            for caps in ([], ["blk.*.moe_router"], ["blk.*.moe_experts"], ["blk.*.moe_router", "blk.*.moe_experts"]):
+                s = orc.Session(m, n_ctx=64)
+                s.forward(IDS[:9], "none")
+                m.profile()  # reset
+                got = s.trace(ids, capture=caps + ["logits"])
+                moe_calls = m.profile().get("moe", (0, 0.0))[0]
+                assert moe_calls == len(caps) * layers, (caps, moe_calls, layers)
+                assert np.isfinite(got["logits"]).all() and np.abs(got["logits"]).max() > 0
+                runs.append(got["logits"])
+                s.close()
+            for caps, v in zip(("router", "experts", "both"), runs[1:]):
+                assert np.array_equal(runs[0], v), (ids, caps, nmse(runs[0], v))
+
+
 @pytest.mark.parametrize("name", ["qwen3-Q4_K", "gemma3-Q4_K", "qwen3moe-Q8_0"])
 @pytest.mark.parametrize("weights", ["quantized", "dequantized"])
 def test_qk_norm_in_the_rope_launch_is_bit_identical(files, name, weights):
@@ -207,11 +236,12 @@ def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
 def test_launch_choices_never_change_a_result(files, name, tmp_path):
     """The GEMV's ring depth (ORC_GEMV_STAGES), its blocks an SM (ORC_GEMV_PER_SM: the grid),
     programmatic dependent launch (ORC_PDL), a stack's launches side by side (ORC_GEMV_SIBLINGS) and
-    the decode attention's key rows read without staging (ORC_ATTN_STAGE=0) move bytes and launches
+    the decode attention's key rows read without staging (ORC_ATTN_STAGE=0) and the MoE router's top-k
+    and experts' sum as launches of their own (ORC_GEMV_EPILOGUES=0) move bytes and launches
     only: a prefill and six greedy graph-replayed steps give bit-identical logits under each (the
     variables are read once per process, so each run is its own)."""
     envs = ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"},
-            {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"})
+            {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"}, {"ORC_GEMV_EPILOGUES": "0"})
     runs = probe_runs(files[name], envs, tmp_path)
     first = runs[0]
     assert np.isfinite(first).all() and np.abs(first).max() > 0

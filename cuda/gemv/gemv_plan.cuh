@@ -111,6 +111,26 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
         if (rows_all > (1 << 30)) return fail(why, wn, "stacked matrices: %lld rows in all (> 2^30)", (long long)rows_all);
     }
 
+    const bool route = a->route_k > 0, combine = a->combine_w != nullptr;
+    if (a->route_k < 0 || (route && combine)) return fail(why, wn, "route_k %d: one epilogue at most", (int)a->route_k);
+    if (route) {
+        if (glu || moe || a->res || a->n_more > 0)
+            return fail(why, wn, "route epilogue: a plain product only (no w_up, ids, res or stacked matrices)");
+        if (a->rows > orc_moe_route::ROUTE_FAST_MAX_EXPERTS || a->route_k > orc_moe_route::ROUTE_FAST_MAX_K ||
+            a->route_k > a->rows || !a->route_ids || !a->route_w ||
+            (a->route_kind != ORC_ROUTER_SOFTMAX_TOPK && a->route_kind != ORC_ROUTER_TOPK_SOFTMAX))
+            return fail(why, wn, "route epilogue: %lld experts (<= %d), k = %d (<= 32 and <= experts), kind %d, outputs %p / %p",
+                        (long long)a->rows, orc_moe_route::ROUTE_FAST_MAX_EXPERTS, (int)a->route_k, (int)a->route_kind,
+                        (void *)a->route_ids, (void *)a->route_w);
+    }
+    if (combine) {
+        if (glu || !moe || a->k != 1 || a->combine_k < 1 || a->n % a->combine_k != 0 || !a->combine_sum ||
+            a->combine_stride < a->rows || a->combine_res == a->y || a->combine_sum == a->y)
+            return fail(why, wn, "combine epilogue: MoE slots (k = 1, n = tokens x combine_k = %d; n = %d), no w_up, "
+                        "a sum of stride %lld >= rows apart from y", (int)a->combine_k, (int)a->n,
+                        (long long)a->combine_stride);
+    }
+
     kparams &kp = pl->kp;
     kp = kparams{};
     kp.nseg = 1 + a->n_more;
@@ -151,6 +171,16 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     kp.x_vec = (uintptr_t)a->x % 16 == 0 && a->x_stride % 4 == 0;
     kp.nw_vec = (uintptr_t)a->norm_w % 16 == 0;
     kp.pdl_role = a->pdl_role;
+    kp.route_k = route ? a->route_k : 0;
+    kp.route_kind = a->route_kind;
+    kp.route_norm = a->route_norm;
+    kp.route_ids = a->route_ids;
+    kp.route_w = a->route_w;
+    kp.combine_k = combine ? a->combine_k : 0;
+    kp.combine_w = a->combine_w;
+    kp.combine_res = a->combine_res;
+    kp.combine_sum = a->combine_sum;
+    kp.combine_stride = a->combine_stride;
 
     pl->glu = glu;
     pl->nt = moe ? 1 : a->n;
@@ -190,14 +220,17 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
         return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);
-    pl->scratch = S_eff > 1 ? kCounterBytes + (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
+    const size_t partials = S_eff > 1 ? (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
+    pl->scratch = S_eff > 1 || route || combine ? 2 * kCounterBytes + partials : 0;
     return 0;
 }
 
-/* The split-K scratch's parts (kCounterWords in gemv_kernel.cuh): counters, then partial sums. */
+/* The scratch's parts (kCounterWords in gemv_kernel.cuh): the split-K counters, the epilogues'
+ * counters, then the partial sums. */
 inline void bind_scratch(plan *pl, void *scratch) {
     pl->kp.counters = static_cast<unsigned *>(scratch);
-    pl->kp.partial = reinterpret_cast<float *>(static_cast<uint8_t *>(scratch) + kCounterBytes);
+    pl->kp.ep_counters = static_cast<unsigned *>(scratch) + kCounterWords;
+    pl->kp.partial = reinterpret_cast<float *>(static_cast<uint8_t *>(scratch) + 2 * kCounterBytes);
 }
 
 } /* namespace orc_gv */

@@ -513,12 +513,36 @@ static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_t
     return gemv_launch(xe, &a, err);
 }
 
-/* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. */
-static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
-                                  const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+/* ORC_GEMV_EPILOGUES=0 (read once): the router's top-k and the experts' weighted sum of a fused
+ * decode step as launches of their own (the same bits), for measuring the epilogues. */
+static bool epilogues_on(void) {
+    static std::atomic<int> v{INT_MIN};
+    return orc_env_once(v, "ORC_GEMV_EPILOGUES", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+}
+
+/* The router product with the top-k in its last block (the GEMV's route epilogue): ids and
+ * weights [n][k], logits [n][n_expert]. */
+static orc_status cu_matvec_route(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                  const orc_tensor *w, const orc_tensor *bias, int64_t n, int32_t k, int kind, bool norm,
+                                  orc_tensor *logits, orc_tensor *ids, orc_tensor *wts, orc_err *err) {
     cuda_exec *xe = (cuda_exec *)e;
+    if (!epilogues_on() || logits->cols != w->rows || ids->cols != k || wts->cols != k) return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = gemv_args(xe, x, w, w->rows, n, logits);
+    a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
+    a.norm_eps = eps;
+    a.bias = bias ? (const float *)bias->data : NULL;
+    a.route_k = k;
+    a.route_kind = kind;
+    a.route_norm = norm;
+    a.route_ids = (int32_t *)ids->data;
+    a.route_w = (float *)wts->data;
+    return gemv_launch(xe, &a, err);
+}
+
+/* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. */
+static orc_gemv_args slots_args(cuda_exec *xe, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out) {
     const int64_t rows = out->cols;
-    if (rows <= 0 || w->rows % rows) return ORC_E_UNSUPPORTED;
     orc_gemv_args a = gemv_args(xe, x, w, rows, n * k, out);
     a.ids = (const int32_t *)ids->data;
     a.k = 1;
@@ -527,7 +551,30 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
     a.expert_stride = (int64_t)(rows * w->row_bytes);
     a.bias = b ? (const float *)b->data : NULL;
     a.bias_expert_stride = rows;
-    return gemv_launch(xe, &a, err);
+    return a;
+}
+
+static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                                  const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
+    if (out->cols <= 0 || w->rows % out->cols) return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = slots_args((cuda_exec *)e, x, w, b, ids, n, k, out);
+    return gemv_launch((cuda_exec *)e, &a, err);
+}
+
+/* The down product with the weighted sum in its last blocks (the GEMV's combine epilogue). */
+static orc_status cu_matvec_slots_sum(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                                      const orc_tensor *ids, int64_t n, int32_t k, const orc_tensor *topk_w,
+                                      const orc_tensor *res, orc_tensor *out, orc_tensor *sum, orc_err *err) {
+    if (!epilogues_on() || out->cols <= 0 || w->rows % out->cols || topk_w->cols != k || sum->cols != out->cols ||
+        (res && res->cols != sum->cols))
+        return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = slots_args((cuda_exec *)e, x, w, b, ids, n, k, out);
+    a.combine_k = k;
+    a.combine_w = (const float *)topk_w->data;
+    a.combine_res = res ? (const float *)res->data : NULL;
+    a.combine_sum = (float *)sum->data;
+    a.combine_stride = sum->cols;
+    return gemv_launch((cuda_exec *)e, &a, err);
 }
 
 /* ORC_GEMV_SIBLINGS=0 (read once): a stack's launches one after the other, as other products. */
@@ -1153,6 +1200,8 @@ static const orc_backend_ops k_cuda_ops = {
     /* .graph_launch = */ cu_graph_launch,
     /* .graph_free = */ cu_graph_free,
     /* .moe_ffn = */ cu_moe_ffn,
+    /* .matvec_route = */ cu_matvec_route,
+    /* .matvec_slots_sum = */ cu_matvec_slots_sum,
 };
 
 extern "C" orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {
