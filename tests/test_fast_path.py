@@ -168,7 +168,8 @@ def test_router_top_k_and_expert_sum_in_the_products_are_bit_identical(files, na
             assert [int(c) for c in rec[:4]] == want[i], (envs[i], st, rec[:4], layers)
             assert list(rec[4:7]) == [1.0, 1.0, 1.0], (envs[i], st, "a capture changed the step's bits")
             assert rec[7] == 1.0, (envs[i], st, "logits not finite or all zero")
-    # and the epilogues' bits are the default's: the same probe's uncaptured logits across processes
+    # and the epilogues' bits are the default's: a prefill and six graph-replayed greedy steps
+    # (_LAUNCH_PROBE) with both on and with the default
     firsts = probe_runs(files[name], envs[:2], tmp_path, ids=IDS[:9])
     assert np.array_equal(firsts[0], firsts[1])
 
