@@ -909,7 +909,8 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
     const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
     if (gx > need) gx = need;
-    if ((pl.kp.S > 1 || pl.kp.combine_w) && gx * pl.jobs > kCounterWords) gx = kCounterWords / pl.jobs; /* a count per block */
+    if ((pl.kp.S > 1 || pl.kp.combine_w) && gx * pl.jobs > kCounterWords)
+        gx = kCounterWords / pl.jobs; /* a count per block */
     if (gx < 1) gx = 1;
     const int64_t blocks = gx * per_job, on_busiest = (blocks + f.nsm - 1) / f.nsm;
     g->per_sm = per_sm;

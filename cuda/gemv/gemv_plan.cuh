@@ -119,7 +119,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
         if (a->rows > orc_moe_route::ROUTE_FAST_MAX_EXPERTS || a->route_k > orc_moe_route::ROUTE_FAST_MAX_K ||
             a->route_k > a->rows || !a->route_ids || !a->route_w ||
             (a->route_kind != ORC_ROUTER_SOFTMAX_TOPK && a->route_kind != ORC_ROUTER_TOPK_SOFTMAX))
-            return fail(why, wn, "route epilogue: %lld experts (<= %d), k = %d (<= 32 and <= experts), kind %d, outputs %p / %p",
+            return fail(why, wn,
+                        "route epilogue: %lld experts (<= %d), k = %d (<= 32 and <= experts), kind %d, outputs %p / %p",
                         (long long)a->rows, orc_moe_route::ROUTE_FAST_MAX_EXPERTS, (int)a->route_k, (int)a->route_kind,
                         (void *)a->route_ids, (void *)a->route_w);
     }

@@ -462,16 +462,23 @@ cleanup:
     return st;
 }
 
-static orc_status cu_matvec(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps, const orc_tensor *w,
-                            const orc_tensor *bias, const orc_tensor *res, int64_t n, orc_tensor *out, orc_err *err) {
-    cuda_exec *xe = (cuda_exec *)e;
+/* out[t] = W . x'[t] (+ bias) (+ res[t]): cu_matvec's launch, and the router's before its epilogue. */
+static orc_gemv_args matvec_args(cuda_exec *xe, const orc_tensor *x, const orc_tensor *norm_w, float eps,
+                                 const orc_tensor *w, const orc_tensor *bias, const orc_tensor *res, int64_t n,
+                                 orc_tensor *out) {
     orc_gemv_args a = gemv_args(xe, x, w, w->rows, n, out);
     a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
     a.norm_eps = eps;
     a.bias = bias ? (const float *)bias->data : NULL;
     a.res = res ? (const float *)res->data : NULL;
     a.res_stride = res ? res->cols : 0;
-    return gemv_launch(xe, &a, err);
+    return a;
+}
+
+static orc_status cu_matvec(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps, const orc_tensor *w,
+                            const orc_tensor *bias, const orc_tensor *res, int64_t n, orc_tensor *out, orc_err *err) {
+    orc_gemv_args a = matvec_args((cuda_exec *)e, x, norm_w, eps, w, bias, res, n, out);
+    return gemv_launch((cuda_exec *)e, &a, err);
 }
 
 static orc_status cu_matvec_glu(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
@@ -533,39 +540,38 @@ static int epilogues_mode(void) {
 static orc_status cu_matvec_route(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
                                   const orc_tensor *w, const orc_tensor *bias, int64_t n, int32_t k, int kind, bool norm,
                                   orc_tensor *logits, orc_tensor *ids, orc_tensor *wts, orc_err *err) {
-    cuda_exec *xe = (cuda_exec *)e;
-    if (!(epilogues_mode() & EPILOGUE_ROUTE) || logits->cols != w->rows || ids->cols != k || wts->cols != k) return ORC_E_UNSUPPORTED;
-    orc_gemv_args a = gemv_args(xe, x, w, w->rows, n, logits);
-    a.norm_w = norm_w ? (const float *)norm_w->data : NULL;
-    a.norm_eps = eps;
-    a.bias = bias ? (const float *)bias->data : NULL;
+    if (!(epilogues_mode() & EPILOGUE_ROUTE) || logits->cols != w->rows || ids->cols != k || wts->cols != k)
+        return ORC_E_UNSUPPORTED;
+    orc_gemv_args a = matvec_args((cuda_exec *)e, x, norm_w, eps, w, bias, NULL, n, logits);
     a.route_k = k;
     a.route_kind = kind;
     a.route_norm = norm;
     a.route_ids = (int32_t *)ids->data;
     a.route_w = (float *)wts->data;
-    return gemv_launch(xe, &a, err);
+    return gemv_launch((cuda_exec *)e, &a, err);
 }
 
-/* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. */
-static orc_gemv_args slots_args(cuda_exec *xe, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
-                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out) {
+/* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. False (a unset)
+ * where out's rows do not divide the experts tensor. */
+static bool slots_args(cuda_exec *xe, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
+                       const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_gemv_args *a) {
     const int64_t rows = out->cols;
-    orc_gemv_args a = gemv_args(xe, x, w, rows, n * k, out);
-    a.ids = (const int32_t *)ids->data;
-    a.k = 1;
-    a.ids_stride = 1;
-    a.n_expert = (int32_t)(w->rows / rows);
-    a.expert_stride = (int64_t)(rows * w->row_bytes);
-    a.bias = b ? (const float *)b->data : NULL;
-    a.bias_expert_stride = rows;
-    return a;
+    if (rows <= 0 || w->rows % rows) return false;
+    *a = gemv_args(xe, x, w, rows, n * k, out);
+    a->ids = (const int32_t *)ids->data;
+    a->k = 1;
+    a->ids_stride = 1;
+    a->n_expert = (int32_t)(w->rows / rows);
+    a->expert_stride = (int64_t)(rows * w->row_bytes);
+    a->bias = b ? (const float *)b->data : NULL;
+    a->bias_expert_stride = rows;
+    return true;
 }
 
 static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
                                   const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
-    if (out->cols <= 0 || w->rows % out->cols) return ORC_E_UNSUPPORTED;
-    orc_gemv_args a = slots_args((cuda_exec *)e, x, w, b, ids, n, k, out);
+    orc_gemv_args a;
+    if (!slots_args((cuda_exec *)e, x, w, b, ids, n, k, out, &a)) return ORC_E_UNSUPPORTED;
     return gemv_launch((cuda_exec *)e, &a, err);
 }
 
@@ -573,10 +579,10 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
 static orc_status cu_matvec_slots_sum(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
                                       const orc_tensor *ids, int64_t n, int32_t k, const orc_tensor *topk_w,
                                       const orc_tensor *res, orc_tensor *out, orc_tensor *sum, orc_err *err) {
-    if (!(epilogues_mode() & EPILOGUE_SUM) || out->cols <= 0 || w->rows % out->cols || topk_w->cols != k || sum->cols != out->cols ||
-        (res && res->cols != sum->cols))
+    orc_gemv_args a;
+    if (!(epilogues_mode() & EPILOGUE_SUM) || topk_w->cols != k || sum->cols != out->cols ||
+        (res && res->cols != sum->cols) || !slots_args((cuda_exec *)e, x, w, b, ids, n, k, out, &a))
         return ORC_E_UNSUPPORTED;
-    orc_gemv_args a = slots_args((cuda_exec *)e, x, w, b, ids, n, k, out);
     a.combine_k = k;
     a.combine_w = (const float *)topk_w->data;
     a.combine_res = res ? (const float *)res->data : NULL;
