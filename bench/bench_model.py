@@ -121,6 +121,33 @@ def ceilings():
     return bw, tf
 
 
+def read_ceiling():
+    """GB/s of a pass that only reads (a float32 sum of 1 GiB) measured here, or None: the check that
+    a read-only stream gets the copy's whole rate (read + written), which the decode floors assume."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    x = torch.rand(1 << 28, dtype=torch.float32, device="cuda")
+    s = x.sum()
+    torch.cuda.synchronize()
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+    ms = []
+    for _ in range(10):
+        ev[0].record()
+        s = x.sum()
+        ev[1].record()
+        torch.cuda.synchronize()
+        ms.append(ev[0].elapsed_time(ev[1]))
+    assert bool(torch.isfinite(s))
+    gbs = 4 * x.numel() / (statistics.median(ms) / 1e3) / 1e9
+    del x
+    torch.cuda.empty_cache()
+    return gbs
+
+
 def run(path: str, device: str, reps: int):
     loads, prefills, decodes = [], [], []
     prompt = (np.arange(512) * 7919) % V

@@ -57,9 +57,7 @@ def main():
     root = os.path.dirname(HERE)
     rows = []
     for name in a.models.split(","):
-        path = os.path.join(a.dir, name + ".gguf")
-        if not os.path.exists(path):
-            bench_vs_llama.MODELS[name](path)
+        path = bench_vs_llama.prepare(a.dir, name)  # waits for a --prepare-only run writing it
         for setting in settings:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
             for kv in filter(None, setting.split(",")):

@@ -2,11 +2,15 @@
 pays for, and how long each runs alone (no overlap, so their sum is above the graph's step time).
 
     python bench/ncu_decode.py [--dir /tmp/orc-models] [--models qwen05-q4_k_m] [--steps 2]
+        [--llama /tmp/llama/build/bin/llama-bench]
 
 Runs itself under `ncu --profile-from-start off` (the profiled range is opened around the steps
 only, after an 8-token prompt and two warm steps) and prints, per model, one markdown table:
 kernel (name without template arguments), launches a step, us a step, us a launch (median),
-grid. Needs ncu on PATH; the environment's ORC_* switches pass through.
+grid. Needs ncu on PATH; the environment's ORC_* switches pass through. With --llama, the same
+table for llama.cpp's decode of the same file (llama-bench -p 0 -n STEPS -r 1 --no-warmup, every
+kernel of its STEPS one-token steps, the first one's graph capture included), so the two tools'
+kernels for the same layer can be set side by side.
 """
 from __future__ import annotations
 
@@ -79,6 +83,8 @@ def main():
     ap.add_argument("--models", default="qwen05-q4_k_m")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--child", default=None)
+    ap.add_argument("--llama", default=None, help="llama-bench to profile on the same files")
+    ap.add_argument("--no-orc", action="store_true", help="with --llama: profile llama.cpp only")
     a = ap.parse_args()
     if a.child:
         child(a.child, a.steps)
@@ -88,17 +94,20 @@ def main():
 
     os.makedirs(a.dir, exist_ok=True)
     for name in a.models.split(","):
-        path = os.path.join(a.dir, name + ".gguf")
-        if not os.path.exists(path):
-            bench_vs_llama.MODELS[name](path)
-        cmd = ["ncu", "--profile-from-start", "off", "--clock-control", "none", "--cache-control", "none",
-               "--csv", "--page", "raw", "--print-units", "base", "--metrics", "gpu__time_duration.sum,launch__grid_size",
-               sys.executable, os.path.abspath(__file__), "--child", path, "--steps", str(a.steps)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if p.returncode:
-            print(f"## {name}: ncu rc {p.returncode}\n{p.stderr[-2000:]}\n{p.stdout[-2000:]}")
-            continue
-        report(name, p.stdout, a.steps)
+        path = bench_vs_llama.prepare(a.dir, name)  # waits for a --prepare-only run writing it
+        ncu = ["ncu", "--clock-control", "none", "--cache-control", "none", "--csv", "--page", "raw",
+               "--print-units", "base", "--metrics", "gpu__time_duration.sum,launch__grid_size"]
+        runs = [] if a.no_orc and a.llama else [(name, ncu[:1] + ["--profile-from-start", "off"] + ncu[1:] +
+                 [sys.executable, os.path.abspath(__file__), "--child", path, "--steps", str(a.steps)])]
+        if a.llama:
+            runs.append((f"{name} (llama.cpp)", ncu + [a.llama, "-m", path, "-ngl", "99", "-p", "0", "-n",
+                                                      str(a.steps), "-r", "1", "--no-warmup"]))
+        for title, cmd in runs:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if p.returncode:
+                print(f"## {title}: ncu rc {p.returncode}\n{p.stderr[-2000:]}\n{p.stdout[-2000:]}")
+                continue
+            report(title, p.stdout, a.steps)
 
 
 if __name__ == "__main__":
