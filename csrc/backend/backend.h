@@ -274,19 +274,6 @@ typedef struct orc_backend_ops {
     orc_status (*moe_ffn)(orc_exec *e, const orc_tensor *x, const orc_tensor *wg, const orc_tensor *wu,
                           const orc_tensor *wd, const orc_tensor *bg, const orc_tensor *bu, const orc_tensor *bd,
                           const orc_tensor *ids, int64_t n, int32_t k, int act, orc_tensor *out, orc_err *err);
-
-    /* Optional fused products that end a mixture-of-experts run (NULL where absent; refusals as
-     * the fused products above), each the bits of the calls it replaces:
-     * matvec_route:     matvec(x, norm_w, eps, w, bias, no res) into logits, then
-     *                   moe_route(logits, n, k, kind, norm, ids, wts).
-     * matvec_slots_sum: matvec_slots(x, w, b, ids, n, k) into out, then
-     *                   moe_combine(out, topk_w, n, k, res, sum) (res may be sum, or NULL). */
-    orc_status (*matvec_route)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
-                               const orc_tensor *w, const orc_tensor *bias, int64_t n, int32_t k, int kind, bool norm,
-                               orc_tensor *logits, orc_tensor *ids, orc_tensor *wts, orc_err *err);
-    orc_status (*matvec_slots_sum)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
-                                   const orc_tensor *ids, int64_t n, int32_t k, const orc_tensor *topk_w,
-                                   const orc_tensor *res, orc_tensor *out, orc_tensor *sum, orc_err *err);
 } orc_backend_ops;
 
 struct orc_backend {

@@ -332,16 +332,9 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     /* the selected experts: fused launches that read only their blocks, or the primitives; fused,
      * the router's and the gate/up launch's prologues apply the FFN norm (unless it is hooked) */
     const bool fuse = fusing(f) && NS <= FUSE_MAX_TOKENS && o->matvec_glu_id && o->matvec_slots;
-    bool xn_done = false, routed = false;
+    bool xn_done = false;
     if (fuse && !step_on(f, il, ORC_S_FFN_NORM)) {
-        /* the top-k in the router product's last block unless the logits are hooked between them */
-        orc_status rst = ORC_E_UNSUPPORTED;
-        if (o->matvec_route && !step_on(f, il, ORC_S_MOE_ROUTER))
-            FUSED(rst, o->matvec_route(e, &s->x, norm, c->rms_eps, W(ROUTER), W(ROUTER_B), n, K, c->router,
-                                       c->norm_topk_prob, &s->router, &s->topk_ids, &s->topk_w, f->err));
-        if (rst != ORC_E_UNSUPPORTED) CHECK(rst);
-        routed = rst == ORC_OK;
-        if (!routed) CHECK(linear(f, &s->x, norm, &xn_done, W(ROUTER), W(ROUTER_B), NULL, &s->router));
+        CHECK(linear(f, &s->x, norm, &xn_done, W(ROUTER), W(ROUTER_B), NULL, &s->router));
     } else {
         OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
         xn_done = true;
@@ -350,8 +343,7 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
         if (W(ROUTER_B)) OP(ADD_BIAS, o->add_bias(e, &s->router, W(ROUTER_B), n, f->err));
     }
     HOOK(MOE_ROUTER, &s->router);
-    if (!routed)
-        OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
+    OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
     HOOK(MOE_TOPK_IDS, &s->topk_ids);
     HOOK(MOE_TOPK_W, &s->topk_w);
     orc_status st = ORC_E_UNSUPPORTED;
@@ -365,7 +357,7 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     }
     /* many slots: the three products and the GLU in one call where the backend has it (no hook
      * lies between moe_topk_w and moe_experts) */
-    bool ffn_done = false, summed = false;
+    bool ffn_done = false;
     if (st == ORC_E_UNSUPPORTED && !fuse && o->moe_ffn) {
         FUSED(st, o->moe_ffn(e, &s->xn, W(GATE_EXPS), W(UP_EXPS), W(DOWN_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B),
                              W(DOWN_EXPS_B), &s->topk_ids, n, K, c->ffn_act, &s->ey, f->err));
@@ -382,16 +374,7 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
             CHECK(st);
         }
         st = ORC_E_UNSUPPORTED;
-        /* the weighted sum (and the residual add) in the down product's last blocks unless a hook
-         * lies between them (moe_experts, or ffn_out and a post-FFN norm) */
-        if (fuse && o->matvec_slots_sum && !step_on(f, il, ORC_S_MOE_EXPERTS) && !(opts & ORC_OPT_POST_NORM) &&
-            !step_on(f, il, ORC_S_FFN_OUT)) {
-            FUSED(st, o->matvec_slots_sum(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->topk_w,
-                                          &s->x, &s->ey, &s->x, f->err));
-            if (st != ORC_E_UNSUPPORTED) CHECK(st);
-            summed = st == ORC_OK;
-        }
-        if (fuse && st == ORC_E_UNSUPPORTED)
+        if (fuse)
             FUSED(st, o->matvec_slots(e, &s->eact, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey, f->err));
         if (st == ORC_E_UNSUPPORTED) {
             OP(MATMUL, o->matmul_id(e, &s->eact, true, W(DOWN_EXPS), W(DOWN_EXPS_B), &s->topk_ids, n, K, &s->ey,
@@ -407,7 +390,6 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     per_token.row_bytes = (uint64_t)K * s->ey.row_bytes;
     per_token.nbytes = 0;
     HOOK(MOE_EXPERTS, &per_token);
-    if (summed) return ORC_OK; /* x += the weighted sum, done in the down product */
     /* The residual add folded into the weighted sum (the same roundings) unless ffn_out is
      * hooked or a post-FFN norm comes between. */
     if (!(opts & ORC_OPT_POST_NORM) && !step_on(f, il, ORC_S_FFN_OUT)) {

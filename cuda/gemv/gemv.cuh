@@ -40,10 +40,6 @@
  * MoE k): results are bitwise identical run to run, whatever the stream, grid or GPU
  * occupancy. No floating-point atomics.
  *
- * Epilogues (route, combine: the fields at the end of orc_gemv_args): the mixture-of-experts
- * router's top-k after the router product, the weighted sum of the experts after the down
- * product, each by the last block to finish (a second set of counts in the scratch).
- *
  * Launch: as a programmatic dependent of the previous kernel on the stream (sm_90; see
  * runtime/launch.cuh): the first weight copies are in flight before the kernel waits for the
  * previous one, and x, res, ids and the outputs are touched only after.
@@ -127,25 +123,6 @@ typedef struct orc_gemv_args {
     void *scratch;
     size_t scratch_bytes;
     int32_t pdl_role; /* ORC_GEMV_PDL_*: NEXT unless the caller knows its neighbours (above) */
-    /* Epilogues over the launch's whole output (one or none), run by its last blocks to finish (the
-     * split-K count's way), so that no launch follows for them; both need the scratch.
-     * route (route_k > 0; a plain product: no w_up, ids, res or stacked matrices; rows <= 256
-     *   experts, route_k <= min(32, rows)): y holds the n tokens' router logits, and the launch's
-     *   last block writes each token's top route_k experts and their weights to route_ids and
-     *   route_w ([n][route_k]) by route_kind (orc_router_kind) and route_norm: the bits of
-     *   orc_launch_moe_route on y.
-     * combine (combine_w != NULL; MoE slots as tokens: ids with k = 1, n = tokens * combine_k, no
-     *   w_up): also sum[t][r] = (res[t][r] +) the sum over j < combine_k, in order, of
-     *   combine_w[t][j] * y[t * combine_k + j][r], sum and res [tokens][combine_stride] (res may
-     *   be sum, never y): the bits of orc_launch_moe_combine on y. */
-    int32_t route_k, route_kind, route_norm;
-    int32_t *route_ids;
-    float *route_w;
-    int32_t combine_k;
-    const float *combine_w;
-    const float *combine_res;
-    float *combine_sum;
-    int64_t combine_stride;
 } orc_gemv_args;
 
 /* Does the GEMV handle weights of ggml type `ggml_type`? F32, F16, BF16, Q4_0, Q4_1, Q5_0,

@@ -30,9 +30,7 @@
 
 #include "gemv/gemv.cuh"
 #include "gemv/gemv_decode.cuh"
-#include "kernels/glu_act.cuh"          /* orc_glu_act */
-#include "kernels/moe_combine.cuh"      /* the combine epilogue's arithmetic */
-#include "kernels/moe_route_topk.cuh"   /* the route epilogue's top-k */
+#include "kernels/glu_act.cuh" /* orc_glu_act */
 #include "runtime/simt.cuh" /* orc_cp16 & co., ORC_SHARED_ARRAY: also emulated on the host */
 
 namespace orc_gv {
@@ -42,9 +40,8 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxXFloats = 16384; /* shared memory for the staged x slice: 64 KiB */
 constexpr int U = 1;               /* pieces (of LPR lane units) per pipeline step */
 /* Split-K scratch: kCounterWords counters (zero at rest: the caller zero-fills the scratch
- * once, each launch's combining blocks reset theirs), kCounterWords more for the epilogues (the
- * same rule), then the slices' partial sums. The launcher keeps jobs x gridDim.x within the
- * counters. */
+ * once, each launch's combining blocks reset theirs), then the slices' partial sums. The
+ * launcher keeps jobs x gridDim.x within the counters. */
 constexpr int kCounterWords = 16384;
 constexpr size_t kCounterBytes = kCounterWords * sizeof(unsigned);
 
@@ -159,15 +156,6 @@ struct kparams {
     int exact;                /* 1: the per-weight form even where the type has the factored one */
     int xq;                   /* 1: the integer form (int16 x; one token, Q::QI types, not exact) */
     int pdl_role;             /* ORC_GEMV_PDL_* (gemv.cuh) */
-    /* epilogues (gemv.cuh; route_k > 0 or combine_w set: the last blocks' counts in ep_counters) */
-    int route_k, route_kind, route_norm;
-    int32_t *route_ids;
-    float *route_w;
-    int combine_k;
-    const float *combine_w, *combine_res;
-    float *combine_sum;
-    int64_t combine_stride;
-    unsigned *ep_counters;    /* [0]: the route's; [token][gridDim.x]: the combine's */
 };
 
 /* The host-side plan of one launch (gemv_plan.cuh). */
@@ -296,29 +284,6 @@ __device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
             const int64_t r = r0 + i % span, o = p.ids ? (int64_t)job : i / span;
             if (r < p.rows) combine_one<GLU>(p, o, r);
         }
-}
-
-/* The route epilogue (gemv.cuh): the launch's last block routes every token, a warp a token, on
- * y as it stands once every block has stored its rows. */
-__device__ __forceinline__ void route_done(const kparams &p) {
-    if (!orc_block_is_last(p.ep_counters, gridDim.x * gridDim.y * gridDim.z)) return;
-    for (int t = threadIdx.x >> 5; t < p.nvec; t += kWarps)
-        orc_moe_route::route_token_fast_cg(p.y + (int64_t)t * p.y_stride, (int32_t)p.rows, p.route_k, p.route_kind,
-                                           p.route_norm != 0, p.route_ids + (int64_t)t * p.route_k,
-                                           p.route_w + (int64_t)t * p.route_k);
-}
-
-/* The combine epilogue (gemv.cuh): the slots of one token, every slice of each, own the same row
- * groups at blockIdx.x; the last of those blocks to finish sums the token's experts on its rows. */
-__device__ __forceinline__ void combine_done(const kparams &p, int job, int RW) {
-    const int K = p.combine_k;
-    const int64_t t = job / K;
-    if (!orc_block_is_last(p.ep_counters + t * gridDim.x + blockIdx.x, (unsigned)(K * gridDim.y))) return;
-    const int64_t span = (int64_t)kWarps * RW, step = (int64_t)gridDim.x * span; /* rows of a round */
-    for (int64_t r0 = (int64_t)blockIdx.x * span; r0 < p.rows; r0 += step)
-        for (int64_t r = r0 + threadIdx.x; r < r0 + span && r < p.rows; r += kThreads)
-            p.combine_sum[t * p.combine_stride + r] =
-                orc_moe_combine_value<true>(p.y, p.y_stride, p.combine_w, K, t, r, p.combine_res, p.combine_stride);
 }
 
 /* ---- the kernel ---------------------------------------------------------------------- */
@@ -802,10 +767,6 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
         orc_cp_wait<0>();
     }
     if (p.S > 1) slices_done<GLU>(p, job, RW);
-    if constexpr (!GLU) { /* after the rows are stored (the epilogues read them) */
-        if (p.route_k > 0) route_done(p);
-        else if (p.combine_w) combine_done(p, job, RW);
-    }
     if (p.pdl_role == ORC_GEMV_PDL_SIBLING) orc_pdl_wait(); /* done only once the launch beside it is */
 }
 
@@ -909,8 +870,7 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int64_t gx = ((int64_t)per_sm * f.nsm + per_job - 1) / per_job;
     const int64_t need = (pl.n_tasks_max + kWarps - 1) / kWarps;
     if (gx > need) gx = need;
-    if ((pl.kp.S > 1 || pl.kp.combine_w) && gx * pl.jobs > kCounterWords)
-        gx = kCounterWords / pl.jobs; /* a count per block */
+    if (pl.kp.S > 1 && gx * pl.jobs > kCounterWords) gx = kCounterWords / pl.jobs; /* a count per block */
     if (gx < 1) gx = 1;
     const int64_t blocks = gx * per_job, on_busiest = (blocks + f.nsm - 1) / f.nsm;
     g->per_sm = per_sm;

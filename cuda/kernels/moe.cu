@@ -10,7 +10,6 @@
 
 #include "gguf/ggml_types.h"
 #include "kernels/kernels.cuh"
-#include "kernels/moe_combine.cuh"     /* the weighted sum's arithmetic */
 #include "kernels/moe_route_kernel.cuh" /* the router's top-k: moe_route_kernel, moe_route_fast_kernel */
 #include "kernels/moe_rows.cuh"
 #include "quant/quant_decode.h"
@@ -51,8 +50,12 @@ __global__ void moe_combine_kernel(const float *y, const float *w, int64_t n, in
                                    const float *res, float *out) {
     orc_pdl_enter();
     const int64_t total = n * cols;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
-        out[i] = orc_moe_combine_value<false>(y, cols, w, k, i / cols, i % cols, res, cols);
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t t = i / cols, c = i % cols;
+        float acc = 0.0f;
+        for (int32_t j = 0; j < k; j++) acc += w[t * k + j] * y[(t * k + j) * cols + c];
+        out[i] = res ? res[i] + acc : acc;
+    }
 }
 
 /* Grouped products (many slots): rows of x in expert order, converted to the product's

@@ -520,37 +520,6 @@ static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_t
     return gemv_launch(xe, &a, err);
 }
 
-/* ORC_GEMV_EPILOGUES (read once): 1 puts a fused decode step's router top-k in the router product's
- * last block and the experts' weighted sum in the down product's last blocks, "route" or "sum" one
- * of them; unset or 0: both as launches of their own. The same bits either way. Off by default:
- * device run 30 (H100, gpt-oss-20b decode) measured both on at 300 tokens/s against 326 off. */
-enum { EPILOGUE_ROUTE = 1, EPILOGUE_SUM = 2 };
-static int epilogues_mode(void) {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_EPILOGUES", [](const char *e) {
-        if (!e) return 0;
-        if (!strcmp(e, "route")) return (int)EPILOGUE_ROUTE;
-        if (!strcmp(e, "sum")) return (int)EPILOGUE_SUM;
-        return e[0] == '1' ? EPILOGUE_ROUTE | EPILOGUE_SUM : 0;
-    });
-}
-
-/* The router product with the top-k in its last block (the GEMV's route epilogue): ids and
- * weights [n][k], logits [n][n_expert]. */
-static orc_status cu_matvec_route(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
-                                  const orc_tensor *w, const orc_tensor *bias, int64_t n, int32_t k, int kind, bool norm,
-                                  orc_tensor *logits, orc_tensor *ids, orc_tensor *wts, orc_err *err) {
-    if (!(epilogues_mode() & EPILOGUE_ROUTE) || logits->cols != w->rows || ids->cols != k || wts->cols != k)
-        return ORC_E_UNSUPPORTED;
-    orc_gemv_args a = matvec_args((cuda_exec *)e, x, norm_w, eps, w, bias, NULL, n, logits);
-    a.route_k = k;
-    a.route_kind = kind;
-    a.route_norm = norm;
-    a.route_ids = (int32_t *)ids->data;
-    a.route_w = (float *)wts->data;
-    return gemv_launch((cuda_exec *)e, &a, err);
-}
-
 /* Slots as tokens of one expert each: x [n*k][cols], ids viewed as [n*k][1]. False (a unset)
  * where out's rows do not divide the experts tensor. */
 static bool slots_args(cuda_exec *xe, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
@@ -572,22 +541,6 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
                                   const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err) {
     orc_gemv_args a;
     if (!slots_args((cuda_exec *)e, x, w, b, ids, n, k, out, &a)) return ORC_E_UNSUPPORTED;
-    return gemv_launch((cuda_exec *)e, &a, err);
-}
-
-/* The down product with the weighted sum in its last blocks (the GEMV's combine epilogue). */
-static orc_status cu_matvec_slots_sum(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
-                                      const orc_tensor *ids, int64_t n, int32_t k, const orc_tensor *topk_w,
-                                      const orc_tensor *res, orc_tensor *out, orc_tensor *sum, orc_err *err) {
-    orc_gemv_args a;
-    if (!(epilogues_mode() & EPILOGUE_SUM) || topk_w->cols != k || sum->cols != out->cols ||
-        (res && res->cols != sum->cols) || !slots_args((cuda_exec *)e, x, w, b, ids, n, k, out, &a))
-        return ORC_E_UNSUPPORTED;
-    a.combine_k = k;
-    a.combine_w = (const float *)topk_w->data;
-    a.combine_res = res ? (const float *)res->data : NULL;
-    a.combine_sum = (float *)sum->data;
-    a.combine_stride = sum->cols;
     return gemv_launch((cuda_exec *)e, &a, err);
 }
 
@@ -1214,8 +1167,6 @@ static const orc_backend_ops k_cuda_ops = {
     /* .graph_launch = */ cu_graph_launch,
     /* .graph_free = */ cu_graph_free,
     /* .moe_ffn = */ cu_moe_ffn,
-    /* .matvec_route = */ cu_matvec_route,
-    /* .matvec_slots_sum = */ cu_matvec_slots_sum,
 };
 
 extern "C" orc_status orc_backend_cuda_create(const orc_backend_params *p, orc_backend **out, orc_err *err) {

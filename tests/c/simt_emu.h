@@ -47,7 +47,6 @@ void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
 

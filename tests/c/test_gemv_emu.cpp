@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "gemv/gemv_plan.cuh"
-#include "kernels/moe_route_kernel.cuh" /* the router kernel the route epilogue must equal */
 
 #define EMU_SEED 0x243F6A8885A308D3ull
 #include "emu_random.h"
@@ -132,11 +131,6 @@ struct Case {
     int stack = 0;        /* 1 or 2: the rows as 2 or 3 stacked matrices (n_more), cut at rows 32 / 16 and 48 */
     bool xq = false;      /* ask for the integer form (x_int16): the reference then uses x rounded as gemv.cuh says */
     int xspecial = 0;     /* 1: x with a zero, a tiny (1e-30) and a wide-range 16-column block; 2: an inf in x */
-    int route = 0;        /* the route epilogue: 1 softmax then top-k (renormalised), 2 top-k then softmax */
-    int route_k = 0;
-    int combine = 0;      /* the combine epilogue over tokens of `combine` slots (MoE, k = 1): 1 a separate
-                           * residual, 2 the residual in place, 3 none; combine_k = combine_k */
-    int combine_k = 0;
 };
 
 /* inv_rms of one x row as the kernel's prologue computes it, in float32 and in its order: each of
@@ -356,29 +350,6 @@ static void run_case(const Case &cs, const std::string &label) {
             a.more_bias[i] = cs.bias ? bias.data() + lo : nullptr;
         }
     }
-    /* the epilogues' outputs (poisoned) and inputs */
-    const int tokens = cs.combine ? n / cs.combine_k : n;
-    std::vector<int32_t> route_ids((size_t)n * (cs.route_k > 0 ? cs.route_k : 1), -7);
-    std::vector<float> route_w(route_ids.size(), __int_as_float(0x7fbadbad));
-    std::vector<float> comb_w((size_t)tokens * (cs.combine_k > 0 ? cs.combine_k : 1)), comb_res((size_t)tokens * ys),
-        comb_sum((size_t)tokens * ys);
-    for (float &v : comb_w) v = (float)unif();
-    for (float &v : comb_res) v = gauss();
-    if (cs.route) {
-        a.route_k = cs.route_k;
-        a.route_kind = cs.route == 1 ? ORC_ROUTER_SOFTMAX_TOPK : ORC_ROUTER_TOPK_SOFTMAX;
-        a.route_norm = cs.route == 1;
-        a.route_ids = route_ids.data();
-        a.route_w = route_w.data();
-    }
-    if (cs.combine) {
-        a.combine_k = cs.combine_k;
-        a.combine_w = comb_w.data();
-        a.combine_sum = cs.combine == 2 ? comb_res.data() : comb_sum.data();
-        a.combine_res = cs.combine == 3 ? nullptr : comb_res.data();
-        a.combine_stride = ys;
-    }
-    const std::vector<float> comb_res0 = comb_res;
     orc_gv::plan pl;
     char why[256] = "";
     if (orc_gv::make_plan(&a, &pl, why, sizeof why) != 0) {
@@ -448,7 +419,6 @@ static void run_case(const Case &cs, const std::string &label) {
     std::vector<float> first;
     for (int pass = 0; pass < 2; pass++) {
         y = y0;
-        comb_res = comb_res0;
         emu::g_errors = 0;
         /* 2nd: one block, each warp loops over many row groups, through the deepest ring */
         const int64_t gx = pass == 0 ? gx_full : 1;
@@ -460,39 +430,12 @@ static void run_case(const Case &cs, const std::string &label) {
             fail(label + ": the emulator reported errors (above)");
             return;
         }
-        if (pl.scratch) /* the combining blocks leave every split-K and epilogue count at zero for the next launch */
-            for (int i = 0; i < 2 * orc_gv::kCounterWords; i++)
+        if (pl.scratch) /* the combining blocks leave every split-K count at zero for the next launch */
+            for (int i = 0; i < orc_gv::kCounterWords; i++)
                 if (pl.kp.counters[i] != 0u) {
-                    fail(label + ": split-K or epilogue count " + std::to_string(i) + " left at " +
-                         std::to_string(pl.kp.counters[i]));
+                    fail(label + ": split-K count " + std::to_string(i) + " left at " + std::to_string(pl.kp.counters[i]));
                     return;
                 }
-        if (cs.route) { /* orc_launch_moe_route's reference kernel on the product's logits: the same bits */
-            std::vector<int32_t> ids_ref(route_ids.size(), -9);
-            std::vector<float> w_ref(route_w.size(), 0.0f);
-            emu::launch(dim3((unsigned)((n + 3) / 4)), dim3(128), 0, [&] {
-                orc_moe_route::moe_route_kernel(y.data(), n, (int32_t)rows, cs.route_k, a.route_kind, a.route_norm != 0,
-                                                ids_ref.data(), w_ref.data());
-            });
-            if (memcmp(ids_ref.data(), route_ids.data(), ids_ref.size() * 4) != 0 ||
-                memcmp(w_ref.data(), route_w.data(), w_ref.size() * 4) != 0) {
-                fail(label + ": the route epilogue is not the router kernel's ids and weights");
-                return;
-            }
-        }
-        if (cs.combine) { /* moe_combine.cuh's value of every (token, row) from the product's own outputs */
-            const float *got = cs.combine == 2 ? comb_res.data() : comb_sum.data();
-            for (int t = 0; t < tokens; t++)
-                for (int64_t r = 0; r < rows; r++) {
-                    const float want = orc_moe_combine_value<false>(y.data(), ys, comb_w.data(), cs.combine_k, t, r,
-                                                                    cs.combine == 3 ? nullptr : comb_res0.data(), ys);
-                    if (memcmp(&want, &got[t * ys + r], 4) != 0) {
-                        fail(label + ": the combine epilogue differs from moe_combine at token " + std::to_string(t) +
-                             ", row " + std::to_string(r));
-                        return;
-                    }
-                }
-        }
         double num = 0, den = 0, num_exact = 0;
         for (int o = 0; o < nvec; o++) {
             for (int64_t r = 0; r < rows; r++) {
@@ -551,12 +494,11 @@ static void run_case(const Case &cs, const std::string &label) {
 
 static void dispatch(const Case &cs) {
     char b[320];
-    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld stack=%d xq=%d/%d route=%d/%d combine=%d/%d", cs.type,
+    snprintf(b, sizeof b, "%s %lldx%lld n=%d%s%s%s%s%s%s experts=%d k=%d ids=%d rowpad=%lld xpad=%lld ypad=%lld stack=%d xq=%d/%d", cs.type,
              (long long)cs.rows, (long long)cs.cols, cs.n, cs.glu ? " glu" : "", cs.glu ? (cs.act == 0 ? "-silu" : cs.act == 1 ? "-gelu" : "-oai") : "",
              cs.bias ? " bias" : "", cs.bias_up ? " bias_up" : "", cs.norm ? " norm" : "",
              cs.res == 1 ? " res" : cs.res == 2 ? " res-in-place" : "", cs.n_expert, cs.k, cs.ids_kind,
-             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack, (int)cs.xq, cs.xspecial, cs.route,
-             cs.route_k, cs.combine, cs.combine_k);
+             (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack, (int)cs.xq, cs.xspecial);
     const int32_t t = type_id(cs.type);
     switch (t) {
 #define RUN(NAME) \
@@ -643,25 +585,6 @@ int main(int argc, char **argv) {
             c.act = kind;
             c.bias_up = kind == 0;
             c.norm = kind == 1;
-            add(c);
-        }
-        for (int kind = 1; kind <= 2; kind++) /* the route epilogue: 37 (P = 2) and 128 experts, split or not */
-            for (int n : {1, 3, 8}) {
-                c = Case{ty, kind == 1 ? 37 : 128, n == 3 ? cs : c3, n};
-                c.route = kind;
-                c.route_k = kind == 1 ? 8 : 4;
-                c.bias = kind == 2;
-                c.norm = n != 3;
-                add(c);
-            }
-        for (int mode = 1; mode <= 3; mode++) { /* the combine epilogue: slots of 8, 4 and 2 experts */
-            c = Case{ty, 19, mode == 2 ? cs : c3, 8};
-            c.n_expert = 5;
-            c.k = 1;
-            c.ids_kind = mode == 3 ? 1 : 0;
-            c.bias = mode == 1;
-            c.combine = mode;
-            c.combine_k = mode == 1 ? 8 : mode == 2 ? 4 : 2;
             add(c);
         }
         c = Case{ty, 12, cs, 1};               /* MoE with a column split */
