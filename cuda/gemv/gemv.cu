@@ -31,11 +31,18 @@ int x16_override() {
     return orc_env_once(v, "ORC_GEMV_X16", [](const char *e) { return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : -1; });
 }
 
-/* ORC_GEMV_FILL: the row-slice count wide rows are split for (kFillWide by default; 2048 turns
- * that off). It changes the summation order, so it is for measuring, never for a run to compare. */
-int64_t fill_override() {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillWide; });
+/* ORC_GEMV_FILL (kFillWide: the row-slice count wide rows are split for; 2048 turns that off),
+ * ORC_GEMV_FILL_ROWS (kFillRowSlices) and ORC_GEMV_WIDE_COLS (kWideCols): the column split's rule.
+ * They change the summation order, so they are for measuring, never for a run to compare. */
+fill_rule fill_override() {
+    static std::atomic<int> wide{INT_MIN}, rows{INT_MIN}, cols{INT_MIN};
+    fill_rule f;
+    f.wide = orc_env_once(wide, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillWide; });
+    f.rows = orc_env_once(rows, "ORC_GEMV_FILL_ROWS",
+                          [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillRowSlices; });
+    f.wide_cols = orc_env_once(cols, "ORC_GEMV_WIDE_COLS",
+                               [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kWideCols; });
+    return f;
 }
 
 } /* namespace orc_gv */

@@ -48,13 +48,17 @@ inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * 1024 warps of four rows, half the H200's 2112 warp slots, each on a long row: splitting its
  * 4096 or 14336 columns in two took the 8B shape's decode step 4.22 -> 3.84 ms (device run 14);
  * splitting narrow rows (the 0.5B shape's 896) only adds combine launches (1.53 -> 1.55 ms).
- * ORC_GEMV_FILL (gemv.cu) overrides kFillWide, for measuring. */
+ * ORC_GEMV_FILL, ORC_GEMV_FILL_ROWS and ORC_GEMV_WIDE_COLS (gemv.cu) override them, for measuring. */
 constexpr int64_t kFillRowSlices = 2048;
 constexpr int64_t kFillWide = 8192;
 constexpr int64_t kWideCols = 2048;
 
-/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill_wide`: see kFillWide. */
-inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int64_t fill_wide = kFillWide) {
+struct fill_rule {
+    int64_t rows = kFillRowSlices, wide = kFillWide, wide_cols = kWideCols;
+};
+
+/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see kFillRowSlices. */
+inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, const fill_rule &fill = fill_rule{}) {
     if (!a || !pl) return fail(why, wn, "NULL arguments");
     const type_info *ti = info_of(a->type);
     if (!ti) return fail(why, wn, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
@@ -111,27 +115,6 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
         if (rows_all > (1 << 30)) return fail(why, wn, "stacked matrices: %lld rows in all (> 2^30)", (long long)rows_all);
     }
 
-    const bool route = a->route_k > 0, combine = a->combine_w != nullptr;
-    if (a->route_k < 0 || (route && combine)) return fail(why, wn, "route_k %d: one epilogue at most", (int)a->route_k);
-    if (route) {
-        if (glu || moe || a->res || a->n_more > 0)
-            return fail(why, wn, "route epilogue: a plain product only (no w_up, ids, res or stacked matrices)");
-        if (a->rows > orc_moe_route::ROUTE_FAST_MAX_EXPERTS || a->route_k > orc_moe_route::ROUTE_FAST_MAX_K ||
-            a->route_k > a->rows || !a->route_ids || !a->route_w ||
-            (a->route_kind != ORC_ROUTER_SOFTMAX_TOPK && a->route_kind != ORC_ROUTER_TOPK_SOFTMAX))
-            return fail(why, wn,
-                        "route epilogue: %lld experts (<= %d), k = %d (<= 32 and <= experts), kind %d, outputs %p / %p",
-                        (long long)a->rows, orc_moe_route::ROUTE_FAST_MAX_EXPERTS, (int)a->route_k, (int)a->route_kind,
-                        (void *)a->route_ids, (void *)a->route_w);
-    }
-    if (combine) {
-        if (glu || !moe || a->k != 1 || a->combine_k < 1 || a->n % a->combine_k != 0 || !a->combine_sum ||
-            a->combine_stride < a->rows || a->combine_res == a->y || a->combine_sum == a->y)
-            return fail(why, wn, "combine epilogue: MoE slots (k = 1, n = tokens x combine_k = %d; n = %d), no w_up, "
-                        "a sum of stride %lld >= rows apart from y", (int)a->combine_k, (int)a->n,
-                        (long long)a->combine_stride);
-    }
-
     kparams &kp = pl->kp;
     kp = kparams{};
     kp.nseg = 1 + a->n_more;
@@ -172,16 +155,6 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     kp.x_vec = (uintptr_t)a->x % 16 == 0 && a->x_stride % 4 == 0;
     kp.nw_vec = (uintptr_t)a->norm_w % 16 == 0;
     kp.pdl_role = a->pdl_role;
-    kp.route_k = route ? a->route_k : 0;
-    kp.route_kind = a->route_kind;
-    kp.route_norm = a->route_norm;
-    kp.route_ids = a->route_ids;
-    kp.route_w = a->route_w;
-    kp.combine_k = combine ? a->combine_k : 0;
-    kp.combine_w = a->combine_w;
-    kp.combine_res = a->combine_res;
-    kp.combine_sum = a->combine_sum;
-    kp.combine_stride = a->combine_stride;
 
     pl->glu = glu;
     pl->nt = moe ? 1 : a->n;
@@ -203,8 +176,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
         while (lpr < 32 && lpr < L) lpr *= 2;
         np_max = cdiv(L, lpr);
         const bool fits = (int64_t)pl->nt * np_max * lpr * ti->e <= kMaxXFloats;
-        const bool few = rows_total * S_eff < kFillRowSlices;
-        const bool wide = rows_total * S_eff < fill_wide && a->cols / (2 * S) >= kWideCols;
+        const bool few = rows_total * S_eff < fill.rows;
+        const bool wide = rows_total * S_eff < fill.wide && a->cols / (2 * S) >= fill.wide_cols;
         if (fits && ((!few && !wide) || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
         if (S >= n_lu) break; /* one block per slice: always fits (8 x 256 floats) */
         S *= 2;
@@ -221,17 +194,14 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, int
     if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
         return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);
-    const size_t partials = S_eff > 1 ? (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
-    pl->scratch = S_eff > 1 || route || combine ? 2 * kCounterBytes + partials : 0;
+    pl->scratch = S_eff > 1 ? kCounterBytes + (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;
     return 0;
 }
 
-/* The scratch's parts (kCounterWords in gemv_kernel.cuh): the split-K counters, the epilogues'
- * counters, then the partial sums. */
+/* The split-K scratch's parts (kCounterWords in gemv_kernel.cuh): counters, then partial sums. */
 inline void bind_scratch(plan *pl, void *scratch) {
     pl->kp.counters = static_cast<unsigned *>(scratch);
-    pl->kp.ep_counters = static_cast<unsigned *>(scratch) + kCounterWords;
-    pl->kp.partial = reinterpret_cast<float *>(static_cast<uint8_t *>(scratch) + 2 * kCounterBytes);
+    pl->kp.partial = reinterpret_cast<float *>(static_cast<uint8_t *>(scratch) + kCounterBytes);
 }
 
 } /* namespace orc_gv */
