@@ -361,14 +361,6 @@ def test_gemv_kernels_emulated():
         _run_emulated("test_gemv_emu.cpp", defines=["ORC_EMU_QUICK"])
 
 
-def test_gemv_rows_emulated():
-    """The small float32 product kernel (cuda/gemv/gemv_rows.cuh: a warp a row, the MoE routers) on
-    the host emulator against float64 (NMSE <= 1e-12 over the kernel's own float32 x'), the RMSNorm
-    prologue bit for bit the general GEMV's (one-hot rows), NaN confined to its token, nothing
-    written past the rows, and which launches take it. See tests/c/test_gemv_rows_emu.cpp."""
-    _run_emulated("test_gemv_rows_emu.cpp", sanitize=True)
-
-
 def test_attention_flash_emulated():
     """The real flash-attention kernel source on the host emulator (ldmatrix and mma.sync with the
     PTX fragment layouts): head sizes, dtypes, GQA, windows, softcap, sinks, later chunks."""

@@ -5,9 +5,7 @@
 #include <stdlib.h> /* atoi */
 
 #include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
-#include "gemv/gemv_rows.cuh" /* the small float32 products */
 #include "runtime/env.cuh"
-#include "runtime/launch.cuh" /* orc_launch_dependent */
 
 namespace orc_gv {
 
@@ -47,35 +45,6 @@ fill_rule fill_override() {
     return f;
 }
 
-/* ORC_GEMV_ROWS=0: small float32 products (gemv_rows.cuh) through the general kernel too. */
-bool rows_on() {
-    static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_ROWS", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
-}
-
-static_assert(orc_gv_rows::kNormThreads == kThreads, "gemv_rows.cuh's inv_rms order is the general GEMV's");
-
-template <int NT>
-cudaError_t launch_rows(const orc_gemv_args *a, cudaStream_t s) {
-    const dim3 grid((unsigned)((a->rows + orc_gv_rows::kWarps - 1) / orc_gv_rows::kWarps));
-    return orc_launch_dependent(orc_gv_rows::orc_gemv_rows_kernel<NT>, grid, dim3(orc_gv_rows::kThreads), 0, s,
-                                orc_gv_rows::params_of(a));
-}
-
-cudaError_t launch_rows_n(const orc_gemv_args *a, cudaStream_t s) {
-    switch (a->n) {
-    case 1: return launch_rows<1>(a, s);
-    case 2: return launch_rows<2>(a, s);
-    case 3: return launch_rows<3>(a, s);
-    case 4: return launch_rows<4>(a, s);
-    case 5: return launch_rows<5>(a, s);
-    case 6: return launch_rows<6>(a, s);
-    case 7: return launch_rows<7>(a, s);
-    case 8: return launch_rows<8>(a, s);
-    default: return cudaErrorInvalidValue;
-    }
-}
-
 } /* namespace orc_gv */
 
 bool orc_gemv_supported(int32_t ggml_type) { return orc_gv::info_of(ggml_type) != nullptr; }
@@ -109,7 +78,6 @@ cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
     }
     if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::fill_override()) != 0)
         return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported : cudaErrorInvalidValue;
-    if (orc_gv_rows::rows_eligible(&args) && orc_gv::rows_on()) return orc_gv::launch_rows_n(&args, s);
     pl.kp.exact = orc_gv::exact_override();
     if (pl.kp.exact) pl.kp.xq = 0;
     if (pl.scratch) {

@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "gemv/gemv_plan.cuh"
-#include "gemv_norm_ref.h" /* kernel_inv_rms */
 
 #define EMU_SEED 0x243F6A8885A308D3ull
 #include "emu_random.h"
@@ -133,6 +132,31 @@ struct Case {
     bool xq = false;      /* ask for the integer form (x_int16): the reference then uses x rounded as gemv.cuh says */
     int xspecial = 0;     /* 1: x with a zero, a tiny (1e-30) and a wide-range 16-column block; 2: an inf in x */
 };
+
+/* inv_rms of one x row as the kernel's prologue computes it, in float32 and in its order: each of
+ * kThreads threads sums x^2 over its float4s (c = 4 tid, stride 4 kThreads) with fmaf, a warp's 32
+ * sums meet in a butterfly (offsets 16..1), the warps' in order; then 1 / sqrt(a / cols + eps). */
+static float kernel_inv_rms(const float *x, int64_t cols, float eps) {
+    float part[orc_gv::kThreads], red[orc_gv::kWarps];
+    for (int tid = 0; tid < orc_gv::kThreads; tid++) {
+        float ss = 0.0f;
+        for (int64_t c = 4 * tid; c < cols; c += 4 * orc_gv::kThreads)
+            for (int i = 0; i < 4; i++) ss = fmaf(x[c + i], x[c + i], ss);
+        part[tid] = ss;
+    }
+    for (int w = 0; w < orc_gv::kWarps; w++) {
+        float v[32], nv[32];
+        for (int l = 0; l < 32; l++) v[l] = part[32 * w + l];
+        for (int off = 16; off > 0; off >>= 1) {
+            for (int l = 0; l < 32; l++) nv[l] = v[l] + v[l ^ off];
+            memcpy(v, nv, sizeof v);
+        }
+        red[w] = v[0];
+    }
+    float a = red[0];
+    for (int w = 1; w < orc_gv::kWarps; w++) a = a + red[w];
+    return 1.0f / sqrtf(a / (float)cols + eps);
+}
 
 /* x' rounded as the integer form does (gemv.cuh): per 16 columns, dx = 2^(e - 15) with e the
  * exponent of the largest magnitude, xi = rint(x' / dx) clamped to +-32767; NaN if non-finite. */
