@@ -86,34 +86,41 @@ def make_model(path: str, kind: str) -> tuple[str, int]:
     return path, nbytes
 
 
-def ceilings():
-    """(copy GB/s counting read+write, float16 matmul TFLOP/s) measured here, or (None, None)."""
+def _cuda_torch():
+    """torch where it sees a CUDA device, else None."""
     try:
         import torch
     except ImportError:
-        return None, None
-    if not torch.cuda.is_available():
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def _timed(torch, fn, reps=10):
+    """Median seconds of fn on the device (one warm-up call first), by CUDA events."""
+    fn()
+    torch.cuda.synchronize()
+    ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
+    ms = []
+    for _ in range(reps):
+        ev[0].record()
+        fn()
+        ev[1].record()
+        torch.cuda.synchronize()
+        ms.append(ev[0].elapsed_time(ev[1]))
+    return statistics.median(ms) / 1e3
+
+
+def ceilings():
+    """(copy GB/s counting read+write, float16 matmul TFLOP/s) measured here, or (None, None)."""
+    torch = _cuda_torch()
+    if torch is None:
         return None, None
     x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     y = torch.empty_like(x)
     a = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
     b = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
-
-    def timed(fn, reps=10):
-        fn()
-        torch.cuda.synchronize()
-        ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-        ms = []
-        for _ in range(reps):
-            ev[0].record()
-            fn()
-            ev[1].record()
-            torch.cuda.synchronize()
-            ms.append(ev[0].elapsed_time(ev[1]))
-        return statistics.median(ms) / 1e3
-
-    copy_s = timed(lambda: y.copy_(x))
-    mm_s = timed(lambda: a @ b)
+    copy_s = _timed(torch, lambda: y.copy_(x))
+    mm_s = _timed(torch, lambda: a @ b)
     bw = 2 * x.numel() / copy_s / 1e9
     tf = 2 * 8192 ** 3 / mm_s / 1e12
     del x, y, a, b
@@ -124,25 +131,13 @@ def ceilings():
 def read_ceiling():
     """GB/s of a pass that only reads (a float32 sum of 1 GiB) measured here, or None: the check that
     a read-only stream gets the copy's whole rate (read + written), which the decode floors assume."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
+    torch = _cuda_torch()
+    if torch is None:
         return None
     x = torch.rand(1 << 28, dtype=torch.float32, device="cuda")
-    s = x.sum()
-    torch.cuda.synchronize()
-    ev = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
-    ms = []
-    for _ in range(10):
-        ev[0].record()
-        s = x.sum()
-        ev[1].record()
-        torch.cuda.synchronize()
-        ms.append(ev[0].elapsed_time(ev[1]))
-    assert bool(torch.isfinite(s))
-    gbs = 4 * x.numel() / (statistics.median(ms) / 1e3) / 1e9
+    sums = []
+    gbs = 4 * x.numel() / _timed(torch, lambda: sums.append(x.sum())) / 1e9
+    assert bool(torch.isfinite(sums[-1]))
     del x
     torch.cuda.empty_cache()
     return gbs

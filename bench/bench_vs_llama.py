@@ -187,7 +187,7 @@ def main():
     bw, tf = bench_model.ceilings()
     rd = bench_model.read_ceiling()
     print(f"ceilings here: copy {bw:.0f} GB/s (read + written), float16 matmul {tf:.0f} TFLOP/s; "
-          f"a read-only pass (a sum) {rd:.0f} GB/s" if bw else "ceilings: no torch.cuda here", flush=True)
+          f"a read-only pass (a sum) {rd:.0f} GB/s" if bw and rd else "ceilings: no torch.cuda here", flush=True)
     results = []
     for name in a.models.split(","):
         path = prepare(a.dir, name)

@@ -14,9 +14,14 @@ int stages_override() {
     return orc_env_once(v, "ORC_GEMV_STAGES", [](const char *e) { return e ? atoi(e) : 0; });
 }
 
+/* A switch read once: its positive integer value, else `dflt` (unset, 0, negative or not a number). */
+static int positive_env(std::atomic<int> &slot, const char *name, int dflt) {
+    return orc_env_once(slot, name, [dflt](const char *e) { return e && atoi(e) > 0 ? atoi(e) : dflt; });
+}
+
 int per_sm_override() {
     static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_PER_SM", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : 0; });
+    return positive_env(v, "ORC_GEMV_PER_SM", 0);
 }
 
 int exact_override() {
@@ -37,11 +42,9 @@ int x16_override() {
 fill_rule fill_override() {
     static std::atomic<int> wide{INT_MIN}, rows{INT_MIN}, cols{INT_MIN};
     fill_rule f;
-    f.wide = orc_env_once(wide, "ORC_GEMV_FILL", [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillWide; });
-    f.rows = orc_env_once(rows, "ORC_GEMV_FILL_ROWS",
-                          [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kFillRowSlices; });
-    f.wide_cols = orc_env_once(cols, "ORC_GEMV_WIDE_COLS",
-                               [](const char *e) { return e && atoi(e) > 0 ? atoi(e) : (int)kWideCols; });
+    f.wide = positive_env(wide, "ORC_GEMV_FILL", (int)kFillWide);
+    f.rows = positive_env(rows, "ORC_GEMV_FILL_ROWS", (int)kFillRowSlices);
+    f.wide_cols = positive_env(cols, "ORC_GEMV_WIDE_COLS", (int)kWideCols);
     return f;
 }
 
