@@ -22,6 +22,7 @@ its switches once a process). The last lines are a markdown table; --json writes
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import statistics
@@ -155,13 +156,13 @@ def prepare(directory, name):
     so a file that exists is whole; a concurrent --prepare-only run is waited for)."""
     path = os.path.join(directory, name + ".gguf")
     part = path + ".part"
-    while os.path.exists(part) and not os.path.exists(path):
-        time.sleep(1)  # another process is writing it
-    if not os.path.exists(path):
-        t0 = time.perf_counter()
-        MODELS[name](part)
-        os.rename(part, path)
-        print(f"wrote {path} ({os.path.getsize(path) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one writer; the others wait here, then find the file
+        if not os.path.exists(path):
+            t0 = time.perf_counter()
+            MODELS[name](part)
+            os.rename(part, path)
+            print(f"wrote {path} ({os.path.getsize(path) / 2**30:.2f} GiB) in {time.perf_counter() - t0:.0f} s", flush=True)
     return path
 
 

@@ -11,7 +11,8 @@
 # PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
 # AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS;
 # PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them);
-# WAIT_CMD="..." runs (eval) after the rest, while llama.cpp may still be building (output to $OUT/wait_cmd.txt).
+# WAIT_CMD="..." runs (eval) after the rest, while llama.cpp may still be building (output to $OUT/wait_cmd.txt);
+# NO_BENCH=1 stops there (llama.cpp's build, if started, goes on for a next call on the same machine).
 set -uo pipefail
 source "$(dirname "$0")/device_env.sh"
 if [ -f .anchors/build_llama_bench.sh ] && [ ! -x /tmp/llama/build/bin/llama-bench ]; then
@@ -66,6 +67,7 @@ if [ -n "${WAIT_CMD:-}" ]; then
     eval "$WAIT_CMD" >"$OUT/wait_cmd.txt" 2>&1
     grep -E "Duration|Issued Warp|No Eligible|Active Warps|Eligible Warps|Registers|Theoretical Occ|Achieved Occ|Stall|orc_" "$OUT/wait_cmd.txt" | head -60
 fi
+[ -n "${NO_BENCH:-}" ] && exit 0
 for _ in $(seq "${LLAMA_WAIT:-420}"); do [ -f /tmp/llama/build.rc ] && break; sleep 1; done
 echo "llama.cpp build rc=$(cat /tmp/llama/build.rc 2>/dev/null || echo 'not finished')"
 timeout "${BENCH_TIMEOUT:-400}" python3 bench/bench_vs_llama.py --json "$OUT/bench_vs_llama.json" "$@" \

@@ -3,6 +3,7 @@
  * instantiated by gemv_legacy.cu, gemv_q4k.cu, gemv_q5k.cu, gemv_q6k.cu, gemv_q23k.cu,
  * gemv_iq.cu and gemv_float.cu. (The split-K combine is the kernel's own last step.) */
 #include <stdlib.h> /* atoi */
+#include <string.h> /* strcmp */
 
 #include "gemv/gemv_plan.cuh" /* make_plan, info_of, the kernels */
 #include "runtime/env.cuh"
@@ -38,13 +39,22 @@ int x16_override() {
 
 /* ORC_GEMV_FILL (kFillWide: the row-slice count wide rows are split for; 2048 turns that off),
  * ORC_GEMV_FILL_ROWS (kFillRowSlices) and ORC_GEMV_WIDE_COLS (kWideCols): the column split's rule.
- * They change the summation order, so they are for measuring, never for a run to compare. */
-fill_rule fill_override() {
-    static std::atomic<int> wide{INT_MIN}, rows{INT_MIN}, cols{INT_MIN};
-    fill_rule f;
+ * They change the summation order, so they are for measuring, never for a run to compare.
+ * ORC_GEMV_HALF_ROWS=0|glu|all|P (kHalfRows): which one-token launches run the HALF kernels; that
+ * never changes a result. */
+shape_rule shape_override() {
+    static std::atomic<int> wide{INT_MIN}, rows{INT_MIN}, cols{INT_MIN}, half{INT_MIN};
+    shape_rule f;
     f.wide = positive_env(wide, "ORC_GEMV_FILL", (int)kFillWide);
     f.rows = positive_env(rows, "ORC_GEMV_FILL_ROWS", (int)kFillRowSlices);
     f.wide_cols = positive_env(cols, "ORC_GEMV_WIDE_COLS", (int)kWideCols);
+    f.half = orc_env_once(half, "ORC_GEMV_HALF_ROWS", [](const char *e) {
+        if (!e) return kHalfRows;
+        if (!strcmp(e, "glu")) return (int)kHalfGlu;
+        if (!strcmp(e, "all")) return (int)kHalfAll;
+        const int pct = atoi(e); /* 0: none; P > 0: below P% of a wave's warps */
+        return pct >= 0 && (pct > 0 || !strcmp(e, "0")) ? pct : kHalfRows;
+    });
     return f;
 }
 
@@ -63,12 +73,12 @@ cudaError_t orc_gemv_check(const orc_gemv_args *a, char *why, size_t why_size) {
         orc_gv::fail(why, why_size, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
         return cudaErrorNotSupported;
     }
-    return orc_gv::make_plan(a, &pl, why, why_size, orc_gv::fill_override()) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+    return orc_gv::make_plan(a, &pl, why, why_size, orc_gv::shape_override()) == 0 ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 size_t orc_gemv_scratch_bytes(const orc_gemv_args *a) {
     orc_gv::plan pl{};
-    return orc_gv::make_plan(a, &pl, nullptr, 0, orc_gv::fill_override()) == 0 ? pl.scratch : 0;
+    return orc_gv::make_plan(a, &pl, nullptr, 0, orc_gv::shape_override()) == 0 ? pl.scratch : 0;
 }
 
 cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
@@ -79,7 +89,7 @@ cudaError_t orc_launch_gemv(const orc_gemv_args *a, cudaStream_t s) {
         const int x16 = orc_gv::x16_override();
         if (x16 >= 0) args.x_int16 = x16;
     }
-    if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::fill_override()) != 0)
+    if (orc_gv::make_plan(a ? &args : nullptr, &pl, nullptr, 0, orc_gv::shape_override()) != 0)
         return a && !orc_gemv_supported(a->type) ? cudaErrorNotSupported : cudaErrorInvalidValue;
     pl.kp.exact = orc_gv::exact_override();
     if (pl.kp.exact) pl.kp.xq = 0;

@@ -53,13 +53,22 @@ constexpr size_t kCounterBytes = kCounterWords * sizeof(unsigned);
  * FMA chains. The ring depth (stages, ST - 1 steps in flight while one is decoded) is a
  * separate template parameter: the launcher picks it from the shared memory it leaves
  * (stage_choices); it moves bytes only, so it never changes a result. */
-template <int NT, bool GLU>
+template <int NT, bool GLU, bool HALF = false>
 struct cfg {
     static constexpr int M = GLU ? 2 : 1;
-    static constexpr int R = 4 / M;
+    static constexpr int R = HALF ? 2 / M : 4 / M;
     static constexpr int NR = R * M;
-    static constexpr bool ACC2 = NR * NT < 4;
+    static constexpr bool ACC2 = 4 * NT < 4; /* never, since every cfg had NR = 4: the sums' order is R's alone */
 };
+
+/* HALF (one token; plan::half): half the rows per subgroup (gate/up: one row of each; plain: two), so
+ * twice the row groups. Each row's sum is the same whatever its group (a lane accumulates its LUs of
+ * that row in step order, then the subgroup's butterfly): HALF moves work, never a result. What it
+ * is for: a launch whose row groups are 1.45 warps' worth (a warp then runs two and another one)
+ * balances at 2.9 (three half-size ones against two or three); fewer registers and ring bytes per
+ * warp, so more warps an SM (min_blocks). Which launches run them: plan::half_rule (kHalfRows in
+ * gemv_plan.cuh), a percentage (> 0) or one of these. */
+enum half_rows { kHalfNone = 0, kHalfGlu = -1, kHalfAll = -2 };
 
 /* Ring depths instantiated: one token (decode) has the registers and shared memory for up
  * to 4 stages (3 steps in flight); more tokens keep 2 (their x slice takes the room). */
@@ -70,8 +79,8 @@ constexpr int max_stages() { return NT == 1 ? 4 : 2; }
  * unless the type's decoder state is too large for that (Q::BIG: Q3_K, Q5_K, Q6_K would spill);
  * 1 (255 registers) otherwise. One block of 8 warps still keeps 40+ KB in flight per SM. */
 ORC_GV_FLAG(is_big, BIG)
-template <class Q, int NT>
-constexpr int min_blocks() { return (NT == 1 && !is_big<Q>::value) ? 2 : 1; }
+template <class Q, int NT, bool HALF = false>
+constexpr int min_blocks() { return NT != 1 ? 1 : HALF ? (is_big<Q>::value ? 2 : 3) : (is_big<Q>::value ? 1 : 2); }
 
 /* Does the type have the factored form (gemv_decode.cuh: Q::FACT, group_q, sub_scale, sub_min)?
  * One token only: per sub-block sum(q x) accumulators (and, with a min, each LU's two
@@ -163,6 +172,8 @@ struct plan {
     kparams kp;
     int nt, jobs, glu;
     int64_t n_tasks_max; /* row groups (for the grid) */
+    int64_t n_tasks_half; /* ... of the HALF kernels (cfg; one token, else 0) */
+    int half_rule;        /* shape_rule::half (gemv_plan.cuh): which launches run them */
     size_t scratch;
 };
 
@@ -289,10 +300,11 @@ __device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
 /* ---- the kernel ---------------------------------------------------------------------- */
 
 /* grid (row-group blocks, S slices, jobs); jobs = 1 (NT tokens) or n * k (MoE, NT = 1). */
-template <class Q, int NT, bool GLU, int ST, bool XQ = false>
-__global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel(const kparams p) {
+template <class Q, int NT, bool GLU, int ST, bool XQ = false, bool HALF = false>
+__global__ void __launch_bounds__(kThreads, min_blocks<Q, NT, HALF>()) orc_gemv_kernel(const kparams p) {
     static_assert(!XQ || int16x<Q, NT>(), "the integer form is for one token on the QI types");
-    using C = cfg<NT, GLU>;
+    static_assert(!HALF || NT == 1, "HALF row groups are for one token");
+    using C = cfg<NT, GLU, HALF>;
     constexpr int M = C::M, R = C::R, NR = C::NR;
     constexpr int G = Q::G, LPB = Q::LPB, TS = Q::TS;
     ORC_EXTERN_SHARED(float4, orc_gv_smem);
@@ -771,9 +783,9 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT>()) orc_gemv_kernel
 }
 
 /* Dynamic shared memory of a launch: the x slice, then the warps' rings. */
-template <class Q, int NT, bool GLU, bool XQ = false>
+template <class Q, int NT, bool GLU, bool XQ = false, bool HALF = false>
 size_t smem_bytes(const kparams &kp, int stages) {
-    using C = cfg<NT, GLU>;
+    using C = cfg<NT, GLU, HALF>;
     const int lpr = 1 << kp.lpr_log2;
     const size_t xs = (size_t)x_area_bytes<Q, NT, XQ>(kp.np_max, lpr) + xsum_bytes<Q, NT>(kp.np_max, lpr);
     const size_t ring = (size_t)kWarps * stages * (32 / lpr) * C::NR * piece_bytes(Q::TS, U * lpr / Q::LPB);
@@ -812,7 +824,7 @@ int x16_override();
 
 /* This instantiation: allowed all the shared memory the device has (once per device), and its
  * registers per thread. */
-template <class Q, int NT, bool GLU, int ST, bool XQ>
+template <class Q, int NT, bool GLU, int ST, bool XQ, bool HALF>
 cudaError_t kernel_facts(int *regs) {
     static std::atomic<int> nregs[64];
     int dev = 0;
@@ -825,8 +837,8 @@ cudaError_t kernel_facts(int *regs) {
         cudaFuncAttributes fa;
         if ((e = orc_device_facts(&f)) != cudaSuccess) return e;
         /* The dynamic limit plus the kernel's static shared memory may not exceed the opt-in maximum. */
-        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ>)) != cudaSuccess) return e;
-        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if ((e = cudaFuncGetAttributes(&fa, orc_gemv_kernel<Q, NT, GLU, ST, XQ, HALF>)) != cudaSuccess) return e;
+        e = cudaFuncSetAttribute(orc_gemv_kernel<Q, NT, GLU, ST, XQ, HALF>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  f.optin - (int)fa.sharedSizeBytes);
         if (e != cudaSuccess) return e;
         r = fa.numRegs > 0 ? fa.numRegs : 255;
@@ -846,15 +858,15 @@ struct geometry {
     int64_t resident; /* blocks on the busiest SM: the choice */
 };
 
-template <class Q, int NT, bool GLU, int ST, bool XQ>
+template <class Q, int NT, bool GLU, int ST, bool XQ, bool HALF>
 cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
     int regs = 0;
-    cudaError_t e = kernel_facts<Q, NT, GLU, ST, XQ>(&regs);
+    cudaError_t e = kernel_facts<Q, NT, GLU, ST, XQ, HALF>(&regs);
     if (e != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed attribute call leaves a sticky error for the next launch */
         return e;
     }
-    g->smem = smem_bytes<Q, NT, GLU, XQ>(pl.kp, ST);
+    g->smem = smem_bytes<Q, NT, GLU, XQ, HALF>(pl.kp, ST);
     g->per_sm = 0;
     g->gx = 0;
     g->resident = 0;
@@ -881,26 +893,26 @@ cudaError_t geometry_of(const plan &pl, const dev_facts &f, geometry *g) {
 
 /* Launched as a programmatic dependent of the previous kernel on the stream (runtime/launch.cuh):
  * its launch and weight prefetch overlap that kernel's tail. */
-template <class Q, int NT, bool GLU, int ST, bool XQ>
+template <class Q, int NT, bool GLU, int ST, bool XQ, bool HALF>
 cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
     const dim3 grid((unsigned)g.gx, (unsigned)pl.kp.S, (unsigned)pl.jobs);
-    return orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ>, grid, dim3(kThreads), g.smem, s, pl.kp);
+    return orc_launch_dependent(orc_gemv_kernel<Q, NT, GLU, ST, XQ, HALF>, grid, dim3(kThreads), g.smem, s, pl.kp);
 }
 
 /* The ring depth: the deepest that keeps as many blocks on the busiest SM as any depth does
  * (the kernel is bound by instruction issue where it has work for every SM, so warps come
  * first; a small grid has the room for deeper rings for free), unless ORC_GEMV_STAGES says
  * otherwise. Measured in docs/perf.md (device run 8 of 2026-12-02). */
-template <class Q, int NT, bool GLU, bool XQ>
-cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
+template <class Q, int NT, bool GLU, bool XQ, bool HALF>
+cudaError_t launch_half(const plan &pl, cudaStream_t s) {
     dev_facts f;
     cudaError_t e = orc_device_facts(&f);
     if (e != cudaSuccess) return e;
     constexpr int SMAX = max_stages<NT>();
     geometry g[5] = {};
-    if ((e = geometry_of<Q, NT, GLU, 2, XQ>(pl, f, &g[2])) != cudaSuccess) return e;
-    if (SMAX >= 3 && (e = geometry_of<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ>(pl, f, &g[3])) != cudaSuccess) return e;
-    if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ>(pl, f, &g[4])) != cudaSuccess) return e;
+    if ((e = geometry_of<Q, NT, GLU, 2, XQ, HALF>(pl, f, &g[2])) != cudaSuccess) return e;
+    if (SMAX >= 3 && (e = geometry_of<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ, HALF>(pl, f, &g[3])) != cudaSuccess) return e;
+    if (SMAX >= 4 && (e = geometry_of<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ, HALF>(pl, f, &g[4])) != cudaSuccess) return e;
     int best = 2;
     for (int st = 3; st <= SMAX; st++)
         if (g[st].per_sm > 0 && g[st].resident >= g[best].resident) best = st;
@@ -908,10 +920,41 @@ cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
     if (forced >= 2 && forced <= SMAX && g[forced].per_sm > 0) best = forced;
     if (g[best].per_sm == 0) return cudaErrorInvalidConfiguration; /* cannot happen for the plan's shapes */
     switch (best) {
-    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ>(pl, g[best], s);
-    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ>(pl, g[best], s);
-    default: return launch_st<Q, NT, GLU, 2, XQ>(pl, g[best], s);
+    case 4: return launch_st<Q, NT, GLU, SMAX >= 4 ? 4 : 2, XQ, HALF>(pl, g[best], s);
+    case 3: return launch_st<Q, NT, GLU, SMAX >= 3 ? 3 : 2, XQ, HALF>(pl, g[best], s);
+    default: return launch_st<Q, NT, GLU, 2, XQ, HALF>(pl, g[best], s);
     }
+}
+
+/* The HALF kernels where the plan's rule asks for them (one token only; kHalfRows in gemv_plan.cuh):
+ * a percentage compares the row groups with the warps one wave of the full-size kernel holds. */
+template <class Q, bool GLU, bool XQ>
+cudaError_t wants_half(const plan &pl, bool *half) {
+    *half = pl.half_rule == kHalfAll || (pl.half_rule == kHalfGlu && GLU);
+    if (pl.half_rule <= 0) return cudaSuccess;
+    dev_facts f;
+    geometry g{};
+    cudaError_t e = orc_device_facts(&f);
+    if (e == cudaSuccess) e = geometry_of<Q, 1, GLU, 2, XQ, false>(pl, f, &g);
+    if (e != cudaSuccess) return e;
+    const int64_t groups = pl.n_tasks_max * pl.kp.S * pl.jobs, warps = (int64_t)g.per_sm * f.nsm * kWarps;
+    *half = groups * 100 < (int64_t)pl.half_rule * warps;
+    return cudaSuccess;
+}
+
+template <class Q, int NT, bool GLU, bool XQ>
+cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
+    if constexpr (NT == 1) {
+        bool half = false;
+        const cudaError_t e = wants_half<Q, GLU, XQ>(pl, &half);
+        if (e != cudaSuccess) return e;
+        if (half) {
+            plan ph = pl;
+            ph.n_tasks_max = pl.n_tasks_half;
+            return launch_half<Q, NT, GLU, XQ, true>(ph, s);
+        }
+    }
+    return launch_half<Q, NT, GLU, XQ, false>(pl, s);
 }
 
 /* The integer form where the plan asks for it (make_plan sets kp.xq only for one token on the QI types). */

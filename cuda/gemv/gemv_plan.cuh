@@ -48,17 +48,29 @@ inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * 1024 warps of four rows, half the H200's 2112 warp slots, each on a long row: splitting its
  * 4096 or 14336 columns in two took the 8B shape's decode step 4.22 -> 3.84 ms (device run 14);
  * splitting narrow rows (the 0.5B shape's 896) only adds combine launches (1.53 -> 1.55 ms).
- * ORC_GEMV_FILL, ORC_GEMV_FILL_ROWS and ORC_GEMV_WIDE_COLS (gemv.cu) override them, for measuring. */
+ * ORC_GEMV_FILL, ORC_GEMV_FILL_ROWS and ORC_GEMV_WIDE_COLS (gemv.cu) override them, for measuring
+ * (device run 33: 4096, 8192 and 16384 row-slices were each slower than 2048 on the 8B, 30B-A3B
+ * and 0.5B shapes). */
 constexpr int64_t kFillRowSlices = 2048;
 constexpr int64_t kFillWide = 8192;
 constexpr int64_t kWideCols = 2048;
 
-struct fill_rule {
+/* Which one-token launches run the HALF kernels (cfg in gemv_kernel.cuh): none, the gate/up
+ * (GLU) products, all, or (a percentage P > 0) those whose row groups (x slices x jobs) number
+ * fewer than P% of the warps one wave of the full-size kernel holds on this device (launch_xq
+ * decides). Never a result, only the row groups' size; ORC_GEMV_HALF_ROWS (gemv.cu) overrides it.
+ * Device run 34: HALF on every launch cost the 8B and 30B-A3B shapes 17% and 12% of a step and
+ * gave the 0.5B and gpt-oss-20b shapes 6% and 3%. */
+constexpr int kHalfRows = kHalfNone;
+
+/* The launch-shape rule: the column split's targets and the HALF choice. */
+struct shape_rule {
     int64_t rows = kFillRowSlices, wide = kFillWide, wide_cols = kWideCols;
+    int half = kHalfRows;
 };
 
-/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see kFillRowSlices. */
-inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, const fill_rule &fill = fill_rule{}) {
+/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see shape_rule. */
+inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, const shape_rule &fill = shape_rule{}) {
     if (!a || !pl) return fail(why, wn, "NULL arguments");
     const type_info *ti = info_of(a->type);
     if (!ti) return fail(why, wn, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
@@ -191,6 +203,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, con
     kp.np_max = (int)np_max;
     const int rw = (32 / (int)lpr) * (glu ? 2 : 4); /* rows per row group: cfg<>::R per subgroup */
     pl->n_tasks_max = cdiv(rows_all, rw);
+    pl->n_tasks_half = pl->nt == 1 ? cdiv(rows_all, rw / 2) : 0;
+    pl->half_rule = pl->nt == 1 ? fill.half : kHalfNone;
     if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
         return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);

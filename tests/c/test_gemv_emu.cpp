@@ -193,38 +193,46 @@ static double act_ref(int a, double g, double u) {
     return g / (1.0 + exp(-1.702 * g)) * (u + 1.0);
 }
 
-/* deep: the deepest ring the launcher may pick for NT (else 2 stages); results must not change */
-template <class Q, int NT, bool GLU, bool XQ>
-static void launch_emu_xq(const orc_gv::plan &pl, int64_t gx, bool deep) {
+/* deep: the deepest ring the launcher may pick for NT (else 2 stages); half: the HALF kernels
+ * (one token; pl's row groups must be theirs); results must not change */
+template <class Q, int NT, bool GLU, bool XQ, bool HALF>
+static void launch_emu_half(const orc_gv::plan &pl, int64_t gx, bool deep) {
     constexpr int SD = orc_gv::max_stages<NT>();
-    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU, XQ>(pl.kp, deep ? SD : 2);
+    const size_t smem = orc_gv::smem_bytes<Q, NT, GLU, XQ, HALF>(pl.kp, deep ? SD : 2);
     emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem, [&] {
         if (deep)
-            orc_gv::orc_gemv_kernel<Q, NT, GLU, SD, XQ>(pl.kp);
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, SD, XQ, HALF>(pl.kp);
         else
-            orc_gv::orc_gemv_kernel<Q, NT, GLU, 2, XQ>(pl.kp);
+            orc_gv::orc_gemv_kernel<Q, NT, GLU, 2, XQ, HALF>(pl.kp);
     });
 }
 
+template <class Q, int NT, bool GLU, bool XQ>
+static void launch_emu_xq(const orc_gv::plan &pl, int64_t gx, bool deep, bool half) {
+    if constexpr (NT == 1)
+        if (half) return launch_emu_half<Q, NT, GLU, XQ, true>(pl, gx, deep);
+    launch_emu_half<Q, NT, GLU, XQ, false>(pl, gx, deep);
+}
+
 template <class Q, int NT, bool GLU>
-static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep) {
+static void launch_emu(orc_gv::plan pl, int64_t gx, bool deep, bool half) {
     bool done = false;
     if constexpr (orc_gv::int16x<Q, NT>())
         if (pl.kp.xq) {
-            launch_emu_xq<Q, NT, GLU, true>(pl, gx, deep);
+            launch_emu_xq<Q, NT, GLU, true>(pl, gx, deep, half);
             done = true;
         }
-    if (!done) launch_emu_xq<Q, NT, GLU, false>(pl, gx, deep);
+    if (!done) launch_emu_xq<Q, NT, GLU, false>(pl, gx, deep, half);
 }
 
 template <class Q, bool GLU>
-static void launch_nt(int nt, const orc_gv::plan &pl, int64_t gx, bool deep) {
+static void launch_nt(int nt, const orc_gv::plan &pl, int64_t gx, bool deep, bool half) {
     switch (nt) {
-    case 1: launch_emu<Q, 1, GLU>(pl, gx, deep); break;
-    case 2: launch_emu<Q, 2, GLU>(pl, gx, deep); break;
-    case 3: launch_emu<Q, 3, GLU>(pl, gx, deep); break;
-    case 5: launch_emu<Q, 5, GLU>(pl, gx, deep); break;
-    case 8: launch_emu<Q, 8, GLU>(pl, gx, deep); break;
+    case 1: launch_emu<Q, 1, GLU>(pl, gx, deep, half); break;
+    case 2: launch_emu<Q, 2, GLU>(pl, gx, deep, false); break;
+    case 3: launch_emu<Q, 3, GLU>(pl, gx, deep, false); break;
+    case 5: launch_emu<Q, 5, GLU>(pl, gx, deep, false); break;
+    case 8: launch_emu<Q, 8, GLU>(pl, gx, deep, false); break;
     default: fail("launch_nt: n not instantiated in the emulator test"); break;
     }
 }
@@ -416,16 +424,30 @@ static void run_case(const Case &cs, const std::string &label) {
     y0 = y;
 
     const int64_t n_tasks = pl.n_tasks_max, gx_full = (n_tasks + orc_gv::kWarps - 1) / orc_gv::kWarps;
+    /* One token: the same launch on the HALF kernels (half the rows a row group), which must
+     * give the same bits; their plan differs only in that and in the row-group count. */
+    const int64_t rw_half = (32 >> pl.kp.lpr_log2) * (cs.glu ? 1 : 2); /* rows a HALF row group */
+    if (pl.nt == 1 ? pl.n_tasks_half != (pl.kp.rows + rw_half - 1) / rw_half : pl.n_tasks_half != 0) {
+        fail(label + ": the plan's HALF row groups are not those of half the rows");
+        return;
+    }
+    orc_gv::plan pl_half = pl;
+    pl_half.n_tasks_max = pl.n_tasks_half;
     std::vector<float> first;
-    for (int pass = 0; pass < 2; pass++) {
+    const int passes = pl.nt == 1 ? 4 : 2;
+    for (int pass = 0; pass < passes; pass++) {
         y = y0;
         emu::g_errors = 0;
-        /* 2nd: one block, each warp loops over many row groups, through the deepest ring */
-        const int64_t gx = pass == 0 ? gx_full : 1;
+        /* 2nd: one block, each warp loops over many row groups, through the deepest ring; 3rd and
+         * 4th: the HALF kernels on half their full grid (one or two row groups a warp), then
+         * on one block through the deepest ring */
+        const orc_gv::plan &pp = pass < 2 ? pl : pl_half;
+        const int64_t gx = pass == 0 ? gx_full : pass == 2 ? ((pl_half.n_tasks_max + 7) / 8 + 1) / 2 : 1;
+        const bool deep = pass == 1 || pass == 3;
         if (cs.glu)
-            launch_nt<Q, true>(pl.nt, pl, gx, pass == 1);
+            launch_nt<Q, true>(pp.nt, pp, gx, deep, pass >= 2);
         else
-            launch_nt<Q, false>(pl.nt, pl, gx, pass == 1);
+            launch_nt<Q, false>(pp.nt, pp, gx, deep, pass >= 2);
         if (emu::g_errors) {
             fail(label + ": the emulator reported errors (above)");
             return;
