@@ -40,8 +40,8 @@ int x16_override() {
 /* ORC_GEMV_FILL (kFillWide: the row-slice count wide rows are split for; 2048 turns that off),
  * ORC_GEMV_FILL_ROWS (kFillRowSlices) and ORC_GEMV_WIDE_COLS (kWideCols): the column split's rule.
  * They change the summation order, so they are for measuring, never for a run to compare.
- * ORC_GEMV_HALF_ROWS=0|glu|all|P (kHalfRows): which one-token launches run the HALF kernels; that
- * never changes a result. */
+ * ORC_GEMV_HALF_ROWS=0|glu|all|P (default kHalfRows, gemv_plan.cuh): which one-token launches run
+ * the HALF kernels; that never changes a result. */
 shape_rule shape_override() {
     static std::atomic<int> wide{INT_MIN}, rows{INT_MIN}, cols{INT_MIN}, half{INT_MIN};
     shape_rule f;

@@ -60,8 +60,10 @@ constexpr int64_t kWideCols = 2048;
  * fewer than P% of the warps one wave of the full-size kernel holds on this device (launch_xq
  * decides). Never a result, only the row groups' size; ORC_GEMV_HALF_ROWS (gemv.cu) overrides it.
  * Device run 34: HALF on every launch cost the 8B and 30B-A3B shapes 17% and 12% of a step and
- * gave the 0.5B and gpt-oss-20b shapes 6% and 3%. */
-constexpr int kHalfRows = kHalfNone;
+ * gave the 0.5B and gpt-oss-20b shapes 6% and 3%. Run 35 (decode_ab): under 75% of a wave, the
+ * 0.5B step 7-8% shorter, gpt-oss-20b's 2-3%, 30B-A3B's the same (1%, within noise; 50% made it
+ * 3% longer), the 8B's launches unchanged (all of its products fill >= 96%). */
+constexpr int kHalfRows = 75;
 
 /* The launch-shape rule: the column split's targets and the HALF choice. */
 struct shape_rule {
