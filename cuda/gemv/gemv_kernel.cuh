@@ -58,16 +58,16 @@ struct cfg {
     static constexpr int M = GLU ? 2 : 1;
     static constexpr int R = HALF ? 2 / M : 4 / M;
     static constexpr int NR = R * M;
-    static constexpr bool ACC2 = 4 * NT < 4; /* never, since every cfg had NR = 4: the sums' order is R's alone */
+    static constexpr bool ACC2 = 4 * NT < 4; /* the full-size cfg's NR * NT < 4 (NR = 4): never, HALF or not */
 };
 
-/* HALF (one token; plan::half): half the rows per subgroup (gate/up: one row of each; plain: two), so
- * twice the row groups. Each row's sum is the same whatever its group (a lane accumulates its LUs of
- * that row in step order, then the subgroup's butterfly): HALF moves work, never a result. What it
- * is for: a launch whose row groups are 1.45 warps' worth (a warp then runs two and another one)
- * balances at 2.9 (three half-size ones against two or three); fewer registers and ring bytes per
- * warp, so more warps an SM (min_blocks). Which launches run them: plan::half_rule (kHalfRows in
- * gemv_plan.cuh), a percentage (> 0) or one of these. */
+/* HALF (one token; launch_xq chooses by plan::half_rule): half the rows per subgroup (gate/up: one
+ * row of each; plain: two), so twice the row groups. Each row's sum is the same whatever its group
+ * (a lane accumulates its LUs of that row in step order, then the subgroup's butterfly): HALF moves
+ * work, never a result. It pays where the full-size row groups cannot give every resident warp one
+ * (the 0.5B shape's products, gpt-oss-20b's attention ones: device runs 34-35) and costs where they
+ * can (more x loads and reductions a weight; 80 registers for three blocks an SM). Rules: a
+ * percentage P > 0 of a wave's warps (kHalfRows in gemv_plan.cuh), or one of these. */
 enum half_rows { kHalfNone = 0, kHalfGlu = -1, kHalfAll = -2 };
 
 /* Ring depths instantiated: one token (decode) has the registers and shared memory for up
