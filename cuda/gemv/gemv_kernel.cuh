@@ -904,10 +904,8 @@ cudaError_t launch_st(const plan &pl, const geometry &g, cudaStream_t s) {
  * first; a small grid has the room for deeper rings for free), unless ORC_GEMV_STAGES says
  * otherwise. Measured in docs/perf.md (device run 8 of 2026-12-02). */
 template <class Q, int NT, bool GLU, bool XQ, bool HALF>
-cudaError_t launch_half(const plan &pl, cudaStream_t s) {
-    dev_facts f;
-    cudaError_t e = orc_device_facts(&f);
-    if (e != cudaSuccess) return e;
+cudaError_t launch_ring(const plan &pl, const dev_facts &f, cudaStream_t s) {
+    cudaError_t e = cudaSuccess;
     constexpr int SMAX = max_stages<NT>();
     geometry g[5] = {};
     if ((e = geometry_of<Q, NT, GLU, 2, XQ, HALF>(pl, f, &g[2])) != cudaSuccess) return e;
@@ -929,13 +927,11 @@ cudaError_t launch_half(const plan &pl, cudaStream_t s) {
 /* The HALF kernels where the plan's rule asks for them (one token only; kHalfRows in gemv_plan.cuh):
  * a percentage compares the row groups with the warps one wave of the full-size kernel holds. */
 template <class Q, bool GLU, bool XQ>
-cudaError_t wants_half(const plan &pl, bool *half) {
+cudaError_t wants_half(const plan &pl, const dev_facts &f, bool *half) {
     *half = pl.half_rule == kHalfAll || (pl.half_rule == kHalfGlu && GLU);
     if (pl.half_rule <= 0) return cudaSuccess;
-    dev_facts f;
     geometry g{};
-    cudaError_t e = orc_device_facts(&f);
-    if (e == cudaSuccess) e = geometry_of<Q, 1, GLU, 2, XQ, false>(pl, f, &g);
+    const cudaError_t e = geometry_of<Q, 1, GLU, 2, XQ, false>(pl, f, &g);
     if (e != cudaSuccess) return e;
     const int64_t groups = pl.n_tasks_max * pl.kp.S * pl.jobs, warps = (int64_t)g.per_sm * f.nsm * kWarps;
     *half = groups * 100 < (int64_t)pl.half_rule * warps;
@@ -944,17 +940,19 @@ cudaError_t wants_half(const plan &pl, bool *half) {
 
 template <class Q, int NT, bool GLU, bool XQ>
 cudaError_t launch_xq(const plan &pl, cudaStream_t s) {
+    dev_facts f;
+    cudaError_t e = orc_device_facts(&f);
+    if (e != cudaSuccess) return e;
     if constexpr (NT == 1) {
         bool half = false;
-        const cudaError_t e = wants_half<Q, GLU, XQ>(pl, &half);
-        if (e != cudaSuccess) return e;
+        if ((e = wants_half<Q, GLU, XQ>(pl, f, &half)) != cudaSuccess) return e;
         if (half) {
             plan ph = pl;
             ph.n_tasks_max = pl.n_tasks_half;
-            return launch_half<Q, NT, GLU, XQ, true>(ph, s);
+            return launch_ring<Q, NT, GLU, XQ, true>(ph, f, s);
         }
     }
-    return launch_half<Q, NT, GLU, XQ, false>(pl, s);
+    return launch_ring<Q, NT, GLU, XQ, false>(pl, f, s);
 }
 
 /* The integer form where the plan asks for it (make_plan sets kp.xq only for one token on the QI types). */

@@ -71,8 +71,8 @@ struct shape_rule {
     int half = kHalfRows;
 };
 
-/* Checks a and fills pl; 0 on success, -1 with the reason in why. `fill`: see shape_rule. */
-inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, const shape_rule &fill = shape_rule{}) {
+/* Checks a and fills pl; 0 on success, -1 with the reason in why. `rule`: see shape_rule. */
+inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, const shape_rule &rule = shape_rule{}) {
     if (!a || !pl) return fail(why, wn, "NULL arguments");
     const type_info *ti = info_of(a->type);
     if (!ti) return fail(why, wn, "ggml type %d has no GEMV kernel (see orc_gemv_supported)", (int)a->type);
@@ -190,8 +190,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, con
         while (lpr < 32 && lpr < L) lpr *= 2;
         np_max = cdiv(L, lpr);
         const bool fits = (int64_t)pl->nt * np_max * lpr * ti->e <= kMaxXFloats;
-        const bool few = rows_total * S_eff < fill.rows;
-        const bool wide = rows_total * S_eff < fill.wide && a->cols / (2 * S) >= fill.wide_cols;
+        const bool few = rows_total * S_eff < rule.rows;
+        const bool wide = rows_total * S_eff < rule.wide && a->cols / (2 * S) >= rule.wide_cols;
         if (fits && ((!few && !wide) || cdiv(n_lu, 2 * S) < 32 || S >= 64)) break;
         if (S >= n_lu) break; /* one block per slice: always fits (8 x 256 floats) */
         S *= 2;
@@ -206,8 +206,8 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, con
     const int rw = (32 / (int)lpr) * (glu ? 2 : 4); /* rows per row group: cfg<>::R per subgroup */
     pl->n_tasks_max = cdiv(rows_all, rw);
     pl->n_tasks_half = pl->nt == 1 ? cdiv(rows_all, rw / 2) : 0;
-    pl->half_rule = pl->nt == 1 ? fill.half : kHalfNone;
-    if (pl->n_tasks_max * np_max >= (int64_t)1 << 30)
+    pl->half_rule = pl->nt == 1 ? rule.half : kHalfNone;
+    if ((pl->n_tasks_half > pl->n_tasks_max ? pl->n_tasks_half : pl->n_tasks_max) * np_max >= (int64_t)1 << 30)
         return fail(why, wn, "%lld rows x %lld columns: too many steps for one warp", (long long)rows_all,
                     (long long)a->cols);
     pl->scratch = S_eff > 1 ? kCounterBytes + (size_t)S_eff * kp.nvec * (glu ? 2 : 1) * rows_all * sizeof(float) : 0;

@@ -196,7 +196,7 @@ static double act_ref(int a, double g, double u) {
 /* deep: the deepest ring the launcher may pick for NT (else 2 stages); half: the HALF kernels
  * (one token; pl's row groups must be theirs); results must not change */
 template <class Q, int NT, bool GLU, bool XQ, bool HALF>
-static void launch_emu_half(const orc_gv::plan &pl, int64_t gx, bool deep) {
+static void launch_emu_ring(const orc_gv::plan &pl, int64_t gx, bool deep) {
     constexpr int SD = orc_gv::max_stages<NT>();
     const size_t smem = orc_gv::smem_bytes<Q, NT, GLU, XQ, HALF>(pl.kp, deep ? SD : 2);
     emu::launch(dim3((unsigned)gx, (unsigned)pl.kp.S, (unsigned)pl.jobs), dim3(orc_gv::kThreads), smem, [&] {
@@ -210,8 +210,8 @@ static void launch_emu_half(const orc_gv::plan &pl, int64_t gx, bool deep) {
 template <class Q, int NT, bool GLU, bool XQ>
 static void launch_emu_xq(const orc_gv::plan &pl, int64_t gx, bool deep, bool half) {
     if constexpr (NT == 1)
-        if (half) return launch_emu_half<Q, NT, GLU, XQ, true>(pl, gx, deep);
-    launch_emu_half<Q, NT, GLU, XQ, false>(pl, gx, deep);
+        if (half) return launch_emu_ring<Q, NT, GLU, XQ, true>(pl, gx, deep);
+    launch_emu_ring<Q, NT, GLU, XQ, false>(pl, gx, deep);
 }
 
 template <class Q, int NT, bool GLU>
