@@ -209,8 +209,9 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized") as m:
 """
 
 
-def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
-    """The probe's logits in a fresh process per environment (orc reads its switches once a process)."""
+def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=(), stderrs=None):
+    """The probe's logits in a fresh process per environment (orc reads its switches once a process);
+    each process's stderr appended to `stderrs` where given."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
@@ -223,6 +224,8 @@ def probe_runs(path, envs, tmp_path, probe=_LAUNCH_PROBE, ids=IDS[:9], args=()):
                            env=e, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
         runs.append(np.load(out))
+        if stderrs is not None:
+            stderrs.append(r.stderr)
     return runs
 
 
@@ -244,6 +247,29 @@ def test_launch_choices_never_change_a_result(files, name, tmp_path):
     assert np.isfinite(first).all() and np.abs(first).max() > 0
     for env, v in zip(envs, runs):
         assert np.array_equal(v, first), env
+
+
+def test_the_profiling_aid_doubles_only_the_kernels_it_names(files, tmp_path):
+    """ORC_PROFILE_DUP (runtime/launch.cuh; bench/graph_profile.py) launches the kernels it matches
+    twice, recorded graphs included: '?' doubles none and names each kernel (the same bits); the
+    decode attention twice gives the same bits (it writes its output from q and the caches, and its
+    split counters end at zero); the rope + KV store twice rotates q and k twice (other logits).
+    stderr says which kernels ran twice."""
+    import re  # noqa: PLC0415
+
+    envs = ({}, {"ORC_PROFILE_DUP": "?"}, {"ORC_PROFILE_DUP": "orc_attention_kernel"},
+            {"ORC_PROFILE_DUP": "orc_rope_kv_store_kernel"})
+    errs = []
+    runs = probe_runs(files["qwen2-Q4_K_M"], envs, tmp_path, stderrs=errs)
+    base = runs[0]
+    assert np.isfinite(base).all() and np.abs(base).max() > 0
+    assert "ORC_PROFILE_DUP" not in errs[0]
+    assert "once:" in errs[1] and "orc_gemv_kernel" in errs[1] and "twice" not in errs[1], errs[1][-2000:]
+    assert np.array_equal(runs[1], base)
+    assert re.search(r"twice.*orc_attention_kernel", errs[2]), errs[2][-2000:]
+    assert np.array_equal(runs[2], base)
+    assert re.search(r"twice.*orc_rope_kv_store_kernel", errs[3]), errs[3][-2000:]
+    assert np.isfinite(runs[3]).all() and not np.array_equal(runs[3], base)
 
 
 def test_factored_gemv_is_the_exact_form_to_rounding(files, tmp_path):

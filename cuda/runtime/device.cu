@@ -5,9 +5,12 @@
 #include <cuda_runtime.h>
 
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "backend/gpu.h"
 #include "runtime/cuda_check.cuh"
@@ -29,6 +32,73 @@ bool orc_pdl_on() {
         slot.store(m, std::memory_order_release);
     }
     return m - 1 >= 9;
+}
+
+/* Does `name` match one ','-separated alternative of pat: "=NAME" the whole name, else every
+ * '+'-separated part of it somewhere in the name? */
+static bool profile_match(const char *name, const char *pat) {
+    char part[512];
+    for (const char *alt = pat; *alt;) {
+        const char *alt_end = alt + strcspn(alt, ",");
+        if (*alt == '=') {
+            const size_t n = (size_t)(alt_end - alt - 1);
+            if (strlen(name) == n && strncmp(name, alt + 1, n) == 0) return true;
+            alt = alt_end + (*alt_end == ',');
+            continue;
+        }
+        bool all = alt_end > alt;
+        for (const char *q = alt; q < alt_end && all;) {
+            const size_t n = strcspn(q, "+,");
+            if (n == 0 || n >= sizeof part) {
+                all = false;
+                break;
+            }
+            memcpy(part, q, n);
+            part[n] = 0;
+            all = strstr(name, part) != nullptr;
+            q += n + (q[n] == '+');
+        }
+        if (all) return true;
+        alt = alt_end + (*alt_end == ',');
+    }
+    return false;
+}
+
+int orc_profile_launches(const void *kernel) {
+    static std::atomic<int> on{INT_MIN};
+    if (!orc_env_once(on, "ORC_PROFILE_DUP", [](const char *v) { return (int)(v && v[0]); })) return 1;
+    /* Profiling only: a lock per launch, verdicts cached per kernel until the pattern changes. */
+    static std::mutex mu;
+    static char pat[1024];
+    static const void *seen[512];
+    static int verdict[512], n_seen;
+    std::lock_guard<std::mutex> lock(mu);
+    const char *now = getenv("ORC_PROFILE_DUP");
+    if (!now) now = "";
+    if (strncmp(now, pat, sizeof pat) != 0) {
+        snprintf(pat, sizeof pat, "%s", now);
+        n_seen = 0;
+    }
+    const bool each = strcmp(pat, "??") == 0; /* name every launch, run each once */
+    if (!each)
+        for (int i = 0; i < n_seen; i++)
+            if (seen[i] == kernel) return verdict[i];
+    const char *name = nullptr;
+    if (cudaFuncGetName(&name, kernel) != cudaSuccess || !name) {
+        (void)cudaGetLastError(); /* the query's failure is not the launch's */
+        name = "(unnamed)";
+    }
+    if (each) {
+        fprintf(stderr, "orc: ORC_PROFILE_DUP launch: %s\n", name);
+        return 1;
+    }
+    const int times = strcmp(pat, "?") != 0 && profile_match(name, pat) ? 2 : 1;
+    fprintf(stderr, "orc: ORC_PROFILE_DUP %s %s\n", times == 2 ? "twice (timing only, results wrong):" : "once:", name);
+    if (n_seen < 512) {
+        seen[n_seen] = kernel;
+        verdict[n_seen++] = times;
+    }
+    return times;
 }
 
 cudaError_t orc_device_facts(orc_dev_facts *out) {

@@ -44,6 +44,16 @@ cudaError_t orc_raise_smem_limit(int bytes) {
  * once; set ORC_PDL=0 to compare). device.cu. */
 bool orc_pdl_on();
 
+/* A timing aid, off unless ORC_PROFILE_DUP is set when the first kernel launches (device.cu):
+ * how many times to launch `kernel`: 2 where its name matches the pattern ORC_PROFILE_DUP holds
+ * now (re-read each launch, so that one process can time several), else 1. "=NAME" matches the
+ * whole name, else every '+'-separated part must occur in it; ',' separates alternatives; '?'
+ * matches none and names each kernel once, '??' names every launch. The step time a second
+ * launch adds is that kernel's cost inside a replayed graph, which each kernel timed alone (Nsight
+ * Compute) does not predict. Results are wrong while a kernel runs twice (in-place updates apply
+ * twice); orc says so on stderr. bench/graph_profile.py drives it. */
+int orc_profile_launches(const void *kernel);
+
 template <typename... Params, typename... Args>
 cudaError_t orc_launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                                  Args &&...args) {
@@ -59,7 +69,9 @@ cudaError_t orc_launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 bloc
         lc.attrs = attr;
         lc.numAttrs = 1;
     }
-    cudaError_t e = cudaLaunchKernelEx(&lc, kernel, static_cast<Args &&>(args)...);
+    const int times = orc_profile_launches((const void *)kernel);
+    cudaError_t e = cudaSuccess;
+    for (int i = 0; i < times && e == cudaSuccess; i++) e = cudaLaunchKernelEx(&lc, kernel, args...);
     return e == cudaSuccess ? cudaGetLastError() : e;
 }
 
