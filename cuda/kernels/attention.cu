@@ -24,7 +24,11 @@
  * need (it merged them all as zeros until device run 22).
  *
  * Inputs are explicit device arrays: pos[t] (query t's position) and kv_base[t] (the
- * cache row of position 0 of t's sequence). Device run 25 measured the launch doing a one-token
+ * cache row of position 0 of t's sequence), kv_row (the rows this step's KV store writes). In
+ * split mode a block fetches its keys' K and V rows by cp.async before it waits for the kernel
+ * before it (the KV store), all but the rows of kv_row, which it fetches after: the key rows
+ * and most of the value reads leave the step's critical path (ORC_ATTN_PREFETCH=0 turns it off;
+ * the same bits). Device run 25 measured the launch doing a one-token
  * step's rope and KV store too (one launch a layer fewer): 12% slower steps on the 8B shape, the
  * rotation on every block's critical path; removed. */
 #include <cuda_bf16.h>
@@ -54,6 +58,13 @@ static bool stage_keys() {
     return orc_env_once(on, "ORC_ATTN_STAGE", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
 }
 
+/* ORC_ATTN_PREFETCH=0 (read once): a split's K and V rows fetched after the wait for the previous
+ * kernel, not before it (the kernel's prefetch); the same bits: a switch for measuring. */
+static bool prefetch_rows() {
+    static std::atomic<int> on{INT_MIN};
+    return orc_env_once(on, "ORC_ATTN_PREFETCH", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+}
+
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
     if (n * n_head >= (int64_t)n_sm) return 0; /* enough (query, head) blocks: no split */
     const int64_t s = (n_keys_max + split_keys() - 1) / split_keys();
@@ -67,9 +78,9 @@ int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_di
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
-                                 const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
-                                 int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
-                                 cudaStream_t s) {
+                                 const int32_t *kv_base, const int32_t *kv_row, int32_t n_head, int32_t n_head_kv,
+                                 int32_t head_dim, int32_t head_dim_v, float scale, float softcap, int32_t window,
+                                 const float *sinks, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && (!partials || n * n_head > ATTN_COUNTERS)))
         return cudaErrorInvalidValue;
@@ -79,10 +90,15 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
+    const int32_t el = kv_dt == ORC_DTYPE_F16 || kv_dt == ORC_DTYPE_BF16 ? 2 : 4;
+    const bool prefetch = prefetch_rows() && staged && n_split > 0 && kv_row && ((uintptr_t)k_cache % 16) == 0 &&
+                          ((uintptr_t)v_cache % 16) == 0 &&
+                          attn_can_prefetch(head_dim, head_dim_v, el, k_stride, v_stride, split_keys());
 #define LAUNCH(T)                                                                                                      \
     orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache,   \
                          (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head, n_head_kv, \
-                         head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts, (int32_t)staged)
+                         head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts, (int32_t)staged,    \
+                         kv_row, (int32_t)prefetch)
     switch (kv_dt) {
     case ORC_DTYPE_F16: return LAUNCH(__half);
     case ORC_DTYPE_BF16: return LAUNCH(__nv_bfloat16);

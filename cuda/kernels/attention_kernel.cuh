@@ -75,6 +75,20 @@ __device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t h
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/* dot_row's products for the nw 16-byte words of a row from word w0 on, held in `slot` (shared
+ * memory), into s. */
+template <typename T>
+__device__ __forceinline__ void dot_words(const float *qs, const uint8_t *slot, int32_t w0, int32_t nw, float *s) {
+    constexpr int EL = 16 / (int)sizeof(T); /* elements per 16-byte word */
+    for (int32_t c = 0; c < nw; c++) {
+        float kv[EL];
+        unpack16(*(const uint4 *)(slot + 16 * c), kv, (const T *)nullptr);
+        const int32_t d = (w0 + c) * EL; /* a multiple of 4: element d + i goes to s[i % 4] */
+#pragma unroll
+        for (int i = 0; i < EL; i++) s[i & 3] = fmaf(qs[d + i], kv[i], s[i & 3]);
+    }
+}
+
 /* dot_row's sums (the same operations in the same order: the same bits) on a cache row first
  * copied into this thread's shared-memory slot, sixteen 16-byte cp.async at a time, all in flight
  * together: a 128-wide float16 row costs one memory latency. Loaded straight into registers, the
@@ -83,7 +97,7 @@ __device__ __forceinline__ float dot_row(const float *qs, const T *kr, int32_t h
 template <typename T>
 __device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, int32_t hd, uint8_t *slot) {
     if (((uintptr_t)kr & 15u) != 0) return dot_row(qs, kr, hd);
-    constexpr int EL = 16 / (int)sizeof(T); /* elements per 16-byte word */
+    constexpr int EL = 16 / (int)sizeof(T);
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const int32_t words = hd / EL;
     for (int32_t w0 = 0; w0 < words; w0 += 16) {
@@ -91,17 +105,12 @@ __device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, in
         for (int32_t c = 0; c < nw; c++) orc_cp16(slot + 16 * c, kr + (int64_t)(w0 + c) * EL, 16u);
         orc_cp_commit();
         orc_cp_wait<0>(); /* this thread's own copies: visible to it without a barrier */
-        for (int32_t c = 0; c < nw; c++) {
-            float kv[EL];
-            unpack16(*(const uint4 *)(slot + 16 * c), kv, kr);
-            const int32_t d = (w0 + c) * EL; /* a multiple of 4: element d + i goes to s[i % 4] */
-#pragma unroll
-            for (int i = 0; i < EL; i++) s[i & 3] = fmaf(qs[d + i], kv[i], s[i & 3]);
-        }
+        dot_words<T>(qs, slot, w0, nw, s);
     }
     for (int32_t d = words * EL; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
+
 
 /* The kernel's shared memory: floats (q, the tile's scores, the warps' accumulators), then, where the launch can give it (attn_smem_bytes within
  * 48 KiB: every head size up to 256), one key-row slot per thread for dot_row_staged, padded by
@@ -113,6 +122,16 @@ __host__ __device__ __forceinline__ size_t attn_stage_offset(int32_t hd, int32_t
 }
 __host__ __device__ __forceinline__ size_t attn_smem_bytes(int32_t hd, int32_t hdv, bool staged) {
     return attn_stage_offset(hd, hdv) + (staged ? (size_t)ATTN_THREADS * ATTN_STAGE_SLOT : 0);
+}
+
+/* Whether the launch may fetch a split's K and V rows ahead (the kernel's prefetch): split mode
+ * with at most 32 keys a split (a bit each), a K row one slot (at most 16 words), whole 16-byte
+ * words of aligned rows, and the split's V rows fitting the slots of the threads past split_keys. */
+__host__ __device__ __forceinline__ bool attn_can_prefetch(int32_t hd, int32_t hdv, int32_t el_bytes,
+                                                           int64_t k_stride, int64_t v_stride, int32_t split_keys) {
+    return split_keys <= 32 && hd * el_bytes % 16 == 0 && hd * el_bytes <= ATTN_STAGE_SLOT - 16 &&
+           hdv * el_bytes % 16 == 0 && k_stride * el_bytes % 16 == 0 && v_stride * el_bytes % 16 == 0 &&
+           (int64_t)split_keys * hdv * el_bytes <= (int64_t)(ATTN_THREADS - split_keys) * ATTN_STAGE_SLOT;
 }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -165,7 +184,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
                      int32_t window, const float *sinks, int32_t split_keys, unsigned *counts,
-                     int32_t staged) {
+                     int32_t staged, const int32_t *kv_row, int32_t prefetch) {
     ORC_EXTERN_SHARED(float, smem);
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -190,15 +209,51 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
      * merge waits for the others only. */
     const int32_t n_used = split_mode ? (int32_t)((p + 1 - lo + split_keys - 1) / split_keys) : 1;
     if (split_mode && split >= n_used) return;
-    orc_pdl_enter(); /* launched as a dependent: the output projection's weights load meanwhile */
-    kc += (int64_t)kv_base[t] * k_stride;
+    orc_pdl_trigger(); /* launched as a dependent: the output projection's weights load meanwhile */
+    kc += (int64_t)kv_base[t] * k_stride; /* kv_base, like pos, is a step input */
     vc += (int64_t)kv_base[t] * v_stride;
     /* Split mode: fixed chunks from lo; else all keys. */
     const int64_t kb = split_mode ? lo + (int64_t)split * split_keys : lo;
     const int64_t kend = split_mode ? kb + split_keys : p + 1;
     const int64_t ke = kend < p + 1 ? kend : p + 1;
 
+    /* Prefetch (split mode, attn_can_prefetch): thread j < tn copies key kb + j's K row into its
+     * slot, and the block the split's V rows into the slots past split_keys (vt), all by cp.async.
+     * Rows this step writes (the batch's kv_row: this layer's KV store, the kernel before) are
+     * copied after the wait; every other row was written by an earlier step, complete before this
+     * step's inputs were copied in, so it is fetched before the wait, while the previous kernels
+     * run. The products then read the slots and vt: the same values in the same order, the same
+     * bits as the staged path. */
+    prefetch = prefetch && split_mode && kv_row;
+    const int32_t tn_pf = prefetch ? (int32_t)(ke - kb) : 0; /* <= split_keys <= 32 */
+    constexpr int EL = 16 / (int)sizeof(T);
+    const int32_t kwords = hd / EL, vwords = hdv / EL;
+    T *vt = prefetch ? reinterpret_cast<T *>(reinterpret_cast<uint8_t *>(smem) + attn_stage_offset(hd, hdv) +
+                                             (size_t)split_keys * ATTN_STAGE_SLOT)
+                     : nullptr;
+    uint32_t fresh = 0; /* bit j: key kb + j's row is written this step */
+    for (int64_t i = 0; i < (int64_t)gridDim.x / n_head && prefetch; i++) {
+        const int64_t r = (int64_t)kv_row[i] - kv_base[t] - kb;
+        if (r >= 0 && r < tn_pf) fresh |= 1u << r;
+    }
+    for (int pass = 0; pass < 2 && prefetch; pass++) { /* 0: before the wait, 1: after it */
+        if (pass == 1) orc_pdl_wait();
+        const int32_t j = threadIdx.x;
+        if (j < tn_pf && (int)(fresh >> j & 1u) == pass)
+            for (int32_t c = 0; c < kwords; c++)
+                orc_cp16(slot + 16 * c, kc + (kb + j) * k_stride + (int64_t)g * hd + (int64_t)c * EL, 16u);
+        for (int32_t i = threadIdx.x; i < tn_pf * vwords; i += ATTN_THREADS) {
+            const int32_t jv = i / vwords, c = i % vwords;
+            if ((int)(fresh >> jv & 1u) == pass)
+                orc_cp16(vt + (int64_t)jv * hdv + (int64_t)c * EL,
+                         vc + (kb + jv) * v_stride + (int64_t)g * hdv + (int64_t)c * EL, 16u);
+        }
+        orc_cp_commit();
+    }
+    if (!prefetch) orc_pdl_wait();
+
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+    if (prefetch) orc_cp_wait<0>(); /* before the barrier: vt is read by every warp */
     __syncthreads();
 
     float acc[ATTN_MAX_DV / 32];
@@ -211,7 +266,14 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         float wmax = -FLT_MAX;
         for (int32_t j = threadIdx.x; j < tn; j += ATTN_THREADS) {
             const T *kr = kc + (k0 + j) * k_stride + (int64_t)g * hd;
-            float s = (slot ? dot_row_staged(qs, kr, hd, slot) : dot_row(qs, kr, hd)) * scale;
+            float s;
+            if (prefetch) {
+                float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                dot_words<T>(qs, slot, 0, kwords, s4);
+                s = ((s4[0] + s4[1]) + (s4[2] + s4[3])) * scale;
+            } else {
+                s = (slot ? dot_row_staged(qs, kr, hd, slot) : dot_row(qs, kr, hd)) * scale;
+            }
             if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
             sc[j] = s;
             wmax = fmaxf(wmax, s);
@@ -226,7 +288,7 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         for (int32_t j = warp; j < tn; j += ATTN_WARPS) {
             const float e = expf(sc[j] - m_new);
             wsum += e;
-            const T *vr = vc + (k0 + j) * v_stride + (int64_t)g * hdv;
+            const T *vr = prefetch ? vt + (int64_t)j * hdv : vc + (k0 + j) * v_stride + (int64_t)g * hdv;
 #pragma unroll
             for (int r = 0; r < ATTN_MAX_DV / 32; r++) {
                 const int32_t d = lane + 32 * r;

@@ -63,7 +63,8 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
                                      const float *inv_freq, int64_t q_stride, int64_t k_stride, int64_t v_cols,
                                      const float *q_norm, const float *k_norm, float eps, cudaStream_t s);
 
-/* attention.cu. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
+/* attention.cu. kv_row (the rows this step's KV store writes, or NULL) lets a split fetch every
+ * other key row before the previous kernel completes. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
  * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no
  * split), and the splits need orc_attention_partials_floats(...) floats of scratch, zero-filled
  * once when allocated (its counts; every launch leaves them at zero); one launch at a time per
@@ -73,9 +74,9 @@ int64_t orc_attention_partials_floats(int64_t n, int32_t n_head, int32_t head_di
 cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k_cache, const void *v_cache,
                                  orc_dtype kv_dt, int64_t k_stride, int64_t v_stride, float *out, int64_t out_stride,
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
-                                 const int32_t *kv_base, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
-                                 int32_t head_dim_v, float scale, float softcap, int32_t window, const float *sinks,
-                                 cudaStream_t s);
+                                 const int32_t *kv_base, const int32_t *kv_row, int32_t n_head, int32_t n_head_kv,
+                                 int32_t head_dim, int32_t head_dim_v, float scale, float softcap, int32_t window,
+                                 const float *sinks, cudaStream_t s);
 /* The softmax weights for the attn_probs hook: probs [n][n_head][keys]. */
 cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const void *k_cache, orc_dtype kv_dt,
                                        int64_t k_stride, int64_t n, const int32_t *pos, const int32_t *kv_base,

@@ -36,19 +36,25 @@ cudaError_t orc_launch_rope(float *x, int64_t n, int32_t n_heads, int32_t head_d
 /* rope(q), rope(k) and the cache stores of k and v in one launch: thread i of the first
  * n*(n_head + n_head_kv)*half rotates one pair of q or k (the same arithmetic as
  * orc_rope_kernel; a rotated k pair is also stored to the cache), the rest copy the
- * not-rotated k dimensions and v into the caches. */
+ * not-rotated k dimensions and v into the caches. A thread's first pair's angle (double sin
+ * and cos: positions and frequencies only) is computed before the wait for q and k. */
 __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
                                          int64_t n, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                                          int32_t n_rot, int neox, const int32_t *pos, const int32_t *rows,
                                          float freq_scale, float mscale, const float *inv_freq, int64_t q_stride,
                                          int64_t k_stride, int64_t v_stride) {
-    orc_pdl_enter();
+    orc_pdl_trigger();
     const int32_t half = n_rot / 2;
     const int64_t kcols = (int64_t)n_head_kv * head_dim, vcols = v_stride;
     const int64_t n_pairs = n * (int64_t)(n_head + n_head_kv) * half;
     const int64_t n_rest = n * ((int64_t)n_head_kv * (head_dim - n_rot) + vcols);
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n_pairs + n_rest;
-         i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t first = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    double sn0 = 0.0, cs0 = 0.0;
+    if (first < n_pairs)
+        rope_angle((int32_t)(first % half), pos[first / half / (n_head + n_head_kv)], freq_scale, mscale, inv_freq, &sn0,
+                   &cs0);
+    orc_pdl_wait();
+    for (int64_t i = first; i < n_pairs + n_rest; i += (int64_t)gridDim.x * blockDim.x) {
         if (i < n_pairs) {
             const int32_t p = (int32_t)(i % half);
             const int64_t th = i / half;
@@ -56,8 +62,10 @@ __global__ void orc_rope_kv_store_kernel(float *q, float *k, const float *v, voi
             const int64_t t = th / (n_head + n_head_kv);
             const bool is_k = h >= n_head;
             float *x = is_k ? k + t * k_stride + (int64_t)(h - n_head) * head_dim : q + t * q_stride + (int64_t)h * head_dim;
+            double sn = sn0, cs = cs0;
+            if (i != first) rope_angle(p, pos[t], freq_scale, mscale, inv_freq, &sn, &cs);
             int32_t i0, i1;
-            rope_pair(x, p, half, neox, pos[t], freq_scale, mscale, inv_freq, &i0, &i1);
+            rope_rotate(x, p, half, neox, sn, cs, &i0, &i1);
             if (is_k) {
                 const int64_t base = (int64_t)rows[t] * kcols + (int64_t)(h - n_head) * head_dim;
                 orc_store_from_f32(kc, dt, base + i0, x[i0]);
@@ -99,8 +107,10 @@ static cudaError_t launch_rope_kv_store(float *q, float *k, const float *v, void
  * The norm mirrors orc_rms_norm_kernel bit for bit at a head's width (<= NR_MAX_HD): that kernel
  * gives each element a thread, reduces each warp's squares by an xor butterfly, then warp 0's
  * lanes reduce the warp sums (zeros past them) the same way; here lane L of group r holds
- * element 32 r + L and replays both butterflies. So the fused launch equals the primitives. */
+ * element 32 r + L and replays both butterflies. So the fused launch equals the primitives.
+ * The lanes' angles (pairs lane + 32 j) are computed before the wait for q and k. */
 #define NR_MAX_HD 512
+#define NR_PAIRS (NR_MAX_HD / 2 / 32) /* pairs a lane */
 
 __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v, void *kc, void *vc, orc_dtype dt,
                                               int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t n_rot,
@@ -108,10 +118,17 @@ __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v
                                               float mscale, const float *inv_freq, int64_t q_stride, int64_t k_stride,
                                               int64_t v_cols, const float *qw, const float *kw, float eps) {
     __shared__ float buf[NR_MAX_HD];
-    orc_pdl_enter();
+    orc_pdl_trigger();
     const int64_t t = blockIdx.x;
     const int32_t h = blockIdx.y, lane = threadIdx.x;
     const int64_t kcols = (int64_t)n_head_kv * head_dim;
+    const int32_t half = n_rot / 2;
+    double sn[NR_PAIRS], cs[NR_PAIRS];
+#pragma unroll
+    for (int j = 0; j < NR_PAIRS; j++)
+        if (h < n_head + n_head_kv && lane + 32 * j < half)
+            rope_angle(lane + 32 * j, pos[t], freq_scale, mscale, inv_freq, &sn[j], &cs[j]);
+    orc_pdl_wait();
     if (h == n_head + n_head_kv) {
         for (int64_t c = lane; c < v_cols; c += 32)
             orc_store_from_f32(vc, dt, (int64_t)rows[t] * v_cols + c, v[t * v_cols + c]);
@@ -133,11 +150,12 @@ __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v
     const float scale = (float)(1.0 / sqrt((double)mine / (double)head_dim + (double)eps));
     for (int32_t j = lane; j < head_dim; j += 32) buf[j] = w[j] * (x[j] * scale);
     __syncwarp();
-    const int32_t half = n_rot / 2;
-    for (int32_t p = lane; p < half; p += 32) {
-        int32_t i0, i1;
-        rope_pair(buf, p, half, neox, pos[t], freq_scale, mscale, inv_freq, &i0, &i1);
-    }
+#pragma unroll
+    for (int j = 0; j < NR_PAIRS; j++)
+        if (lane + 32 * j < half) {
+            int32_t i0, i1;
+            rope_rotate(buf, lane + 32 * j, half, neox, sn[j], cs[j], &i0, &i1);
+        }
     __syncwarp();
     for (int32_t j = lane; j < head_dim; j += 32) {
         x[j] = buf[j];

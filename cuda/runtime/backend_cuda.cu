@@ -699,7 +699,8 @@ static cudaError_t launch_decode_attention(const cuda_exec *x, const cuda_backen
                                            const orc_attn_params *ap, orc_tensor *out, int32_t splits) {
     return orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols, vc->cols,
                                 (float *)out->data, out->cols, x->d_part, splits, bt->n, (const int32_t *)bt->pos.data,
-                                (const int32_t *)bt->kv_base.data, ap->n_head, ap->n_head_kv, ap->head_dim,
+                                (const int32_t *)bt->kv_base.data, (const int32_t *)bt->kv_row.data, ap->n_head,
+                                ap->n_head_kv, ap->head_dim,
                                 ap->head_dim_v, ap->scale, ap->softcap, ap->window,
                                 ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream);
 }

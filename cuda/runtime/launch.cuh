@@ -6,7 +6,9 @@
  * it reads anything an earlier kernel wrote and before it writes anything (an earlier kernel
  * may still be reading); before that point it may only read what no kernel writes (weights)
  * and fill its own shared memory (and read the step's inputs, positions and rows, which are
- * copied in before the step's first kernel). It may call orc_pdl_trigger() early so that its own
+ * copied in before the step's first kernel, and KV-cache rows other than the step's kv_row:
+ * only this step's KV store writes a cache during the step, and every earlier step's kernels
+ * completed before this step's input copy began). It may call orc_pdl_trigger() early so that its own
  * successor can start its pre-wait part. orc_pdl_wait() returns once the previous grid has
  * completed and its writes are visible, so the order of effects is the stream's order. CUDA
  * graphs capture these launches as programmatic edges; the graph-replay-is-bitwise-eager test

@@ -128,6 +128,7 @@ struct Lane {
     bool done = false;
     std::vector<Copy> cur;
     std::deque<std::vector<Copy>> groups;
+    bool waited = false; /* has passed orc_pdl_wait */
 };
 
 struct Block {
@@ -152,6 +153,8 @@ struct Block {
 inline dim3 g_tid, g_bid, g_grid, g_bdim;
 inline Block *g_blk = nullptr;
 inline std::vector<std::pair<const char *, const char *>> g_readable; /* [lo, hi): what cp.async may read */
+/* [lo, hi): what the previous kernel writes, which no cp.async may read before orc_pdl_wait */
+inline std::vector<std::pair<const char *, const char *>> g_unready;
 inline long g_errors = 0;
 inline long g_copies = 0;
 
@@ -441,11 +444,16 @@ static inline void orc_cp16(void *smem, const void *gmem, uint32_t src_bytes) {
         bool ok = false;
         for (auto &r : emu::g_readable) ok |= s >= r.first && s + src_bytes <= r.second;
         if (!ok) emu::error("cp.async reads outside the buffers it may read");
+        if (!emu::lane().waited)
+            for (auto &r : emu::g_unready)
+                if (s < r.second && s + src_bytes > r.first)
+                    emu::error("cp.async before orc_pdl_wait reads what the previous kernel writes");
     }
     if (!(d < b.smem || d + 16 > b.smem + b.smem_size)) emu::lane().cur.push_back({d, s, src_bytes});
 }
-/* One grid at a time here: nothing to wait for, nobody to let start. */
-static inline void orc_pdl_wait() {}
+/* One grid at a time here: nothing to wait for, nobody to let start; a lane past the wait may
+ * read g_unready. */
+static inline void orc_pdl_wait() { emu::lane().waited = true; }
 static inline void orc_pdl_trigger() {}
 static inline void orc_cp_commit() {
     emu::Lane &l = emu::lane();

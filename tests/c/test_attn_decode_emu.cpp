@@ -6,7 +6,9 @@
  * finish). Checks: NMSE <= 1e-10, every output written (NaN poison), the split counts left at
  * zero, and a launch sized for more keys than the queries see (empty splits: a graph recorded
  * for the whole cache) bit-identical to the exact one, key rows staged in shared memory
- * (dot_row_staged) bit-identical to key rows read straight from the cache. Compiled and run by
+ * (dot_row_staged) bit-identical to key rows read straight from the cache, and K / V rows fetched
+ * before orc_pdl_wait (all but the rows this step writes, which the emulator checks are not read
+ * before it) bit-identical too. Compiled and run by
  * tests/test_gpu_kernels.py; prints "ok" or the failures. */
 #define ORC_SIMT_EMU 1
 #include "simt_emu.h"
@@ -24,7 +26,7 @@
 #define EMU_SEED 0x452821E638D01377ull
 #include "emu_random.h"
 
-static int failures = 0;
+static int failures = 0, prefetched = 0;
 static void fail(const std::string &m) {
     if (failures++ < 20) printf("FAIL %s\n", m.c_str());
 }
@@ -57,7 +59,7 @@ struct cache<__nv_bfloat16> {
 struct Case {
     int n, nh, nkv, hd, pos0, window, split_keys, extra_splits;
     float softcap;
-    bool sinks, split;
+    bool sinks, split, one_seq; /* one_seq: the queries are consecutive tokens of one sequence */
 };
 
 template <class T>
@@ -69,12 +71,13 @@ static void run(const Case &c) {
     const std::string label = lb;
     const int n = c.n, nh = c.nh, nkv = c.nkv, hd = c.hd, hdv = c.hd;
     /* query t sits at position pos0 + t of its own sequence, whose cache rows start at kv_base[t] */
-    std::vector<int32_t> pos(n), base(n);
+    std::vector<int32_t> pos(n), base(n), kv_row(n);
     int rows = 0;
     for (int t = 0; t < n; t++) {
         pos[t] = c.pos0 + t;
-        base[t] = rows + (int)(rnd() % 3); /* gaps between the sequences' rows */
+        base[t] = c.one_seq ? 0 : rows + (int)(rnd() % 3); /* gaps between the sequences' rows */
         rows = base[t] + pos[t] + 1;
+        kv_row[t] = base[t] + pos[t]; /* this step's KV store wrote it */
     }
     const int64_t ks = (int64_t)nkv * hd + 8 * (int)(rnd() % 2); /* row strides, padded or not */
     const int64_t vs = (int64_t)nkv * hdv;
@@ -117,9 +120,11 @@ static void run(const Case &c) {
     const int max_keys = c.pos0 + n; /* the most keys a query sees */
     std::vector<float> first;
     /* pass 0: staged key rows; 1 (split only): with empty splits, blocks run in reverse order; 2: key
-     * rows read straight from the cache */
-    for (int pass = 0; pass < 3; pass++) {
-        if (pass == 1 && !c.split) continue;
+     * rows read straight from the cache; 3 (where the launch allows it): K and V rows fetched ahead,
+     * the rows of kv_row only after orc_pdl_wait (the emulator checks: g_unready) */
+    const bool can_prefetch = c.split && attn_can_prefetch(hd, hdv, (int)sizeof(T), ks, vs, c.split_keys);
+    for (int pass = 0; pass < 4; pass++) {
+        if ((pass == 1 && !c.split) || (pass == 3 && !can_prefetch)) continue;
         const bool staged = pass != 2;
         const int n_split = c.split ? (max_keys + c.split_keys - 1) / c.split_keys + (pass == 1 ? c.extra_splits : 0) : 0;
         std::vector<float> out((size_t)n * os, __int_as_float(0x7fc00000));
@@ -127,13 +132,22 @@ static void run(const Case &c) {
         unsigned *counts = n_split ? reinterpret_cast<unsigned *>(part.data()) : nullptr;
         float *pp = n_split ? part.data() + ATTN_COUNTERS : nullptr;
         const size_t smem = attn_smem_bytes(hd, hdv, staged);
-        emu::g_readable = {{(const char *)kc.data(), (const char *)(kc.data() + kc.size())}}; /* staged key rows */
+        emu::g_readable = {{(const char *)kc.data(), (const char *)(kc.data() + kc.size())},
+                           {(const char *)vc.data(), (const char *)(vc.data() + vc.size())}}; /* staged rows */
+        emu::g_unready.clear();
+        for (int t = 0; t < n; t++) {
+            emu::g_unready.push_back({(const char *)(kc.data() + (size_t)kv_row[t] * ks),
+                                      (const char *)(kc.data() + (size_t)(kv_row[t] + 1) * ks)});
+            emu::g_unready.push_back({(const char *)(vc.data() + (size_t)kv_row[t] * vs),
+                                      (const char *)(vc.data() + (size_t)(kv_row[t] + 1) * vs)});
+        }
         emu::g_errors = 0;
         emu::g_reverse_blocks = pass == 1; /* the splits' merge: whichever block finishes last */
         emu::launch(dim3((unsigned)(n * nh), (unsigned)(n_split ? n_split : 1)), dim3(ATTN_THREADS), smem, [&] {
             orc_attention_kernel<T>(q.data(), qs, kc.data(), vc.data(), ks, vs, out.data(), os, pp, pos.data(),
                                     base.data(), nh, nkv, hd, hdv, scale, c.softcap, c.window,
-                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, staged);
+                                    c.sinks ? sinks.data() : nullptr, c.split_keys, counts, staged, kv_row.data(),
+                                    pass == 3);
         });
         emu::g_reverse_blocks = false;
         if (emu::g_errors) {
@@ -163,8 +177,10 @@ static void run(const Case &c) {
         if (pass == 0)
             first = out;
         else if (memcmp(first.data(), out.data(), out.size() * sizeof(float)) != 0)
-            fail(label + (pass == 1 ? ": empty splits changed the result (a launch sized for more keys must give the same bits)"
-                                    : ": staged key rows changed the result (the same sums must give the same bits)"));
+            fail(label + (pass == 1   ? ": empty splits changed the result (a launch sized for more keys must give the same bits)"
+                          : pass == 2 ? ": staged key rows changed the result (the same sums must give the same bits)"
+                                      : ": rows fetched ahead changed the result (the same sums must give the same bits)"));
+        if (pass == 3) prefetched++;
     }
 }
 
@@ -185,6 +201,7 @@ int main() {
                 c.split = variant != 1;
                 c.split_keys = variant == 0 ? 128 : 32;
                 c.extra_splits = 3;
+                c.one_seq = variant == 3 || (variant == 2 && hd == 64);
                 run<__half>(c);
                 if (variant == 0 || hd == 128) {
                     run<float>(c);
@@ -193,6 +210,7 @@ int main() {
                 }
                 cases++;
             }
+    if (prefetched < 8) fail("only " + std::to_string(prefetched) + " cases ran the rows-fetched-ahead pass");
     if (failures)
         printf("%d failures in %d cases\n", failures, cases);
     else
