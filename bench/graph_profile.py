@@ -80,6 +80,7 @@ def demangle(names):
 
 def short(name):
     """The kernel and its template arguments, without the parameter list."""
+    name = name.replace("(anonymous namespace)::", "")
     depth = 0
     for i, c in enumerate(name):
         depth += c == "<"
