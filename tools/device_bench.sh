@@ -25,7 +25,8 @@ if [ -n "${PREP_MODELS:-}" ]; then # write the benchmark's model files while the
     setsid python3 bench/bench_vs_llama.py --prepare-only --models "$PREP_MODELS" </dev/null >"$OUT/prepare.log" 2>&1 &
 fi
 if [ -z "${SKIP_TESTS:-}" ]; then
-    timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider ${PYTEST_ARGS:-} \
+    eval "test_args=(${PYTEST_ARGS:-})" # shell words: PYTEST_ARGS='tests/x.py -k "a or b"'
+    timeout "${TEST_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs --tb=short -p no:cacheprovider "${test_args[@]}" \
         >"$OUT/gpu_tests.log" 2>&1
     echo "gpu tests rc=$?"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/gpu_tests.log" | tail -30
 fi
