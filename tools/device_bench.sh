@@ -10,6 +10,7 @@
 # KERNELS=1 runs bench_kernels.py at n = 1 (its one-token rows in both GEMV forms, float and int16 x);
 # PROFILE_MODELS=a,b runs profile_decode.py (weights="quantized", ORC_DEBUG_FAST=1) on those models;
 # AB_ENVS="A=1;A=2,B=3" runs bench/decode_ab.py (decode step times per setting) on AB_MODELS;
+# GRAPH_PROFILE=a,b runs bench/graph_profile.py (each decode kernel's cost inside the graph) on those models;
 # PREP_MODELS=a,b writes those model files in the background once orc is built (the bench waits for them);
 # WAIT_CMD="..." runs (eval) after the rest, while llama.cpp may still be building (output to $OUT/wait_cmd.txt);
 # NO_BENCH=1 stops there (llama.cpp's build, if started, goes on for a next call on the same machine).
@@ -63,6 +64,10 @@ if [ -n "${AB_ENVS:-}" ]; then # decode step times under launch switches, a proc
     args=(); for st in "${settings[@]}"; do args+=(--env "$st"); done
     timeout "${AB_TIMEOUT:-240}" python3 bench/decode_ab.py --models "${AB_MODELS:-qwen05-q4_k_m,llama8b-q4_k}" \
         "${args[@]}" 2>&1 | tee "$OUT/decode_ab.txt" | grep -E "^\|"
+fi
+if [ -n "${GRAPH_PROFILE:-}" ]; then # each decode kernel's cost inside the graph (ORC_PROFILE_DUP)
+    timeout "${GRAPH_PROFILE_TIMEOUT:-300}" python3 bench/graph_profile.py --models "$GRAPH_PROFILE" 2>&1 |
+        tee "$OUT/graph_profile.txt" | grep -E "^\||launches a step|Sum of"
 fi
 if [ -n "${WAIT_CMD:-}" ]; then
     eval "$WAIT_CMD" >"$OUT/wait_cmd.txt" 2>&1
