@@ -125,15 +125,14 @@ __device__ __forceinline__ uint32_t route_key(float v) {
 /* The same result as moe_route_kernel for n_expert <= 32 P and k <= 32 (the top comment), one warp
  * per token and blockDim.x / 32 tokens a block. Lanes >= k compute a weight nobody stores: every
  * lane runs every shuffle. */
+/* One warp's token: its n_expert logits l, the k ids and weights into id[0..k) and w[0..k) (lane
+ * j stores entry j). The whole warp calls it, converged. A device function so that a kernel that
+ * needs the ids itself (a product that reads only the chosen experts) can rank a token's logits
+ * with the same bits as this launch. */
 template <int P>
-__global__ void __launch_bounds__(32 * ROUTE_WARPS)
-    moe_route_fast_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
-                          int32_t *ids, float *w) {
-    orc_pdl_enter();
+__device__ __forceinline__ void route_warp(const float *l, int32_t n_expert, int32_t k, int kind, bool norm,
+                                           int32_t *id, float *w) {
     const int lane = threadIdx.x % 32;
-    const int64_t t = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
-    if (t >= n) return; /* the whole warp */
-    const float *l = logits + t * n_expert;
     float v[P];
     uint32_t key[P];
     bool nan = false;
@@ -200,9 +199,19 @@ __global__ void __launch_bounds__(32 * ROUTE_WARPS)
     }
     if (nan) wj = __int_as_float(0x7fc00000);
     if (lane < k) {
-        ids[t * k + lane] = (int32_t)mine_id;
-        w[t * k + lane] = wj;
+        id[lane] = (int32_t)mine_id;
+        w[lane] = wj;
     }
+}
+
+template <int P>
+__global__ void __launch_bounds__(32 * ROUTE_WARPS)
+    moe_route_fast_kernel(const float *logits, int64_t n, int32_t n_expert, int32_t k, int kind, bool norm,
+                          int32_t *ids, float *w) {
+    orc_pdl_enter();
+    const int64_t t = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
+    if (t >= n) return; /* the whole warp */
+    route_warp<P>(logits + t * n_expert, n_expert, k, kind, norm, ids + t * k, w + t * k);
 }
 
 } /* namespace orc_moe_route */
