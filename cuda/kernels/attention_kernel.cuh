@@ -97,7 +97,7 @@ __device__ __forceinline__ void dot_words(const float *qs, const uint8_t *slot, 
 template <typename T>
 __device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, int32_t hd, uint8_t *slot) {
     if (((uintptr_t)kr & 15u) != 0) return dot_row(qs, kr, hd);
-    constexpr int EL = 16 / (int)sizeof(T);
+    constexpr int EL = 16 / (int)sizeof(T); /* elements per 16-byte word */
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const int32_t words = hd / EL;
     for (int32_t w0 = 0; w0 < words; w0 += 16) {
@@ -110,7 +110,6 @@ __device__ __forceinline__ float dot_row_staged(const float *qs, const T *kr, in
     for (int32_t d = words * EL; d < hd; d++) s[d & 3] = fmaf(qs[d], ld(kr, d), s[d & 3]);
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
-
 
 /* The kernel's shared memory: floats (q, the tile's scores, the warps' accumulators), then, where the launch can give it (attn_smem_bytes within
  * 48 KiB: every head size up to 256), one key-row slot per thread for dot_row_staged, padded by
