@@ -90,10 +90,10 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
     const dim3 grid((unsigned)(n * n_head), (unsigned)(n_split > 0 ? n_split : 1));
     float *part = n_split > 0 ? partials + ATTN_COUNTERS : NULL;
     unsigned *counts = n_split > 0 ? reinterpret_cast<unsigned *>(partials) : NULL;
-    const int32_t el = kv_dt == ORC_DTYPE_F16 || kv_dt == ORC_DTYPE_BF16 ? 2 : 4;
     const bool prefetch = prefetch_rows() && staged && n_split > 0 && kv_row && ((uintptr_t)k_cache % 16) == 0 &&
                           ((uintptr_t)v_cache % 16) == 0 &&
-                          attn_can_prefetch(head_dim, head_dim_v, el, k_stride, v_stride, split_keys());
+                          attn_can_prefetch(head_dim, head_dim_v, orc_dtype_size(kv_dt), k_stride, v_stride,
+                                            split_keys());
 #define LAUNCH(T)                                                                                                      \
     orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache,   \
                          (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head, n_head_kv, \
