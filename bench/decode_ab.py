@@ -25,29 +25,49 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHILD = r"""
-import json, sys, time
+import json, sys
 import numpy as np
 import orc
+from decode_ab import time_steps
 path, steps, reps, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 m = orc.Model(path, device=device, weights="quantized")
 rng = np.random.default_rng(0)
 prompt = [int(t) for t in rng.integers(0, m.config["n_vocab"], 512)]
-out = {}
-for n in (8, 512):
-    out[n] = []
-    for _ in range(reps):  # each rep from the same prompt, so every sample times the same positions
-        s = orc.Session(m, n_ctx=n + steps + 8)
-        tok = s.forward(prompt[:n], "argmax")
+# each rep from the same prompt, so every sample times the same positions
+out = {n: [time_steps(m, prompt[:n], steps) for _ in range(reps)] for n in (8, 512)}
+m.close()
+print(json.dumps(out))
+"""
+
+
+def time_steps(m, prompt, steps):
+    """ms a greedy one-token step after `prompt` in a fresh session: two untimed steps (the second
+    recorded as a graph where the device records them), then `steps` timed, each greedy choice
+    made on the device. bench/graph_profile.py times its steps with it too."""
+    import time  # noqa: PLC0415
+    import orc  # noqa: PLC0415
+
+    s = orc.Session(m, n_ctx=len(prompt) + steps + 8)
+    try:
+        tok = s.forward(prompt, "argmax")
         s.forward([tok], "argmax")
         s.forward([tok], "argmax")  # recorded
         t0 = time.perf_counter()
         for _ in range(steps):
-            tok = s.forward([tok], "argmax")  # the greedy choice made on the device
-        out[n].append((time.perf_counter() - t0) * 1e3 / steps)
+            tok = s.forward([tok], "argmax")
+        return (time.perf_counter() - t0) * 1e3 / steps
+    finally:
         s.close()
-m.close()
-print(json.dumps(out))
-"""
+
+
+def child_env(extra=()):
+    """The environment of a timing process: orc and bench/ importable, plus NAME=VALUE pairs."""
+    root = os.path.dirname(HERE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, HERE, os.environ.get("PYTHONPATH", "")]))
+    for kv in extra:
+        k, v = kv.split("=", 1)
+        env[k] = v
+    return env
 
 
 def main():
@@ -67,7 +87,6 @@ def main():
 
     os.makedirs(a.dir, exist_ok=True)
     settings = a.env or [""]
-    root = os.path.dirname(HERE)
     rows = []
     for name in a.models.split(","):
         path = bench_vs_llama.prepare(a.dir, name)  # waits for a --prepare-only run writing it
@@ -77,10 +96,7 @@ def main():
             for setting in settings:
                 if setting in errors:
                     continue
-                env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-                for kv in filter(None, setting.split(",")):
-                    k, v = kv.split("=", 1)
-                    env[k] = v
+                env = child_env(filter(None, setting.split(",")))
                 r = subprocess.run([sys.executable, "-c", CHILD, path, str(a.steps), str(a.reps), a.device], env=env,
                                    capture_output=True, text=True, timeout=600)
                 if r.returncode != 0:

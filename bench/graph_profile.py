@@ -27,9 +27,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHILD = r"""
-import json, os, sys, time
+import json, os, sys
 import numpy as np
 import orc
+from decode_ab import time_steps
 path, n_prompt, steps, reps, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 m = orc.Model(path, device="cuda", weights="quantized")
 rng = np.random.default_rng(0)
@@ -45,25 +46,12 @@ sys.stderr.write("@@end\n"); sys.stderr.flush()
 s.close()
 names = json.loads(sys.stdin.readline())  # the parent reads the launches and sends the kernels
 
-def time_step(pattern):
-    os.environ["ORC_PROFILE_DUP"] = pattern
-    s = orc.Session(m, n_ctx=n_prompt + steps + 8)
-    tok = s.forward(prompt, "argmax")
-    s.forward([tok], "argmax")
-    s.forward([tok], "argmax")  # recorded under this pattern
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        tok = s.forward([tok], "argmax")
-    ms = (time.perf_counter() - t0) * 1e3 / steps
-    s.close()
-    return ms
-
 out = {"": []}
 out.update({n: [] for n in names})
 for _ in range(rounds):
     for key in out:
-        pattern = "=" + key if key else "?"
-        out[key] += [time_step(pattern) for _ in range(reps)]
+        os.environ["ORC_PROFILE_DUP"] = "=" + key if key else "?"  # each session's graph records under it
+        out[key] += [time_steps(m, prompt, steps) for _ in range(reps)]
 m.close()
 print(json.dumps(out), flush=True)
 """
@@ -124,9 +112,9 @@ def main():
         ap.error("--prompt, --steps, --reps and --rounds must be >= 1")
     sys.path.insert(0, HERE)
     import bench_vs_llama  # noqa: PLC0415 - the model writers
+    from decode_ab import child_env  # noqa: PLC0415
 
-    root = os.path.dirname(HERE)
-    env = dict(os.environ, ORC_PROFILE_DUP="?", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    env = child_env(["ORC_PROFILE_DUP=?"])
     for name in a.models.split(","):
         path = bench_vs_llama.prepare(a.dir, name)
         try:
