@@ -235,8 +235,9 @@ def test_launch_choices_never_change_a_result(files, name, tmp_path):
     half-size row groups (ORC_GEMV_HALF_ROWS: every one-token launch, the gate/up ones, or by the
     grid's fill), programmatic dependent launch (ORC_PDL), a stack's launches side by side
     (ORC_GEMV_SIBLINGS), the decode attention's key rows read without staging (ORC_ATTN_STAGE=0) and
-    its K / V rows fetched only after the previous kernel (ORC_ATTN_PREFETCH=0) move bytes and launches only: a prefill and six greedy graph-replayed steps give bit-identical
-    logits under each (the variables are read once per process, so each run is its own)."""
+    its K / V rows fetched only after the previous kernel (ORC_ATTN_PREFETCH=0) move bytes and
+    launches only: a prefill and six greedy graph-replayed steps give bit-identical logits under
+    each (the variables are read once per process, so each run is its own)."""
     envs = ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"},
             {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"}, {"ORC_ATTN_PREFETCH": "0"},
             {"ORC_GEMV_HALF_ROWS": "all"}, {"ORC_GEMV_HALF_ROWS": "all", "ORC_GEMV_STAGES": "4"},
