@@ -235,12 +235,15 @@ def test_launch_choices_never_change_a_result(files, name, tmp_path):
     half-size row groups (ORC_GEMV_HALF_ROWS: every one-token launch, the gate/up ones, or by the
     grid's fill), programmatic dependent launch (ORC_PDL), a stack's launches side by side
     (ORC_GEMV_SIBLINGS), the decode attention's key rows read without staging (ORC_ATTN_STAGE=0) and
-    its K / V rows fetched only after the previous kernel (ORC_ATTN_PREFETCH=0) move bytes and
+    its K / V rows fetched only after the previous kernel (ORC_ATTN_PREFETCH=0), the rope + KV store
+    inside it or in a launch of their own (ORC_ATTN_FUSE_ROPE=1 / 0), the router's top-k inside the
+    experts' gate/up launch or in its own (ORC_MOE_ROUTE_IN_GLU=1 / 0) move bytes and
     launches only: a prefill and six greedy graph-replayed steps give bit-identical logits under
     each (the variables are read once per process, so each run is its own)."""
     envs = ({}, {"ORC_PDL": "0"}, {"ORC_GEMV_STAGES": "2"}, {"ORC_GEMV_STAGES": "4", "ORC_PDL": "0"},
             {"ORC_GEMV_PER_SM": "1"}, {"ORC_GEMV_SIBLINGS": "0"}, {"ORC_ATTN_STAGE": "0"}, {"ORC_ATTN_PREFETCH": "0"},
-            {"ORC_GEMV_HALF_ROWS": "all"}, {"ORC_GEMV_HALF_ROWS": "all", "ORC_GEMV_STAGES": "4"},
+            {"ORC_ATTN_FUSE_ROPE": "1"}, {"ORC_ATTN_FUSE_ROPE": "0"}, {"ORC_MOE_ROUTE_IN_GLU": "1"},
+            {"ORC_MOE_ROUTE_IN_GLU": "0"}, {"ORC_GEMV_HALF_ROWS": "all"}, {"ORC_GEMV_HALF_ROWS": "all", "ORC_GEMV_STAGES": "4"},
             {"ORC_GEMV_HALF_ROWS": "glu"}, {"ORC_GEMV_HALF_ROWS": "0"},
             {"ORC_GEMV_HALF_ROWS": "75"})
     runs = probe_runs(files[name], envs, tmp_path)
@@ -311,6 +314,53 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as
     p = m.profile()
     np.save(sys.argv[2], np.array([p["fused"][0], p["glu"][0], p["matmul"][0]]))
 """
+
+
+_ROPE_PROBE = """
+import sys, numpy as np, orc
+with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as m:
+    s = orc.Session(m, n_ctx=64)
+    out = [s.forward([int(t) for t in sys.argv[3].split(",")], "last")]
+    m.profile()
+    for _ in range(4):
+        out.append(s.forward([int(np.argmax(out[-1]))], "last"))
+    p = m.profile()
+    counts = [p.get(k, (0, 0.0))[0] for k in ("rope", "attention", "fused", "moe")]
+    np.save(sys.argv[2], np.concatenate([np.stack(out).astype(np.float64).ravel(), counts]))
+"""
+
+
+@pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "qwen3-Q4_K", "gpt-oss-MXFP4", "qwen3moe-Q8_0"])
+def test_the_decode_rope_inside_attention_gives_the_same_bits(files, name, tmp_path):
+    """With ORC_ATTN_FUSE_ROPE=1 a decode step's q/k norms, rope and KV store run inside its attention
+    launch (attention.cu's fused rope, profiled as "fused": no rope or attention primitive in four
+    steps); with ORC_ATTN_FUSE_ROPE=0, or without the prefetch it rides on (ORC_ATTN_PREFETCH=0), the
+    rope + KV store launch runs first, one a layer a step. The same logits, bit for bit, over a prefill and
+    four greedy steps (each step's K and V reach the cache: later steps read them)."""
+    runs = probe_runs(files[name], ({"ORC_ATTN_FUSE_ROPE": "1"}, {"ORC_ATTN_FUSE_ROPE": "0"},
+                                    {"ORC_ATTN_FUSE_ROPE": "1", "ORC_ATTN_PREFETCH": "0"}), tmp_path, probe=_ROPE_PROBE)
+    (rope_f, att_f, fused_f), (rope_u, att_u, fused_u), (rope_p, att_p, fused_p) = [r[-4:-1] for r in runs]
+    logits = [r[:-4] for r in runs]
+    assert np.isfinite(logits[0]).all() and np.abs(logits[0]).max() > 0
+    assert att_u > 0 and rope_u == att_u and (rope_p, att_p, fused_p) == (rope_u, att_u, fused_u)
+    assert rope_f == 0 and att_f == 0 and fused_f - fused_u == att_u, (rope_f, att_f, fused_f, fused_u, att_u)
+    assert np.array_equal(logits[0], logits[1]) and np.array_equal(logits[0], logits[2])
+
+
+@pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
+def test_the_decode_top_k_inside_the_gate_up_launch_gives_the_same_bits(files, name, tmp_path):
+    """With ORC_MOE_ROUTE_IN_GLU=1 a decode step's router top-k runs inside the experts' gate/up launch
+    (each block ranks its token's router logits with the top-k launch's own code; one block a token
+    writes the ids and weights for the down product and the weighted sum): the moe primitive runs
+    once a layer (the weighted sum), not twice. ORC_MOE_ROUTE_IN_GLU=0 launches the top-k first: the
+    same logits, bit for bit, over a prefill and four greedy steps."""
+    runs = probe_runs(files[name], ({"ORC_MOE_ROUTE_IN_GLU": "1"}, {"ORC_MOE_ROUTE_IN_GLU": "0"}), tmp_path,
+                      probe=_ROPE_PROBE)
+    (moe_f, fused_f), (moe_u, fused_u) = [(r[-1], r[-2]) for r in runs]
+    logits = [r[:-4] for r in runs]
+    assert np.isfinite(logits[0]).all() and np.abs(logits[0]).max() > 0
+    assert moe_f > 0 and moe_u == 2 * moe_f and fused_f == fused_u, (moe_f, moe_u, fused_f, fused_u)
+    assert np.array_equal(logits[0], logits[1])
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-MXFP4-128", "qwen3moe-Q4_K"])

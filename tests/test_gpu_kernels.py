@@ -319,7 +319,8 @@ def test_attention_decode_emulated():
     """The one-token / few-query attention kernel (cuda/kernels/attention_kernel.cuh) on the host
     emulator against float64: f32 / f16 / bf16 caches, head sizes 64, 128, 72, 36, GQA, windows,
     softcap, sinks, unsplit and split (merged by the last block; counts left at zero; empty
-    splits bit-identical). See tests/c/test_attn_decode_emu.cpp."""
+    splits bit-identical), K / V rows fetched ahead, and one query's q/k norms, rope and KV store
+    done by the launch itself (the same bits, the same cache rows). See tests/c/test_attn_decode_emu.cpp."""
     _run_emulated("test_attn_decode_emu.cpp", sanitize=SLOW)
 
 
@@ -353,8 +354,9 @@ def test_moe_route_emulated():
 
 def test_gemv_kernels_emulated():
     """The real GEMV kernel source, every lane emulated on the host (barriers, shuffles, deferred
-    cp.async, checked copy sources): a type of each block layout by default, all types with
-    AddressSanitizer and UBSan when ORC_SLOW=1. See tests/c/test_gemv_emu.cpp for the cases."""
+    cp.async, checked copy sources), the MoE gate/up launch's own router top-k included: a type of
+    each block layout by default, all types with AddressSanitizer and UBSan when ORC_SLOW=1. See
+    tests/c/test_gemv_emu.cpp for the cases."""
     if SLOW:
         _run_emulated("test_gemv_emu.cpp", sanitize=True)
     else:

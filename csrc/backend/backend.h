@@ -61,6 +61,14 @@ orc_status orc_tensor_stored_shape(orc_tensor *t, int32_t ggml_type, int64_t row
 typedef struct orc_backend orc_backend;
 typedef struct orc_exec orc_exec;
 
+/* moe_route's inputs and weights output, for a fused product that ranks the experts itself. */
+typedef struct orc_moe_route_in {
+    const orc_tensor *logits; /* [n][n_expert] */
+    int kind;                 /* orc_router_kind */
+    bool norm;                /* renormalise the k weights */
+    orc_tensor *w;            /* [n][k] */
+} orc_moe_route_in;
+
 /* The tokens of one step: explicit inputs, never hidden state. */
 typedef struct orc_batch {
     int64_t n;          /* tokens */
@@ -212,6 +220,14 @@ typedef struct orc_backend_ops {
                                 orc_tensor *v_cache, const orc_batch *bt, int32_t n_head, int32_t n_head_kv,
                                 int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
                                 const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err);
+    /* Optional: rope_kv_store (its arguments and bits), then attention (no probabilities), in one
+     * launch, for the steps whose shape the backend takes (a decode step); ORC_E_UNSUPPORTED, err
+     * untouched and nothing run, for the others: the caller then runs the two. q and k are left
+     * as they came (not normed or rotated): for steps whose q_rope / k_rope nobody reads. */
+    orc_status (*rope_attention)(orc_exec *e, const orc_tensor *q, const orc_tensor *k, const orc_tensor *v,
+                                 orc_tensor *k_cache, orc_tensor *v_cache, const orc_batch *bt, const orc_rope_params *rp,
+                                 const orc_tensor *inv_freq, const orc_tensor *q_norm, const orc_tensor *k_norm,
+                                 float eps, const orc_attn_params *ap, orc_tensor *out, orc_err *err);
 
     /* Optional fused products for a few tokens (NULL where absent; a backend returns
      * ORC_E_UNSUPPORTED, err untouched, for a shape or type it has no fused kernel for, and
@@ -220,7 +236,8 @@ typedef struct orc_backend_ops {
      * matvec:         out[t] = W . x'[t] (+ bias) (+ res[t]); res may be out (in place).
      * matvec_glu:     out[t] = act(Wg . x'[t]) * (Wu . x'[t]).
      * matvec_glu_id:  out[t*k + j] = act(Wg[e] . x'[t] + bg[e]) * (Wu[e] . x'[t] + bu[e]), e = ids[t][j]
-     *                 (biases [n_expert][rows] or NULL).
+     *                 (biases [n_expert][rows] or NULL); with `route` (else NULL) it is moe_route's
+     *                 step too: ids and route->w written with moe_route's values from route->logits.
      * matvec_slots:   out[s] = W[ids[s]] . x[s] + b[ids[s]] over the n*k slots (x per slot).
      * matvec_stack:   out[i][t] = W[i] . x'[t] (+ bias[i]) for i < count (1..3: a layer's q, k, v),
      *                 in as few launches as the matrices' types allow; all or nothing (refused
@@ -232,7 +249,8 @@ typedef struct orc_backend_ops {
                              orc_err *err);
     orc_status (*matvec_glu_id)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
                                 const orc_tensor *wg, const orc_tensor *wu, const orc_tensor *bg, const orc_tensor *bu,
-                                const orc_tensor *ids, int64_t n, int32_t k, int act, orc_tensor *out, orc_err *err);
+                                orc_tensor *ids, const orc_moe_route_in *route, int64_t n, int32_t k, int act,
+                                orc_tensor *out, orc_err *err);
     orc_status (*matvec_slots)(orc_exec *e, const orc_tensor *x, const orc_tensor *w, const orc_tensor *b,
                                const orc_tensor *ids, int64_t n, int32_t k, orc_tensor *out, orc_err *err);
     orc_status (*matvec_stack)(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,

@@ -774,6 +774,7 @@ static const orc_backend_ops k_cpu_ops = {
     .softcap = cpu_softcap,
     .argmax = cpu_argmax,
     .rope_kv_store = NULL, /* the three primitives, unfused */
+    .rope_attention = NULL,
     .matvec = NULL,        /* no fused products: the program runs the primitives */
     .matvec_glu = NULL,
     .matvec_glu_id = NULL,

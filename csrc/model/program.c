@@ -191,6 +191,17 @@ static orc_status rope_then_attention(orc_fwd *f, int32_t il, uint32_t opts, boo
     PROGRAM_LOCALS(f);
     const bool norm_in_launch = (opts & ORC_OPT_QK_NORM) && one_launch && !step_on(f, il, ORC_S_Q_NORM) &&
                                 !step_on(f, il, ORC_S_K_NORM);
+    /* A decode step whose q_rope, k_rope and probabilities nobody reads: the rope and KV store
+     * inside the attention launch where the backend takes the shape (the same bits). */
+    const bool qk_norm_ok = !(opts & ORC_OPT_QK_NORM) || norm_in_launch;
+    if (one_launch && qk_norm_ok && fusing(f) && o->rope_attention && !want_probs && !step_on(f, il, ORC_S_Q_ROPE) &&
+        !step_on(f, il, ORC_S_K_ROPE)) {
+        orc_status fused = ORC_E_UNSUPPORTED;
+        FUSED(fused, o->rope_attention(e, &s->q, &s->k, &s->v, &s->kc[il], &s->vc[il], &f->bt, rp, inv_freq,
+                                       norm_in_launch ? W(Q_NORM) : NULL, norm_in_launch ? W(K_NORM) : NULL,
+                                       c->rms_eps, ap, &s->att, f->err));
+        if (fused != ORC_E_UNSUPPORTED) return fused;
+    }
     if ((opts & ORC_OPT_QK_NORM) && !norm_in_launch) {
         OP(RMS_NORM, o->rms_norm(e, &s->q, W(Q_NORM), n, c->head_dim, c->rms_eps, &s->q, f->err));
         HOOK(Q_NORM, &s->q);
@@ -324,6 +335,16 @@ static orc_status block_ffn(orc_fwd *f, int32_t il, uint32_t opts) {
 /* A mixture-of-experts FFN: the router picks k experts a token (orc_router_kind), each
  * selected expert runs its gated FFN on the token, and the outputs are summed with the
  * router's weights. Slots are (token, j) pairs, row t*k + j of the per-slot buffers. */
+/* The selected experts' gate/up products and activation in one launch (eact), the FFN norm in its
+ * prologue unless xn holds it; with `route`, the router's top-k in it too. */
+static orc_status expert_gate_up(orc_fwd *f, int32_t il, bool xn_done, const orc_tensor *norm,
+                                 const orc_moe_route_in *route) {
+    PROGRAM_LOCALS(f);
+    return o->matvec_glu_id(e, xn_done ? &s->xn : &s->x, xn_done ? NULL : norm, c->rms_eps, W(GATE_EXPS), W(UP_EXPS),
+                            W(GATE_EXPS_B), W(UP_EXPS_B), &s->topk_ids, route, n, c->n_expert_used, c->ffn_act,
+                            &s->eact, f->err);
+}
+
 static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
     PROGRAM_LOCALS(f);
     const int32_t K = c->n_expert_used;
@@ -343,14 +364,18 @@ static orc_status block_moe(orc_fwd *f, int32_t il, uint32_t opts) {
         if (W(ROUTER_B)) OP(ADD_BIAS, o->add_bias(e, &s->router, W(ROUTER_B), n, f->err));
     }
     HOOK(MOE_ROUTER, &s->router);
-    OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
-    HOOK(MOE_TOPK_IDS, &s->topk_ids);
-    HOOK(MOE_TOPK_W, &s->topk_w);
+    /* the top-k inside the gate/up launch where the backend takes it and its hooks are off (the
+     * same ids and weights); else its own launch first */
+    const orc_moe_route_in route = {.logits = &s->router, .kind = c->router, .norm = c->norm_topk_prob, .w = &s->topk_w};
+    const bool route_in_glu = fuse && !step_on(f, il, ORC_S_MOE_TOPK_IDS) && !step_on(f, il, ORC_S_MOE_TOPK_W);
     orc_status st = ORC_E_UNSUPPORTED;
-    if (fuse)
-        FUSED(st, o->matvec_glu_id(e, xn_done ? &s->xn : &s->x, xn_done ? NULL : norm, c->rms_eps, W(GATE_EXPS),
-                                   W(UP_EXPS), W(GATE_EXPS_B), W(UP_EXPS_B), &s->topk_ids, n, K, c->ffn_act, &s->eact,
-                                   f->err));
+    if (route_in_glu) FUSED(st, expert_gate_up(f, il, xn_done, norm, &route));
+    if (st == ORC_E_UNSUPPORTED) {
+        OP(MOE, o->moe_route(e, &s->router, n, K, c->router, c->norm_topk_prob, &s->topk_ids, &s->topk_w, f->err));
+        HOOK(MOE_TOPK_IDS, &s->topk_ids);
+        HOOK(MOE_TOPK_W, &s->topk_w);
+        if (fuse) FUSED(st, expert_gate_up(f, il, xn_done, norm, NULL));
+    }
     if (st == ORC_E_UNSUPPORTED && !xn_done) {
         OP(RMS_NORM, o->rms_norm(e, &s->x, norm, n, c->n_embd, c->rms_eps, &s->xn, f->err));
         xn_done = true;

@@ -98,12 +98,20 @@ typedef struct orc_gemv_args {
     float norm_eps;
     int32_t act;          /* GLU only: ORC_GEMV_ACT_* */
     /* mixture of experts (ids != NULL): */
-    const int32_t *ids;   /* device [n][ids_stride], the first k of each row used */
+    const int32_t *ids;   /* device [n][ids_stride], the first k of each row used (written: route_logits) */
     int32_t k;            /* experts per token, 1..ORC_GEMV_MAX_K */
     int64_t ids_stride;   /* ints, >= k */
     int32_t n_expert;
     int64_t expert_stride;      /* bytes between experts; a multiple of 16 */
     int64_t bias_expert_stride; /* floats between experts' biases */
+    /* The router's top-k in the launch (route_logits != NULL; GLU only): ids is then an output. Each
+     * block ranks its token's n_expert (<= 256) router logits itself with the top-k launch's own
+     * code (kernels/moe_route_kernel.cuh route_warp: the same ids and weights, bit for bit), and
+     * one block a token writes its k ids to ids and their weights to route_w [n][k]. */
+    const float *route_logits;  /* [n][n_expert] */
+    int32_t route_kind;         /* orc_router_kind */
+    int32_t route_norm;         /* renormalise the k weights (norm_topk_prob) */
+    float *route_w;
     /* stacked products (plain only: no w_up, res or ids): n_more further matrices of the same
      * type, cols and row_bytes in the same launch, e.g. a layer's k and v beside q; matrix i's
      * rows follow the previous ones' (the split is chosen for the total), its outputs go to

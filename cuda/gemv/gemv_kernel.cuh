@@ -31,6 +31,7 @@
 #include "gemv/gemv.cuh"
 #include "gemv/gemv_decode.cuh"
 #include "kernels/glu_act.cuh" /* orc_glu_act */
+#include "kernels/moe_route_warp.cuh" /* route_warp: the router's top-k in the launch */
 #include "runtime/simt.cuh" /* orc_cp16 & co., ORC_SHARED_ARRAY: also emulated on the host */
 
 namespace orc_gv {
@@ -150,6 +151,9 @@ struct kparams {
     const int32_t *ids;
     int64_t ids_stride;
     int k, n_expert;
+    const float *route_logits; /* the router's top-k in the launch (gemv.cuh), else NULL */
+    int route_kind, route_norm;
+    float *route_w;
     float *partial;           /* [S][nvec][M][rows] when S > 1 (bind_scratch) */
     unsigned *counters;       /* [jobs][gridDim.x] slices done, zero between launches (S > 1) */
     /* stacked matrices (nseg > 1, plain products): matrix i holds rows [seg_end[i-1], seg_end[i])
@@ -250,22 +254,40 @@ __device__ __forceinline__ void store_out(const kparams &p, int64_t o, int64_t r
     y[o * ys + r] = out;
 }
 
-/* The expert of output vector o (MoE) and whether it is out of range. */
-__device__ __forceinline__ int expert_of(const kparams &p, int64_t o, bool *bad) {
+/* The expert of output vector o (MoE) and whether it is out of range: ids[t][j] (o = t k + j), or
+ * sel[j], the block's own ranking of its token's router logits (route_logits). */
+__device__ __forceinline__ int expert_of(const kparams &p, int64_t o, const int32_t *sel, bool *bad) {
     const int64_t t = o / p.k;
-    const int e = p.ids[t * p.ids_stride + (o - t * p.k)];
+    const int e = sel ? sel[o - t * p.k] : p.ids[t * p.ids_stride + (o - t * p.k)];
     *bad = e < 0 || e >= p.n_expert;
     return e;
 }
 
+/* The router's top-k (route_logits) of output vector job's token, by warp 0 into sel / sel_w; the
+ * block's first row-group block of slot 0 of each token stores them for the launches after this one
+ * (the down product, the weighted sum). After orc_pdl_wait (the router wrote the logits); every
+ * thread calls it (a barrier inside). route_warp<8> serves every n_expert <= 256 with the bits of the
+ * top-k launch's route_warp<P> (lanes past n_expert hold no expert and add nothing). */
+__device__ __forceinline__ void route_in_launch(const kparams &p, int job, int32_t *sel, float *sel_w) {
+    const int64_t t = job / p.k;
+    if (threadIdx.x < 32)
+        orc_moe_route::route_warp<8>(p.route_logits + t * p.n_expert, p.n_expert, p.k, p.route_kind,
+                                     p.route_norm != 0, sel, sel_w);
+    __syncthreads();
+    if (blockIdx.x == 0 && blockIdx.y == 0 && job % p.k == 0 && (int)threadIdx.x < p.k) {
+        const_cast<int32_t *>(p.ids)[t * p.ids_stride + threadIdx.x] = sel[threadIdx.x];
+        p.route_w[t * p.k + threadIdx.x] = sel_w[threadIdx.x];
+    }
+}
+
 /* y[o][r] = epilogue(sum of the slices' partial sums, in slice order). */
 template <bool GLU>
-__device__ __forceinline__ void combine_one(const kparams &p, int64_t o, int64_t r) {
+__device__ __forceinline__ void combine_one(const kparams &p, int64_t o, int64_t r, const int32_t *sel) {
     constexpr int M = GLU ? 2 : 1;
     const float *b0 = p.bias0, *b1 = p.bias1;
     bool bad = false;
     if (p.ids) {
-        const int e = expert_of(p, o, &bad);
+        const int e = expert_of(p, o, sel, &bad);
         if (!bad) {
             if (b0) b0 += (int64_t)e * p.bias_estride;
             if (b1) b1 += (int64_t)e * p.bias_estride;
@@ -286,14 +308,14 @@ __device__ __forceinline__ void combine_one(const kparams &p, int64_t o, int64_t
  * groups; the last of them to finish combines those rows (the same sums whichever block is
  * last, so no combine launch and no change of result) and resets the count for the next launch. */
 template <bool GLU>
-__device__ __forceinline__ void slices_done(const kparams &p, int job, int RW) {
+__device__ __forceinline__ void slices_done(const kparams &p, int job, int RW, const int32_t *sel) {
     if (!orc_block_is_last(p.counters + (int64_t)job * gridDim.x + blockIdx.x, (unsigned)p.S)) return;
     const int64_t span = (int64_t)kWarps * RW, step = (int64_t)gridDim.x * span; /* rows of a round */
     const int nv = p.ids ? 1 : p.nvec;
     for (int64_t r0 = (int64_t)blockIdx.x * span; r0 < p.rows; r0 += step)
         for (int64_t i = threadIdx.x; i < span * nv; i += kThreads) {
             const int64_t r = r0 + i % span, o = p.ids ? (int64_t)job : i / span;
-            if (r < p.rows) combine_one<GLU>(p, o, r);
+            if (r < p.rows) combine_one<GLU>(p, o, r, sel);
         }
 }
 
@@ -326,6 +348,15 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT, HALF>()) orc_gemv_
      * once and waits at its end. */
     if (p.pdl_role != ORC_GEMV_PDL_FIRST) orc_pdl_trigger();
     if (p.ids) orc_pdl_wait(); /* MoE: the router's ids choose the weights (never a sibling) */
+    const int32_t *sel = nullptr;
+    if constexpr (GLU) {
+        ORC_SHARED_ARRAY(int32_t, route_sel, 32);
+        ORC_SHARED_ARRAY(float, route_sel_w, 32);
+        if (p.route_logits) { /* the router's top-k here, not in a launch of its own */
+            route_in_launch(p, job, route_sel, route_sel_w);
+            sel = route_sel;
+        }
+    }
 
     /* The job: its x rows, matrices and biases. */
     const float *xb = p.x;
@@ -333,7 +364,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT, HALF>()) orc_gemv_
     const float *b0 = p.bias0, *b1 = p.bias1;
     bool bad = false;
     if (p.ids) {
-        const int e = expert_of(p, job, &bad);
+        const int e = expert_of(p, job, sel, &bad);
         xb += (int64_t)(job / p.k) * p.x_stride;
         if (!bad) {
             w0 += (int64_t)e * p.expert_stride;
@@ -778,7 +809,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Q, NT, HALF>()) orc_gemv_
         }
         orc_cp_wait<0>();
     }
-    if (p.S > 1) slices_done<GLU>(p, job, RW);
+    if (p.S > 1) slices_done<GLU>(p, job, RW, sel);
     if (p.pdl_role == ORC_GEMV_PDL_SIBLING) orc_pdl_wait(); /* done only once the launch beside it is */
 }
 

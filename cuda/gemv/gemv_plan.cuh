@@ -108,6 +108,15 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, con
         if ((a->bias || a->bias_up) && a->bias_expert_stride < a->rows)
             return fail(why, wn, "MoE: bias_expert_stride %lld < rows", (long long)a->bias_expert_stride);
     }
+    if (a->route_logits) { /* route_warp<8>: up to 256 experts, k <= n_expert (an expert left untaken) */
+        if (!moe || !glu || !a->route_w)
+            return fail(why, wn, "route_logits: for an MoE gate/up (GLU) launch with ids and route_w to write");
+        if (a->n_expert > orc_moe_route::ROUTE_FAST_MAX_EXPERTS || a->k > a->n_expert)
+            return fail(why, wn, "route_logits: n_expert %d (<= %d), k %d (<= n_expert)", (int)a->n_expert,
+                        orc_moe_route::ROUTE_FAST_MAX_EXPERTS, (int)a->k);
+        if (a->route_kind != ORC_ROUTER_SOFTMAX_TOPK && a->route_kind != ORC_ROUTER_TOPK_SOFTMAX)
+            return fail(why, wn, "route_logits: unknown router kind %d", (int)a->route_kind);
+    }
 
     if (a->pdl_role < ORC_GEMV_PDL_NEXT || a->pdl_role > ORC_GEMV_PDL_SIBLING || (moe && a->pdl_role != ORC_GEMV_PDL_NEXT))
         return fail(why, wn, "pdl_role %d: must be ORC_GEMV_PDL_NEXT, _FIRST or _SIBLING (MoE: NEXT)", (int)a->pdl_role);
@@ -162,6 +171,10 @@ inline int make_plan(const orc_gemv_args *a, plan *pl, char *why, size_t wn, con
     kp.eps = a->norm_eps;
     kp.ids = a->ids;
     kp.ids_stride = moe ? a->ids_stride : 0;
+    kp.route_logits = a->route_logits;
+    kp.route_kind = a->route_kind;
+    kp.route_norm = a->route_norm;
+    kp.route_w = a->route_w;
     kp.k = moe ? a->k : 1;
     kp.n_expert = moe ? a->n_expert : 1;
     kp.cols = (int)a->cols;

@@ -28,12 +28,20 @@
  * split mode a block fetches its keys' K and V rows by cp.async before it waits for the kernel
  * before it (the KV store), all but the rows of kv_row, which it fetches after: the key rows
  * and most of the value reads leave the step's critical path (ORC_ATTN_PREFETCH=0 turns it off;
- * the same bits). Device run 25 measured the launch doing a one-token
- * step's rope and KV store too (one launch a layer fewer): 12% slower steps on the 8B shape, the
- * rotation on every block's critical path; removed. */
+ * the same bits).
+ *
+ * One query (a decode step) with the prefetch: the launch can do the layer's q/k norms, rope and
+ * KV store too (orc_attn_rope, attention_rope.h), one launch a layer fewer. Each block computes
+ * its rotation's angles (double sin and cos) before the wait, then norms and rotates its q head;
+ * the blocks of the split holding the row this step writes build that key's K and V from the raw
+ * k and v (as the KV store would round them) instead of fetching them, and the group's first head
+ * stores them to the caches. Device run 25 measured a first version, with the angles on every
+ * block's critical path: 12% slower steps on the 8B shape. This one is off by default until a device
+ * run has measured it (ORC_ATTN_FUSE_ROPE=1 turns it on). */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdlib.h> /* atoi */
+#include <string.h> /* memset */
 
 #include "runtime/dtype.cuh"
 #include "runtime/env.cuh"
@@ -65,6 +73,18 @@ static bool prefetch_rows() {
     return orc_env_once(on, "ORC_ATTN_PREFETCH", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
 }
 
+/* Whether a launch takes the fused rope by default; ORC_ATTN_FUSE_ROPE=1 / 0 (read once) turns it on /
+ * off. Off, a launch given it refuses it (cudaErrorNotSupported) and the caller runs the rope + KV
+ * store launch first; the same bits either way. Off by default until a device run has measured it
+ * (a first version was slower: the top comment). */
+#define ATTN_FUSE_ROPE_DEFAULT 0
+static bool fuse_rope() {
+    static std::atomic<int> on{INT_MIN};
+    return orc_env_once(on, "ORC_ATTN_FUSE_ROPE", [](const char *e) {
+        return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : ATTN_FUSE_ROPE_DEFAULT;
+    }) != 0;
+}
+
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {
     if (n * n_head >= (int64_t)n_sm) return 0; /* enough (query, head) blocks: no split */
     const int64_t s = (n_keys_max + split_keys() - 1) / split_keys();
@@ -80,7 +100,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
                                  const int32_t *kv_base, const int32_t *kv_row, int32_t n_head, int32_t n_head_kv,
                                  int32_t head_dim, int32_t head_dim_v, float scale, float softcap, int32_t window,
-                                 const float *sinks, cudaStream_t s) {
+                                 const float *sinks, const orc_attn_rope *rope, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     if (head_dim_v > ATTN_MAX_DV || n_split < 0 || (n_split > 0 && (!partials || n * n_head > ATTN_COUNTERS)))
         return cudaErrorInvalidValue;
@@ -94,11 +114,22 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                           ((uintptr_t)v_cache % 16) == 0 &&
                           attn_can_prefetch(head_dim, head_dim_v, orc_dtype_size(kv_dt), k_stride, v_stride,
                                             split_keys());
+    /* The fused rope rides on the prefetch's handling of the rows this step writes, for one query
+     * (one written row) and a pair a thread. */
+    orc_attn_rope fused;
+    memset(&fused, 0, sizeof fused);
+    if (rope) {
+        if (!rope->k || !rope->v || !rope->inv_freq || (!rope->q_norm) != (!rope->k_norm) || rope->n_rot < 0 ||
+            rope->n_rot > head_dim || rope->n_rot % 2 != 0)
+            return cudaErrorInvalidValue;
+        if (!fuse_rope() || !prefetch || n != 1 || rope->n_rot / 2 > ATTN_THREADS) return cudaErrorNotSupported;
+        fused = *rope;
+    }
 #define LAUNCH(T)                                                                                                      \
     orc_launch_dependent(orc_attention_kernel<T>, grid, dim3(ATTN_THREADS), smem, s, q, q_stride, (const T *)k_cache,   \
                          (const T *)v_cache, k_stride, v_stride, out, out_stride, part, pos, kv_base, n_head, n_head_kv, \
                          head_dim, head_dim_v, scale, softcap, window, sinks, split_keys(), counts, (int32_t)staged,    \
-                         kv_row, (int32_t)prefetch)
+                         kv_row, (int32_t)prefetch, fused)
     switch (kv_dt) {
     case ORC_DTYPE_F16: return LAUNCH(__half);
     case ORC_DTYPE_BF16: return LAUNCH(__nv_bfloat16);

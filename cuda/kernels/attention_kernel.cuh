@@ -9,6 +9,9 @@
 #include <stdint.h>
 
 #include "runtime/simt.cuh"
+#include "kernels/attention_rope.h" /* orc_attn_rope: the fused rope */
+#include "kernels/head_norm.cuh"
+#include "kernels/rope_pair.cuh"
 
 #define ATTN_WARPS 4
 #define ATTN_THREADS (32 * ATTN_WARPS)
@@ -25,6 +28,11 @@
 __device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
 __device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
 __device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+
+/* Store a float as the cache's element type (rounded to nearest even: orc_store_from_f32's rule). */
+__device__ __forceinline__ float to_elem(float v, const float *) { return v; }
+__device__ __forceinline__ __half to_elem(float v, const __half *) { return __float2half_rn(v); }
+__device__ __forceinline__ __nv_bfloat16 to_elem(float v, const __nv_bfloat16 *) { return __float2bfloat16_rn(v); }
 
 /* The elements of one 16-byte load as floats: four float32, or eight float16 / bfloat16. */
 __device__ __forceinline__ void unpack16(const uint4 &u, float *o, const float *) {
@@ -177,13 +185,64 @@ __device__ void attn_combine(const float *pp, int32_t n_split, int32_t hdv, floa
     }
 }
 
+/* The fused rope (attention_rope.h), after the wait, with q's head as the product wrote it in qs:
+ * norm and rotate q in place (thread i rotates pair i by the angle (sn, cs) it computed before the
+ * wait). Where this split holds the row this step writes (key jf of the split, else jf < 0), build that
+ * key's K and V from the raw k and v of group g (kf: hd floats of scratch) into its slot and vt row,
+ * as the KV store would have stored them, and, where `store`, write them to the caches' rows kc_row
+ * and vc_row too. Every thread of the block calls it (barriers inside). */
+template <typename T>
+__device__ void attn_fused_rope(const orc_attn_rope &r, float *qs, float *kf, float *red, int32_t hd, int32_t hdv,
+                                int32_t g, int32_t jf, uint8_t *slots, T *vt, bool store, T *kc_row, T *vc_row,
+                                double sn, double cs) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    if (jf >= 0)
+        for (int32_t d = threadIdx.x; d < hd; d += ATTN_THREADS) kf[d] = r.k[(int64_t)g * hd + d];
+    __syncthreads(); /* qs and kf complete */
+    if (r.q_norm) {
+        if (warp == 0) {
+            const float sq = orc_head_rms_scale(qs, hd, r.eps);
+            if (lane == 0) red[0] = sq;
+        } else if (warp == 1 && jf >= 0) {
+            const float sk = orc_head_rms_scale(kf, hd, r.eps);
+            if (lane == 0) red[1] = sk;
+        }
+        __syncthreads();
+        const float sq = red[0], sk = jf >= 0 ? red[1] : 0.0f;
+        for (int32_t d = threadIdx.x; d < hd; d += ATTN_THREADS) {
+            qs[d] = orc_head_norm_value(r.q_norm[d], qs[d], sq);
+            if (jf >= 0) kf[d] = orc_head_norm_value(r.k_norm[d], kf[d], sk);
+        }
+        __syncthreads();
+    }
+    const int32_t half = r.n_rot / 2, pr = (int32_t)threadIdx.x;
+    if (pr < half) {
+        int32_t i0, i1;
+        rope_rotate(qs, pr, half, r.neox, sn, cs, &i0, &i1);
+        if (jf >= 0) rope_rotate(kf, pr, half, r.neox, sn, cs, &i0, &i1);
+    }
+    __syncthreads(); /* kf rotated (qs: the caller's barrier) */
+    if (jf < 0) return;
+    T *ks = reinterpret_cast<T *>(slots + (size_t)jf * ATTN_STAGE_SLOT);
+    for (int32_t d = threadIdx.x; d < hd; d += ATTN_THREADS) {
+        const T kv = to_elem(kf[d], (const T *)nullptr);
+        ks[d] = kv;
+        if (store) kc_row[d] = kv;
+    }
+    for (int32_t d = threadIdx.x; d < hdv; d += ATTN_THREADS) {
+        const T vv = to_elem(r.v[(int64_t)g * hdv + d], (const T *)nullptr);
+        vt[(int64_t)jf * hdv + d] = vv;
+        if (store) vc_row[d] = vv;
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(ATTN_THREADS)
 orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc, int64_t k_stride, int64_t v_stride,
                      float *out, int64_t out_stride, float *part, const int32_t *pos, const int32_t *kv_base,
                      int32_t n_head, int32_t n_head_kv, int32_t hd, int32_t hdv, float scale, float softcap,
                      int32_t window, const float *sinks, int32_t split_keys, unsigned *counts,
-                     int32_t staged, const int32_t *kv_row, int32_t prefetch) {
+                     int32_t staged, const int32_t *kv_row, int32_t prefetch, orc_attn_rope rope) {
     ORC_EXTERN_SHARED(float, smem);
     float *qs = smem;                  /* [hd] */
     float *sc = qs + hd;               /* [ATTN_TILE] */
@@ -235,8 +294,15 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
         const int64_t r = (int64_t)kv_row[i] - kv_base[t] - kb;
         if (r >= 0 && r < tn_pf) fresh |= 1u << r;
     }
+    /* The fused rope (attention_rope.h: with the prefetch, one query): the rows this step writes
+     * are built from its k and v, not fetched; the angles now, while the previous kernel runs. */
+    const bool fuse = prefetch && rope.k != nullptr;
+    double rsn = 0.0, rcs = 0.0;
+    if (fuse && (int32_t)threadIdx.x < rope.n_rot / 2)
+        rope_angle((int32_t)threadIdx.x, (int32_t)p, rope.freq_scale, rope.mscale, rope.inv_freq, &rsn, &rcs);
     for (int pass = 0; pass < 2 && prefetch; pass++) { /* 0: before the wait, 1: after it */
         if (pass == 1) orc_pdl_wait();
+        if (pass == 1 && fuse) break;
         const int32_t j = threadIdx.x;
         if (j < tn_pf && (int)(fresh >> j & 1u) == pass)
             for (int32_t c = 0; c < kwords; c++)
@@ -252,6 +318,14 @@ orc_attention_kernel(const float *q, int64_t q_stride, const T *kc, const T *vc,
     if (!prefetch) orc_pdl_wait();
 
     for (int32_t d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[t * q_stride + (int64_t)h * hd + d];
+    if (fuse) {
+        const int32_t jf = fresh ? __ffs((int)fresh) - 1 : -1; /* one query: one row written */
+        const int64_t jrow = kb + (jf >= 0 ? jf : 0);
+        attn_fused_rope<T>(rope, qs, sc, red, hd, hdv, g, jf,
+                           reinterpret_cast<uint8_t *>(smem) + attn_stage_offset(hd, hdv), vt,
+                           h % (n_head / n_head_kv) == 0, const_cast<T *>(kc + jrow * k_stride + (int64_t)g * hd),
+                           const_cast<T *>(vc + jrow * v_stride + (int64_t)g * hdv), rsn, rcs);
+    }
     if (prefetch) orc_cp_wait<0>(); /* before the barrier: vt is read by every warp */
     __syncthreads();
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/dtype.h" /* orc_dtype */
+#include "kernels/attention_rope.h" /* orc_attn_rope */
 
 /* elementwise.cu */
 cudaError_t orc_launch_get_rows(const void *table, orc_dtype dt, int64_t cols, const int32_t *ids, int64_t n,
@@ -64,7 +65,10 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
                                      const float *q_norm, const float *k_norm, float eps, cudaStream_t s);
 
 /* attention.cu. kv_row (the rows this step's KV store writes, or NULL) lets a split fetch every
- * other key row before the previous kernel completes. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
+ * other key row before the previous kernel completes. rope (or NULL): the fused rope + KV store
+ * (attention_rope.h; q is then the raw q), cudaErrorNotSupported where the launch cannot take it
+ * (not one query, no prefetch, or turned off: ORC_ATTN_FUSE_ROPE): the caller then runs orc_launch_rope_kv_store
+ * and this launch without it. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
  * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no
  * split), and the splits need orc_attention_partials_floats(...) floats of scratch, zero-filled
  * once when allocated (its counts; every launch leaves them at zero); one launch at a time per
@@ -76,7 +80,7 @@ cudaError_t orc_launch_attention(const float *q, int64_t q_stride, const void *k
                                  float *partials, int32_t n_split, int64_t n, const int32_t *pos,
                                  const int32_t *kv_base, const int32_t *kv_row, int32_t n_head, int32_t n_head_kv,
                                  int32_t head_dim, int32_t head_dim_v, float scale, float softcap, int32_t window,
-                                 const float *sinks, cudaStream_t s);
+                                 const float *sinks, const orc_attn_rope *rope, cudaStream_t s);
 /* The softmax weights for the attn_probs hook: probs [n][n_head][keys]. */
 cudaError_t orc_launch_attention_probs(const float *q, int64_t q_stride, const void *k_cache, orc_dtype kv_dt,
                                        int64_t k_stride, int64_t n, const int32_t *pos, const int32_t *kv_base,

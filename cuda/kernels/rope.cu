@@ -5,7 +5,8 @@
 #include "runtime/launch.cuh" /* orc_launch_dependent */
 #include "runtime/simt.cuh"   /* orc_pdl_enter */
 #include "kernels/kernels.cuh"
-#include "kernels/rope_pair.cuh" /* rope_pair: also the fused attention's */
+#include "kernels/head_norm.cuh" /* orc_head_rms_scale: also the decode attention's fused rope */
+#include "kernels/rope_pair.cuh" /* rope_pair: also the decode attention's fused rope */
 
 __global__ void orc_rope_kernel(float *x, int64_t n, int32_t n_heads, int32_t head_dim, int32_t n_rot, int neox,
                                 const int32_t *pos, float freq_scale, float mscale, const float *inv_freq,
@@ -104,11 +105,9 @@ static cudaError_t launch_rope_kv_store(float *q, float *k, const float *v, void
 
 /* Per-head RMSNorm of q and k (qwen3, gemma3: attn_q_norm / attn_k_norm), then the launch above's
  * rope and cache stores, one warp per (token, head); the last "head" of a token stores its v.
- * The norm mirrors orc_rms_norm_kernel bit for bit at a head's width (<= NR_MAX_HD): that kernel
- * gives each element a thread, reduces each warp's squares by an xor butterfly, then warp 0's
- * lanes reduce the warp sums (zeros past them) the same way; here lane L of group r holds
- * element 32 r + L and replays both butterflies. So the fused launch equals the primitives.
- * The lanes' angles (pairs lane + 32 j) are computed before the wait for q and k. */
+ * The norm's scale is head_norm.cuh's (orc_rms_norm_kernel's bits at a head's width), so the
+ * fused launch equals the primitives. The lanes' angles (pairs lane + 32 j) are computed before
+ * the wait for q and k. */
 #define NR_MAX_HD 512
 #define NR_PAIRS (NR_MAX_HD / 2 / 32) /* pairs a lane */
 
@@ -137,18 +136,8 @@ __global__ void orc_norm_rope_kv_store_kernel(float *q, float *k, const float *v
     const bool is_k = h >= n_head;
     float *x = is_k ? k + t * k_stride + (int64_t)(h - n_head) * head_dim : q + t * q_stride + (int64_t)h * head_dim;
     const float *w = is_k ? kw : qw;
-    const int32_t groups = (head_dim + 31) / 32;
-    float mine = 0.0f; /* lane L ends with group L's sum */
-    for (int32_t r = 0; r < groups; r++) {
-        const int32_t j = 32 * r + lane;
-        float ss = 0.0f;
-        if (j < head_dim) ss += x[j] * x[j];
-        for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-        if (lane == r) mine = ss;
-    }
-    for (int off = 16; off > 0; off >>= 1) mine += __shfl_xor_sync(0xffffffffu, mine, off);
-    const float scale = (float)(1.0 / sqrt((double)mine / (double)head_dim + (double)eps));
-    for (int32_t j = lane; j < head_dim; j += 32) buf[j] = w[j] * (x[j] * scale);
+    const float scale = orc_head_rms_scale(x, head_dim, eps);
+    for (int32_t j = lane; j < head_dim; j += 32) buf[j] = orc_head_norm_value(w[j], x[j], scale);
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < NR_PAIRS; j++)

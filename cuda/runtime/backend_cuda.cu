@@ -495,14 +495,29 @@ static orc_status cu_matvec_glu(orc_exec *e, const orc_tensor *x, const orc_tens
     return gemv_launch(xe, &a, err);
 }
 
+/* Whether the experts' gate/up launch takes the router's top-k by default; ORC_MOE_ROUTE_IN_GLU=1 / 0
+ * (read once) turns it on / off. Off, it refuses it and the program launches moe_route first; the
+ * same bits either way. Off by default until a device run has measured it. */
+#define MOE_ROUTE_IN_GLU_DEFAULT 0
+static bool route_in_glu() {
+    static std::atomic<int> on{INT_MIN};
+    return orc_env_once(on, "ORC_MOE_ROUTE_IN_GLU", [](const char *e) {
+        return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : MOE_ROUTE_IN_GLU_DEFAULT;
+    }) != 0;
+}
+
 static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,
                                    const orc_tensor *wg, const orc_tensor *wu, const orc_tensor *bg,
-                                   const orc_tensor *bu, const orc_tensor *ids, int64_t n, int32_t k, int act,
-                                   orc_tensor *out, orc_err *err) {
+                                   const orc_tensor *bu, orc_tensor *ids, const orc_moe_route_in *route, int64_t n,
+                                   int32_t k, int act, orc_tensor *out, orc_err *err) {
     cuda_exec *xe = (cuda_exec *)e;
     const int64_t rows = out->cols;
     if (stored_type(wg) != stored_type(wu) || wg->rows != wu->rows || k > ORC_GEMV_MAX_K || rows <= 0 ||
         wg->rows % rows)
+        return ORC_E_UNSUPPORTED;
+    /* the top-k in the launch: route_warp's shapes (gemv_plan.cuh), ids and weights [n][k] */
+    if (route && (!route_in_glu() || wg->rows / rows > 256 || k > wg->rows / rows || ids->cols != k ||
+                  route->w->cols != k || route->logits->cols != wg->rows / rows))
         return ORC_E_UNSUPPORTED;
     orc_gemv_args a = gemv_args(xe, x, wg, rows, n, out);
     a.w_up = wu->data;
@@ -517,6 +532,12 @@ static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_t
     a.bias = bg ? (const float *)bg->data : NULL;
     a.bias_up = bu ? (const float *)bu->data : NULL;
     a.bias_expert_stride = rows;
+    if (route) {
+        a.route_logits = (const float *)route->logits->data;
+        a.route_kind = route->kind;
+        a.route_norm = route->norm ? 1 : 0;
+        a.route_w = (float *)route->w->data;
+    }
     return gemv_launch(xe, &a, err);
 }
 
@@ -663,10 +684,13 @@ cleanup:
     return st;
 }
 
+/* The rotation's cos/sin factor: YaRN's attention factor, else 1. */
+static float rope_mscale(const orc_rope_params *rp) { return rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f; }
+
 static orc_status cu_rope(orc_exec *e, orc_tensor *x, const orc_batch *bt, int32_t n_heads, int32_t head_dim,
                           const orc_rope_params *rp, const orc_tensor *inv_freq, orc_err *err) {
     orc_status st = ORC_OK;
-    const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
+    const float ms = rope_mscale(rp);
     ORC_CUDA_CHECK(orc_launch_rope((float *)x->data, bt->n, n_heads, head_dim, rp->n_rot, rp->neox,
                                    (const int32_t *)bt->pos.data, rp->freq_scale, ms, (const float *)inv_freq->data,
                                    x->cols, cb_of(e)->stream));
@@ -693,16 +717,18 @@ static bool decode_splits(const cuda_exec *x, const cuda_backend *c, const orc_b
                (int64_t)x->part_bytes;
 }
 
-/* The decode attention kernel (attention.cu) on the session's split scratch. */
+/* The decode attention kernel (attention.cu) on the session's split scratch; rope: its fused rope
+ * + KV store, or NULL. */
 static cudaError_t launch_decode_attention(const cuda_exec *x, const cuda_backend *c, const orc_tensor *q,
                                            const orc_tensor *kc, const orc_tensor *vc, const orc_batch *bt,
-                                           const orc_attn_params *ap, orc_tensor *out, int32_t splits) {
+                                           const orc_attn_params *ap, orc_tensor *out, int32_t splits,
+                                           const orc_attn_rope *rope) {
     return orc_launch_attention((const float *)q->data, q->cols, kc->data, vc->data, kc->dtype, kc->cols, vc->cols,
                                 (float *)out->data, out->cols, x->d_part, splits, bt->n, (const int32_t *)bt->pos.data,
                                 (const int32_t *)bt->kv_base.data, (const int32_t *)bt->kv_row.data, ap->n_head,
                                 ap->n_head_kv, ap->head_dim,
                                 ap->head_dim_v, ap->scale, ap->softcap, ap->window,
-                                ap->sinks ? (const float *)ap->sinks->data : NULL, c->stream);
+                                ap->sinks ? (const float *)ap->sinks->data : NULL, rope, c->stream);
 }
 
 static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *kc, const orc_tensor *vc,
@@ -754,7 +780,7 @@ static orc_status cu_attention(orc_exec *e, const orc_tensor *q, const orc_tenso
         }
         if (all) return ORC_OK;
     }
-    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits));
+    ORC_CUDA_CHECK(launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, NULL));
     if (probs) {
         ORC_CUDA_CHECK(orc_launch_attention_probs((const float *)q->data, q->cols, kc->data, kc->dtype, kc->cols, bt->n,
                                                   pos, base, ap->n_head, ap->n_head_kv, ap->head_dim, ap->scale,
@@ -798,13 +824,47 @@ static orc_status cu_rope_kv_store(orc_exec *e, orc_tensor *q, orc_tensor *k, co
                                    int32_t head_dim, const orc_rope_params *rp, const orc_tensor *inv_freq,
                                    const orc_tensor *q_norm, const orc_tensor *k_norm, float eps, orc_err *err) {
     orc_status st = ORC_OK;
-    const float ms = rp->yarn_attn_factor > 0 ? rp->yarn_attn_factor : 1.0f;
+    const float ms = rope_mscale(rp);
     ORC_CUDA_CHECK(orc_launch_rope_kv_store((float *)q->data, (float *)k->data, (const float *)v->data, kc->data,
                                             vc->data, kc->dtype, bt->n, n_head, n_head_kv, head_dim, rp->n_rot,
                                             rp->neox, (const int32_t *)bt->pos.data, (const int32_t *)bt->kv_row.data,
                                             rp->freq_scale, ms, (const float *)inv_freq->data, q->cols, k->cols,
                                             v->cols, q_norm ? (const float *)q_norm->data : NULL,
                                             k_norm ? (const float *)k_norm->data : NULL, eps, cb_of(e)->stream));
+cleanup:
+    return st;
+}
+
+/* The decode step's rope + KV store inside its attention launch (attention.cu), on the fast path:
+ * the decode attention with its prefetch, one query. */
+static orc_status cu_rope_attention(orc_exec *e, const orc_tensor *q, const orc_tensor *k, const orc_tensor *v,
+                                    orc_tensor *kc, orc_tensor *vc, const orc_batch *bt, const orc_rope_params *rp,
+                                    const orc_tensor *inv_freq, const orc_tensor *q_norm, const orc_tensor *k_norm,
+                                    float eps, const orc_attn_params *ap, orc_tensor *out, orc_err *err) {
+    cuda_exec *x = (cuda_exec *)e;
+    cuda_backend *c = cb_of(e);
+    orc_status st = ORC_OK;
+    int32_t splits;
+    if (!c->fast || bt->n != 1 || !decode_splits(x, c, bt, ap, &splits) || splits == 0 ||
+        k->cols != (int64_t)ap->n_head_kv * ap->head_dim || v->cols != (int64_t)ap->n_head_kv * ap->head_dim_v)
+        return ORC_E_UNSUPPORTED;
+    orc_attn_rope r;
+    memset(&r, 0, sizeof r);
+    r.k = (const float *)k->data;
+    r.v = (const float *)v->data;
+    r.q_norm = q_norm ? (const float *)q_norm->data : NULL;
+    r.k_norm = k_norm ? (const float *)k_norm->data : NULL;
+    r.eps = eps;
+    r.inv_freq = (const float *)inv_freq->data;
+    r.n_rot = rp->n_rot;
+    r.neox = rp->neox;
+    r.freq_scale = rp->freq_scale;
+    r.mscale = rope_mscale(rp);
+    {
+        const cudaError_t ce = launch_decode_attention(x, c, q, kc, vc, bt, ap, out, splits, &r);
+        if (ce == cudaErrorNotSupported) return ORC_E_UNSUPPORTED; /* refused before launching */
+        ORC_CUDA_CHECK(ce);
+    }
 cleanup:
     return st;
 }
@@ -1155,6 +1215,7 @@ static const orc_backend_ops k_cuda_ops = {
     /* .softcap = */ cu_softcap,
     /* .argmax = */ cu_argmax,
     /* .rope_kv_store = */ cu_rope_kv_store,
+    /* .rope_attention = */ cu_rope_attention,
     /* .matvec = */ cu_matvec,
     /* .matvec_glu = */ cu_matvec_glu,
     /* .matvec_glu_id = */ cu_matvec_glu_id,

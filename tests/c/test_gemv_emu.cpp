@@ -3,7 +3,9 @@
  * quant_decode.h decodes: every type, 1..8 tokens, shapes that take every path (1 to 32
  * lanes per row, rows not a multiple of a row group, column splits combined by their last
  * block, padded row strides), each fused variant, MoE with repeated, distinct and bad
- * expert ids. Checks: NMSE <= 1e-10, every output written (NaN poison) and nothing past
+ * expert ids, and the MoE gate/up launch ranking the router's logits itself (route_logits: its
+ * ids and weights bit for bit those of moe_route_kernel.cuh's top-k launch, with 5, 40 and 130
+ * experts, both router kinds; the ids buffer poisoned, so a block reading it gets NaN). Checks: NMSE <= 1e-10, every output written (NaN poison) and nothing past
  * `rows` in a strided output, cp.async sources inside the matrices (the emulator checks
  * each copy), and bitwise-equal results for two different grids (one block per row-group
  * batch, and a single block whose warps loop over all row groups). Compiled and run by
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "gemv/gemv_plan.cuh"
+#include "kernels/moe_route_kernel.cuh" /* the top-k launch: the route cases' reference ids */
 
 #define EMU_SEED 0x243F6A8885A308D3ull
 #include "emu_random.h"
@@ -131,6 +134,7 @@ struct Case {
     int stack = 0;        /* 1 or 2: the rows as 2 or 3 stacked matrices (n_more), cut at rows 32 / 16 and 48 */
     bool xq = false;      /* ask for the integer form (x_int16): the reference then uses x rounded as gemv.cuh says */
     int xspecial = 0;     /* 1: x with a zero, a tiny (1e-30) and a wide-range 16-column block; 2: an inf in x */
+    int route = 0;        /* MoE GLU, the router's top-k in the launch: 1 softmax-top-k renormalised, 2 top-k-softmax, 3 softmax-top-k */
 };
 
 /* inv_rms of one x row as the kernel's prologue computes it, in float32 and in its order: each of
@@ -284,8 +288,27 @@ static void run_case(const Case &cs, const std::string &label) {
         }
     if (cs.xspecial == 2)
         for (int t = 0; t < n; t++) x[t * xs + (cols > 20 ? 20 : 0)] = t % 2 ? -INFINITY : INFINITY;
-    std::vector<int32_t> ids;
-    if (moe) {
+    std::vector<int32_t> ids, ids_out;
+    std::vector<float> logits, route_w, route_w_out;
+    if (moe && cs.route) { /* the ids the top-k launch gives (moe_route_kernel.cuh's fast kernel, its own P) */
+        logits.resize((size_t)n * cs.n_expert);
+        for (float &v : logits) v = 2.0f * gauss();
+        logits[1] = logits[0]; /* a tie: the lower index first */
+        ids.resize((size_t)n * k);
+        route_w.resize((size_t)n * k);
+        const int kind = cs.route == 2 ? ORC_ROUTER_TOPK_SOFTMAX : ORC_ROUTER_SOFTMAX_TOPK;
+        const bool norm = cs.route == 1;
+        const int per_lane = (cs.n_expert + 31) / 32;
+        emu::launch(dim3((unsigned)n), dim3(32), 0, [&] {
+            using namespace orc_moe_route;
+            if (per_lane <= 1) moe_route_fast_kernel<1>(logits.data(), n, cs.n_expert, k, kind, norm, ids.data(), route_w.data());
+            else if (per_lane <= 2) moe_route_fast_kernel<2>(logits.data(), n, cs.n_expert, k, kind, norm, ids.data(), route_w.data());
+            else if (per_lane <= 4) moe_route_fast_kernel<4>(logits.data(), n, cs.n_expert, k, kind, norm, ids.data(), route_w.data());
+            else moe_route_fast_kernel<8>(logits.data(), n, cs.n_expert, k, kind, norm, ids.data(), route_w.data());
+        });
+        ids_out.resize(ids.size());
+        route_w_out.resize(route_w.size());
+    } else if (moe) {
         ids.resize((size_t)n * k);
         for (int t = 0; t < n; t++) {
             int perm[64];
@@ -338,8 +361,14 @@ static void run_case(const Case &cs, const std::string &label) {
     a.act = cs.act;
     a.x_int16 = cs.xq;
     if (moe) {
-        a.ids = ids.data();
+        a.ids = cs.route ? ids_out.data() : ids.data();
         a.k = k;
+        if (cs.route) {
+            a.route_logits = logits.data();
+            a.route_kind = cs.route == 2 ? ORC_ROUTER_TOPK_SOFTMAX : ORC_ROUTER_SOFTMAX_TOPK;
+            a.route_norm = cs.route == 1;
+            a.route_w = route_w_out.data();
+        }
         a.ids_stride = k;
         a.n_expert = cs.n_expert;
         a.expert_stride = estride;
@@ -437,6 +466,8 @@ static void run_case(const Case &cs, const std::string &label) {
     const int passes = pl.nt == 1 ? 4 : 2;
     for (int pass = 0; pass < passes; pass++) {
         y = y0;
+        for (int32_t &v : ids_out) v = -7; /* poison: read before written, every output NaN */
+        for (float &v : route_w_out) v = __int_as_float(0x7fc00000);
         emu::g_errors = 0;
         /* 2nd: one block, each warp loops over many row groups, through the deepest ring; 3rd and
          * 4th: the HALF kernels on half their full grid (one or two row groups a warp), then
@@ -450,6 +481,10 @@ static void run_case(const Case &cs, const std::string &label) {
             launch_nt<Q, false>(pp.nt, pp, gx, deep, pass >= 2);
         if (emu::g_errors) {
             fail(label + ": the emulator reported errors (above)");
+            return;
+        }
+        if (cs.route && (ids_out != ids || memcmp(route_w_out.data(), route_w.data(), route_w.size() * sizeof(float)) != 0)) {
+            fail(label + ": the top-k in the launch wrote other ids or weights than the top-k launch");
             return;
         }
         if (pl.scratch) /* the combining blocks leave every split-K count at zero for the next launch */
@@ -521,6 +556,7 @@ static void dispatch(const Case &cs) {
              cs.bias ? " bias" : "", cs.bias_up ? " bias_up" : "", cs.norm ? " norm" : "",
              cs.res == 1 ? " res" : cs.res == 2 ? " res-in-place" : "", cs.n_expert, cs.k, cs.ids_kind,
              (long long)cs.row_pad, (long long)cs.x_pad, (long long)cs.y_pad, cs.stack, (int)cs.xq, cs.xspecial);
+    if (cs.route) snprintf(b + strlen(b), sizeof b - strlen(b), " route=%d", cs.route);
     const int32_t t = type_id(cs.type);
     switch (t) {
 #define RUN(NAME) \
@@ -614,6 +650,17 @@ int main(int argc, char **argv) {
         c.k = 2;
         c.glu = true;
         add(c);
+        for (int route = 1; route <= 3; route++) { /* the router's top-k in the gate/up launch */
+            c = Case{ty, route == 3 ? 12 : 19, route == 3 ? cs : c3, route == 2 ? 1 : 3};
+            c.glu = true;
+            c.act = route - 1;
+            c.n_expert = route == 1 ? 40 : route == 2 ? 5 : 130;
+            c.k = route == 2 ? 4 : 8;
+            c.route = route;
+            c.bias = c.bias_up = route == 2;
+            c.norm = route != 2;
+            add(c);
+        }
         if (ti->qi) { /* the integer form: every one-token and MoE case again, then special x */
             const size_t n_float = cases.size();
             for (size_t i = 0; i < n_float; i++)
