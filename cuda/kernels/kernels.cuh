@@ -67,7 +67,7 @@ cudaError_t orc_launch_rope_kv_store(float *q, float *k, const float *v, void *k
 /* attention.cu. kv_row (the rows this step's KV store writes, or NULL) lets a split fetch every
  * other key row before the previous kernel completes. rope (or NULL): the fused rope + KV store
  * (attention_rope.h; q is then the raw q), cudaErrorNotSupported where the launch cannot take it
- * (not one query, no prefetch, or turned off: ORC_ATTN_FUSE_ROPE): the caller then runs orc_launch_rope_kv_store
+ * (not one query, no prefetch, or ORC_ATTN_FUSE_ROPE=0): the caller then runs orc_launch_rope_kv_store
  * and this launch without it. Split mode (n * n_head < n_sm) splits each query's keys into fixed chunks;
  * orc_attention_splits gives the count for a launch bounded by n_keys_max keys (0: no
  * split), and the splits need orc_attention_partials_floats(...) floats of scratch, zero-filled
