@@ -81,9 +81,7 @@ static bool prefetch_rows() {
 #define ATTN_FUSE_ROPE_DEFAULT 1
 static bool fuse_rope() {
     static std::atomic<int> on{INT_MIN};
-    return orc_env_once(on, "ORC_ATTN_FUSE_ROPE", [](const char *e) {
-        return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : ATTN_FUSE_ROPE_DEFAULT;
-    }) != 0;
+    return orc_env_switch(on, "ORC_ATTN_FUSE_ROPE", ATTN_FUSE_ROPE_DEFAULT);
 }
 
 int32_t orc_attention_splits(int64_t n, int32_t n_head, int64_t n_keys_max, int32_t n_sm) {

@@ -504,9 +504,7 @@ static orc_status cu_matvec_glu(orc_exec *e, const orc_tensor *x, const orc_tens
 #define MOE_ROUTE_IN_GLU_DEFAULT 0
 static bool route_in_glu() {
     static std::atomic<int> on{INT_MIN};
-    return orc_env_once(on, "ORC_MOE_ROUTE_IN_GLU", [](const char *e) {
-        return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : MOE_ROUTE_IN_GLU_DEFAULT;
-    }) != 0;
+    return orc_env_switch(on, "ORC_MOE_ROUTE_IN_GLU", MOE_ROUTE_IN_GLU_DEFAULT);
 }
 
 static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_tensor *norm_w, float eps,

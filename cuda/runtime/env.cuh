@@ -20,4 +20,11 @@ inline int orc_env_once(std::atomic<int> &slot, const char *name, Parse parse) {
     return v;
 }
 
+/* An on/off switch: NAME=1 on, NAME=0 off, unset (or anything else) `dflt`. */
+inline bool orc_env_switch(std::atomic<int> &slot, const char *name, bool dflt) {
+    return orc_env_once(slot, name, [dflt](const char *e) {
+        return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : (int)dflt;
+    }) != 0;
+}
+
 #endif /* ORC_ENV_CUH */
