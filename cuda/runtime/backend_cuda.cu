@@ -516,9 +516,8 @@ static orc_status cu_matvec_glu_id(orc_exec *e, const orc_tensor *x, const orc_t
     if (stored_type(wg) != stored_type(wu) || wg->rows != wu->rows || k > ORC_GEMV_MAX_K || rows <= 0 ||
         wg->rows % rows)
         return ORC_E_UNSUPPORTED;
-    /* the top-k in the launch: route_warp's shapes (gemv_plan.cuh), ids and weights [n][k] */
-    if (route && (!route_in_glu() || wg->rows / rows > 256 || k > wg->rows / rows || ids->cols != k ||
-                  route->w->cols != k || route->logits->cols != wg->rows / rows))
+    /* the top-k in the launch: ids and weights [n][k], logits [n][n_expert] (the plan checks the rest) */
+    if (route && (!route_in_glu() || ids->cols != k || route->w->cols != k || route->logits->cols != wg->rows / rows))
         return ORC_E_UNSUPPORTED;
     orc_gemv_args a = gemv_args(xe, x, wg, rows, n, out);
     a.w_up = wu->data;
