@@ -263,11 +263,12 @@ __device__ __forceinline__ int expert_of(const kparams &p, int64_t o, const int3
     return e;
 }
 
-/* The router's top-k (route_logits) of output vector job's token, by warp 0 into sel / sel_w; the
- * block's first row-group block of slot 0 of each token stores them for the launches after this one
- * (the down product, the weighted sum). After orc_pdl_wait (the router wrote the logits); every
- * thread calls it (a barrier inside). route_warp<8> serves every n_expert <= 256 with the bits of the
- * top-k launch's route_warp<P> (lanes past n_expert hold no expert and add nothing). */
+/* The router's top-k (route_logits) of output vector job's token, by warp 0 into sel / sel_w; of
+ * each token's blocks, the first one (row group 0, slice 0, slot 0) stores them to ids and route_w
+ * for the launches after this one (the down product, the weighted sum). After orc_pdl_wait (the
+ * router wrote the logits); every thread calls it (a barrier inside). route_warp<8> serves every
+ * n_expert <= 256 with the bits of the top-k launch's route_warp<P> (lanes past n_expert hold no
+ * expert and add nothing). */
 __device__ __forceinline__ void route_in_launch(const kparams &p, int job, int32_t *sel, float *sel_w) {
     const int64_t t = job / p.k;
     if (threadIdx.x < 32)
