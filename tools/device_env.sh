@@ -9,3 +9,9 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     export PYTHONPATH=/tmp/site
 fi
 [ -d .models ] && export ORC_MODEL_CACHE="$PWD/.models" ORC_FIXTURES_OFFLINE=1
+# The tests and the benchmark's model writers need gguf-py; the device has no network, so it comes as a
+# carried wheel. Stop now, not after the build, when it is missing (carry [".whl"]; README's device notes).
+if ! python3 -c "import gguf" >/dev/null 2>&1; then
+    echo "device_env.sh: gguf is not importable: carry .whl/ (python3 -m pip download gguf==0.19.0 --no-deps -d .whl)" >&2
+    exit 2
+fi
