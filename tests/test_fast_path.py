@@ -316,7 +316,8 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as
 """
 
 
-_ROPE_PROBE = """
+_DECODE_COUNTS = ("rope", "attention", "fused", "moe")  # the primitives' calls over the four steps
+_DECODE_PROFILE_PROBE = """
 import sys, numpy as np, orc
 with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as m:
     s = orc.Session(m, n_ctx=64)
@@ -325,9 +326,15 @@ with orc.Model(sys.argv[1], device="cuda", weights="quantized", profile=True) as
     for _ in range(4):
         out.append(s.forward([int(np.argmax(out[-1]))], "last"))
     p = m.profile()
-    counts = [p.get(k, (0, 0.0))[0] for k in ("rope", "attention", "fused", "moe")]
+    counts = [p.get(k, (0, 0.0))[0] for k in %r]
     np.save(sys.argv[2], np.concatenate([np.stack(out).astype(np.float64).ravel(), counts]))
-"""
+""" % (_DECODE_COUNTS,)
+
+
+def decode_profile(run):
+    """_DECODE_PROFILE_PROBE's output: the logits (prefill and four steps) and {primitive: calls}."""
+    n = len(_DECODE_COUNTS)
+    return run[:-n], dict(zip(_DECODE_COUNTS, run[-n:]))
 
 
 @pytest.mark.parametrize("name", ["qwen2-Q4_K_M", "qwen3-Q4_K", "gpt-oss-MXFP4", "qwen3moe-Q8_0"])
@@ -338,13 +345,15 @@ def test_the_decode_rope_inside_attention_gives_the_same_bits(files, name, tmp_p
     rope + KV store launch runs first, one a layer a step. The same logits, bit for bit, over a prefill and
     four greedy steps (each step's K and V reach the cache: later steps read them)."""
     runs = probe_runs(files[name], ({"ORC_ATTN_FUSE_ROPE": "1"}, {"ORC_ATTN_FUSE_ROPE": "0"},
-                                    {"ORC_ATTN_FUSE_ROPE": "1", "ORC_ATTN_PREFETCH": "0"}), tmp_path, probe=_ROPE_PROBE)
-    (rope_f, att_f, fused_f), (rope_u, att_u, fused_u), (rope_p, att_p, fused_p) = [r[-4:-1] for r in runs]
-    logits = [r[:-4] for r in runs]
-    assert np.isfinite(logits[0]).all() and np.abs(logits[0]).max() > 0
-    assert att_u > 0 and rope_u == att_u and (rope_p, att_p, fused_p) == (rope_u, att_u, fused_u)
-    assert rope_f == 0 and att_f == 0 and fused_f - fused_u == att_u, (rope_f, att_f, fused_f, fused_u, att_u)
-    assert np.array_equal(logits[0], logits[1]) and np.array_equal(logits[0], logits[2])
+                                    {"ORC_ATTN_FUSE_ROPE": "1", "ORC_ATTN_PREFETCH": "0"}), tmp_path,
+                      probe=_DECODE_PROFILE_PROBE)
+    (logits, fused), (logits_u, unfused), (logits_p, no_prefetch) = [decode_profile(r) for r in runs]
+    assert np.isfinite(logits).all() and np.abs(logits).max() > 0
+    assert unfused["attention"] > 0 and unfused["rope"] == unfused["attention"] and no_prefetch == unfused, (
+        unfused, no_prefetch)
+    assert fused["rope"] == 0 and fused["attention"] == 0, fused
+    assert fused["fused"] - unfused["fused"] == unfused["attention"], (fused, unfused)
+    assert np.array_equal(logits, logits_u) and np.array_equal(logits, logits_p)
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-MXFP4", "qwen3moe-Q8_0", "qwen3moe-Q4_K"])
@@ -355,12 +364,12 @@ def test_the_decode_top_k_inside_the_gate_up_launch_gives_the_same_bits(files, n
     once a layer (the weighted sum), not twice. ORC_MOE_ROUTE_IN_GLU=0 launches the top-k first: the
     same logits, bit for bit, over a prefill and four greedy steps."""
     runs = probe_runs(files[name], ({"ORC_MOE_ROUTE_IN_GLU": "1"}, {"ORC_MOE_ROUTE_IN_GLU": "0"}), tmp_path,
-                      probe=_ROPE_PROBE)
-    (moe_f, fused_f), (moe_u, fused_u) = [(r[-1], r[-2]) for r in runs]
-    logits = [r[:-4] for r in runs]
-    assert np.isfinite(logits[0]).all() and np.abs(logits[0]).max() > 0
-    assert moe_f > 0 and moe_u == 2 * moe_f and fused_f == fused_u, (moe_f, moe_u, fused_f, fused_u)
-    assert np.array_equal(logits[0], logits[1])
+                      probe=_DECODE_PROFILE_PROBE)
+    (logits, inside), (logits_u, apart) = [decode_profile(r) for r in runs]
+    assert np.isfinite(logits).all() and np.abs(logits).max() > 0
+    assert inside["moe"] > 0 and apart["moe"] == 2 * inside["moe"] and inside["fused"] == apart["fused"], (
+        inside, apart)
+    assert np.array_equal(logits, logits_u)
 
 
 @pytest.mark.parametrize("name", ["gpt-oss-MXFP4-128", "qwen3moe-Q4_K"])

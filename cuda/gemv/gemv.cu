@@ -27,7 +27,7 @@ int per_sm_override() {
 
 int exact_override() {
     static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_EXACT", [](const char *e) { return (int)(e && e[0] == '1'); });
+    return orc_env_switch(v, "ORC_GEMV_EXACT", false);
 }
 
 /* ORC_GEMV_X16: 1 asks for the integer form on every launch that can have it, 0 on none

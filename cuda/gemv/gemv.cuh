@@ -106,7 +106,7 @@ typedef struct orc_gemv_args {
     int64_t bias_expert_stride; /* floats between experts' biases */
     /* The router's top-k in the launch (route_logits != NULL; GLU only): ids is then an output. Each
      * block ranks its token's n_expert (<= 256) router logits itself with the top-k launch's own
-     * code (kernels/moe_route_kernel.cuh route_warp: the same ids and weights, bit for bit), and
+     * code (kernels/moe_route_warp.cuh route_warp: the same ids and weights, bit for bit), and
      * one block a token writes its k ids to ids and their weights to route_w [n][k]. */
     const float *route_logits;  /* [n][n_expert] */
     int32_t route_kind;         /* orc_router_kind */

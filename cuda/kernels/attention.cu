@@ -65,14 +65,14 @@ static int32_t split_keys() {
  * memory (dot_row_staged); the same sums, so the same bits: a switch for measuring. */
 static bool stage_keys() {
     static std::atomic<int> on{INT_MIN};
-    return orc_env_once(on, "ORC_ATTN_STAGE", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+    return orc_env_switch(on, "ORC_ATTN_STAGE", true);
 }
 
 /* ORC_ATTN_PREFETCH=0 (read once): a split's K and V rows fetched after the wait for the previous
  * kernel, not before it (the kernel's prefetch); the same bits: a switch for measuring. */
 static bool prefetch_rows() {
     static std::atomic<int> on{INT_MIN};
-    return orc_env_once(on, "ORC_ATTN_PREFETCH", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+    return orc_env_switch(on, "ORC_ATTN_PREFETCH", true);
 }
 
 /* Whether a launch takes the fused rope by default (yes since device run 38: the top comment);

@@ -1,6 +1,7 @@
-/* rope_pair.cuh - one RoPE rotation, shared by rope.cu's kernels, so that every path rotates by
- * the same arithmetic and gives the same bits. Angles in double from the host-computed float32
- * inverse frequencies (orc_rope_inv_freq), as the CPU reference does. */
+/* rope_pair.cuh - one RoPE rotation, shared by rope.cu's kernels and the decode attention's fused
+ * rope (attention_kernel.cuh), so that every path rotates by the same arithmetic and gives the same
+ * bits. Angles in double from the host-computed float32 inverse frequencies (orc_rope_inv_freq),
+ * as the CPU reference does. */
 #ifndef ORC_ROPE_PAIR_CUH
 #define ORC_ROPE_PAIR_CUH
 

@@ -568,7 +568,7 @@ static orc_status cu_matvec_slots(orc_exec *e, const orc_tensor *x, const orc_te
 /* ORC_GEMV_SIBLINGS=0 (read once): a stack's launches one after the other, as other products. */
 static bool siblings_on(void) {
     static std::atomic<int> v{INT_MIN};
-    return orc_env_once(v, "ORC_GEMV_SIBLINGS", [](const char *e) { return (int)!(e && e[0] == '0'); }) != 0;
+    return orc_env_switch(v, "ORC_GEMV_SIBLINGS", true);
 }
 
 /* q, k, v (count <= 3) as stacked products: consecutive matrices of one stored type and row
@@ -903,14 +903,14 @@ static int moe_grouped_mode(void) {
  * -> 11,301 tokens/s, Qwen3-30B-A3B 6,147 -> 9,896 (llama.cpp 10,735 and 7,998, same call). */
 static bool moe_mma_mode(void) {
     static std::atomic<int> mode{INT_MIN};
-    return orc_env_once(mode, "ORC_MOE_MMA", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
+    return orc_env_switch(mode, "ORC_MOE_MMA", true);
 }
 
 /* ORC_MOE_GROUP_HOST=1 (read once): the grouped launch's slots grouped on the host, as before the
  * device grouping (the same order and tiles, so the same bits): to measure what it saves. */
 static bool moe_group_host_mode(void) {
     static std::atomic<int> mode{INT_MIN};
-    return orc_env_once(mode, "ORC_MOE_GROUP_HOST", [](const char *e) { return e && e[0] == '1' ? 1 : 0; }) == 1;
+    return orc_env_switch(mode, "ORC_MOE_GROUP_HOST", false);
 }
 
 /* The grouped launch over tiles [0, n_tiles) of x->d_moe_order (order, then the tiles). */
@@ -1051,7 +1051,7 @@ cleanup:
  * instead of cu_moe_ffn's four: the same bits. */
 static bool moe_ffn_mode(void) {
     static std::atomic<int> mode{INT_MIN};
-    return orc_env_once(mode, "ORC_MOE_FFN", [](const char *e) { return e && e[0] == '0' ? 0 : 1; }) == 1;
+    return orc_env_switch(mode, "ORC_MOE_FFN", true);
 }
 
 /* The selected experts' FFN of a prefill on the pipelined kernel (unless ORC_MOE_MMA=0): the slots

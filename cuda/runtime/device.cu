@@ -20,7 +20,7 @@
 bool orc_pdl_on() {
     static std::atomic<int> env_on{INT_MIN};
     static std::atomic<int> major[64]; /* compute capability major + 1 per device; 0 unknown */
-    if (!orc_env_once(env_on, "ORC_PDL", [](const char *v) { return (int)!(v && v[0] == '0'); })) return false;
+    if (!orc_env_switch(env_on, "ORC_PDL", true)) return false;
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
     std::atomic<int> &slot = major[dev & 63];
